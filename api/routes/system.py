@@ -1,0 +1,46 @@
+"""Health, readiness and counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import ServiceDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(service: ServiceDep) -> JSONResponse:
+    checks: dict[str, bool] = {"broker": service.gateway.connected.is_set()}
+    try:
+        with service.db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = True
+    except Exception:
+        checks["database"] = False
+    ok = all(checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+
+@router.get("/stats")
+def stats(service: ServiceDep) -> dict[str, Any]:
+    return {
+        "instance": service.settings.instance,
+        "mqtt": {
+            "connected": service.gateway.connected.is_set(),
+            "connects": service.gateway.connects,
+            "received": service.gateway.received,
+            "published": service.gateway.published,
+        },
+        "ingest": dict(service.ingest.stats),
+        "ingest_queue": service.ingest.queue.qsize(),
+    }

@@ -1,0 +1,151 @@
+"""Announcements and schedules: the operations officers perform, validated and all-or-nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from audio import AudioError, Renderer
+from controller.config import TIMEZONE
+from controller.db import Database
+from controller.errors import Invalid, NotFound
+from controller.models import (
+    Announcement,
+    Area,
+    Node,
+    Schedule,
+    ScheduleStatus,
+    ScheduleTarget,
+)
+from controller.registry import Registry
+from controller.timelines import TimelineService, affected_nodes, from_ms, to_ms
+from protocol import Priority
+from protocol.clock import Clock
+
+log = logging.getLogger(__name__)
+LOCAL = ZoneInfo(TIMEZONE)
+
+
+@dataclass
+class Targets:
+    areas: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+
+
+def as_utc(when: datetime) -> datetime:
+    """Naive times are Vietnamese local time; every stored time is UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=LOCAL)
+    return from_ms(to_ms(when))
+
+
+class Broadcasts:
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        timelines: TimelineService,
+        renderer: Renderer,
+        clock: Clock,
+        max_text_chars: int,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.timelines = timelines
+        self.renderer = renderer
+        self.clock = clock
+        self.max_text_chars = max_text_chars
+
+    async def create_announcement(self, title: str, text: str) -> Announcement:
+        title, text = title.strip(), text.strip()
+        if not title:
+            raise Invalid("title is empty: give the announcement a short title")
+        if not text:
+            raise Invalid("text is empty: write what the loudspeakers should say")
+        if len(text) > self.max_text_chars:
+            raise Invalid(
+                f"text is {len(text)} characters; the limit is {self.max_text_chars}. "
+                "Split it into several announcements."
+            )
+        try:
+            result = await asyncio.to_thread(self.renderer.render_text, text)
+        except AudioError as exc:
+            raise Invalid(f"the text could not be turned into speech: {exc}") from exc
+        ann = Announcement(
+            title=title,
+            text=text,
+            normalized_text=result.normalized_text,
+            media_sha256=result.sha256,
+            media_size=result.size,
+            duration_ms=int(result.duration_s * 1000),
+            loudness_lufs=result.integrated_lufs,
+            engine=result.engine,
+            voice=result.voice,
+        )
+        with self.db.session() as session:
+            session.add(ann)
+            session.commit()
+            session.refresh(ann)
+        log.info("announcement %s rendered (%s, %.1f s)", ann.id, ann.engine, result.duration_s)
+        return ann
+
+    async def create_schedule(
+        self, announcement_id: int, starts_at: datetime, targets: Targets, priority: Priority
+    ) -> Schedule:
+        start = as_utc(starts_at)
+        now = self.clock.now_ms()
+        if to_ms(start) <= now:
+            local = start.astimezone(LOCAL).strftime("%H:%M:%S %d/%m/%Y")
+            raise Invalid(f"starts_at {local} (Asia/Ho_Chi_Minh) is in the past: choose a later time")
+        if not targets.areas and not targets.nodes:
+            raise Invalid("no targets: give at least one area or node")
+        with self.db.session() as session:
+            ann = session.get(Announcement, announcement_id)
+            if ann is None:
+                raise NotFound(f"announcement {announcement_id} does not exist")
+            for area_id in targets.areas:
+                if session.get(Area, area_id) is None:
+                    raise Invalid(f"area {area_id!r} does not exist")
+            for node_id in targets.nodes:
+                node = session.get(Node, node_id)
+                if node is None or node.retired:
+                    raise Invalid(f"node {node_id!r} does not exist or is retired")
+            schedule = Schedule(announcement_id=announcement_id, starts_at=start, priority=priority)
+            session.add(schedule)
+            session.flush()
+            assert schedule.id is not None
+            for kind, ids in (("area", targets.areas), ("node", targets.nodes)):
+                for target_id in dict.fromkeys(ids):
+                    session.add(ScheduleTarget(schedule_id=schedule.id, kind=kind, target_id=target_id))
+            session.commit()
+            session.refresh(schedule)
+            nodes = affected_nodes(session, self.registry, schedule.id)
+        await self.timelines.refresh(nodes)
+        return schedule
+
+    async def cancel_schedule(self, schedule_id: int) -> Schedule:
+        with self.db.session() as session:
+            schedule = session.get(Schedule, schedule_id)
+            if schedule is None:
+                raise NotFound(f"schedule {schedule_id} does not exist")
+            schedule.status = ScheduleStatus.cancelled
+            session.add(schedule)
+            session.commit()
+            nodes = affected_nodes(session, self.registry, schedule_id)
+        await self.timelines.refresh(nodes)
+        return schedule
+
+    def targets_of(self, schedule_id: int) -> Targets:
+        with self.db.session() as session:
+            rows = session.exec(
+                select(ScheduleTarget).where(ScheduleTarget.schedule_id == schedule_id)
+            ).all()
+        return Targets(
+            areas=[t.target_id for t in rows if t.kind == "area"],
+            nodes=[t.target_id for t in rows if t.kind == "node"],
+        )

@@ -1,0 +1,152 @@
+"""Settings of the controller, from RADIO_* environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message says which and how to fix it."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Defaults run on nothing but pip: SQLite, embedded broker."""
+
+    model_config = SettingsConfigDict(env_prefix="RADIO_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    mqtt_url: str | None = Field(
+        default=None, description="External broker, e.g. mqtt://user:pass@host:1883"
+    )
+    mqtt_embedded_host: str = "127.0.0.1"
+    # Not 1883, so that it never collides with a system Mosquitto on the same machine.
+    mqtt_embedded_port: int = Field(default=18830, ge=0, le=65535)
+    topic_prefix: str = "radio"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None, description="Base URL nodes use to download media; default from http_*"
+    )
+    demo: bool = False
+    secret_key: str = ""
+    timeline_horizon_h: float = Field(default=24, gt=0, le=24 * 14)
+    timeline_refresh_s: float = Field(default=300, gt=0)
+    heartbeat_s: float = Field(default=30, gt=0)
+    offline_after_s: float = Field(default=90, gt=0)
+    tts_engine: str = "espeak"
+    tts_voice: str = "vi"
+    max_text_chars: int = Field(default=5000, gt=0)
+    instance: str = Field(default_factory=lambda: f"ctl-{secrets.token_hex(3)}")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("RADIO_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigError(f"RADIO_CONFIG={config_file}: no such file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or any(c in v for c in "+#/ "):
+            raise ValueError("topic_prefix must be one MQTT topic level without wildcards")
+        return v
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, v: str | None) -> str | None:
+        if v:
+            u = urlparse(v)
+            if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+                raise ValueError("mqtt_url must look like mqtt://user:password@host:1883")
+        return v
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        if not self.secret_key:
+            if not self.demo:
+                raise ConfigError(
+                    "RADIO_SECRET_KEY is not set. Set it to a long random string "
+                    "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+                    "or run in demo mode with RADIO_DEMO=1."
+                )
+            # Demo mode keeps one random secret in the data directory, so node tokens stay valid
+            # across restarts without anyone choosing a secret.
+            path = self.data_dir / "secrets" / "demo-secret-key"
+            if path.exists():
+                self.secret_key = path.read_text().strip()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.secret_key = "demo-" + secrets.token_urlsafe(24)
+                path.write_text(self.secret_key)
+                path.chmod(0o600)
+        elif len(self.secret_key) < 16 and not self.demo:
+            raise ConfigError("RADIO_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'radio.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def provisioning_dir(self) -> Path:
+        return self.data_dir / "provisioning"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.http_host}:{self.http_port}"
+
+    def summary(self) -> dict[str, Any]:
+        """What to print at start-up: never the secrets."""
+        return {
+            "data_dir": str(self.data_dir),
+            "database": "postgresql" if self.database_url else "sqlite",
+            "broker": "external" if self.mqtt_url else "embedded",
+            "http": self.base_url,
+            "demo": self.demo,
+        }

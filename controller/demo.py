@@ -1,0 +1,59 @@
+"""The demo commune: three villages, twenty simulated nodes, one announcement a short while ahead."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from controller.models import Area, AreaKind, Node
+from controller.registry import Registry
+
+DEMO_TEXT = (
+    "UBND xã Tân Lập thông báo: lúc 7h30 sáng thứ 2, ngày 14/12/2026, tại nhà văn hóa thôn "
+    "Đông sẽ tổ chức tiêm vắc xin cho trẻ em dưới 5 tuổi. Đề nghị các gia đình đưa trẻ đến "
+    "đúng giờ. Mọi thắc mắc xin liên hệ trạm y tế xã, ĐT 0912 345 678."
+)
+
+VILLAGES = [("thon-dong", "Thôn Đông", 7), ("thon-doai", "Thôn Đoài", 7), ("thon-trung", "Thôn Trung", 6)]
+COMMUNE = ("xa-tan-lap", "Xã Tân Lập")
+PROVINCE = ("tinh-demo", "Tỉnh Demo")
+BASE_LAT, BASE_LON = 21.0285, 105.8542
+
+
+def seed_demo(registry: Registry) -> list[dict]:
+    """Create the demo areas and nodes if absent; returns the provisioning of new nodes and
+    rewrites it for existing ones (their passwords are rotated, since only hashes are kept)."""
+    from controller.broker_access import hash_password, new_password
+
+    provisioning: list[dict] = []
+    with registry.db.session() as session:
+        if session.get(Area, PROVINCE[0]) is None:
+            registry.add_area(session, PROVINCE[0], PROVINCE[1], AreaKind.province, None)
+            registry.add_area(session, COMMUNE[0], COMMUNE[1], AreaKind.commune, PROVINCE[0])
+            for vid, vname, _ in VILLAGES:
+                registry.add_area(session, vid, vname, AreaKind.village, COMMUNE[0])
+            session.flush()
+        n = 0
+        for vi, (vid, vname, count) in enumerate(VILLAGES):
+            for k in range(count):
+                n += 1
+                node_id = f"loa-{n:02d}"
+                node = session.get(Node, node_id)
+                if node is None:
+                    _, prov = registry.add_node(
+                        session, node_id, f"Cụm loa {n:02d} – {vname}", vid,
+                        lat=BASE_LAT + vi * 0.01 + k * 0.001, lon=BASE_LON + k * 0.0015,
+                        hardware="sim",
+                    )
+                else:
+                    password = new_password()
+                    node.mqtt_password_hash = hash_password(password)
+                    node.retired = False
+                    session.add(node)
+                    prov = registry.provisioning(session, node, password)
+                provisioning.append(prov)
+        session.commit()
+        existing = session.exec(select(Node.id)).all()
+        assert len(existing) >= 20
+    for prov in provisioning:
+        registry.write_provisioning(prov)
+    return provisioning

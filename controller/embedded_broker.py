@@ -1,0 +1,153 @@
+"""The embedded amqtt broker, for installs with nothing but pip; it enforces the same password
+and ACL files as Mosquitto and re-reads them when they change, so no restart is needed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action, BaseContext
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from controller.broker_access import (
+    AccessRules,
+    filter_allows,
+    parse_acl,
+    parse_password_file,
+    verify_password,
+)
+
+log = logging.getLogger(__name__)
+
+
+class AccessFiles:
+    """The password and ACL files, re-read when their modification time changes."""
+
+    def __init__(self, password_file: Path, acl_file: Path) -> None:
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self._stamp: tuple[float, float] | None = None
+        self.users: dict[str, str] = {}
+        self.rules = AccessRules()
+
+    def _mtimes(self) -> tuple[float, float]:
+        try:
+            return (self.password_file.stat().st_mtime_ns, self.acl_file.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return (0.0, 0.0)
+
+    def refresh(self) -> None:
+        stamp = self._mtimes()
+        if stamp == self._stamp:
+            return
+        try:
+            users = parse_password_file(self.password_file.read_text(encoding="utf-8"))
+            rules = parse_acl(self.acl_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            log.warning("broker access files unreadable, keeping the previous ones: %s", exc)
+            return
+        self.users, self.rules, self._stamp = users, rules, stamp
+        log.info("broker access: %d users loaded", len(users))
+
+    def authenticate(self, username: str | None, password: str | None) -> bool:
+        self.refresh()
+        if not username or password is None:
+            return False
+        stored = self.users.get(username)
+        return stored is not None and verify_password(password, stored)
+
+    def allowed(self, username: str | None, topic: str, action: Action) -> bool:
+        self.refresh()
+        if not username:
+            return False
+        table = self.rules.write if action == Action.PUBLISH else self.rules.read
+        return any(filter_allows(f, topic) for f in table.get(username, []))
+
+
+_files: dict[tuple[str, str], AccessFiles] = {}
+
+
+def _access(password_file: str, acl_file: str) -> AccessFiles:
+    key = (password_file, acl_file)
+    if key not in _files:
+        _files[key] = AccessFiles(Path(password_file), Path(acl_file))
+    return _files[key]
+
+
+class RegistryAuthPlugin(BaseAuthPlugin):
+    """Password authentication against the generated password file. No anonymous access."""
+
+    @dataclass
+    class Config:
+        password_file: str = ""
+        acl_file: str = ""
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.files = _access(self.config.password_file, self.config.acl_file)
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        ok = self.files.authenticate(session.username, session.password)
+        if not ok:
+            log.warning("broker: refused login for %r", session.username)
+        return ok
+
+
+class RegistryTopicPlugin(BaseTopicPlugin):
+    """Publish, subscribe and receive checks against the generated ACL file."""
+
+    @dataclass
+    class Config:
+        password_file: str = ""
+        acl_file: str = ""
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.files = _access(self.config.password_file, self.config.acl_file)
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool | None:
+        if session is None or topic is None or action is None:
+            return False
+        ok = self.files.allowed(session.username, topic, action)
+        if not ok and action != Action.RECEIVE:
+            log.warning("broker: %s refused for %r on %s", action, session.username, topic)
+        return ok
+
+
+def broker_config(host: str, port: int, password_file: Path, acl_file: str | Path) -> dict[str, Any]:
+    files = {"password_file": str(password_file), "acl_file": str(acl_file)}
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
+        "timeout_disconnect_delay": 0,
+        "plugins": {
+            f"{__name__}.RegistryAuthPlugin": files,
+            f"{__name__}.RegistryTopicPlugin": files,
+        },
+    }
+
+
+class EmbeddedBroker:
+    """Starts and stops amqtt inside the controller's event loop."""
+
+    def __init__(self, host: str, port: int, password_file: Path, acl_file: Path) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("embedded broker bound to %s: it is meant for one machine", host)
+        self.host, self.port = host, port
+        self._broker = Broker(broker_config(host, port, password_file, acl_file))
+
+    async def start(self) -> None:
+        await self._broker.start()
+        log.info("embedded broker listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(self._broker.shutdown(), timeout=10)
+        except (TimeoutError, Exception) as exc:  # shutting down: report, never raise
+            log.warning("embedded broker shutdown: %s", exc)

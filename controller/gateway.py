@@ -1,0 +1,155 @@
+"""The controller's MQTT connection: retained online state, subscriptions, reconnect with back-off.
+
+On every (re)connect it publishes its online state, re-subscribes and calls `on_connect` so that
+the timelines it keeps retained are published again (a restarted broker may have lost them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from protocol import ControllerState, Topics
+from protocol.clock import Clock
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], None]
+
+
+@dataclass
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+
+
+class NotConnected(RuntimeError):
+    """Raised when publishing while the broker is unreachable; the caller decides to retry."""
+
+
+class Gateway:
+    """Owns one aiomqtt client for the whole controller."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        topics: Topics,
+        clock: Clock,
+        instance: str,
+        on_message: MessageHandler,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        shared_group: str | None = None,
+    ) -> None:
+        self.address = address
+        self.topics = topics
+        self.clock = clock
+        self.instance = instance
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.shared_group = shared_group
+        self.connected = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self.published = 0
+        self.received = 0
+        self.connects = 0
+
+    def _state(self, status: str) -> bytes:
+        msg = ControllerState(status=status, ts=self.clock.now_ms(), instance=self.instance)  # type: ignore[arg-type]
+        return msg.model_dump_json().encode()
+
+    def _client_for(self) -> aiomqtt.Client:
+        tls: ssl.SSLContext | None = None
+        if self.address.tls:
+            tls = ssl.create_default_context(cafile=self.address.ca_file)
+        return aiomqtt.Client(
+            self.address.host,
+            self.address.port,
+            username=self.address.username,
+            password=self.address.password,
+            identifier=f"{self.instance}",
+            keepalive=30,
+            clean_session=True,
+            tls_context=tls,
+            max_queued_outgoing_messages=100_000,
+            will=aiomqtt.Will(
+                self.topics.controller_state, self._state("offline"), qos=1, retain=True
+            ),
+        )
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect; returns only when cancelled."""
+        delay = 0.5
+        while True:
+            try:
+                async with self._client_for() as client:
+                    self._client = client
+                    self.connects += 1
+                    delay = 0.5
+                    await client.publish(
+                        self.topics.controller_state, self._state("online"), qos=1, retain=True
+                    )
+                    for topic in self.topics.report_filters():
+                        if self.shared_group:
+                            topic = f"$share/{self.shared_group}/{topic}"
+                        await client.subscribe(topic, qos=1)
+                    self.connected.set()
+                    log.info("connected to broker %s:%d", self.address.host, self.address.port)
+                    if self.on_connect is not None:
+                        asyncio.create_task(self._after_connect())
+                    async for message in client.messages:
+                        self.received += 1
+                        payload = message.payload
+                        if not isinstance(payload, bytes | bytearray):
+                            payload = str(payload).encode()
+                        try:
+                            self.on_message(message.topic.value, bytes(payload))
+                        except Exception:  # one bad message must never stop the gateway
+                            log.exception("handling %s failed", message.topic.value)
+            except aiomqtt.MqttError as exc:
+                log.warning("broker connection lost (%s); retrying in %.1f s", exc, delay)
+            finally:
+                self.connected.clear()
+                self._client = None
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 30.0)
+
+    async def _after_connect(self) -> None:
+        assert self.on_connect is not None
+        try:
+            await self.on_connect()
+        except Exception:
+            log.exception("after-connect work failed")
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise NotConnected(topic)
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            raise NotConnected(str(exc)) from exc
+        self.published += 1
+
+    async def close(self) -> None:
+        """Say goodbye cleanly: the retained state becomes `offline` rather than the will."""
+        client = self._client
+        if client is not None and self.connected.is_set():
+            try:
+                await asyncio.wait_for(
+                    client.publish(
+                        self.topics.controller_state, self._state("offline"), qos=1, retain=True
+                    ),
+                    timeout=2,
+                )
+            except (aiomqtt.MqttError, TimeoutError):
+                pass

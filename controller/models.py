@@ -1,0 +1,138 @@
+"""Database tables (SQLModel). Times are timezone-aware, stored in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AreaKind(StrEnum):
+    province = "province"
+    district = "district"
+    commune = "commune"
+    village = "village"
+
+
+class Area(SQLModel, table=True):
+    """A node of the administrative tree: province → (district) → commune → village."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    kind: AreaKind = Field(sa_column=Column(String(16), nullable=False))
+    parent_id: str | None = Field(default=None, foreign_key="area.id", index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Node(SQLModel, table=True):
+    """A loudspeaker cluster. `status` comes from the broker (state, will) and heartbeats."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    area_id: str = Field(foreign_key="area.id", index=True, max_length=64)
+    lat: float | None = None
+    lon: float | None = None
+    hardware: str = Field(default="", max_length=100)
+    firmware: str = Field(default="", max_length=100)
+    status: str = Field(default="unknown", max_length=16, index=True)
+    last_seen: datetime | None = None
+    boot: int = 0
+    retired: bool = Field(default=False, index=True)
+    mqtt_password_hash: str = Field(default="", max_length=300)
+    timeline_version: int = 0
+    timeline_digest: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Announcement(SQLModel, table=True):
+    """A text rendered once to speech and stored by content address."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    normalized_text: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    media_sha256: str = Field(max_length=64, index=True)
+    media_size: int = 0
+    duration_ms: int = 0
+    loudness_lufs: float | None = None
+    engine: str = Field(default="", max_length=50)
+    voice: str = Field(default="", max_length=50)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ScheduleStatus(StrEnum):
+    scheduled = "scheduled"
+    cancelled = "cancelled"
+
+
+class Schedule(SQLModel, table=True):
+    """What plays, where and when. Version 1: one occurrence at an absolute time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    starts_at: datetime = Field(index=True)
+    priority: str = Field(default="normal", max_length=16)
+    status: str = Field(default=ScheduleStatus.scheduled, max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ScheduleTarget(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("schedule_id", "kind", "target_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: int = Field(foreign_key="schedule.id", index=True)
+    kind: str = Field(max_length=8)  # "area" | "node"
+    target_id: str = Field(max_length=64)
+
+
+class DeliveryState(StrEnum):
+    planned = "planned"
+    delivered = "delivered"
+    downloaded = "downloaded"
+    started = "started"
+    finished = "finished"
+    failed = "failed"
+    preempted = "preempted"
+    missed = "missed"
+    cancelled = "cancelled"
+
+
+class Delivery(SQLModel, table=True):
+    """One occurrence on one node: what was planned and what the node reported."""
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "node_id"),
+        Index("ix_delivery_schedule_node", "schedule_id", "node_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(max_length=100)
+    schedule_id: int = Field(foreign_key="schedule.id")
+    node_id: str = Field(foreign_key="node.id", index=True, max_length=64)
+    planned_start: datetime
+    state: str = Field(default=DeliveryState.planned, max_length=16)
+    timeline_version: int = 0
+    delivered_at: datetime | None = None
+    downloaded_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    failed_at: datetime | None = None
+    detail: str = Field(default="", max_length=500)
+
+
+class NodeEventRecord(SQLModel, table=True):
+    """Every event a node reported, once: the primary key is the node's event id."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    node_id: str = Field(index=True, max_length=64)
+    type: str = Field(max_length=32)
+    ts: datetime = Field(index=True)
+    received_at: datetime = Field(default_factory=utcnow)
+    item_id: str | None = Field(default=None, max_length=200)
+    detail: str = Field(default="", max_length=500)

@@ -1,0 +1,184 @@
+"""The registry of areas and nodes: provisioning, broker credentials, retirement."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from sqlmodel import Session, select
+
+from controller.broker_access import (
+    BrokerUser,
+    controller_user,
+    hash_password,
+    new_password,
+    node_user,
+    verify_password,
+    write_atomic,
+    write_broker_files,
+)
+from controller.config import Settings
+from controller.db import Database
+from controller.keys import media_token, trusted_keys
+from controller.models import Area, AreaKind, Node
+from protocol import Signer, Topics, valid_id
+from schedules import AreaTree
+
+log = logging.getLogger(__name__)
+
+
+class RegistryError(ValueError):
+    """A registry change that cannot be made; the message says why."""
+
+
+@dataclass
+class BrokerLogin:
+    username: str
+    password: str
+
+
+class Registry:
+    def __init__(self, settings: Settings, db: Database, topics: Topics, signer: Signer) -> None:
+        self.settings = settings
+        self.db = db
+        self.topics = topics
+        self.signer = signer
+
+    # --- credentials -------------------------------------------------------------------
+
+    def controller_login(self) -> BrokerLogin:
+        """The controller's broker login: from RADIO_MQTT_URL, or generated once for the
+        embedded broker. Either way it goes into the generated password and ACL files."""
+        if self.settings.mqtt_url:
+            u = urlparse(self.settings.mqtt_url)
+            if u.username and u.password:
+                return BrokerLogin(unquote(u.username), unquote(u.password))
+        path = self.settings.secrets_dir / "mqtt-controller.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            return BrokerLogin(data["username"], data["password"])
+        login = BrokerLogin(f"controller-{secrets.token_hex(3)}", new_password())
+        write_atomic(path, json.dumps({"username": login.username, "password": login.password}))
+        return login
+
+    def node_mqtt_url(self) -> str:
+        if self.settings.mqtt_url:
+            u = urlparse(self.settings.mqtt_url)
+            return f"{u.scheme}://{u.hostname}:{u.port or 1883}"
+        port = self.settings.mqtt_embedded_port
+        return f"mqtt://{self.settings.mqtt_embedded_host}:{port}"
+
+    def broker_users(self, session: Session) -> list[BrokerUser]:
+        tree = self.area_tree(session)
+        users: list[BrokerUser] = []
+        login = self.controller_login()
+        users.append(controller_user(login.username, self._controller_hash(login), self.topics))
+        nodes = session.exec(select(Node).where(Node.retired == False)).all()  # noqa: E712
+        for node in nodes:
+            if node.mqtt_password_hash:
+                areas = list(tree.lineage(node.area_id))
+                users.append(node_user(node.id, node.mqtt_password_hash, areas, self.topics))
+        return users
+
+    def _controller_hash(self, login: BrokerLogin) -> str:
+        # Hashing is salted; keep one hash so the password file does not change every start.
+        path = self.settings.secrets_dir / "mqtt-controller.hash"
+        if path.exists():
+            stored = path.read_text().strip()
+            if verify_password(login.password, stored):
+                return stored
+        stored = hash_password(login.password)
+        write_atomic(path, stored)
+        return stored
+
+    def write_broker_files(self) -> tuple[Path, Path]:
+        with self.db.session() as session:
+            users = self.broker_users(session)
+        return write_broker_files(users, self.settings.broker_dir)
+
+    # --- areas and nodes ----------------------------------------------------------------
+
+    def area_tree(self, session: Session) -> AreaTree:
+        rows = session.exec(select(Area.id, Area.parent_id)).all()
+        return AreaTree({a: p for a, p in rows})
+
+    def add_area(
+        self, session: Session, area_id: str, name: str, kind: AreaKind, parent_id: str | None
+    ) -> Area:
+        if not valid_id(area_id):
+            raise RegistryError(
+                f"area id {area_id!r}: use lowercase letters, digits, '-', '_' or '.' (max 64)"
+            )
+        if session.get(Area, area_id) is not None:
+            raise RegistryError(f"area {area_id!r} already exists")
+        if parent_id is not None and session.get(Area, parent_id) is None:
+            raise RegistryError(f"parent area {parent_id!r} does not exist")
+        area = Area(id=area_id, name=name, kind=kind, parent_id=parent_id)
+        session.add(area)
+        return area
+
+    def add_node(
+        self,
+        session: Session,
+        node_id: str,
+        name: str,
+        area_id: str,
+        **fields: Any,
+    ) -> tuple[Node, dict[str, Any]]:
+        """Register a node; returns it and its provisioning (with the only copy of its password
+        outside the device's file)."""
+        if not valid_id(node_id):
+            raise RegistryError(
+                f"node id {node_id!r}: use lowercase letters, digits, '-', '_' or '.' (max 64)"
+            )
+        if session.get(Node, node_id) is not None:
+            raise RegistryError(f"node {node_id!r} already exists")
+        if session.get(Area, area_id) is None:
+            raise RegistryError(f"area {area_id!r} does not exist")
+        password = new_password()
+        node = Node(
+            id=node_id,
+            name=name,
+            area_id=area_id,
+            mqtt_password_hash=hash_password(password),
+            **fields,
+        )
+        session.add(node)
+        session.flush()
+        return node, self.provisioning(session, node, password)
+
+    def provisioning(self, session: Session, node: Node, password: str) -> dict[str, Any]:
+        tree = self.area_tree(session)
+        return {
+            "node_id": node.id,
+            "mqtt_url": self.node_mqtt_url(),
+            "username": node.id,
+            "password": password,
+            "topic_prefix": self.topics.prefix,
+            "areas": list(tree.lineage(node.area_id)),
+            "controller_keys": trusted_keys(self.signer),
+            "media_token": media_token(self.settings.secret_key, node.id),
+            "firmware": node.firmware or "sim-1.0.0",
+            "heartbeat_s": self.settings.heartbeat_s,
+        }
+
+    def write_provisioning(self, provisioning: dict[str, Any]) -> Path:
+        path = self.settings.provisioning_dir / f"{provisioning['node_id']}.json"
+        write_atomic(path, json.dumps(provisioning, indent=2, ensure_ascii=False))
+        return path
+
+    def retire_node(self, session: Session, node_id: str) -> Node:
+        node = session.get(Node, node_id)
+        if node is None:
+            raise RegistryError(f"node {node_id!r} does not exist")
+        node.retired = True
+        node.mqtt_password_hash = ""
+        node.status = "retired"
+        session.add(node)
+        (self.settings.provisioning_dir / f"{node_id}.json").unlink(missing_ok=True)
+        return node

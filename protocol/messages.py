@@ -1,0 +1,175 @@
+"""Payload models of protocol v1. Times are epoch milliseconds (UTC), durations milliseconds.
+
+Integers rather than floats or ISO strings keep the signed bytes canonical in any language.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+PROTOCOL_VERSION = 1
+
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+EpochMs = Annotated[int, Field(ge=0, le=32_503_680_000_000)]  # up to year 3000
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+class Model(BaseModel):
+    """Strict-enough base: unknown fields are ignored (forward compatible), wrong types refused."""
+
+    model_config = ConfigDict(extra="ignore", frozen=False)
+
+
+class Priority(StrEnum):
+    """Circular 39/2020/TT-BTTTT priority levels, lowest first."""
+
+    normal = "normal"
+    priority = "priority"
+    emergency = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return {"normal": 0, "priority": 1, "emergency": 2}[self.value]
+
+
+class NodeStatus(StrEnum):
+    online = "online"
+    offline = "offline"  # a clean shutdown said so
+    lost = "lost"  # the broker published the last will
+
+
+class ControllerState(Model):
+    """`{prefix}/v1/controller/state`, retained; also the controller's last will."""
+
+    v: Literal[1] = 1
+    status: Literal["online", "offline"]
+    ts: EpochMs
+    instance: ShortText = ""
+
+
+class NodeState(Model):
+    """`{prefix}/v1/node/{id}/state`, retained; the last will carries status `lost`."""
+
+    v: Literal[1] = 1
+    node_id: Id
+    status: NodeStatus
+    ts: EpochMs
+    boot: int = Field(ge=0, default=0)
+    firmware: ShortText = ""
+    areas: list[Id] = Field(default_factory=list, max_length=32)
+
+
+class Telemetry(Model):
+    """`{prefix}/v1/node/{id}/telemetry`, QoS 0: the heartbeat."""
+
+    v: Literal[1] = 1
+    node_id: Id
+    ts: EpochMs
+    uptime_s: int = Field(ge=0, default=0)
+    volume: int = Field(ge=0, le=100, default=70)
+    signal_dbm: int | None = Field(default=None, ge=-150, le=0)
+    temperature_c: float | None = Field(default=None, ge=-40, le=150)
+    power: Literal["mains", "battery"] = "mains"
+    battery_pct: int | None = Field(default=None, ge=0, le=100)
+    supply_v: float | None = Field(default=None, ge=0, le=400)
+    speaker_ok: bool = True
+    amplifier_ok: bool = True
+    storage_free_mb: int | None = Field(default=None, ge=0)
+    now_playing: ShortText | None = None
+    timeline_version: int = Field(ge=0, default=0)
+    rejected_messages: int = Field(ge=0, default=0)
+
+
+class EventType(StrEnum):
+    timeline_applied = "timeline_applied"
+    media_ready = "media_ready"
+    media_failed = "media_failed"
+    playback_started = "playback_started"
+    playback_finished = "playback_finished"
+    playback_failed = "playback_failed"
+    playback_preempted = "playback_preempted"
+    playback_missed = "playback_missed"
+    message_rejected = "message_rejected"
+
+
+class NodeEvent(Model):
+    """`{prefix}/v1/node/{id}/events`, QoS 1. `id` is unique; the controller de-duplicates by it.
+
+    Nodes keep events while offline and send them later, so `ts` (when it happened on the node)
+    may be much older than when the controller receives it.
+    """
+
+    v: Literal[1] = 1
+    id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{8,64}$")]
+    node_id: Id
+    ts: EpochMs
+    type: EventType
+    item_id: ShortText | None = None
+    broadcast_id: ShortText | None = None
+    timeline_version: int | None = Field(default=None, ge=0)
+    sha256: Sha256Hex | None = None
+    detail: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class MediaRef(Model):
+    url: Annotated[str, StringConstraints(max_length=2000)]
+    sha256: Sha256Hex
+    size: int = Field(ge=0)
+
+
+class TimelineItem(Model):
+    """One thing to play at an absolute time on the node's own clock."""
+
+    item_id: ShortText
+    broadcast_id: ShortText
+    start: EpochMs
+    duration_ms: int = Field(ge=0, le=24 * 3600 * 1000)
+    priority: Priority = Priority.normal
+    title: ShortText = ""
+    media: MediaRef
+    volume: int | None = Field(default=None, ge=0, le=100)
+
+
+class TimelineBody(Model):
+    """Body of the signed `timeline` message, `{prefix}/v1/node/{id}/timeline`, retained.
+
+    The whole desired state for the node's rolling horizon: a node that receives version N can
+    forget every earlier version.
+    """
+
+    node_id: Id
+    version: int = Field(ge=1)
+    generated_at: EpochMs
+    horizon_end: EpochMs
+    items: list[TimelineItem] = Field(default_factory=list, max_length=2000)
+
+
+class CommandName(StrEnum):
+    volume = "volume"
+    stop = "stop"
+    test_tone = "test_tone"
+    resync = "resync"
+    reboot = "reboot"
+
+
+class CommandBody(Model):
+    """Body of the signed `cmd` message, `{prefix}/v1/node/{id}/cmd`."""
+
+    node_id: Id
+    command: CommandName
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandAck(Model):
+    """`{prefix}/v1/node/{id}/cmd/ack`: `cmd_id` is the command envelope's id."""
+
+    v: Literal[1] = 1
+    node_id: Id
+    cmd_id: ShortText
+    ts: EpochMs
+    ok: bool
+    detail: Annotated[str, StringConstraints(max_length=500)] = ""
