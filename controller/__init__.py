@@ -1,1 +1,1 @@
-"""The controller service: config, database, MQTT gateway, timelines, registry and the `radio` CLI."""
+"""The controller service: config, database, MQTT gateway, timelines, registry, `radio` CLI."""

@@ -101,7 +101,9 @@ class Broadcasts:
         now = self.clock.now_ms()
         if to_ms(start) <= now:
             local = start.astimezone(LOCAL).strftime("%H:%M:%S %d/%m/%Y")
-            raise Invalid(f"starts_at {local} (Asia/Ho_Chi_Minh) is in the past: choose a later time")
+            raise Invalid(
+                f"starts_at {local} (Asia/Ho_Chi_Minh) is in the past: choose a later time"
+            )
         if not targets.areas and not targets.nodes:
             raise Invalid("no targets: give at least one area or node")
         with self.db.session() as session:
@@ -121,7 +123,9 @@ class Broadcasts:
             assert schedule.id is not None
             for kind, ids in (("area", targets.areas), ("node", targets.nodes)):
                 for target_id in dict.fromkeys(ids):
-                    session.add(ScheduleTarget(schedule_id=schedule.id, kind=kind, target_id=target_id))
+                    session.add(
+                        ScheduleTarget(schedule_id=schedule.id, kind=kind, target_id=target_id)
+                    )
             session.commit()
             session.refresh(schedule)
             nodes = affected_nodes(session, self.registry, schedule.id)

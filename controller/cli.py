@@ -50,8 +50,11 @@ async def serve_app(settings: Settings, clock: object = None, extra: list | None
 
     application = create_app(settings, clock)  # type: ignore[arg-type]
     config = uvicorn.Config(
-        application, host=settings.http_host, port=settings.http_port,
-        log_level="warning", lifespan="on",
+        application,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     await server.serve()

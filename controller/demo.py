@@ -1,4 +1,4 @@
-"""The demo commune: three villages, twenty simulated nodes, one announcement a short while ahead."""
+"""The demo commune: three villages, twenty simulated nodes, one announcement soon."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ DEMO_TEXT = (
     "đúng giờ. Mọi thắc mắc xin liên hệ trạm y tế xã, ĐT 0912 345 678."
 )
 
-VILLAGES = [("thon-dong", "Thôn Đông", 7), ("thon-doai", "Thôn Đoài", 7), ("thon-trung", "Thôn Trung", 6)]
+VILLAGES = [
+    ("thon-dong", "Thôn Đông", 7),
+    ("thon-doai", "Thôn Đoài", 7),
+    ("thon-trung", "Thôn Trung", 6),
+]
 COMMUNE = ("xa-tan-lap", "Xã Tân Lập")
 PROVINCE = ("tinh-demo", "Tỉnh Demo")
 BASE_LAT, BASE_LON = 21.0285, 105.8542
@@ -40,8 +44,12 @@ def seed_demo(registry: Registry) -> list[dict]:
                 node = session.get(Node, node_id)
                 if node is None:
                     _, prov = registry.add_node(
-                        session, node_id, f"Cụm loa {n:02d} – {vname}", vid,
-                        lat=BASE_LAT + vi * 0.01 + k * 0.001, lon=BASE_LON + k * 0.0015,
+                        session,
+                        node_id,
+                        f"Cụm loa {n:02d} – {vname}",
+                        vid,
+                        lat=BASE_LAT + vi * 0.01 + k * 0.001,
+                        lon=BASE_LON + k * 0.0015,
                         hardware="sim",
                     )
                 else:

@@ -22,7 +22,9 @@ from protocol import Priority, SystemClock
 log = logging.getLogger(__name__)
 
 
-async def run_demo(settings: Settings, lead_s: float, exit_when_done: bool, timeout_s: float) -> int:
+async def run_demo(
+    settings: Settings, lead_s: float, exit_when_done: bool, timeout_s: float
+) -> int:
     import uvicorn
 
     from api.main import create_app
@@ -36,8 +38,13 @@ async def run_demo(settings: Settings, lead_s: float, exit_when_done: bool, time
     application = create_app(settings)
     service = application.state.service
     server = uvicorn.Server(
-        uvicorn.Config(application, host=settings.http_host, port=settings.http_port,
-                       log_level="warning", lifespan="on")
+        uvicorn.Config(
+            application,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="on",
+        )
     )
     server_task = asyncio.create_task(server.serve())
     fleet_task: asyncio.Task[None] | None = None
@@ -46,7 +53,9 @@ async def run_demo(settings: Settings, lead_s: float, exit_when_done: bool, time
         fleet = Fleet([NodeConfig.model_validate(p) for p in provs], SystemClock())
         fleet_task = asyncio.create_task(fleet.run(display=False))
         await _wait(lambda: fleet.summary().connected == len(provs), 30, server_task)
-        typer.echo(f"✔ broker, controller and {len(provs)} nodes up in {time.perf_counter() - t0:.1f} s")
+        typer.echo(
+            f"✔ broker, controller and {len(provs)} nodes up in {time.perf_counter() - t0:.1f} s"
+        )
 
         ann = await service.broadcasts.create_announcement("Thông báo tiêm chủng", DEMO_TEXT)
         starts = utcnow() + timedelta(seconds=lead_s)

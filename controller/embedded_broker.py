@@ -111,7 +111,11 @@ class RegistryTopicPlugin(BaseTopicPlugin):
         self.files = _access(self.config.password_file, self.config.acl_file)
 
     async def topic_filtering(
-        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+        self,
+        *,
+        session: Session | None = None,
+        topic: str | None = None,
+        action: Action | None = None,
     ) -> bool | None:
         if session is None or topic is None or action is None:
             return False
@@ -121,7 +125,9 @@ class RegistryTopicPlugin(BaseTopicPlugin):
         return ok
 
 
-def broker_config(host: str, port: int, password_file: Path, acl_file: str | Path) -> dict[str, Any]:
+def broker_config(
+    host: str, port: int, password_file: Path, acl_file: str | Path
+) -> dict[str, Any]:
     files = {"password_file": str(password_file), "acl_file": str(acl_file)}
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
@@ -133,6 +139,71 @@ def broker_config(host: str, port: int, password_file: Path, acl_file: str | Pat
     }
 
 
+class _Snapshots(dict):  # type: ignore[type-arg]
+    """A dict whose iteration works on a copy: amqtt 0.12 iterates its subscriptions across
+    awaits, and a client subscribing meanwhile raised 'dictionary changed size during
+    iteration', dropping that broadcast."""
+
+    def items(self):  # type: ignore[no-untyped-def,override]
+        return list(super().items())
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(super().keys()))
+
+
+class _TrackedBroker(Broker):
+    """amqtt's broker, remembering each client connection so that a stop can end them all
+    even when amqtt's own shutdown stalls (it can, with clients publishing during it)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self._subscriptions = _Snapshots(self._subscriptions)
+        self.client_writers: set[asyncio.StreamWriter] = set()
+
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        self.client_writers.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self.client_writers.discard(writer)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        # amqtt 0.12 calls this at connect for every filter any client holds, and never checks
+        # the receive ACL here: a node would get other nodes' retained messages. Send only what
+        # this session subscribed to and may read.
+        topic_filter, qos = subscription
+        holders = self._subscriptions.get(topic_filter, [])
+        if not any(s is session for s, _ in holders):
+            return
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        tasks = []
+        for topic, retained in list(self._retained_messages.items()):
+            if not self._matches(topic, topic_filter):
+                continue
+            if not await self._topic_filtering(session, topic=topic, action=Action.RECEIVE):
+                continue
+            tasks.append(
+                asyncio.ensure_future(
+                    handler.mqtt_publish(
+                        retained.topic, retained.data, min(qos, retained.qos or qos), retain=True
+                    )
+                )
+            )
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def abort_clients(self) -> None:
+        for writer in list(self.client_writers):
+            writer.transport.abort()
+        self.client_writers.clear()
+
+
 class EmbeddedBroker:
     """Starts and stops amqtt inside the controller's event loop."""
 
@@ -140,14 +211,20 @@ class EmbeddedBroker:
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("embedded broker bound to %s: it is meant for one machine", host)
         self.host, self.port = host, port
-        self._broker = Broker(broker_config(host, port, password_file, acl_file))
+        self._broker = _TrackedBroker(broker_config(host, port, password_file, acl_file))
 
     async def start(self) -> None:
         await self._broker.start()
         log.info("embedded broker listening on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
+        # Close the listening sockets first, so the port is free even if amqtt's own shutdown
+        # stalls on a busy client; then give that shutdown a bounded time.
+        for server in list(self._broker._servers.values()):
+            if server.instance is not None:
+                server.instance.close()
         try:
-            await asyncio.wait_for(self._broker.shutdown(), timeout=10)
+            await asyncio.wait_for(self._broker.shutdown(), timeout=5)
         except (TimeoutError, Exception) as exc:  # shutting down: report, never raise
-            log.warning("embedded broker shutdown: %s", exc)
+            log.warning("embedded broker shutdown incomplete: %r", exc)
+        self._broker.abort_clients()

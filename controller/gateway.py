@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from protocol import ControllerState, Topics
+from protocol.aio import raise_if_cancelling
 from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Gateway:
         self.published = 0
         self.received = 0
         self.connects = 0
+        self._after: asyncio.Task[None] | None = None
 
     def _state(self, status: str) -> bytes:
         msg = ControllerState(status=status, ts=self.clock.now_ms(), instance=self.instance)  # type: ignore[arg-type]
@@ -102,11 +104,13 @@ class Gateway:
                         if self.shared_group:
                             topic = f"$share/{self.shared_group}/{topic}"
                         await client.subscribe(topic, qos=1)
+                    raise_if_cancelling()
                     self.connected.set()
                     log.info("connected to broker %s:%d", self.address.host, self.address.port)
                     if self.on_connect is not None:
-                        asyncio.create_task(self._after_connect())
+                        self._after = asyncio.create_task(self._after_connect())
                     async for message in client.messages:
+                        raise_if_cancelling()
                         self.received += 1
                         payload = message.payload
                         if not isinstance(payload, bytes | bytearray):

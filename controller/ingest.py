@@ -43,7 +43,8 @@ _RANK = {
     DeliveryState.failed: 4,
     DeliveryState.preempted: 4,
     DeliveryState.missed: 4,
-    DeliveryState.cancelled: 5,
+    # What a node reports it did outranks a cancellation it may not have heard of in time.
+    DeliveryState.cancelled: 0,
 }
 _EVENT_STATE = {
     EventType.media_ready: DeliveryState.downloaded,

@@ -21,6 +21,7 @@ from controller.models import Node, utcnow
 from controller.registry import Registry
 from controller.timelines import TimelineService
 from protocol import Topics
+from protocol.aio import cancel_and_wait
 from protocol.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,11 @@ class RadioService:
             settings, self.db, self.registry, self.topics, self.signer, self.clock, self.gateway
         )
         self.broadcasts = Broadcasts(
-            self.db, self.registry, self.timelines, self.renderer, self.clock,
+            self.db,
+            self.registry,
+            self.timelines,
+            self.renderer,
+            self.clock,
             settings.max_text_chars,
         )
         self.broker: EmbeddedBroker | None = None
@@ -101,9 +106,7 @@ class RadioService:
 
     async def stop(self) -> None:
         await self.gateway.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self.broker is not None:
             await self.broker.stop()
@@ -132,7 +135,9 @@ class RadioService:
         with self.db.session() as session:
             stale = session.exec(
                 select(Node).where(
-                    Node.status == "online", col(Node.last_seen) < cutoff, Node.retired == False  # noqa: E712
+                    Node.status == "online",
+                    col(Node.last_seen) < cutoff,
+                    Node.retired == False,  # noqa: E712
                 )
             ).all()
             for node in stale:
@@ -140,4 +145,6 @@ class RadioService:
                 session.add(node)
             session.commit()
         if stale:
-            log.info("%d node(s) silent past %.0f s: offline", len(stale), self.settings.offline_after_s)
+            log.info(
+                "%d node(s) silent past %.0f s: offline", len(stale), self.settings.offline_after_s
+            )

@@ -162,8 +162,9 @@ class TimelineService:
             for d in session.exec(
                 select(Delivery).where(
                     Delivery.node_id == node.id,
-                    col(Delivery.state).in_([DeliveryState.planned, DeliveryState.delivered,
-                                             DeliveryState.downloaded]),
+                    col(Delivery.state).in_(
+                        [DeliveryState.planned, DeliveryState.delivered, DeliveryState.downloaded]
+                    ),
                 )
             ).all()
         }
@@ -186,9 +187,11 @@ class TimelineService:
                 )
             d.timeline_version = node.timeline_version
             session.add(d)
-        # Items that left the timeline before they played (a cancelled schedule).
+        # Items that left the timeline before their time: their schedule was cancelled or no
+        # longer targets this node. Items that left because they ended keep their state.
+        now = self.clock.now_ms()
         for item_id, d in existing.items():
-            if item_id not in present:
+            if item_id not in present and to_ms(d.planned_start) > now:
                 d.state = DeliveryState.cancelled
                 session.add(d)
 

@@ -13,4 +13,6 @@ def open_registry(settings: Settings) -> Registry:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     db.migrate()
-    return Registry(settings, db, Topics(settings.topic_prefix), load_or_create_signer(settings.secrets_dir))
+    return Registry(
+        settings, db, Topics(settings.topic_prefix), load_or_create_signer(settings.secrets_dir)
+    )

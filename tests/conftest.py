@@ -129,15 +129,17 @@ async def running_controller(
 
     app = create_app(settings, clock)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_level="warning",
-                       lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=settings.http_port, log_level="warning", lifespan="on"
+        )
     )
     task = asyncio.create_task(server.serve())
     service = app.state.service
     try:
         await wait_for(
             lambda: (server.started and service.gateway.connected.is_set()) or task.done(),
-            30, "the controller to start",
+            30,
+            "the controller to start",
         )
         if task.done():
             task.result()

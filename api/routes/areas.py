@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlmodel import select
 
-from api.deps import SessionDep, ServiceDep
+from api.deps import ServiceDep, SessionDep
 from api.schemas import AreaCreate, AreaPublic
 from controller.errors import Invalid
 from controller.models import Area

@@ -44,8 +44,13 @@ async def create_node(body: NodeCreate, service: ServiceDep) -> NodeProvisioned:
     with service.db.session() as session:
         try:
             node, provisioning = service.registry.add_node(
-                session, body.id, body.name, body.area_id,
-                lat=body.lat, lon=body.lon, hardware=body.hardware,
+                session,
+                body.id,
+                body.name,
+                body.area_id,
+                lat=body.lat,
+                lon=body.lon,
+                hardware=body.hardware,
             )
         except RegistryError as exc:
             raise Invalid(str(exc)) from exc

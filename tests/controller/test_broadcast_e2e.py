@@ -62,7 +62,8 @@ async def schedule(
 ) -> dict[str, Any]:
     starts = (datetime.now(UTC) + timedelta(seconds=in_s)).isoformat()
     r = await ctl.api(
-        "POST", "/schedules",
+        "POST",
+        "/schedules",
         json={"announcement_id": ann_id, "starts_at": starts, "targets": targets},
     )
     assert r.status_code == 201, r.text
@@ -84,9 +85,9 @@ def started_events(ctl: RunningController) -> int:
     with ctl.service.db.session() as s:
         return int(
             s.exec(
-                select(func.count()).select_from(NodeEventRecord).where(
-                    NodeEventRecord.type == "playback_started"
-                )
+                select(func.count())
+                .select_from(NodeEventRecord)
+                .where(NodeEventRecord.type == "playback_started")
             ).one()
         )
 
@@ -157,7 +158,6 @@ async def test_controller_restart_between_scheduling_and_air_time_loses_nothing(
         async with running_controller(settings) as ctl:
             await wait_for(lambda: fleet.summary().connected == 4, 30, "nodes to connect")
             sched = await schedule(ctl, ann["id"], 8, areas=["xa-a"])
-
 
             async def all_delivered() -> bool:
                 d = await deliveries(ctl, sched["id"])

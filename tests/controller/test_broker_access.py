@@ -31,7 +31,9 @@ def seed(registry: Registry) -> dict[str, dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def broker(kind: str, registry: Registry, factory: Callable[..., Mosquitto]) -> AsyncIterator[tuple[int, Callable[[], None]]]:
+async def broker(
+    kind: str, registry: Registry, factory: Callable[..., Mosquitto]
+) -> AsyncIterator[tuple[int, Callable[[], None]]]:
     d = registry.settings.broker_dir
     if kind == "mosquitto":
         m = factory(d / "passwd", d / "acl")
@@ -60,7 +62,9 @@ async def received(c: aiomqtt.Client, timeout: float) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", ["mosquitto", "embedded"])
-async def test_a_node_cannot_impersonate_or_eavesdrop_on_another(kind, make_settings, mosquitto_factory):
+async def test_a_node_cannot_impersonate_or_eavesdrop_on_another(
+    kind, make_settings, mosquitto_factory
+):
     settings = make_settings()
     registry = open_registry(settings)
     provs = seed(registry)

@@ -15,8 +15,9 @@ T = Topics("radio")
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 leaves = st.sampled_from(["state", "telemetry", "events", "cmd/ack", "timeline", "x"])
@@ -52,7 +53,9 @@ def test_random_topics_are_refused_cleanly(topic: str) -> None:
 
 def test_a_valid_event_parses() -> None:
     ev = NodeEvent(id=uuid.uuid4().hex, node_id="n1", ts=1, type="playback_started", item_id="x")
-    node_id, kind, report = parse_node_report(T, "radio/v1/node/n1/events", ev.model_dump_json().encode())
+    node_id, kind, report = parse_node_report(
+        T, "radio/v1/node/n1/events", ev.model_dump_json().encode()
+    )
     assert (node_id, kind, report) == ("n1", "events", ev)
 
 

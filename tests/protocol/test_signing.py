@@ -29,7 +29,9 @@ def reason(verifier: Verifier, payload: bytes, kind: str = "timeline", now: int 
 
 
 def test_signed_message_is_accepted(signer: Signer, verifier: Verifier) -> None:
-    env = verifier.verify("topic", signer.sign("timeline", {"x": "Thôn Đông"}, NOW, 60_000), "timeline", NOW)
+    env = verifier.verify(
+        "topic", signer.sign("timeline", {"x": "Thôn Đông"}, NOW, 60_000), "timeline", NOW
+    )
     assert env.body == {"x": "Thôn Đông"}
 
 
@@ -48,7 +50,10 @@ def test_unsigned_forged_tampered_expired_and_early_messages_are_refused(
     assert reason(verifier, signer.sign("timeline", {}, NOW + 3_600_000, 60_000)) == "not_yet_valid"
     assert reason(verifier, signer.sign("cmd", {}, NOW, 60_000)) == "wrong_kind"
     assert reason(verifier, b"{not json") == "malformed"
-    assert reason(verifier, json.dumps({**good, "sig": base64.b64encode(b"x" * 64).decode()}).encode()) == "bad_signature"
+    assert (
+        reason(verifier, json.dumps({**good, "sig": base64.b64encode(b"x" * 64).decode()}).encode())
+        == "bad_signature"
+    )
 
 
 def test_replayed_older_message_is_refused_and_a_repeat_is_a_duplicate(

@@ -1,0 +1,32 @@
+"""Announcement audio: Vietnamese text normalised, spoken, mastered to MP3 and stored by hash.
+
+A library only: no broker, HTTP or database access. Licence: GPL-3.0-or-later.
+"""
+
+from __future__ import annotations
+
+from audio.engines import get_engine
+from audio.errors import AudioError, EngineUnavailable
+from audio.ffmpeg import ffmpeg_exe
+from audio.mastering import MasteringSettings, master
+from audio.measure import Measurement, measure
+from audio.normalize import normalize, split_sentences
+from audio.render import Renderer, RenderResult, RenderSettings
+from audio.store import MediaStore
+
+__all__ = [
+    "AudioError",
+    "EngineUnavailable",
+    "MasteringSettings",
+    "Measurement",
+    "MediaStore",
+    "RenderResult",
+    "RenderSettings",
+    "Renderer",
+    "ffmpeg_exe",
+    "get_engine",
+    "master",
+    "measure",
+    "normalize",
+    "split_sentences",
+]

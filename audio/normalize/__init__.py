@@ -1,0 +1,50 @@
+"""Written Vietnamese turned into the words a careful Northern announcer would say."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+
+from audio.abbreviations import expand_abbreviations
+from audio.normalize.codes import (
+    read_addresses,
+    read_legal_references,
+    read_number_letters,
+    read_phones_and_roads,
+    spell_consonant_codes,
+)
+from audio.normalize.dates import read_dates, read_times
+from audio.normalize.measures import read_measures, read_numbers
+from audio.normalize.numbers import cardinal, ordinal
+from audio.normalize.ordinals import read_ordinals
+from audio.normalize.sentences import prepare_lines, split_sentences, tidy_punctuation
+
+__all__ = ["cardinal", "normalize", "ordinal", "split_sentences"]
+
+
+def normalize(text: str, extra_abbreviations: Mapping[str, str] | None = None) -> str:
+    """The text as it should be spoken: numbers, dates, codes and abbreviations in words.
+
+    Letters of ordinary words are kept as written (after NFC), so names keep their case.
+    `extra_abbreviations` add to or override the built-in table (see audio.abbreviations).
+    The order matters: codes that contain slashes, dots or capitals are read before the
+    generic rules could misread them ("17/NQ-CP" is not a date, "0912.345.678" not a number).
+    """
+    text = prepare_lines(unicodedata.normalize("NFC", text))
+    if extra_abbreviations:
+        extra_abbreviations = {
+            unicodedata.normalize("NFC", key): unicodedata.normalize("NFC", value)
+            for key, value in extra_abbreviations.items()
+        }
+    text = read_legal_references(text)
+    text = read_phones_and_roads(text)
+    text = expand_abbreviations(text, extra_abbreviations)
+    text = read_addresses(text)
+    text = read_dates(text)
+    text = read_times(text)
+    text = read_ordinals(text)
+    text = read_measures(text)
+    text = read_number_letters(text)
+    text = read_numbers(text)
+    text = spell_consonant_codes(text)
+    return " ".join(tidy_punctuation(text).splitlines())

@@ -1,0 +1,133 @@
+"""Things spelled rather than counted: phone numbers, document codes, addresses, letter codes."""
+
+from __future__ import annotations
+
+import re
+
+from audio.normalize.numbers import cardinal, digits
+
+__all__ = [
+    "LETTER_NAMES",
+    "read_addresses",
+    "read_legal_references",
+    "read_number_letters",
+    "read_phones_and_roads",
+    "spell",
+    "spell_consonant_codes",
+]
+
+# Letter names as announcers spell codes ("NQ-CP" -> "en quy xê pê"): the short
+# alphabet names, with "e lờ", "e rờ" kept long because "lờ"/"rờ" alone are hard to hear.
+LETTER_NAMES: dict[str, str] = {
+    "A": "a", "Ă": "á", "Â": "ớ", "B": "bê", "C": "xê", "D": "dê", "Đ": "đê",
+    "E": "e", "Ê": "ê", "F": "ép", "G": "giê", "H": "hát", "I": "i", "J": "gi",
+    "K": "ca", "L": "e lờ", "M": "em", "N": "en", "O": "o", "Ô": "ô", "Ơ": "ơ",
+    "P": "pê", "Q": "quy", "R": "e rờ", "S": "ét", "T": "tê", "U": "u", "Ư": "ư",
+    "V": "vê", "W": "vê kép", "X": "ích", "Y": "i dài", "Z": "dét",
+}  # fmt: skip
+
+_CAPS = "A-ZĐĂÂÊÔƠƯ"
+_VOWELS = set("AĂÂEÊIOÔƠUƯY")
+
+# "0912.345.678", "0912 345 678", "0987654321", "024.3825.1234": groups of digits joined by
+# single dots or spaces; the digit count (10 or 11) is checked in code, not in the pattern.
+_PHONE = re.compile(r"(?<![\w.,])0\d{1,10}(?:[ .]\d{2,10})*(?![\w])(?![.,]\d)")
+_ROAD = re.compile(r"(?<![^\W_])ĐT\s*[.:]?\s*(?=\d)")
+# "17/NQ-CP", "100/2019/NĐ-CP", "01/QĐ-UBND": number, optional year, then a letter code.
+_LEGAL = re.compile(rf"(?<![\w/])(\d+)((?:/\d{{2,4}})*)/([{_CAPS}]+(?:[-&.][{_CAPS}]+)*)(?![\w])")
+_ADDRESS = re.compile(r"(?i:\b(số|ngõ|ngách|hẻm|kiệt|nhà|phòng))\s+(\d+(?:/\d+)+)(?![\w/])")
+_NUMBER_LETTER = re.compile(rf"(?<![\w.,])(\d+)([{_CAPS}])(?![\w])")
+_CONSONANT_CODE = re.compile(rf"(?<![\w])[{_CAPS}]{{2,6}}(?![\w])")
+
+
+def spell(code: str) -> str:
+    """Letter by letter, digits by digit: "NĐ-CP" -> "en đê xê pê"."""
+    words = []
+    for char in code:
+        if char.upper() in LETTER_NAMES:
+            words.append(LETTER_NAMES[char.upper()])
+        elif char.isdigit():
+            words.append(digits(char))
+    return " ".join(words)
+
+
+def _phone_prefix(groups: list[str]) -> int:
+    """How many leading groups make a 10- or 11-digit phone number, or 0 if none do."""
+    total, best = 0, 0
+    for index, group in enumerate(groups, start=1):
+        total += len(group)
+        if total in (10, 11):
+            best = index
+        if total >= 11:
+            break
+    return best
+
+
+def _read_phone(match: re.Match[str]) -> str:
+    raw = match.group(0)
+    groups = re.split(r"[ .]", raw)
+    used = _phone_prefix(groups)
+    if not used:
+        return raw
+    # Pauses where the writer put separators help listeners note the number down.
+    spoken = ", ".join(digits(group) for group in groups[:used])
+    rest = " ".join(groups[used:])
+    return f"{spoken} {rest}" if rest else spoken
+
+
+def _is_phone_ahead(text: str) -> bool:
+    match = _PHONE.match(text)
+    return bool(match and _phone_prefix(re.split(r"[ .]", match.group(0))))
+
+
+def read_phones_and_roads(text: str) -> str:
+    """Phone numbers digit by digit; "ĐT" before a road number is "đường tỉnh"."""
+
+    def road(match: re.Match[str]) -> str:
+        if _is_phone_ahead(text[match.end() :]):
+            return match.group(0)
+        # "đường ĐT 741" must not become "đường đường tỉnh".
+        before = text[: match.start()].rstrip().lower()
+        return "tỉnh " if before.endswith("đường") else "đường tỉnh "
+
+    text = _ROAD.sub(road, text)
+    return _PHONE.sub(_read_phone, text)
+
+
+def read_legal_references(text: str) -> str:
+    """ "17/NQ-CP" -> "mười bảy trên en quy xê pê": slashes are "trên", dashes are silent."""
+
+    def replace(match: re.Match[str]) -> str:
+        parts = [cardinal(int(match.group(1)))]
+        parts += [cardinal(int(year)) for year in match.group(2).split("/") if year]
+        parts.append(spell(match.group(3)))
+        return " trên ".join(parts)
+
+    return _LEGAL.sub(replace, text)
+
+
+def read_addresses(text: str) -> str:
+    """ "số 12/3" -> "số mười hai trên ba" (the common Northern reading of house numbers)."""
+
+    def replace(match: re.Match[str]) -> str:
+        numbers = " trên ".join(cardinal(int(part)) for part in match.group(2).split("/"))
+        return f"{match.group(1)} {numbers}"
+
+    return _ADDRESS.sub(replace, text)
+
+
+def read_number_letters(text: str) -> str:
+    """Road and class codes: "1A" -> "một a", "9B" -> "chín bê"."""
+    return _NUMBER_LETTER.sub(
+        lambda m: f"{cardinal(int(m.group(1)))} {LETTER_NAMES[m.group(2)]}", text
+    )
+
+
+def spell_consonant_codes(text: str) -> str:
+    """Capitals without a vowel ("BTC", "KCN") cannot be words, so they are spelled out."""
+
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(0)
+        return code if _VOWELS & set(code) else spell(code)
+
+    return _CONSONANT_CODE.sub(replace, text)

@@ -1,0 +1,76 @@
+"""Quantities with their units: money, percentages, measures, and the bare numbers left over."""
+
+from __future__ import annotations
+
+import re
+
+from audio.normalize.numbers import AMOUNT, read_amount, read_number
+
+__all__ = ["UNITS", "read_measures", "read_numbers"]
+
+UNITS: dict[str, str] = {
+    "km/h": "ki lô mét trên giờ",
+    "km2": "ki lô mét vuông",
+    "km²": "ki lô mét vuông",
+    "m2": "mét vuông",
+    "m²": "mét vuông",
+    "m3": "mét khối",
+    "m³": "mét khối",
+    "km": "ki lô mét",
+    "cm": "xăng ti mét",
+    "mm": "mi li mét",
+    "m": "mét",
+    "ha": "héc ta",
+    "kg": "ki lô gam",
+    "mg": "mi li gam",
+    "g": "gam",
+    "ml": "mi li lít",
+    "l": "lít",
+    "°C": "độ xê",
+    "độ C": "độ xê",
+    "ºC": "độ xê",
+    "°": "độ",
+    "kWh": "ki lô oát giờ",
+    "kW": "ki lô oát",
+    "MW": "mê ga oát",
+}
+
+_MONEY = re.compile(rf"({AMOUNT})\s?(?:đồng|đ|Đ|VNĐ|VND|vnđ|vnd)(?![^\W_])")
+_THOUSANDS_K = re.compile(rf"({AMOUNT})k(?![^\W_])")
+_SCALED_MONEY = re.compile(r"\b(nghìn|ngàn|triệu|tỷ|tỉ)\s?(?:đ|VNĐ|VND|vnđ|vnd)(?![^\W_])")
+_PERCENT = re.compile(rf"({AMOUNT})\s?%")
+_UNIT = re.compile(
+    rf"({AMOUNT})\s?({'|'.join(map(re.escape, sorted(UNITS, key=len, reverse=True)))})"
+    r"(?![^\W_])"
+)
+# "25.000 đồng/kg" -> "... đồng một ki lô gam": a rate is read "per one" unit.
+_PER_WORDS = [
+    *sorted(UNITS.values(), key=len, reverse=True),
+    "ngày", "tuần", "tháng", "năm", "giờ", "người", "hộ", "con", "lượt", "suất", "sào", "tấn",
+]  # fmt: skip
+_PER_UNIT_SYMBOLS = {k: v for k, v in UNITS.items() if k.isalpha() and k != "°"}
+_PER = re.compile(
+    r"(?<=[^\W\d_])\s?/\s?("
+    + "|".join(map(re.escape, [*sorted(_PER_UNIT_SYMBOLS, key=len, reverse=True), *_PER_WORDS]))
+    + r")(?![^\W_])"
+)
+_NEGATIVE = re.compile(r"(?<![^\s(])-(?=\d)")
+_AMOUNT = re.compile(AMOUNT)
+_DOTTED = re.compile(r"(?<![\d.,])(\d+)\.(\d+)(?!\d)(?![.,]\d)")
+
+
+def read_measures(text: str) -> str:
+    """Money, percentages and units after a number, in words."""
+    text = _NEGATIVE.sub("âm ", text)
+    text = _MONEY.sub(lambda m: f"{read_amount(m.group(1))} đồng", text)
+    text = _SCALED_MONEY.sub(r"\1 đồng", text)
+    text = _THOUSANDS_K.sub(lambda m: f"{read_amount(m.group(1))} nghìn", text)
+    text = _PERCENT.sub(lambda m: f"{read_amount(m.group(1))} phần trăm", text)
+    text = _UNIT.sub(lambda m: f"{read_amount(m.group(1))} {UNITS[m.group(2)]}", text)
+    return _PER.sub(lambda m: f" một {_PER_UNIT_SYMBOLS.get(m.group(1), m.group(1))}", text)
+
+
+def read_numbers(text: str) -> str:
+    """Every remaining number; a dot that is not a thousands separator ("mục 2.5") is "chấm"."""
+    text = _AMOUNT.sub(lambda m: f" {read_amount(m.group(0))} ", text)
+    return _DOTTED.sub(lambda m: f"{read_number(m.group(1))} chấm {read_number(m.group(2))}", text)

@@ -1,0 +1,131 @@
+"""The node's provisioning file: identity, broker, trusted controller keys, media token."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from protocol import load_public_key, valid_id
+
+_DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
+class ConfigError(ValueError):
+    """A provisioning file that cannot work; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context() if self.tls else None
+
+
+class NodeConfig(BaseModel):
+    """One loudspeaker node as provisioned.
+
+    Unknown keys are ignored: the controller writes these files and may add fields first.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    node_id: str
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = None
+    topic_prefix: str = "radio"
+    areas: list[str] = Field(default_factory=list, max_length=32)
+    controller_keys: list[str] = Field(default_factory=list)
+    media_token: str = ""
+    firmware: str = Field(default="sim-1.0.0", max_length=200)
+    heartbeat_s: float = Field(default=30, gt=0)
+    cache_dir: str | None = None
+    # MQTT client id; defaults to node_id. Distinct ids let test runs share one broker.
+    client_id: str | None = Field(default=None, max_length=128)
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id(cls, value: str) -> str:
+        if not valid_id(value):
+            raise ValueError("must match ^[a-z0-9][a-z0-9_.-]{0,63}$")
+        return value
+
+    @field_validator("areas")
+    @classmethod
+    def _areas(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not valid_id(a)]
+        if bad:
+            raise ValueError(f"invalid area ids {bad}")
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or "+" in value or "#" in value:
+            raise ValueError("must be non-empty without MQTT wildcards")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in _DEFAULT_PORTS or not parsed.hostname:
+            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        _ = parsed.port  # raises ValueError on a non-numeric or out-of-range port
+        return value
+
+    @field_validator("controller_keys")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for i, key in enumerate(value):
+            try:
+                load_public_key(key)
+            except ValueError as exc:
+                raise ValueError(f"key {i} is not a base64 Ed25519 public key: {exc}") from None
+        return value
+
+    def broker(self) -> BrokerAddress:
+        """Host, port and credentials; explicit username/password win over URL userinfo."""
+        parsed = urlparse(self.mqtt_url)
+        username = self.username or (unquote(parsed.username) if parsed.username else None)
+        password = self.password or (unquote(parsed.password) if parsed.password else None)
+        return BrokerAddress(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or _DEFAULT_PORTS[parsed.scheme],
+            tls=parsed.scheme == "mqtts",
+            username=username,
+            password=password,
+        )
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Read one provisioning JSON file; ConfigError says what is wrong and where."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read provisioning file: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    try:
+        return NodeConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None

@@ -1,0 +1,114 @@
+"""Simulated hardware readings, boot counter and heartbeat of a node; scenarios may set faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import aiomqtt
+
+from protocol import Telemetry
+from protocol.aio import raise_if_cancelling
+
+if TYPE_CHECKING:
+    from firmware_sim.node import Node
+
+log = logging.getLogger(__name__)
+
+# However fast a scaled clock runs, heartbeats stay this far apart in real time.
+MIN_HEARTBEAT_REAL_S = 1.0
+
+
+@dataclass
+class NodeHealth:
+    """What the heartbeat reports. Set a field to simulate a fault (e.g. `speaker_ok = False`);
+    set `jitter = False` to make readings exact for assertions."""
+
+    volume: int = 70
+    signal_dbm: int = -67
+    temperature_c: float = 38.0
+    power: Literal["mains", "battery"] = "mains"
+    battery_pct: int | None = None
+    supply_v: float = 230.0
+    speaker_ok: bool = True
+    amplifier_ok: bool = True
+    storage_free_mb: int = 1800
+    jitter: bool = True
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def telemetry(
+        self,
+        node_id: str,
+        ts: int,
+        uptime_s: int,
+        now_playing: str | None,
+        timeline_version: int,
+        rejected_messages: int,
+    ) -> Telemetry:
+        signal, temp, supply = self.signal_dbm, self.temperature_c, self.supply_v
+        if self.jitter:
+            # Small noise so dashboards of a simulated fleet look like real ones.
+            signal = max(-150, min(0, signal + self._rng.randint(-3, 3)))
+            temp = round(temp + self._rng.uniform(-0.5, 0.5), 1)
+            supply = (
+                round(supply + self._rng.uniform(-4, 4), 1) if self.power == "mains" else supply
+            )
+        return Telemetry(
+            node_id=node_id,
+            ts=ts,
+            uptime_s=max(0, uptime_s),
+            volume=self.volume,
+            signal_dbm=signal,
+            temperature_c=max(-40.0, min(150.0, temp)),
+            power=self.power,
+            battery_pct=self.battery_pct,
+            supply_v=max(0.0, min(400.0, supply)),
+            speaker_ok=self.speaker_ok,
+            amplifier_ok=self.amplifier_ok,
+            storage_free_mb=self.storage_free_mb,
+            now_playing=now_playing[:200] if now_playing else None,
+            timeline_version=timeline_version,
+            rejected_messages=rejected_messages,
+        )
+
+
+def next_boot(cache_dir: Path | None, previous: int) -> int:
+    """The boot counter after one more start: persisted when the node has a cache directory."""
+    if cache_dir is None:
+        return previous + 1
+    path = cache_dir / "boot"
+    try:
+        boot = max(int(path.read_text().strip()), previous) + 1
+    except (OSError, ValueError):
+        boot = previous + 1
+    try:
+        path.write_text(str(boot))
+    except OSError as exc:
+        log.warning("cannot persist boot counter in %s: %s", path, exc)
+    return boot
+
+
+async def heartbeat(node: Node, client: aiomqtt.Client) -> None:
+    """Publish telemetry every `heartbeat_s` of node time while the session lasts."""
+    topic = node.topics.telemetry(node.node_id)
+    loop = asyncio.get_running_loop()
+    while True:
+        playing = node.playback.now_playing
+        telemetry = node.health.telemetry(
+            node.node_id,
+            node.clock.now_ms(),
+            node.uptime_s,
+            playing.item_id if playing else None,
+            node.timeline.version,
+            node.rejected_total,
+        )
+        await client.publish(topic, telemetry.model_dump_json(), qos=0)
+        raise_if_cancelling()
+        began = loop.time()
+        await node.clock.sleep(int(node.config.heartbeat_s * 1000))
+        if (rest := MIN_HEARTBEAT_REAL_S - (loop.time() - began)) > 0:
+            await asyncio.sleep(rest)

@@ -1,0 +1,102 @@
+"""Everything that arrives on the node's subscriptions: verified, checked, dispatched, counted."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import aiomqtt
+from pydantic import ValidationError
+
+from firmware_sim import commands
+from firmware_sim.trust import summarise, verify
+from protocol import ControllerState, TimelineBody
+
+if TYPE_CHECKING:
+    from firmware_sim.node import Node
+
+log = logging.getLogger(__name__)
+
+# Larger than any legitimate timeline (2,000 items); bigger payloads are not even parsed.
+MAX_INBOUND_BYTES = 2 * 1024 * 1024
+
+
+async def subscribe(node: Node, client: aiomqtt.Client) -> None:
+    """Everything a node listens to: its timeline and commands, the controller, its areas."""
+    t = node.topics
+    topics = [t.timeline(node.node_id), t.cmd(node.node_id), t.controller_state]
+    topics += [t.area_alert(area) for area in node.config.areas]
+    await client.subscribe([(topic, 1) for topic in topics])
+
+
+async def handle(node: Node, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """Process one message. Only connection loss and reboot escape; bad input never does."""
+    topic = message.topic.value
+    payload = message.payload
+    if payload is None:
+        payload = b""
+    elif not isinstance(payload, bytes | bytearray):
+        payload = str(payload).encode()
+    try:
+        await _dispatch(node, client, topic, bytes(payload))
+    except (aiomqtt.MqttError, commands.Reboot):
+        raise
+    except Exception as exc:
+        log.exception("%s: failed to handle message on %s", node.node_id, topic)
+        node.reject("internal_error", type(exc).__name__, topic)
+
+
+async def _dispatch(node: Node, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+    t = node.topics
+    if not payload:
+        # An empty retained message is how a controller clears a topic: nothing to act on,
+        # and not an attack, so it is not counted.
+        log.info("%s: cleared retained message on %s", node.node_id, topic)
+        return
+    if len(payload) > MAX_INBOUND_BYTES:
+        node.reject("too_large", f"{len(payload)} bytes", topic)
+        return
+    if topic == t.timeline(node.node_id):
+        on_timeline(node, topic, payload)
+    elif topic == t.cmd(node.node_id):
+        await commands.handle(node, client, topic, payload)
+    elif topic == t.controller_state:
+        on_controller_state(node, topic, payload)
+    elif topic in {t.area_alert(a) for a in node.config.areas}:
+        if verify(node, topic, payload, "alert") is not None:
+            # Alert playback is not part of protocol v1 yet: accepted alerts are only counted.
+            node.alerts_received += 1
+            log.info("%s: alert received on %s (not acted on)", node.node_id, topic)
+    else:
+        node.reject("unknown_topic", topic[:200], topic)
+
+
+def on_timeline(node: Node, topic: str, payload: bytes) -> None:
+    env = verify(node, topic, payload, "timeline")
+    if env is None:
+        return
+    try:
+        body = TimelineBody.model_validate(env.body)
+    except ValidationError as exc:
+        node.reject("invalid_body", summarise(exc), topic)
+        return
+    if body.node_id != node.node_id:
+        node.reject("wrong_node", f"timeline for {body.node_id}", topic)
+        return
+    if body.version <= node.timeline.version:
+        node.reject("stale", f"version {body.version} <= {node.timeline.version}", topic)
+        return
+    log.info("%s: applying timeline v%d (%d items)", node.node_id, body.version, len(body.items))
+    node.timeline.apply(body)
+
+
+def on_controller_state(node: Node, topic: str, payload: bytes) -> None:
+    try:
+        state = ControllerState.model_validate_json(payload)
+    except (ValidationError, ValueError) as exc:
+        node.reject("malformed", type(exc).__name__, topic)
+        return
+    online = state.status == "online"
+    if online != node.controller_online:
+        log.info("%s: controller %s (%s)", node.node_id, state.status, state.instance or "?")
+    node.controller_online = online

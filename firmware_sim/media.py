@@ -1,0 +1,203 @@
+"""Media downloads: fetch once per sha256, verify size and hash, retry until the item is due."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from firmware_sim.outbox import Emit
+from protocol import Clock, EventType, MediaRef, TimelineItem
+
+log = logging.getLogger(__name__)
+
+HTTP_TIMEOUT_S = 30.0
+CHUNK = 64 * 1024
+
+
+class MediaError(Exception):
+    """A download that cannot be used; the message becomes the event detail."""
+
+
+@dataclass
+class _Download:
+    items: list[TimelineItem]
+    version: int
+    task: asyncio.Task[None] | None = None
+    attempts: int = field(default=0)
+
+
+class MediaStore:
+    """Which media this node holds, verified. Several items sharing a sha256 share a download.
+
+    Without a cache directory only the verified hash and size are kept: a simulated node has
+    no loudspeaker, so the bytes are checked and thrown away.
+    """
+
+    retry_base_s = 1.0
+    retry_max_s = 60.0
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        emit: Emit,
+        clock: Clock,
+        token: str = "",
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.http = http
+        self.emit = emit
+        self.clock = clock
+        self.token = token
+        self.dir = cache_dir / "media" if cache_dir is not None else None
+        self.verified: dict[str, int] = {}
+        self._downloads: dict[str, _Download] = {}
+        self._announced: set[tuple[str, str]] = set()
+
+    def is_ready(self, sha256: str) -> bool:
+        return sha256 in self.verified
+
+    def want(self, items: list[TimelineItem], version: int) -> None:
+        """Make sure media of `items` (those that may still play) is, or becomes, ready."""
+        by_sha: dict[str, list[TimelineItem]] = {}
+        for item in items:
+            by_sha.setdefault(item.media.sha256, []).append(item)
+        for sha, old in list(self._downloads.items()):
+            if sha not in by_sha and old.task is not None:
+                old.task.cancel()
+                del self._downloads[sha]
+        for sha, wanted in by_sha.items():
+            if sha in self.verified:
+                self._announce(sha, wanted, version)
+                continue
+            current = self._downloads.get(sha)
+            if current is not None and current.task is not None and not current.task.done():
+                current.items, current.version = wanted, version
+                continue
+            download = _Download(items=wanted, version=version)
+            download.task = asyncio.create_task(self._run(sha, download), name=f"media-{sha[:8]}")
+            self._downloads[sha] = download
+
+    def close(self) -> None:
+        for download in self._downloads.values():
+            if download.task is not None:
+                download.task.cancel()
+        self._downloads.clear()
+
+    def _announce(self, sha: str, items: list[TimelineItem], version: int) -> None:
+        for item in items:
+            key = (item.item_id, sha)
+            if key not in self._announced:
+                self._announced.add(key)
+                self.emit(
+                    EventType.media_ready,
+                    item_id=item.item_id,
+                    broadcast_id=item.broadcast_id,
+                    timeline_version=version,
+                    sha256=sha,
+                )
+
+    async def _run(self, sha: str, download: _Download) -> None:
+        while True:
+            first = min(download.items, key=lambda i: i.start)
+            try:
+                size = await self._from_disk(first.media) or await self._fetch(first.media)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure is a reason to retry, never to crash
+                detail = str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
+                download.attempts += 1
+                log.warning("media %s attempt %d failed: %s", sha[:12], download.attempts, detail)
+                self.emit(
+                    EventType.media_failed,
+                    item_id=first.item_id,
+                    broadcast_id=first.broadcast_id,
+                    timeline_version=download.version,
+                    sha256=sha,
+                    detail=f"attempt {download.attempts}: {detail}"[:500],
+                )
+                if self.clock.now_ms() >= max(i.start for i in download.items):
+                    log.warning("media %s: giving up, every item using it is due", sha[:12])
+                    return
+                delay = min(self.retry_base_s * 2 ** (download.attempts - 1), self.retry_max_s)
+                await asyncio.sleep(delay)
+                continue
+            self.verified[sha] = size
+            self._announce(sha, download.items, download.version)
+            return
+
+    async def _from_disk(self, ref: MediaRef) -> int:
+        """Size of a verified cached copy, or 0 when there is none to trust."""
+        if self.dir is None:
+            return 0
+        path = self.dir / ref.sha256
+        if not path.is_file():
+            return 0
+        digest, size = await asyncio.to_thread(_hash_file, path)
+        if digest == ref.sha256 and size == ref.size:
+            return size
+        path.unlink(missing_ok=True)  # corrupted on disk: fetch it again
+        return 0
+
+    async def _fetch(self, ref: MediaRef) -> int:
+        if not ref.url.startswith(("http://", "https://")):
+            raise MediaError(f"unsupported media url {ref.url[:100]!r}")
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        digest = hashlib.sha256()
+        received = 0
+        tmp: Path | None = None
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.dir / f"{ref.sha256}.part"
+        try:
+            async with self.http.stream(
+                "GET", ref.url, headers=headers, timeout=HTTP_TIMEOUT_S, follow_redirects=False
+            ) as resp:
+                if resp.status_code != 200:
+                    raise MediaError(f"HTTP {resp.status_code} from {ref.url[:200]}")
+                with tmp.open("wb") if tmp is not None else _Discard() as sink:
+                    async for chunk in resp.aiter_bytes(CHUNK):
+                        received += len(chunk)
+                        if received > ref.size:
+                            raise MediaError(f"larger than the declared {ref.size} bytes")
+                        digest.update(chunk)
+                        sink.write(chunk)
+            if received != ref.size:
+                raise MediaError(f"size {received} != declared {ref.size}")
+            if digest.hexdigest() != ref.sha256:
+                raise MediaError(f"sha256 mismatch: got {digest.hexdigest()}")
+            if tmp is not None:
+                tmp.replace(tmp.with_suffix(""))
+            return received
+        except httpx.HTTPError as exc:
+            raise MediaError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+
+class _Discard:
+    """A file-like sink for nodes that keep no media bytes."""
+
+    def __enter__(self) -> _Discard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

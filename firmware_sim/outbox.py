@@ -1,0 +1,135 @@
+"""Events waiting to reach the controller: kept in order across disconnects, bounded in size."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from protocol import EventType, NodeEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 10_000
+
+
+class Emit(Protocol):
+    """How node components report something that happened (the node fills in id, ts, node_id)."""
+
+    def __call__(
+        self,
+        type: EventType,
+        *,
+        item_id: str | None = None,
+        broadcast_id: str | None = None,
+        timeline_version: int | None = None,
+        sha256: str | None = None,
+        detail: str = "",
+    ) -> None: ...
+
+
+class Outbox:
+    """FIFO of NodeEvents. An event leaves only after the broker acknowledged it (`ack`).
+
+    With a `path`, events are also appended to a JSON-lines file and reloaded on start, so a
+    real node keeps them across reboots. Sent events are dropped from the file only when it is
+    compacted; a crash in between re-sends some, which the controller de-duplicates by id.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, path: Path | None = None) -> None:
+        self.capacity = capacity
+        self.path = path
+        self.dropped = 0
+        self._events: deque[NodeEvent] = deque()
+        self._ready = asyncio.Event()
+        self._acks_since_compact = 0
+        if path is not None:
+            self._load(path)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def push(self, event: NodeEvent) -> None:
+        if len(self._events) >= self.capacity:
+            # Oldest first: recent events describe the current state better.
+            self._events.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning(
+                    "outbox full (%d): dropped %d events so far", self.capacity, self.dropped
+                )
+        self._events.append(event)
+        self._ready.set()
+        if self.path is not None:
+            self._append(event)
+
+    async def next(self) -> NodeEvent:
+        """The oldest unsent event; waits while the outbox is empty."""
+        while not self._events:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._events[0]
+
+    def ack(self, event_id: str) -> None:
+        """Forget an event the broker has acknowledged."""
+        if self._events and self._events[0].id == event_id:
+            self._events.popleft()
+        else:
+            # The head moved while publishing (overflow dropped it): find it, if still here.
+            for i, event in enumerate(self._events):
+                if event.id == event_id:
+                    del self._events[i]
+                    break
+        self._acks_since_compact += 1
+        if self.path is not None and (not self._events or self._acks_since_compact >= 200):
+            self._compact()
+
+    def pending(self) -> list[NodeEvent]:
+        return list(self._events)
+
+    def _append(self, event: NodeEvent) -> None:
+        assert self.path is not None
+        try:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(event.model_dump_json() + "\n")
+        except OSError as exc:
+            log.warning("cannot persist event to %s: %s", self.path, exc)
+
+    def _compact(self) -> None:
+        assert self.path is not None
+        self._acks_since_compact = 0
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.writelines(e.model_dump_json() + "\n" for e in self._events)
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("cannot compact outbox %s: %s", self.path, exc)
+
+    def _load(self, path: Path) -> None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("cannot read outbox %s: %s", path, exc)
+            return
+        seen: set[str] = set()
+        for line in lines:
+            try:
+                event = NodeEvent.model_validate_json(line)
+            except ValidationError:
+                continue  # a torn last line after power loss
+            if event.id not in seen:
+                seen.add(event.id)
+                self._events.append(event)
+        while len(self._events) > self.capacity:
+            self._events.popleft()
+            self.dropped += 1
+        if self._events:
+            self._ready.set()
+        self._compact()

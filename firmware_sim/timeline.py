@@ -1,0 +1,134 @@
+"""The node's desired state: one task per timeline item, re-planned when a new version lands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from firmware_sim.media import MediaStore
+from firmware_sim.outbox import Emit
+from firmware_sim.playback import Playback
+from protocol import Clock, EventType, TimelineBody, TimelineItem
+
+log = logging.getLogger(__name__)
+
+# A node that learns of an item this late still starts it; later it reports it missed.
+LATE_TOLERANCE_MS = 5_000
+
+
+@dataclass
+class _Plan:
+    item: TimelineItem
+    task: asyncio.Task[None] | None  # None: settled at apply time (finished or missed)
+
+
+def _plan_key(item: TimelineItem) -> tuple[object, ...]:
+    """What makes a re-plan necessary; title or URL changes alone keep the running plan."""
+    return (item.start, item.duration_ms, item.priority, item.media.sha256, item.broadcast_id)
+
+
+class Timeline:
+    """Applies signed timeline bodies (already verified and checked for this node)."""
+
+    def __init__(
+        self, node_id: str, clock: Clock, emit: Emit, media: MediaStore, playback: Playback
+    ) -> None:
+        self.node_id = node_id
+        self.clock = clock
+        self.emit = emit
+        self.media = media
+        self.playback = playback
+        self.version = 0
+        self.body: TimelineBody | None = None
+        self._plans: dict[str, _Plan] = {}
+
+    def apply(self, body: TimelineBody) -> None:
+        now = self.clock.now_ms()
+        self.version, self.body = body.version, body
+        items: dict[str, TimelineItem] = {}
+        for item in body.items:
+            if item.item_id in items:
+                log.warning(
+                    "%s: timeline v%d repeats item %r; first kept",
+                    self.node_id,
+                    body.version,
+                    item.item_id,
+                )
+                continue
+            items[item.item_id] = item
+        self.emit(
+            EventType.timeline_applied, timeline_version=body.version, detail=f"{len(items)} items"
+        )
+        playing = self.playback.now_playing
+        for item_id, plan in list(self._plans.items()):
+            new = items.get(item_id)
+            is_playing = playing is not None and playing.item_id == item_id
+            if new is None:
+                if is_playing:
+                    self.playback.stop(f"removed in timeline v{body.version}")
+                self._cancel(item_id)
+            elif _plan_key(new) != _plan_key(plan.item) and not is_playing:
+                # Changed while playing: let it finish rather than cut the audio mid-sentence.
+                self._cancel(item_id)
+        needs_media: list[TimelineItem] = []
+        for item_id, item in items.items():
+            plan = self._plans.get(item_id)
+            if plan is not None:
+                plan.item = item
+                if plan.task is not None and not plan.task.done():
+                    needs_media.append(item)
+                continue
+            if item.start + item.duration_ms <= now:
+                self._plans[item_id] = _Plan(item, None)
+                continue
+            late = now - item.start
+            if late > LATE_TOLERANCE_MS:
+                self._missed(item, f"late by {late} ms")
+                self._plans[item_id] = _Plan(item, None)
+                continue
+            task = asyncio.create_task(self._run(item), name=f"item-{item_id[:40]}")
+            self._plans[item_id] = _Plan(item, task)
+            needs_media.append(item)
+        self.media.want(needs_media, body.version)
+
+    def close(self) -> None:
+        for item_id in list(self._plans):
+            self._cancel(item_id)
+
+    def _cancel(self, item_id: str) -> None:
+        plan = self._plans.pop(item_id, None)
+        if plan is not None and plan.task is not None:
+            plan.task.cancel()
+
+    def _missed(self, item: TimelineItem, detail: str) -> None:
+        self.emit(
+            EventType.playback_missed,
+            item_id=item.item_id,
+            broadcast_id=item.broadcast_id,
+            timeline_version=self.version,
+            sha256=item.media.sha256,
+            detail=detail,
+        )
+
+    async def _run(self, item: TimelineItem) -> None:
+        await self.clock.sleep_until(item.start)
+        late = self.clock.now_ms() - item.start
+        if late > LATE_TOLERANCE_MS:
+            self._missed(item, f"late by {late} ms")
+            return
+        if not self.media.is_ready(item.media.sha256):
+            self.emit(
+                EventType.playback_failed,
+                item_id=item.item_id,
+                broadcast_id=item.broadcast_id,
+                timeline_version=self.version,
+                sha256=item.media.sha256,
+                detail="media not ready",
+            )
+            return
+        if not self.playback.may_start(item):
+            busy = self.playback.now_playing
+            self._missed(item, f"busy with higher-priority {busy.item_id if busy else '?'}")
+            return
+        await self.playback.play(item, self.version)

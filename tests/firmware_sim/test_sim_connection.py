@@ -1,0 +1,88 @@
+"""Presence and delivery: online/lost/offline state, heartbeat, events kept across an outage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from fwsim_support import Controller, MediaServer, TcpProxy, item, until
+
+from firmware_sim import Node
+from protocol import NodeStatus, SystemClock
+
+
+async def test_online_state_and_heartbeat(
+    start_node: Callable[..., Node], controller: Controller
+) -> None:
+    node = start_node(heartbeat_s=0.2, firmware="sim-9.9")
+    node.health.jitter = False
+    node.health.volume = 42
+    await until(lambda: controller.telemetry("n1"), what="telemetry")
+    state = controller.states("n1")[0]
+    assert state.status == NodeStatus.online and state.boot == 1
+    assert state.areas == ["village-1", "commune-1"] and state.firmware == "sim-9.9"
+    tele = controller.telemetry("n1")[0]
+    assert tele.volume == 42 and tele.signal_dbm == -67 and tele.speaker_ok
+    await until(lambda: len(controller.telemetry("n1")) >= 2, what="second heartbeat")
+
+
+async def test_clean_shutdown_says_offline(prefix: str, controller: Controller) -> None:
+    from firmware_sim import NodeConfig
+
+    config = NodeConfig(
+        node_id="n2",
+        topic_prefix=prefix,
+        client_id=f"{prefix}-n2",
+        controller_keys=[controller.public_key],
+    )
+    node = Node(config, SystemClock())
+    task = asyncio.create_task(node.run())
+    await asyncio.wait_for(node.connected.wait(), 5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await until(
+        lambda: [s.status for s in controller.states("n2")][-1:] == ["offline"],
+        what="offline state",
+    )
+
+
+async def test_connection_loss_will_and_events_delivered_after_reconnect(
+    start_node: Callable[..., Node],
+    controller: Controller,
+    proxy: TcpProxy,
+    media: MediaServer,
+) -> None:
+    node = start_node(port=proxy.port)
+    node.backoff_max_s = 1.0  # the default 30 s cap is for real outages, not for tests
+    await asyncio.wait_for(node.connected.wait(), 5)
+    media.files["a.mp3"] = b"A" * 1000
+    start = SystemClock().now_ms() + 1500
+    await controller.push_timeline(
+        "n1", 1, [item("i1", start, media.url("a.mp3"), media.files["a.mp3"], duration_ms=200)]
+    )
+    await until(lambda: controller.events("n1", "media_ready"), what="media_ready")
+
+    proxy.cut()
+    # The broker saw the TCP connection die without DISCONNECT: it publishes the will.
+    await until(
+        lambda: [s.status for s in controller.states("n1")][-1:] == ["lost"],
+        what="lost state from the will",
+    )
+    await until(lambda: not node.connected.is_set(), what="node notices the loss")
+    await until(lambda: node.played, timeout=5, what="offline playback")
+    assert node.outbox_size >= 2
+    assert not controller.events("n1", "playback_started")
+
+    await proxy.restore()
+    await until(
+        lambda: controller.events("n1", "playback_finished"),
+        timeout=10,
+        what="events after reconnect",
+    )
+    started = controller.events("n1", "playback_started")[0]
+    assert abs(started.ts - start) < 500  # ts is when it played, not when it was sent
+    ids = [e.id for e in controller.events("n1")]
+    assert len(ids) == len(set(ids))
+    await until(lambda: node.outbox_size == 0, what="outbox drained")
+    states = controller.states("n1")
+    assert states[-1].status == "online" and states[-1].boot == 1

@@ -1,0 +1,55 @@
+"""A fleet: many nodes in one process on a scaled clock, sharing one HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fwsim_support import Controller, MediaServer, item, until
+
+from firmware_sim import Fleet, NodeConfig
+from protocol import ScaledClock, SystemClock
+
+DATA = b"fleet" * 400
+
+
+async def test_fleet_runs_nodes_and_summarises(
+    prefix: str, controller: Controller, media: MediaServer
+) -> None:
+    media.files["a.mp3"] = DATA
+    configs = [
+        NodeConfig(
+            node_id=f"n{i}",
+            topic_prefix=prefix,
+            areas=["village-1"],
+            client_id=f"{prefix}-n{i}",
+            controller_keys=[controller.public_key],
+        )
+        for i in range(5)
+    ]
+    clock = ScaledClock(speed=30)
+    fleet = Fleet(configs, clock=clock, stagger_s=0.01)
+    task = asyncio.create_task(fleet.run(display=False))
+    try:
+        await until(lambda: fleet.summary().connected == 5, what="all nodes connected")
+        # One minute ahead on the fleet clock is two seconds of real time at speed 30.
+        start = clock.now_ms() + 60_000
+        for i in range(5):
+            await controller.push_timeline(
+                f"n{i}", 1, [item("i1", start, media.url("a.mp3"), DATA, duration_ms=3_000)]
+            )
+        await until(lambda: fleet.summary().played == 5, timeout=6, what="all played")
+        summary = fleet.summary()
+        assert summary.timeline_versions == {1: 5} and not summary.rejected
+        assert "5/5 connected" in summary.line()
+        assert SystemClock().now_ms() < start  # it really ran on the scaled clock
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+    await until(
+        lambda: (
+            sum(s.status == "offline" for n in range(5) for s in controller.states(f"n{n}")) == 5
+        ),
+        what="offline states",
+    )

@@ -1,0 +1,69 @@
+"""Media: hash and size are verified; bad media never plays; a repaired server is retried."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from fwsim_support import Controller, MediaServer, item, until
+
+from firmware_sim import Node
+from protocol import SystemClock
+
+GOOD_A = b"announcement A " * 300
+GOOD_B = b"announcement B " * 300
+
+
+async def test_bad_media_is_never_played_and_repair_is_retried(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["a.mp3"] = b"tampered A " * 300  # wrong hash and size, forever
+    media.files["b.mp3"] = b"X" * len(GOOD_B)  # right size, wrong hash, repaired later
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    now = SystemClock().now_ms()
+    await controller.push_timeline(
+        "n1",
+        1,
+        [
+            item("bad", now + 1500, media.url("a.mp3"), GOOD_A, duration_ms=200),
+            item("fixed", now + 3500, media.url("b.mp3"), GOOD_B, duration_ms=200),
+        ],
+    )
+    await until(
+        lambda: {e.item_id for e in controller.events("n1", "media_failed")} == {"bad", "fixed"},
+        what="media_failed for both",
+    )
+    details = {e.item_id: e.detail for e in controller.events("n1", "media_failed")}
+    assert "sha256 mismatch" in details["fixed"]
+    assert "larger than" in details["bad"] or "size" in details["bad"]
+    media.files["b.mp3"] = GOOD_B
+
+    await until(
+        lambda: controller.events("n1", "playback_finished"), timeout=6, what="repaired item plays"
+    )
+    assert [p.item_id for p in node.played] == ["fixed"]
+    failed = controller.events("n1", "playback_failed")
+    assert [(e.item_id, e.detail) for e in failed] == [("bad", "media not ready")]
+    ready = controller.events("n1", "media_ready")
+    assert [e.item_id for e in ready] == ["fixed"]
+    assert [e.item_id for e in controller.events("n1", "playback_started")] == ["fixed"]
+
+
+async def test_items_sharing_media_share_one_download(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["a.mp3"] = GOOD_A
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    now = SystemClock().now_ms()
+    url = media.url("a.mp3")
+    await controller.push_timeline(
+        "n1", 1, [item("x1", now + 30_000, url, GOOD_A), item("x2", now + 60_000, url, GOOD_A)]
+    )
+    await until(lambda: len(controller.events("n1", "media_ready")) == 2, what="media_ready x2")
+    await controller.push_timeline(
+        "n1", 2, [item("x1", now + 30_000, url, GOOD_A), item("x3", now + 90_000, url, GOOD_A)]
+    )
+    await until(lambda: len(controller.events("n1", "media_ready")) == 3, what="x3 ready")
+    assert len(media.auth) == 1 and node.timeline_version == 2
