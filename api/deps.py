@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from controller.access import Forbidden, Permission, in_scope, require
+from controller.models import User
+from controller.security import InvalidToken, read_token
 from controller.service import RadioService
+from schedules import AreaTree
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 def get_service(request: Request) -> RadioService:
@@ -25,3 +32,92 @@ def get_session(service: ServiceDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_user(
+    request: Request,
+    service: ServiceDep,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2)],
+) -> User:
+    unauthorized = HTTPException(
+        401,
+        "log in first: send 'Authorization: Bearer <access token>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    if not token:
+        raise unauthorized
+    try:
+        claims = read_token(service.settings.secret_key, token, "access")
+    except InvalidToken:
+        raise unauthorized from None
+    user = session.get(User, claims.user_id)
+    if user is None or not user.active:
+        raise unauthorized
+    request.state.user = user
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+class Guard:
+    """Checks a permission (and, when asked, areas) and records refusals in the audit record."""
+
+    def __init__(self, request: Request, user: User, session: Session, service: RadioService):
+        self.request = request
+        self.user = user
+        self.session = session
+        self.service = service
+        self._tree: AreaTree | None = None
+
+    @property
+    def tree(self) -> AreaTree:
+        if self._tree is None:
+            self._tree = self.service.registry.area_tree(self.session)
+        return self._tree
+
+    def check(self, permission: Permission, area_ids: list[str] | None = None) -> None:
+        try:
+            require(self.user, permission, area_ids, self.tree)
+        except Forbidden as exc:
+            self.audit(
+                f"denied:{permission.value}",
+                ",".join(area_ids or []),
+                {"reason": str(exc)},
+                outcome="denied",
+            )
+            raise HTTPException(403, str(exc)) from None
+
+    def sees(self, area_id: str | None) -> bool:
+        return in_scope(self.user, area_id, self.tree)
+
+    def audit(
+        self, action: str, target: str = "", detail: dict | None = None, outcome: str = "ok"
+    ) -> None:
+        from controller.audit import record
+
+        with self.service.db.session() as s:
+            record(
+                s,
+                self.user.username,
+                action,
+                target,
+                detail,
+                role=self.user.role,
+                ip=client_ip(self.request),
+                outcome=outcome,
+            )
+
+
+def get_guard(
+    request: Request, user: CurrentUser, session: SessionDep, service: ServiceDep
+) -> Guard:
+    return Guard(request, user, session, service)
+
+
+GuardDep = Annotated[Guard, Depends(get_guard)]

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api import media
-from api.routes import announcements, areas, nodes, schedules, system
+from api.routes import announcements, areas, audit, auth, nodes, schedules, system
 from controller.config import Settings
 from controller.errors import DomainError
 from controller.service import RadioService
@@ -50,7 +50,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             )
         return await call_next(request)
 
-    for r in (areas.router, nodes.router, announcements.router, schedules.router, system.router):
+    routers = (
+        auth.router,
+        areas.router,
+        nodes.router,
+        announcements.router,
+        schedules.router,
+        audit.router,
+        system.router,
+    )
+    for r in routers:
         app.include_router(r, prefix="/api/v1")
     app.include_router(media.router)
     return app

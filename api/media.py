@@ -9,9 +9,21 @@ from fastapi.responses import FileResponse, Response
 
 from api.deps import ServiceDep
 from controller.keys import check_media_token
+from controller.security import InvalidToken, read_token
 
 router = APIRouter(tags=["media"])
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def authorized(secret: str, token: str) -> bool:
+    """A node's media token, or a logged-in user's access token (to listen in the console)."""
+    if check_media_token(secret, token) is not None:
+        return True
+    try:
+        read_token(secret, token, "access")
+    except InvalidToken:
+        return False
+    return True
 
 
 @router.get("/media/{name}", response_model=None)
@@ -22,8 +34,8 @@ def media(
     authorization: str | None = Header(default=None),
 ) -> Response:
     token = (authorization or "").removeprefix("Bearer ").strip()
-    if not token or check_media_token(service.settings.secret_key, token) is None:
-        raise HTTPException(401, "media downloads need the node's media token (Bearer)")
+    if not token or not authorized(service.settings.secret_key, token):
+        raise HTTPException(401, "media needs a node's media token or a user's access token")
     sha, _, ext = name.partition(".")
     if ext != "mp3" or not _SHA.match(sha):
         raise HTTPException(404, "no such media: use /media/<sha256>.mp3")

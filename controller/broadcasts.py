@@ -61,7 +61,9 @@ class Broadcasts:
         self.clock = clock
         self.max_text_chars = max_text_chars
 
-    async def create_announcement(self, title: str, text: str) -> Announcement:
+    async def create_announcement(
+        self, title: str, text: str, area_id: str | None = None, author: str = ""
+    ) -> Announcement:
         title, text = title.strip(), text.strip()
         if not title:
             raise Invalid("title is empty: give the announcement a short title")
@@ -86,6 +88,8 @@ class Broadcasts:
             loudness_lufs=result.integrated_lufs,
             engine=result.engine,
             voice=result.voice,
+            area_id=area_id,
+            created_by=author,
         )
         with self.db.session() as session:
             session.add(ann)
@@ -95,7 +99,12 @@ class Broadcasts:
         return ann
 
     async def create_schedule(
-        self, announcement_id: int, starts_at: datetime, targets: Targets, priority: Priority
+        self,
+        announcement_id: int,
+        starts_at: datetime,
+        targets: Targets,
+        priority: Priority,
+        author: str = "",
     ) -> Schedule:
         start = as_utc(starts_at)
         now = self.clock.now_ms()
@@ -117,7 +126,12 @@ class Broadcasts:
                 node = session.get(Node, node_id)
                 if node is None or node.retired:
                     raise Invalid(f"node {node_id!r} does not exist or is retired")
-            schedule = Schedule(announcement_id=announcement_id, starts_at=start, priority=priority)
+            schedule = Schedule(
+                announcement_id=announcement_id,
+                starts_at=start,
+                priority=priority,
+                created_by=author,
+            )
             session.add(schedule)
             session.flush()
             assert schedule.id is not None
@@ -143,6 +157,15 @@ class Broadcasts:
             nodes = affected_nodes(session, self.registry, schedule_id)
         await self.timelines.refresh(nodes)
         return schedule
+
+    def target_areas(self, targets: Targets) -> list[str]:
+        """The areas a set of targets touches: target areas, and the areas of target nodes."""
+        with self.db.session() as session:
+            areas = list(targets.areas)
+            for node_id in targets.nodes:
+                node = session.get(Node, node_id)
+                areas.append(node.area_id if node is not None else f"unknown-node:{node_id}")
+        return areas
 
     def targets_of(self, schedule_id: int) -> Targets:
         with self.db.session() as session:

@@ -20,6 +20,8 @@ app = typer.Typer(help="Đài truyền thanh thông minh — smart commune radio
 node_app = typer.Typer(help="Loudspeaker nodes: register, provision, retire.", no_args_is_help=True)
 area_app = typer.Typer(help="Areas of the administrative tree.", no_args_is_help=True)
 speech_app = typer.Typer(help="Vietnamese speech: normalise and render.", no_args_is_help=True)
+user_app = typer.Typer(help="People who use the console and the API.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 app.add_typer(node_app, name="node")
 app.add_typer(area_app, name="area")
 app.add_typer(speech_app, name="speech")
@@ -71,7 +73,7 @@ def serve(log_level: str = "INFO") -> None:
 
 @app.command()
 def demo(
-    lead_s: Annotated[float, typer.Option(help="Seconds until the announcement airs")] = 20,
+    lead_s: Annotated[float, typer.Option(help="Seconds until the announcement airs")] = 15,
     exit_when_done: Annotated[bool, typer.Option(help="Stop once every node has played")] = False,
     timeout_s: Annotated[float, typer.Option(help="Give up waiting after this long")] = 120,
     log_level: str = "WARNING",
@@ -199,6 +201,37 @@ def node_retire(node_id: str) -> None:
         raise typer.Exit(2) from None
     registry.write_broker_files()
     typer.echo(f"node {node_id} retired; its broker login no longer works")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, officer, commune_staff, technician, auditor")],
+    area: Annotated[str | None, typer.Option(help="The area the person works in")] = None,
+    full_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="RADIO_NEW_USER_PASSWORD"
+        ),
+    ] = "",
+) -> None:
+    """Add a user (the first administrator, for instance)."""
+    from controller.audit import record
+    from controller.models import Role
+    from controller.tools import open_registry
+    from controller.users import UserError, create_user
+
+    settings = load_settings()
+    registry = open_registry(settings)
+    try:
+        with registry.db.session() as session:
+            create_user(session, username, password, Role(role), area, full_name)
+            record(session, "cli", "user.create", username, {"role": role, "area_id": area})
+    except (UserError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {username} ({role}) added")
 
 
 @speech_app.command("normalize")

@@ -65,3 +65,34 @@ def seed_demo(registry: Registry) -> list[dict]:
     for prov in provisioning:
         registry.write_provisioning(prov)
     return provisioning
+
+
+DEMO_USERS = [
+    ("admin", "admin", None, "Quản trị viên"),
+    ("canbo-huyen", "officer", PROVINCE[0], "Cán bộ tỉnh"),
+    ("canbo-xa", "commune_staff", COMMUNE[0], "Cán bộ xã Tân Lập"),
+    ("kythuat", "technician", COMMUNE[0], "Kỹ thuật viên"),
+    ("thanhtra", "auditor", None, "Thanh tra"),
+]
+
+
+def seed_demo_users(registry: Registry) -> str:
+    """Demo accounts, one per role, sharing one password kept in the data directory."""
+    import secrets
+
+    from controller.models import Role, User
+    from controller.users import create_user
+
+    path = registry.settings.secrets_dir / "demo-password"
+    if path.exists():
+        password = path.read_text().strip()
+    else:
+        password = f"demo-{secrets.token_hex(4)}-{secrets.randbelow(90) + 10}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(password)
+        path.chmod(0o600)
+    with registry.db.session() as session:
+        for username, role, area, full_name in DEMO_USERS:
+            if session.exec(select(User).where(User.username == username)).first() is None:
+                create_user(session, username, password, Role(role), area, full_name)
+    return password

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from controller.broadcasts import Targets
 from controller.config import Settings
-from controller.demo import COMMUNE, DEMO_TEXT, seed_demo
+from controller.demo import COMMUNE, DEMO_TEXT, DEMO_USERS, seed_demo, seed_demo_users
 from controller.models import Delivery, Node, utcnow
 from controller.tools import open_registry
 from protocol import Priority, SystemClock
@@ -34,6 +34,7 @@ async def run_demo(
     t0 = time.perf_counter()
     registry = open_registry(settings)
     provs = await asyncio.to_thread(seed_demo, registry)
+    password = await asyncio.to_thread(seed_demo_users, registry)
     registry.db.dispose()
     application = create_app(settings)
     service = application.state.service
@@ -70,6 +71,7 @@ async def run_demo(
             f"  API and its documentation:  {base}/docs\n"
             f"  nodes:                      {base}/api/v1/nodes\n"
             f"  delivery state per node:    {base}/api/v1/schedules/{schedule.id}/deliveries\n"
+            f"  log in as {', '.join(u[0] for u in DEMO_USERS)} with the password {password}\n"
             "  Press Ctrl-C to stop."
         )
         done_at = None

@@ -63,6 +63,8 @@ class Announcement(SQLModel, table=True):
     loudness_lufs: float | None = None
     engine: str = Field(default="", max_length=50)
     voice: str = Field(default="", max_length=50)
+    area_id: str | None = Field(default=None, foreign_key="area.id", index=True, max_length=64)
+    created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -79,6 +81,7 @@ class Schedule(SQLModel, table=True):
     starts_at: datetime = Field(index=True)
     priority: str = Field(default="normal", max_length=16)
     status: str = Field(default=ScheduleStatus.scheduled, max_length=16, index=True)
+    created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -136,3 +139,49 @@ class NodeEventRecord(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     item_id: str | None = Field(default=None, max_length=200)
     detail: str = Field(default="", max_length=500)
+
+
+class Role(StrEnum):
+    """Roles of people; each but administrator and auditor is scoped to an area subtree."""
+
+    admin = "admin"
+    officer = "officer"
+    commune_staff = "commune_staff"
+    technician = "technician"
+    auditor = "auditor"
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    full_name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=300)
+    role: str = Field(max_length=20)
+    area_id: str | None = Field(default=None, foreign_key="area.id", max_length=64)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RefreshToken(SQLModel, table=True):
+    """Refresh tokens are stored so that logout and password changes can revoke them."""
+
+    jti: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    expires_at: datetime
+    revoked: bool = False
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only record; `hash` chains each entry to the previous one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64, index=True)
+    role: str = Field(default="", max_length=20)
+    action: str = Field(max_length=64, index=True)
+    target: str = Field(default="", max_length=200)
+    detail: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    ip: str = Field(default="", max_length=64)
+    outcome: str = Field(default="ok", max_length=16)
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)

@@ -19,6 +19,7 @@ from controller.ingest import ReportIngest
 from controller.keys import load_or_create_signer
 from controller.models import Node, utcnow
 from controller.registry import Registry
+from controller.security import LoginThrottle
 from controller.timelines import TimelineService
 from protocol import Topics
 from protocol.aio import cancel_and_wait
@@ -62,6 +63,7 @@ class RadioService:
             self.clock,
             settings.max_text_chars,
         )
+        self.login_throttle = LoginThrottle()
         self.broker: EmbeddedBroker | None = None
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -23,6 +23,7 @@ from controller.config import Settings
 from protocol.clock import Clock
 
 POSTGRES_URL = os.environ.get("RADIO_TEST_POSTGRES_URL")
+TEST_PASSWORD = "correct-horse-42"
 
 
 def free_port() -> int:
@@ -115,8 +116,35 @@ class RunningController:
     base_url: str
     http: httpx.AsyncClient
 
-    async def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return await self.http.request(method, f"{self.base_url}/api/v1{path}", **kw)
+    token: str = ""
+
+    async def api(self, method: str, path: str, *, token: str | None = None, **kw: Any) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        bearer = self.token if token is None else token
+        if bearer:
+            headers.setdefault("Authorization", f"Bearer {bearer}")
+        return await self.http.request(method, f"{self.base_url}/api/v1{path}", headers=headers, **kw)
+
+    async def login(self, username: str, password: str = TEST_PASSWORD) -> str:
+        r = await self.http.post(f"{self.base_url}/api/v1/auth/token",
+                                 data={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
+    async def login_as_new(self, username: str, role: str, area: str | None = None) -> str:
+        """Create a user directly in the database and log in; the first becomes the default."""
+        from sqlmodel import select
+
+        from controller.models import Role, User
+        from controller.users import create_user
+
+        with self.service.db.session() as s:
+            if s.exec(select(User).where(User.username == username)).first() is None:
+                create_user(s, username, TEST_PASSWORD, Role(role), area)
+        token = await self.login(username)
+        if not self.token:
+            self.token = token
+        return token
 
 
 @asynccontextmanager
@@ -144,8 +172,11 @@ async def running_controller(
         if task.done():
             task.result()
             raise RuntimeError("the controller stopped at start")
+        base = f"http://127.0.0.1:{settings.http_port}"
         async with httpx.AsyncClient(timeout=60) as http:
-            yield RunningController(app, service, f"http://127.0.0.1:{settings.http_port}", http)
+            ctl = RunningController(app, service, base, http)
+            await ctl.login_as_new("root", "admin")
+            yield ctl
     finally:
         server.should_exit = True
         try:

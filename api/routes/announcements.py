@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlmodel import select
 
-from api.deps import ServiceDep, SessionDep
+from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import AnnouncementCreate, AnnouncementPublic
+from controller.access import Permission
 from controller.errors import NotFound
 from controller.models import Announcement
 
@@ -31,22 +32,41 @@ def public(ann: Announcement, service_url: str) -> AnnouncementPublic:
 
 
 @router.get("", response_model=list[AnnouncementPublic])
-def list_announcements(session: SessionDep, service: ServiceDep) -> list[AnnouncementPublic]:
+def list_announcements(
+    guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> list[AnnouncementPublic]:
+    guard.check(Permission.read)
     rows = session.exec(select(Announcement).order_by(Announcement.id.desc()).limit(500)).all()  # type: ignore[union-attr]
-    return [public(a, service.settings.base_url) for a in rows]
+    return [public(a, service.settings.base_url) for a in rows if visible(guard, a)]
+
+
+def visible(guard: GuardDep, ann: Announcement) -> bool:
+    """Content written for an area is seen there and above; content from the top everywhere."""
+    if ann.area_id is None or guard.sees(ann.area_id):
+        return True
+    return guard.user.area_id is not None and guard.tree.contains(ann.area_id, guard.user.area_id)
 
 
 @router.get("/{announcement_id}", response_model=AnnouncementPublic)
 def get_announcement(
-    announcement_id: int, session: SessionDep, service: ServiceDep
+    announcement_id: int, guard: GuardDep, session: SessionDep, service: ServiceDep
 ) -> AnnouncementPublic:
+    guard.check(Permission.read)
     ann = session.get(Announcement, announcement_id)
-    if ann is None:
+    if ann is None or not visible(guard, ann):
         raise NotFound(f"announcement {announcement_id} does not exist")
     return public(ann, service.settings.base_url)
 
 
 @router.post("", response_model=AnnouncementPublic, status_code=status.HTTP_201_CREATED)
-async def create_announcement(body: AnnouncementCreate, service: ServiceDep) -> AnnouncementPublic:
-    ann = await service.broadcasts.create_announcement(body.title, body.text)
+async def create_announcement(
+    body: AnnouncementCreate, guard: GuardDep, service: ServiceDep
+) -> AnnouncementPublic:
+    guard.check(Permission.write_content)
+    ann = await service.broadcasts.create_announcement(
+        body.title, body.text, area_id=guard.user.area_id, author=guard.user.username
+    )
+    guard.audit(
+        "announcement.create", str(ann.id), {"title": ann.title, "sha256": ann.media_sha256}
+    )
     return public(ann, service.settings.base_url)

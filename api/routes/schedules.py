@@ -7,7 +7,7 @@ from collections import Counter
 from fastapi import APIRouter, status
 from sqlmodel import select
 
-from api.deps import ServiceDep, SessionDep
+from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import (
     DeliveryPublic,
     DeliverySummary,
@@ -16,8 +16,9 @@ from api.schemas import (
     TargetsIn,
 )
 from controller.broadcasts import Targets
+from controller.access import Permission
 from controller.errors import NotFound
-from controller.models import Delivery, Schedule
+from controller.models import Delivery, Node, Schedule
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -36,44 +37,88 @@ def public(schedule: Schedule, targets: Targets) -> SchedulePublic:
 
 
 @router.get("", response_model=list[SchedulePublic])
-def list_schedules(session: SessionDep, service: ServiceDep) -> list[SchedulePublic]:
+def list_schedules(
+    guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> list[SchedulePublic]:
+    guard.check(Permission.read)
     rows = session.exec(select(Schedule).order_by(Schedule.starts_at.desc()).limit(500)).all()  # type: ignore[attr-defined]
-    return [public(s, service.broadcasts.targets_of(s.id)) for s in rows if s.id is not None]
+    out = []
+    for s in rows:
+        assert s.id is not None
+        targets = service.broadcasts.targets_of(s.id)
+        if concerns(guard, service.broadcasts.target_areas(targets)):
+            out.append(public(s, targets))
+    return out
+
+
+def concerns(guard: GuardDep, areas: list[str]) -> bool:
+    """A schedule concerns a user when it targets their area, below it, or above it."""
+    user_area = guard.user.area_id
+    return any(
+        guard.sees(a) or (user_area is not None and guard.tree.contains(a, user_area))
+        for a in areas
+    )
 
 
 @router.post("", response_model=SchedulePublic, status_code=status.HTTP_201_CREATED)
-async def create_schedule(body: ScheduleCreate, service: ServiceDep) -> SchedulePublic:
+async def create_schedule(
+    body: ScheduleCreate, guard: GuardDep, service: ServiceDep
+) -> SchedulePublic:
+    targets = Targets(areas=body.targets.areas, nodes=body.targets.nodes)
+    guard.check(Permission.schedule, service.broadcasts.target_areas(targets))
     schedule = await service.broadcasts.create_schedule(
         body.announcement_id,
         body.starts_at,
-        Targets(areas=body.targets.areas, nodes=body.targets.nodes),
+        targets,
         body.priority,
+        author=guard.user.username,
     )
     assert schedule.id is not None
+    guard.audit("schedule.create", str(schedule.id), body.model_dump(mode="json"))
     return public(schedule, service.broadcasts.targets_of(schedule.id))
 
 
 @router.get("/{schedule_id}", response_model=SchedulePublic)
-def get_schedule(schedule_id: int, session: SessionDep, service: ServiceDep) -> SchedulePublic:
+def get_schedule(
+    schedule_id: int, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> SchedulePublic:
+    guard.check(Permission.read)
     schedule = session.get(Schedule, schedule_id)
-    if schedule is None:
+    targets = service.broadcasts.targets_of(schedule_id)
+    if schedule is None or not concerns(guard, service.broadcasts.target_areas(targets)):
         raise NotFound(f"schedule {schedule_id} does not exist")
-    return public(schedule, service.broadcasts.targets_of(schedule_id))
+    return public(schedule, targets)
 
 
 @router.delete("/{schedule_id}", response_model=SchedulePublic)
-async def cancel_schedule(schedule_id: int, service: ServiceDep) -> SchedulePublic:
+async def cancel_schedule(schedule_id: int, guard: GuardDep, service: ServiceDep) -> SchedulePublic:
+    targets = service.broadcasts.targets_of(schedule_id)
+    guard.check(Permission.schedule, service.broadcasts.target_areas(targets))
     schedule = await service.broadcasts.cancel_schedule(schedule_id)
+    guard.audit("schedule.cancel", str(schedule_id))
     return public(schedule, service.broadcasts.targets_of(schedule_id))
 
 
 @router.get("/{schedule_id}/deliveries", response_model=DeliverySummary)
-def deliveries(schedule_id: int, session: SessionDep) -> DeliverySummary:
-    if session.get(Schedule, schedule_id) is None:
+def deliveries(
+    schedule_id: int, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> DeliverySummary:
+    guard.check(Permission.read)
+    targets = service.broadcasts.targets_of(schedule_id)
+    if session.get(Schedule, schedule_id) is None or not concerns(
+        guard, service.broadcasts.target_areas(targets)
+    ):
         raise NotFound(f"schedule {schedule_id} does not exist")
-    rows = session.exec(
-        select(Delivery).where(Delivery.schedule_id == schedule_id).order_by(Delivery.node_id)
-    ).all()
+    rows = [
+        d
+        for d, area_id in session.exec(
+            select(Delivery, Node.area_id)
+            .join(Node, Node.id == Delivery.node_id)  # type: ignore[arg-type]
+            .where(Delivery.schedule_id == schedule_id)
+            .order_by(Delivery.node_id)
+        ).all()
+        if guard.sees(area_id)
+    ]
     items = [DeliveryPublic.model_validate(d, from_attributes=True) for d in rows]
     return DeliverySummary(
         schedule_id=schedule_id,

@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import ServiceDep
+from api.deps import GuardDep, ServiceDep
+from controller.access import Permission
 
 router = APIRouter(tags=["system"])
 
@@ -32,7 +33,8 @@ def ready(service: ServiceDep) -> JSONResponse:
 
 
 @router.get("/stats")
-def stats(service: ServiceDep) -> dict[str, Any]:
+def stats(guard: GuardDep, service: ServiceDep) -> dict[str, Any]:
+    guard.check(Permission.read)
     return {
         "instance": service.settings.instance,
         "mqtt": {
