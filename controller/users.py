@@ -39,7 +39,7 @@ def create_user(
         username=username,
         full_name=full_name,
         role=role,
-        area_id=area_id if role not in (Role.admin, Role.auditor) else area_id,
+        area_id=area_id,
         password_hash=hash_password(password),
     )
     session.add(user)

@@ -15,8 +15,8 @@ from api.schemas import (
     SchedulePublic,
     TargetsIn,
 )
-from controller.broadcasts import Targets
 from controller.access import Permission
+from controller.broadcasts import Targets
 from controller.errors import NotFound
 from controller.models import Delivery, Node, Schedule
 
