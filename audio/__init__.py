@@ -5,26 +5,35 @@ A library only: no broker, HTTP or database access. Licence: GPL-3.0-or-later.
 
 from __future__ import annotations
 
-from audio.engines import get_engine
+from audio.engines import FallbackEngine, engine_names, get_engine
 from audio.errors import AudioError, EngineUnavailable
 from audio.ffmpeg import ffmpeg_exe
 from audio.mastering import MasteringSettings, master
 from audio.measure import Measurement, measure
 from audio.normalize import normalize, split_sentences
 from audio.render import Renderer, RenderResult, RenderSettings
+from audio.speech import SpokenSentence
 from audio.store import MediaStore
+from audio.uploads import UploadLimits, UploadRefused, UploadResult, ingest_upload
 
 __all__ = [
     "AudioError",
     "EngineUnavailable",
+    "FallbackEngine",
     "MasteringSettings",
     "Measurement",
     "MediaStore",
     "RenderResult",
     "RenderSettings",
     "Renderer",
+    "SpokenSentence",
+    "UploadLimits",
+    "UploadRefused",
+    "UploadResult",
+    "engine_names",
     "ffmpeg_exe",
     "get_engine",
+    "ingest_upload",
     "master",
     "measure",
     "normalize",

@@ -8,6 +8,8 @@ import os
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,8 @@ class MediaStore:
         sha256 = digest.hexdigest()
         final = self._path(sha256)
         if final.is_file():
+            # Storing the same bytes again counts as a use for garbage collection.
+            self.touch(sha256)
             if move:
                 src.unlink(missing_ok=True)
             return sha256
@@ -100,6 +104,59 @@ class MediaStore:
             return False
         path.unlink(missing_ok=True)
         return True
+
+    def touch(self, sha256: str) -> None:
+        """Mark the stored file as just used, so that garbage collection keeps it longer."""
+        path = self.path_for(sha256)
+        if path is not None:
+            try:
+                os.utime(path)
+            except OSError:
+                pass
+
+    def media(self) -> Iterator[tuple[str, Path]]:
+        """Every stored (sha256, path); temporary files and cache records are not media."""
+        for directory in self.root.iterdir():
+            if len(directory.name) != 2 or not directory.is_dir():
+                continue
+            for path in directory.glob(f"*{self.suffix}"):
+                sha256 = path.name.removesuffix(self.suffix)
+                if is_sha256(sha256) and sha256.startswith(directory.name):
+                    yield sha256, path
+
+    def collect_garbage(
+        self, keep: set[str], older_than_s: float, now: float | None = None
+    ) -> list[str]:
+        """Delete media not in `keep` unused for `older_than_s` seconds; returns their sha256s.
+
+        "Unused" is by file mtime, which storing or reusing a render refreshes. Cache records
+        pointing to deleted (or already missing) media are dropped with them, so a later
+        request renders afresh instead of finding a dangling record.
+        """
+        if older_than_s < 0:
+            raise ValueError(f"older_than_s must not be negative, not {older_than_s}")
+        cutoff = (time.time() if now is None else now) - older_than_s
+        deleted: list[str] = []
+        for sha256, path in list(self.media()):
+            if sha256 in keep:
+                continue
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            deleted.append(sha256)
+        gone = set(deleted)
+        for record_path in self.keys_dir.glob("*.json"):
+            try:
+                record = json.loads(record_path.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            sha256 = record.get("sha256") if isinstance(record, dict) else None
+            if sha256 in gone or (is_sha256(sha256) and not self.has(str(sha256))):
+                record_path.unlink(missing_ok=True)
+        return sorted(deleted)
 
     def _key_path(self, cache_key: str) -> Path:
         # Hashing the key keeps any caller-chosen string out of the file name.

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from protocol import MediaRef, Priority, TimelineItem
+from schedules.candidates import Candidate, Policy
+from schedules.conflicts import DEFAULT_MAX_SHIFT_MS, Adjustment, resolve
+from schedules.quiet import QuietMap, drop_quiet, quiet_hours_for
 
 
 class AreaTree:
@@ -51,6 +54,8 @@ class Occurrence:
     title: str = ""
     areas: frozenset[str] = field(default_factory=frozenset)
     nodes: frozenset[str] = field(default_factory=frozenset)
+    on_preempt: Policy = Policy.preempt
+    latest_end_ms: int | None = None
 
     @property
     def end_ms(self) -> int:
@@ -59,16 +64,40 @@ class Occurrence:
     def targets(self, node_id: str, lineage: Iterable[str]) -> bool:
         return node_id in self.nodes or any(a in self.areas for a in lineage)
 
-    def item(self) -> TimelineItem:
+    def candidate(self) -> Candidate:
+        # Schedule ids grow as schedules are created, so the older one keeps a shared slot.
+        order = int(self.broadcast_id) if self.broadcast_id.isdigit() else 0
+        return Candidate(
+            item_id=self.item_id,
+            schedule_id=self.broadcast_id,
+            start_ms=self.start_ms,
+            duration_ms=self.duration_ms,
+            priority=self.priority,
+            title=self.title,
+            on_preempt=self.on_preempt,
+            latest_end_ms=self.latest_end_ms,
+            order=order,
+        )
+
+    def item(self, start_ms: int | None = None, duration_ms: int | None = None) -> TimelineItem:
+        """The timeline item, at its resolved place when one is given."""
         return TimelineItem(
             item_id=self.item_id,
             broadcast_id=self.broadcast_id,
-            start=self.start_ms,
-            duration_ms=self.duration_ms,
+            start=self.start_ms if start_ms is None else start_ms,
+            duration_ms=self.duration_ms if duration_ms is None else duration_ms,
             priority=self.priority,
             title=self.title[:200],
             media=self.media,
         )
+
+
+@dataclass
+class NodeTimeline:
+    """A node's resolved items and what resolution changed, for its timeline view and log."""
+
+    items: list[TimelineItem]
+    adjustments: list[Adjustment]
 
 
 def node_timeline(
@@ -78,11 +107,28 @@ def node_timeline(
     occurrences: Iterable[Occurrence],
     now_ms: int,
     horizon_end_ms: int,
+    *,
+    resolve_conflicts: bool = False,
+    quiet_by_area: QuietMap | None = None,
+    max_shift_ms: int = DEFAULT_MAX_SHIFT_MS,
 ) -> list[TimelineItem]:
     """The node's items that have not yet ended and start before the horizon, in start order.
 
     An item stays until it has ended, so a node that is playing it is never told to stop.
+    With `resolve_conflicts` or `quiet_by_area` the items are those of `plan_node_timeline`.
     """
+    if resolve_conflicts or quiet_by_area is not None:
+        return plan_node_timeline(
+            node_id,
+            area_id,
+            tree,
+            occurrences,
+            now_ms,
+            horizon_end_ms,
+            resolve_conflicts=resolve_conflicts,
+            quiet_by_area=quiet_by_area,
+            max_shift_ms=max_shift_ms,
+        ).items
     lineage = tree.lineage(area_id)
     chosen = [
         o
@@ -91,6 +137,53 @@ def node_timeline(
     ]
     chosen.sort(key=lambda o: (o.start_ms, -o.priority.rank, o.item_id))
     return [o.item() for o in chosen]
+
+
+def plan_node_timeline(
+    node_id: str,
+    area_id: str,
+    tree: AreaTree,
+    occurrences: Iterable[Occurrence],
+    now_ms: int,
+    horizon_end_ms: int,
+    *,
+    resolve_conflicts: bool = True,
+    quiet_by_area: QuietMap | None = None,
+    max_shift_ms: int = DEFAULT_MAX_SHIFT_MS,
+) -> NodeTimeline:
+    """The node's timeline with quiet hours applied, then overlaps resolved by priority.
+
+    Every targeted occurrence given takes part, so one that has ended still pushes a shifted
+    item the same way in each recomputation; only the output is cut to [now, horizon).
+    """
+    lineage = tree.lineage(area_id)
+    mine = {o.item_id: o for o in occurrences if o.targets(node_id, lineage)}
+    # A node already playing an item can only cut it: moving or removing it would replay it.
+    candidates = [
+        replace(c, on_preempt=Policy.preempt) if c.start_ms <= now_ms else c
+        for c in (o.candidate() for o in mine.values())
+    ]
+    adjustments: list[Adjustment] = []
+    if quiet_by_area is not None:
+        candidates, adjustments = drop_quiet(
+            candidates, quiet_hours_for(area_id, tree, quiet_by_area)
+        )
+    if resolve_conflicts:
+        resolution = resolve(candidates, max_shift_ms=max_shift_ms)
+        placed = [(p.item_id, p.start_ms, p.duration_ms) for p in resolution.items]
+        adjustments += resolution.adjustments
+    else:
+        placed = [(c.item_id, c.start_ms, c.duration_ms) for c in candidates]
+    placed = [p for p in placed if p[1] + p[2] > now_ms and p[1] < horizon_end_ms]
+    placed.sort(key=lambda p: (p[1], -mine[p[0]].priority.rank, p[0]))
+    relevant = [
+        a
+        for a in adjustments
+        if max(a.original_start_ms + a.original_duration_ms, a.start_ms + a.duration_ms) > now_ms
+        and min(a.original_start_ms, a.start_ms) < horizon_end_ms
+    ]
+    relevant.sort(key=lambda a: (a.original_start_ms, a.item_id))
+    return NodeTimeline([mine[i].item(start, dur) for i, start, dur in placed], relevant)
 
 
 def timeline_digest(items: list[TimelineItem]) -> str:

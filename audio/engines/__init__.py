@@ -1,4 +1,4 @@
-"""Registry of speech engines by name, so that new engines (e.g. an online one) plug in."""
+"""Registry of speech engines by name: offline espeak-ng, online gTTS and Piper voices."""
 
 from __future__ import annotations
 
@@ -7,13 +7,28 @@ from typing import Any
 
 from audio.engines.base import SpeechEngine, write_wav_atomic
 from audio.engines.espeak import EspeakEngine
+from audio.engines.fallback import FallbackEngine
+from audio.engines.gtts import GttsEngine
+from audio.engines.piper import PiperEngine
 
-__all__ = ["SpeechEngine", "engine_names", "get_engine", "register_engine", "write_wav_atomic"]
+__all__ = [
+    "EspeakEngine",
+    "FallbackEngine",
+    "GttsEngine",
+    "PiperEngine",
+    "SpeechEngine",
+    "engine_names",
+    "get_engine",
+    "register_engine",
+    "write_wav_atomic",
+]
 
 EngineFactory = Callable[..., SpeechEngine]
 
 _REGISTRY: dict[str, EngineFactory] = {
     "espeak": EspeakEngine,
+    "gtts": GttsEngine,
+    "piper": PiperEngine,
 }
 
 

@@ -36,6 +36,10 @@ _ROAD = re.compile(r"(?<![^\W_])ĐT\s*[.:]?\s*(?=\d)")
 # "17/NQ-CP", "100/2019/NĐ-CP", "01/QĐ-UBND": number, optional year, then a letter code.
 _LEGAL = re.compile(rf"(?<![\w/])(\d+)((?:/\d{{2,4}})*)/([{_CAPS}]+(?:[-&.][{_CAPS}]+)*)(?![\w])")
 _ADDRESS = re.compile(r"(?i:\b(số|ngõ|ngách|hẻm|kiệt|nhà|phòng))\s+(\d+(?:/\d+)+)(?![\w/])")
+# Short service numbers ("gọi 114") are dialled, so they are read digit by digit.
+_HOTLINE = re.compile(
+    r"(?i:\b(gọi|tổng đài|đường dây nóng)(?:\s+(?:ngay|số))?)\s+(1\d{2,3})(?![\w/])(?![.,]\d)"
+)
 _NUMBER_LETTER = re.compile(rf"(?<![\w.,])(\d+)([{_CAPS}])(?![\w])")
 _CONSONANT_CODE = re.compile(rf"(?<![\w])[{_CAPS}]{{2,6}}(?![\w])")
 
@@ -81,7 +85,7 @@ def _is_phone_ahead(text: str) -> bool:
 
 
 def read_phones_and_roads(text: str) -> str:
-    """Phone numbers digit by digit; "ĐT" before a road number is "đường tỉnh"."""
+    """Phone and service numbers digit by digit; "ĐT" before a road number is "đường tỉnh"."""
 
     def road(match: re.Match[str]) -> str:
         if _is_phone_ahead(text[match.end() :]):
@@ -91,6 +95,7 @@ def read_phones_and_roads(text: str) -> str:
         return "tỉnh " if before.endswith("đường") else "đường tỉnh "
 
     text = _ROAD.sub(road, text)
+    text = _HOTLINE.sub(lambda m: m.group(0)[: m.start(2) - m.start()] + digits(m.group(2)), text)
     return _PHONE.sub(_read_phone, text)
 
 

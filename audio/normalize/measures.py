@@ -56,6 +56,8 @@ _PER = re.compile(
 )
 _NEGATIVE = re.compile(r"(?<![^\s(])-(?=\d)")
 _AMOUNT = re.compile(AMOUNT)
+# What is left of "a/b" after dates and codes ("24/24 giờ", "24/7") is read "a trên b".
+_SLASHED = re.compile(r"(?<![\w./,])(\d+)/(\d+)(?![\w/])(?![.,]\d)")
 _DOTTED = re.compile(r"(?<![\d.,])(\d+)\.(\d+)(?!\d)(?![.,]\d)")
 
 
@@ -72,5 +74,6 @@ def read_measures(text: str) -> str:
 
 def read_numbers(text: str) -> str:
     """Every remaining number; a dot that is not a thousands separator ("mục 2.5") is "chấm"."""
+    text = _SLASHED.sub(lambda m: f"{read_number(m.group(1))} trên {read_number(m.group(2))}", text)
     text = _AMOUNT.sub(lambda m: f" {read_amount(m.group(0))} ", text)
     return _DOTTED.sub(lambda m: f"{read_number(m.group(1))} chấm {read_number(m.group(2))}", text)

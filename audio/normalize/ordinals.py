@@ -12,7 +12,8 @@ __all__ = ["ROMAN_CONTEXT_WORDS", "read_ordinals"]
 # a letter or an initial ("ông Nguyễn Văn X").
 ROMAN_CONTEXT_WORDS = (
     "quý", "khóa", "khoá", "phần", "chương", "kỳ", "kì", "đợt", "giai đoạn", "thế kỷ",
-    "thế kỉ", "mục", "tập", "vòng", "đại hội", "kỳ họp", "hội nghị", "lần",
+    "thế kỉ", "mục", "tập", "vòng", "đại hội", "kỳ họp", "hội nghị", "lần", "báo động", "cấp",
+    "khu vực", "vùng", "loại", "hạng",
 )  # fmt: skip
 
 _ORDINAL = re.compile(r"(?i:\b(thứ))\s+(\d{1,3})(?![\d/])(?![.,]\d)")

@@ -133,3 +133,22 @@ def test_split_sentences_keeps_abbreviation_dots() -> None:
         "Xã ta họp lúc 7h!",
         "Hết",
     ]
+
+
+def test_announcement_set_is_read_exactly() -> None:
+    from tests.audio.cases import load_cases
+
+    cases = load_cases()
+    assert len(cases) >= 60
+    wrong = [(written, normalize(written), spoken) for written, spoken in cases
+             if normalize(written) != spoken]  # fmt: skip
+    assert wrong == [], f"{len(wrong)} of {len(cases)} sentences read differently"
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [("gọi ngay 114.", "gọi ngay một một bốn."), ("trực 24/24 giờ", "trực hai mươi tư trên hai mươi tư giờ"),
+     ("cấp IV", "cấp bốn"), ("báo động III", "báo động ba"), ("thuế GTGT", "thuế giá trị gia tăng")],
+)  # fmt: skip
+def test_rules_added_for_the_announcement_set(written: str, spoken: str) -> None:
+    assert normalize(written) == spoken

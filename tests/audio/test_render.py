@@ -66,3 +66,24 @@ def test_too_long_text_is_refused(tmp_path: Path) -> None:
 def test_unknown_engine_is_refused(renderer: Renderer) -> None:
     with pytest.raises(ValueError, match="known engines"):
         renderer.render_text("xin chào", engine="nope")
+
+
+def test_long_text_is_spoken_sentence_by_sentence_with_progress(renderer: Renderer) -> None:
+    text = "Thông báo lịch họp. Chiều nay 14h họp tại hội trường. Đề nghị bà con đến đúng giờ!"
+    seen: list[tuple[int, int]] = []
+    result = renderer.render_text(text, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)] and result.sentences == 3
+    seen.clear()
+    assert renderer.render_text(text, progress=lambda d, t: seen.append((d, t))).cached
+    assert seen == [(3, 3)]
+
+
+def test_render_sentences_yields_the_first_sentence_first(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    sentences = renderer.render_sentences("Xin chào bà con. Họp lúc 7h30.", tmp_path)
+    first = next(sentences)
+    assert (first.index, first.total, first.engine) == (0, 2, "espeak")
+    assert first.text == "Xin chào bà con." and first.wav.stat().st_size > 1000
+    rest = list(sentences)
+    assert [part.text for part in rest] == ["Họp lúc bảy giờ ba mươi phút."]

@@ -59,3 +59,39 @@ def test_cache_records(store: MediaStore) -> None:
     assert len(stored) == 1 and stored[0].parent == store.keys_dir
     stored[0].write_text("{not json", "utf-8")
     assert store.lookup(key) is None
+
+
+def test_collect_garbage_keeps_used_and_recent_media(store: MediaStore) -> None:
+    import os
+
+    now = 1_000_000.0
+    old_kept, old_unused, recent = (store.put_bytes(data) for data in (b"a", b"b", b"c"))
+    for sha, mtime in ((old_kept, now - 90_000), (old_unused, now - 90_000), (recent, now - 10)):
+        path = store.path_for(sha)
+        assert path is not None
+        os.utime(path, (mtime, mtime))
+    store.remember("render of b", {"sha256": old_unused})
+    store.remember("render of c", {"sha256": recent})
+    store.remember("dangling", {"sha256": "d" * 64})
+
+    deleted = store.collect_garbage({old_kept}, older_than_s=86_400, now=now)
+
+    assert deleted == [old_unused]
+    assert store.has(old_kept) and store.has(recent) and not store.has(old_unused)
+    assert store.lookup("render of b") is None and store.lookup("dangling") is None
+    assert store.lookup("render of c") == {"sha256": recent}
+    assert store.collect_garbage(set(), older_than_s=86_400, now=now) == [old_kept]
+
+
+def test_reuse_refreshes_the_age(store: MediaStore) -> None:
+    import os
+
+    sha = store.put_bytes(b"x")
+    path = store.path_for(sha)
+    assert path is not None
+    os.utime(path, (1.0, 1.0))
+    store.put_bytes(b"x")
+    assert path.stat().st_mtime > 1.0
+    assert store.collect_garbage(set(), older_than_s=3600) == []
+    with pytest.raises(ValueError):
+        store.collect_garbage(set(), older_than_s=-1)

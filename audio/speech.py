@@ -1,0 +1,97 @@
+"""Speech sentence by sentence, so that long announcements show progress, then joined by ffmpeg."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import wave
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from audio.engines.base import SpeechEngine
+from audio.errors import AudioError
+from audio.ffmpeg import run_ffmpeg
+from audio.normalize import split_sentences
+
+__all__ = ["Progress", "SpokenSentence", "join_sentences", "speak_sentences", "spoken_sentences"]
+
+Progress = Callable[[int, int], None]
+"""Called as progress(done, total) after each sentence is spoken."""
+
+# espeak-ng leaves about this much silence between sentences of one utterance; spoken
+# separately they have none, so the join puts it back.
+SENTENCE_PAUSE_S = 0.35
+_JOIN_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenSentence:
+    """Sentence `index` (from 0) of `total`, spoken into `wav` by `engine` with `voice`."""
+
+    index: int
+    total: int
+    text: str
+    wav: Path
+    engine: str
+    voice: str
+    fallback_from: str | None
+
+
+def spoken_sentences(spoken: str) -> list[str]:
+    """The normalised text cut where a listener hears a sentence end (at least one piece)."""
+    return split_sentences(spoken) or [spoken]
+
+
+def speak_sentences(
+    spoken: str, speaker: SpeechEngine, work_dir: Path, progress: Progress | None = None
+) -> Iterator[SpokenSentence]:
+    """Speak each sentence of already-normalised `spoken` in turn, as soon as it is ready."""
+    sentences = spoken_sentences(spoken)
+    total = len(sentences)
+    for index, sentence in enumerate(sentences):
+        wav = Path(work_dir) / f"sentence-{index:04d}.wav"
+        speaker.synthesize(sentence, wav)
+        if progress is not None:
+            progress(index + 1, total)
+        yield SpokenSentence(
+            index, total, sentence, wav, speaker.name, speaker.voice,
+            getattr(speaker, "fallback_from", None),
+        )  # fmt: skip
+
+
+def _sample_rate(wav: Path) -> int:
+    try:
+        with wave.open(str(wav)) as handle:
+            return handle.getframerate()
+    except (OSError, wave.Error, EOFError) as exc:
+        raise AudioError(f"speech file {wav.name} is not a readable WAV: {exc}") from exc
+
+
+def join_sentences(wavs: list[Path], out_wav: Path, pause_s: float = SENTENCE_PAUSE_S) -> None:
+    """One mono WAV of `wavs` in order, `pause_s` of silence between them, at the first's rate."""
+    if not wavs:
+        raise AudioError("there is no speech to join")
+    out_wav = Path(out_wav)
+    if len(wavs) == 1:
+        os.replace(wavs[0], out_wav)
+        return
+    rate = _sample_rate(wavs[0])
+    shape = f"aresample={rate},aformat=sample_fmts=s16:sample_rates={rate}:channel_layouts=mono"
+    parts = []
+    for index in range(len(wavs)):
+        pad = f",apad=pad_dur={pause_s:.3f}" if index < len(wavs) - 1 else ""
+        parts.append(f"[{index}:a]{shape}{pad}[s{index}]")
+    labels = "".join(f"[s{index}]" for index in range(len(wavs)))
+    graph = ";".join([*parts, f"{labels}concat=n={len(wavs)}:v=0:a=1[out]"])
+    args = ["-y"]
+    for wav in wavs:
+        args += ["-i", str(wav)]
+    fd, tmp_name = tempfile.mkstemp(dir=out_wav.parent, prefix=".tmp-", suffix=".wav")
+    os.close(fd)
+    try:
+        args += ["-filter_complex", graph, "-map", "[out]", "-c:a", "pcm_s16le", "-f", "wav"]
+        run_ffmpeg([*args, "-fflags", "+bitexact", tmp_name], timeout_s=_JOIN_TIMEOUT_S)
+        os.replace(tmp_name, out_wav)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)

@@ -1,0 +1,147 @@
+"""One broadcast end to end with separate controller and emulator processes: how long from
+scheduling until every node has reported playing it, and what each process costs in memory.
+
+Run: .venv/bin/python bench/bench_broadcast.py [N ...]   (default: 20 200)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+RADIO = [PY, "-m", "controller.cli"]
+LEAD_S = 8.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run(n: int) -> dict[str, float]:
+    data = Path(tempfile.mkdtemp(prefix="radio-bench-"))
+    env = {
+        **os.environ,
+        "RADIO_DATA_DIR": str(data),
+        "RADIO_DEMO": "1",
+        "RADIO_HTTP_PORT": str(free_port()),
+        "RADIO_MQTT_EMBEDDED_PORT": str(free_port()),
+        "RADIO_NEW_USER_PASSWORD": "measure-pw-2026",
+        "PYTHONPATH": str(ROOT),
+    }
+    sh = {"env": env, "cwd": ROOT, "check": True, "capture_output": True}
+    subprocess.run([*RADIO, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
+    subprocess.run([*RADIO, "user", "add", "bench", "--role", "admin"], **sh)
+    from controller.config import Settings
+    from controller.simnodes import ensure_sim_nodes
+
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        provs = ensure_sim_nodes(Settings(), n, "xa")
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    prov_dir = data / "fleet"
+    prov_dir.mkdir()
+    for p in provs:
+        (prov_dir / f"{p['node_id']}.json").write_text(json.dumps(p))
+    base = f"http://127.0.0.1:{env['RADIO_HTTP_PORT']}"
+    ctl = subprocess.Popen([*RADIO, "serve", "--log-level", "WARNING"], env=env, cwd=ROOT)
+    sim = None
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/api/v1/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        ctl_idle = rss_mb(ctl.pid)
+        sim = subprocess.Popen(
+            [PY, "-m", "firmware_sim", "--provision-dir", str(prov_dir), "--log-level", "WARNING"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        http = httpx.Client(base_url=f"{base}/api/v1", timeout=60)
+        tok = http.post("/auth/token", data={"username": "bench", "password": "measure-pw-2026"})
+        http.headers["Authorization"] = f"Bearer {tok.json()['access_token']}"
+        deadline = time.time() + 120
+        while sum(x["status"] == "online" for x in http.get("/nodes").json()) < n:
+            if time.time() > deadline:
+                raise TimeoutError("nodes did not come online")
+            time.sleep(0.5)
+        ann = http.post("/announcements", json={"title": "b", "text": "Xin chào bà con."}).json()
+        t0 = time.time()
+        starts = datetime.now(UTC) + timedelta(seconds=LEAD_S)
+        sched = http.post(
+            "/schedules",
+            json={
+                "announcement_id": ann["id"],
+                "starts_at": starts.isoformat(),
+                "targets": {"areas": ["xa"]},
+            },
+        ).json()
+        while True:
+            counts = http.get(f"/schedules/{sched['id']}/deliveries").json()["counts"]
+            if counts.get("finished", 0) == n:
+                break
+            if time.time() > deadline + 120:
+                raise TimeoutError(f"not all played: {counts}")
+            time.sleep(0.2)
+        total = time.time() - t0
+        return {
+            "nodes": n,
+            "audio_s": ann["duration_s"],
+            "schedule_to_all_finished_s": total,
+            "after_air_end_s": total - LEAD_S - ann["duration_s"],
+            "controller_idle_mb": ctl_idle,
+            "controller_mb": rss_mb(ctl.pid),
+            "emulator_mb": rss_mb(sim.pid),
+        }
+    finally:
+        for p in (sim, ctl):
+            if p is not None:
+                p.terminate()
+                p.wait(20)
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [20, 200]
+    print(
+        "| nodes | audio s | schedule → all reported finished, s | reports after air end, s "
+        "| controller MB (idle → loaded) | emulator MB | emulator KB per node |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for n in sizes:
+        r = run(n)
+        print(
+            f"| {n} | {r['audio_s']:.1f} | {r['schedule_to_all_finished_s']:.1f} "
+            f"(lead {LEAD_S:.0f} + audio) | {r['after_air_end_s']:.2f} "
+            f"| {r['controller_idle_mb']:.0f} → {r['controller_mb']:.0f} | {r['emulator_mb']:.0f} "
+            f"| {r['emulator_mb'] * 1024 / n:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""node_timeline keeps its old behaviour by default and resolves conflicts when asked."""
+
+from __future__ import annotations
+
+from schedules_support import MIN, at, occ
+
+from protocol import Priority
+from schedules import AreaTree, Change, Policy, QuietHours, node_timeline, plan_node_timeline
+
+TREE = AreaTree({"xa": None, "thon": "xa"})
+
+
+def test_defaults_unchanged_overlaps_kept() -> None:
+    items = [occ("a", at(1, 6), 10, {"xa"}), occ("b", at(1, 6, 5), 10, {"thon"}, Priority.priority)]
+    got = node_timeline("n1", "thon", TREE, items, at(1, 0), at(2, 0))
+    assert [(i.title, i.start, i.duration_ms) for i in got] == [
+        ("a", at(1, 6), 10 * MIN),
+        ("b", at(1, 6, 5), 10 * MIN),
+    ]
+
+
+def test_resolved_items_carry_final_start_and_duration() -> None:
+    items = [
+        occ("a", at(1, 6), 10, {"xa"}, schedule="1"),
+        occ("b", at(1, 6, 5), 10, {"thon"}, Priority.priority, schedule="2"),
+        occ("c", at(1, 6, 8), 4, {"xa"}, policy=Policy.shift, schedule="3"),
+    ]
+    got = node_timeline("n1", "thon", TREE, items, at(1, 0), at(2, 0), resolve_conflicts=True)
+    assert [(i.title, i.start, i.duration_ms) for i in got] == [
+        ("a", at(1, 6), 5 * MIN),
+        ("b", at(1, 6, 5), 10 * MIN),
+        ("c", at(1, 6, 15), 4 * MIN),
+    ]
+    plan = plan_node_timeline("n1", "thon", TREE, items, at(1, 0), at(2, 0))
+    assert [a.change for a in plan.adjustments] == [Change.cut_short, Change.shifted]
+    assert plan.items == got
+
+
+def test_an_item_already_playing_is_cut_never_moved() -> None:
+    playing = occ("a", at(1, 6), 10, {"xa"}, policy=Policy.shift)
+    urgent = occ("b", at(1, 6, 5), 3, {"xa"}, Priority.emergency, schedule="2")
+    plan = plan_node_timeline("n1", "thon", TREE, [playing, urgent], at(1, 6, 2), at(2, 0))
+    assert [(i.title, i.start, i.duration_ms) for i in plan.items] == [
+        ("a", at(1, 6), 5 * MIN),
+        ("b", at(1, 6, 5), 3 * MIN),
+    ]
+    assert plan.adjustments[0].change is Change.cut_short
+
+
+def test_quiet_hours_and_horizon() -> None:
+    night = occ("night", at(1, 23), 5, {"xa"})
+    later = occ("later", at(3, 6), 5, {"xa"})
+    got = node_timeline(
+        "n1",
+        "thon",
+        TREE,
+        [night, later],
+        at(1, 0),
+        at(2, 0),
+        quiet_by_area={"xa": QuietHours("22:00", "05:00")},
+    )
+    assert got == []
