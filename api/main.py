@@ -8,10 +8,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api import media
-from api.routes import announcements, areas, audit, auth, nodes, schedules, system
+from api import errors, media
+from api.routes import (
+    announcements,
+    areas,
+    audit,
+    auth,
+    nodes,
+    playback,
+    programme,
+    quiet_hours,
+    schedules,
+    speech,
+    system,
+)
 from controller.config import Settings
-from controller.errors import DomainError
 from controller.service import RadioService
 from protocol.clock import Clock
 
@@ -37,16 +48,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.service = service
 
-    @app.exception_handler(DomainError)
-    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    errors.install(app)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        limit = MAX_BODY
+        if request.url.path == "/api/v1/announcements/upload":
+            limit = int(settings.upload_max_mb * 1024 * 1024) + 64 * 1024
+        if length is not None and (not length.isdigit() or int(length) > limit):
             return JSONResponse(
-                {"detail": f"request body too large (limit {MAX_BODY} bytes)"}, status_code=413
+                {"detail": f"request body too large (limit {limit} bytes)"}, status_code=413
             )
         return await call_next(request)
 
@@ -56,10 +68,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         nodes.router,
         announcements.router,
         schedules.router,
+        programme.router,
+        quiet_hours.router,
+        playback.router,
+        speech.router,
         audit.router,
         system.router,
     )
     for r in routers:
-        app.include_router(r, prefix="/api/v1")
-    app.include_router(media.router)
+        app.include_router(r, prefix="/api/v1", responses=errors.ERROR_RESPONSES)
+    app.include_router(media.router, responses=errors.ERROR_RESPONSES)
     return app

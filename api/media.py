@@ -26,7 +26,15 @@ def authorized(secret: str, token: str) -> bool:
     return True
 
 
-@router.get("/media/{name}", response_model=None)
+@router.get(
+    "/media/{name}",
+    response_model=None,
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"audio/mpeg": {}}, "description": "The MP3"},
+        304: {"description": "Not modified (ETag)"},
+    },
+)
 def media(
     name: str,
     request: Request,

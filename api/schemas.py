@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.models import AreaKind
 from protocol import Priority
+from schedules import Policy
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -66,6 +67,13 @@ class NodeProvisioned(BaseModel):
 class AnnouncementCreate(Strict):
     title: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=1, max_length=20_000)
+    engine: str | None = Field(
+        default=None,
+        max_length=20,
+        description="espeak (offline), gtts (online, falls back to espeak) or piper; "
+        "default: the deployment's engine",
+    )
+    repeat: int = Field(default=1, ge=1, le=2, description="2: read the text twice")
 
 
 class AnnouncementPublic(BaseModel):
@@ -79,6 +87,10 @@ class AnnouncementPublic(BaseModel):
     loudness_lufs: float | None
     engine: str
     voice: str
+    fallback_from: str | None
+    source: str
+    repeat: int
+    created_by: str
     created_at: datetime
 
 
@@ -90,20 +102,51 @@ class TargetsIn(Strict):
 class ScheduleCreate(Strict):
     announcement_id: int = Field(ge=1)
     starts_at: datetime = Field(
-        description="ISO 8601; without an offset it is Asia/Ho_Chi_Minh local time"
+        description="ISO 8601; without an offset it is Asia/Ho_Chi_Minh local time. For a "
+        "repeating schedule, the rule's DTSTART"
     )
     targets: TargetsIn
     priority: Priority = Priority.normal
+    title: str = Field(default="", max_length=200, description="Default: the announcement's")
+    rrule: str | None = Field(
+        default=None,
+        max_length=500,
+        description="RFC 5545 RRULE in local time, e.g. "
+        "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR,SA;BYHOUR=6,17;BYMINUTE=0",
+    )
+    exdates: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Local dates (2025-09-02: that whole day) or times (2025-09-02T06:00) skipped",
+    )
+    ends_on: date | None = Field(default=None, description="Last local day, included")
+    on_preempt: Policy = Field(
+        default=Policy.preempt,
+        description="When a higher priority overlaps: preempt (cut), shift, skip, or queue "
+        "(also waits behind an equal priority instead of being refused)",
+    )
 
 
 class SchedulePublic(BaseModel):
     id: int
     announcement_id: int
+    title: str
     starts_at: datetime
+    rrule: str | None
+    exdates: list[str]
+    ends_on: date | None
     priority: Priority
+    on_preempt: Policy
     status: str
     targets: TargetsIn
+    created_by: str
     created_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+
+
+class Decision(Strict):
+    reason: str = Field(default="", max_length=500)
 
 
 class DeliveryPublic(BaseModel):

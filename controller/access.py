@@ -19,6 +19,7 @@ class Permission(StrEnum):
     alert = "alert"
     read_audit = "read_audit"
     manage_users = "manage_users"
+    manage_dictionary = "manage_dictionary"  # the reading dictionary, for every area
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

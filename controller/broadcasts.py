@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from audio import AudioError, Renderer
+from audio import AudioError, UploadRefused
+from controller.admission import ensure_fits
 from controller.config import TIMEZONE
 from controller.db import Database
 from controller.errors import Invalid, NotFound
@@ -22,13 +23,27 @@ from controller.models import (
     ScheduleStatus,
     ScheduleTarget,
 )
+from controller.recurrences import checked_recurrence, exdates_json, parse_exdates
 from controller.registry import Registry
+from controller.speech import Speech
 from controller.timelines import TimelineService, affected_nodes, from_ms, to_ms
 from protocol import Priority
 from protocol.clock import Clock
+from schedules import Policy
 
 log = logging.getLogger(__name__)
 LOCAL = ZoneInfo(TIMEZONE)
+
+
+@dataclass
+class Repetition:
+    """How a schedule repeats and yields; the defaults are one broadcast that pre-empts."""
+
+    rrule: str | None = None
+    exdates: list[str] = field(default_factory=list)
+    ends_on: date | None = None
+    on_preempt: Policy = Policy.preempt
+    title: str = ""
 
 
 @dataclass
@@ -50,19 +65,25 @@ class Broadcasts:
         db: Database,
         registry: Registry,
         timelines: TimelineService,
-        renderer: Renderer,
+        speech: Speech,
         clock: Clock,
         max_text_chars: int,
     ) -> None:
         self.db = db
         self.registry = registry
         self.timelines = timelines
-        self.renderer = renderer
+        self.speech = speech
         self.clock = clock
         self.max_text_chars = max_text_chars
 
     async def create_announcement(
-        self, title: str, text: str, area_id: str | None = None, author: str = ""
+        self,
+        title: str,
+        text: str,
+        area_id: str | None = None,
+        author: str = "",
+        engine: str | None = None,
+        repeat: int = 1,
     ) -> Announcement:
         title, text = title.strip(), text.strip()
         if not title:
@@ -75,7 +96,9 @@ class Broadcasts:
                 "Split it into several announcements."
             )
         try:
-            result = await asyncio.to_thread(self.renderer.render_text, text)
+            result = await self.speech.render(text, engine, repeat)
+        except ValueError as exc:  # an unknown engine name
+            raise Invalid(str(exc)) from exc
         except AudioError as exc:
             raise Invalid(f"the text could not be turned into speech: {exc}") from exc
         ann = Announcement(
@@ -90,12 +113,44 @@ class Broadcasts:
             voice=result.voice,
             area_id=area_id,
             created_by=author,
+            fallback_from=result.fallback_from,
+            repeat=repeat,
         )
         with self.db.session() as session:
             session.add(ann)
             session.commit()
             session.refresh(ann)
         log.info("announcement %s rendered (%s, %.1f s)", ann.id, ann.engine, result.duration_s)
+        return ann
+
+    async def create_from_upload(
+        self, title: str, path: Path, filename: str, area_id: str | None, author: str
+    ) -> Announcement:
+        title = title.strip()
+        if not title:
+            raise Invalid("title is empty: give the recording a short title")
+        try:
+            result = await self.speech.ingest(path)
+        except UploadRefused as exc:
+            raise Invalid(f"the recording was refused ({exc.reason}): {exc.message}") from exc
+        ann = Announcement(
+            title=title,
+            text=f"[{filename[:150]}]",
+            normalized_text="",
+            media_sha256=result.sha256,
+            media_size=result.size,
+            duration_ms=int(result.duration_s * 1000),
+            loudness_lufs=result.integrated_lufs,
+            engine="upload",
+            voice=result.source_format,
+            area_id=area_id,
+            created_by=author,
+            source="upload",
+        )
+        with self.db.session() as session:
+            session.add(ann)
+            session.commit()
+            session.refresh(ann)
         return ann
 
     async def create_schedule(
@@ -105,16 +160,16 @@ class Broadcasts:
         targets: Targets,
         priority: Priority,
         author: str = "",
+        plan: Repetition | None = None,
+        status: ScheduleStatus = ScheduleStatus.scheduled,
     ) -> Schedule:
-        start = as_utc(starts_at)
-        now = self.clock.now_ms()
-        if to_ms(start) <= now:
-            local = start.astimezone(LOCAL).strftime("%H:%M:%S %d/%m/%Y")
-            raise Invalid(
-                f"starts_at {local} (Asia/Ho_Chi_Minh) is in the past: choose a later time"
-            )
+        """Validate and store a schedule in one transaction; `starts_at` is the rule's DTSTART."""
+        plan = plan or Repetition()
+        exdates = parse_exdates(plan.exdates)
+        rec = checked_recurrence(as_utc(starts_at), plan.rrule, exdates, plan.ends_on)
         if not targets.areas and not targets.nodes:
             raise Invalid("no targets: give at least one area or node")
+        now = self.clock.now_ms()
         with self.db.session() as session:
             ann = session.get(Announcement, announcement_id)
             if ann is None:
@@ -128,8 +183,14 @@ class Broadcasts:
                     raise Invalid(f"node {node_id!r} does not exist or is retired")
             schedule = Schedule(
                 announcement_id=announcement_id,
-                starts_at=start,
+                title=plan.title.strip(),
+                starts_at=from_ms(rec.start_ms),
+                rrule=rec.rule,
+                exdates=exdates_json(exdates),
+                ends_on=plan.ends_on,
                 priority=priority,
+                on_preempt=plan.on_preempt,
+                status=status,
                 created_by=author,
             )
             session.add(schedule)
@@ -140,10 +201,22 @@ class Broadcasts:
                     session.add(
                         ScheduleTarget(schedule_id=schedule.id, kind=kind, target_id=target_id)
                     )
+            # Checked before the commit: a refused schedule leaves nothing behind.
+            ensure_fits(
+                session,
+                self.registry.area_tree(session),
+                self.timelines.media_url,
+                schedule,
+                targets.areas,
+                targets.nodes,
+                now,
+                self.timelines.horizon_ms,
+            )
             session.commit()
             session.refresh(schedule)
             nodes = affected_nodes(session, self.registry, schedule.id)
-        await self.timelines.refresh(nodes)
+        if status == ScheduleStatus.scheduled:
+            await self.timelines.refresh(nodes)
         return schedule
 
     async def cancel_schedule(self, schedule_id: int) -> Schedule:

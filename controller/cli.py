@@ -57,6 +57,8 @@ async def serve_app(settings: Settings, clock: object = None, extra: list | None
         port=settings.http_port,
         log_level="warning",
         lifespan="on",
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
     )
     server = uvicorn.Server(config)
     await server.serve()
@@ -262,8 +264,14 @@ def speech_render(
             RenderSettings(engine=settings.tts_engine, voice=settings.tts_voice),
         )
         started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            # Long announcements render sentence by sentence; say how far it is, on stderr.
+            if total > 1:
+                typer.echo(f"  sentence {done}/{total}", err=True)
+
         try:
-            result = renderer.render_text(text)
+            result = renderer.render_text(text, progress=progress)
         except AudioError as exc:
             typer.secho(f"cannot render: {exc}", fg="red", err=True)
             raise typer.Exit(2) from None

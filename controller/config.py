@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         default=None, description="External broker, e.g. mqtt://user:pass@host:1883"
     )
+    mqtt_ca_file: str | None = Field(
+        default=None, description="CA that signed the broker's certificate (mqtts://)"
+    )
+    tls_cert_file: str | None = Field(default=None, description="Serve HTTPS with this cert")
+    tls_key_file: str | None = None
     mqtt_embedded_host: str = "127.0.0.1"
     # Not 1883, so that it never collides with a system Mosquitto on the same machine.
     mqtt_embedded_port: int = Field(default=18830, ge=0, le=65535)
@@ -43,15 +48,27 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Base URL nodes use to download media; default from http_*"
     )
+    broker_reload_command: str | None = Field(
+        default=None,
+        description="Run when the broker's password/ACL files change ('pkill -HUP -x mosquitto')",
+    )
     demo: bool = False
     secret_key: str = ""
     timeline_horizon_h: float = Field(default=24, gt=0, le=24 * 14)
     timeline_refresh_s: float = Field(default=300, gt=0)
     heartbeat_s: float = Field(default=30, gt=0)
     offline_after_s: float = Field(default=90, gt=0)
-    tts_engine: str = "espeak"
+    tts_engine: str = Field(default="espeak", description="espeak, gtts or piper")
     tts_voice: str = "vi"
+    tts_fallback_engine: str | None = "espeak"
+    tts_piper_model: str | None = None
+    loudness_target_lufs: float = Field(default=-16.0, ge=-30, le=-10)
+    true_peak_dbtp: float = Field(default=-1.5, ge=-6, le=0)
+    mp3_bitrate_kbps: int = 48
     max_text_chars: int = Field(default=5000, gt=0)
+    upload_max_mb: float = Field(default=50, gt=0, le=1024)
+    upload_max_duration_s: float = Field(default=1800, gt=0)
+    media_retention_days: float = Field(default=7, gt=0)
     instance: str = Field(default_factory=lambda: f"ctl-{secrets.token_hex(3)}")
 
     @classmethod
@@ -139,7 +156,8 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        return f"http://{self.http_host}:{self.http_port}"
+        scheme = "https" if self.tls_cert_file else "http"
+        return f"{scheme}://{self.http_host}:{self.http_port}"
 
     def summary(self) -> dict[str, Any]:
         """What to print at start-up: never the secrets."""

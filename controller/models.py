@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from sqlalchemy import Column, Index, String, Text, UniqueConstraint
@@ -65,24 +65,59 @@ class Announcement(SQLModel, table=True):
     voice: str = Field(default="", max_length=50)
     area_id: str | None = Field(default=None, foreign_key="area.id", index=True, max_length=64)
     created_by: str = Field(default="", max_length=64)
+    source: str = Field(default="text", max_length=16)  # "text" or "upload"
+    fallback_from: str | None = Field(default=None, max_length=50)
+    repeat: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Abbreviation(SQLModel, table=True):
+    """An administrator's addition to the reading dictionary (e.g. a local place name)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    term: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    reading: str = Field(max_length=300)
+    created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class ScheduleStatus(StrEnum):
+    pending = "pending"  # drafted by commune staff, waiting for an officer
     scheduled = "scheduled"
+    rejected = "rejected"
     cancelled = "cancelled"
 
 
 class Schedule(SQLModel, table=True):
-    """What plays, where and when. Version 1: one occurrence at an absolute time."""
+    """What plays, where and when: once at `starts_at`, or by an RRULE whose first time it is.
+
+    `exdates` is a JSON list of local dates ("2025-09-02") and local times ("2025-09-03T06:00").
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    title: str = Field(default="", max_length=200)
     starts_at: datetime = Field(index=True)
+    rrule: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    exdates: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    ends_on: date | None = None
     priority: str = Field(default="normal", max_length=16)
+    on_preempt: str = Field(default="preempt", max_length=16)
     status: str = Field(default=ScheduleStatus.scheduled, max_length=16, index=True)
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    approved_by: str | None = Field(default=None, max_length=64)
+    approved_at: datetime | None = None
+
+
+class QuietHoursRule(SQLModel, table=True):
+    """An area's nightly quiet hours (local "HH:MM"); areas below inherit them."""
+
+    area_id: str = Field(primary_key=True, foreign_key="area.id", max_length=64)
+    start: str = Field(max_length=5)
+    end: str = Field(max_length=5)
+    updated_by: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class ScheduleTarget(SQLModel, table=True):
@@ -119,6 +154,7 @@ class Delivery(SQLModel, table=True):
     schedule_id: int = Field(foreign_key="schedule.id")
     node_id: str = Field(foreign_key="node.id", index=True, max_length=64)
     planned_start: datetime
+    planned_duration_ms: int = 0
     state: str = Field(default=DeliveryState.planned, max_length=16)
     timeline_version: int = 0
     delivered_at: datetime | None = None

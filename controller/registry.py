@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,9 +99,20 @@ class Registry:
         return stored
 
     def write_broker_files(self) -> tuple[Path, Path]:
+        """Regenerate the broker's password and ACL files; tell an external broker to reload."""
         with self.db.session() as session:
             users = self.broker_users(session)
-        return write_broker_files(users, self.settings.broker_dir)
+        paths = write_broker_files(users, self.settings.broker_dir)
+        command = self.settings.broker_reload_command
+        if command and self.settings.mqtt_url:
+            result = subprocess.run(shlex.split(command), capture_output=True, timeout=30)
+            if result.returncode != 0:
+                log.warning(
+                    "broker reload command failed (%d): %s",
+                    result.returncode,
+                    result.stderr.decode(errors="replace")[-300:],
+                )
+        return paths
 
     # --- areas and nodes ----------------------------------------------------------------
 
@@ -165,6 +178,7 @@ class Registry:
             "media_token": media_token(self.settings.secret_key, node.id),
             "firmware": node.firmware or "sim-1.0.0",
             "heartbeat_s": self.settings.heartbeat_s,
+            "ca_file": self.settings.mqtt_ca_file,
         }
 
     def write_provisioning(self, provisioning: dict[str, Any]) -> Path:

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlparse
 
 from sqlmodel import col, select
 
-from audio import MediaStore, Renderer, RenderSettings
+from audio import MediaStore
 from controller.broadcasts import Broadcasts
 from controller.config import Settings
 from controller.db import Database
@@ -20,6 +20,7 @@ from controller.keys import load_or_create_signer
 from controller.models import Node, utcnow
 from controller.registry import Registry
 from controller.security import LoginThrottle
+from controller.speech import Speech
 from controller.timelines import TimelineService
 from protocol import Topics
 from protocol.aio import cancel_and_wait
@@ -40,9 +41,7 @@ class RadioService:
         self.signer = load_or_create_signer(settings.secrets_dir)
         self.registry = Registry(settings, self.db, self.topics, self.signer)
         self.store = MediaStore(settings.media_dir)
-        self.renderer = Renderer(
-            self.store, RenderSettings(engine=settings.tts_engine, voice=settings.tts_voice)
-        )
+        self.speech = Speech(settings, self.db, self.store)
         self.ingest = ReportIngest(self.db, self.topics, self.clock)
         self.gateway = Gateway(
             self._broker_address(),
@@ -59,7 +58,7 @@ class RadioService:
             self.db,
             self.registry,
             self.timelines,
-            self.renderer,
+            self.speech,
             self.clock,
             settings.max_text_chars,
         )
@@ -76,6 +75,7 @@ class RadioService:
                 username=unquote(u.username) if u.username else None,
                 password=unquote(u.password) if u.password else None,
                 tls=u.scheme == "mqtts",
+                ca_file=self.settings.mqtt_ca_file,
             )
         login = self.registry.controller_login()
         return BrokerAddress(
@@ -102,6 +102,7 @@ class RadioService:
             self.timelines.run_horizon(),
             self._sweep_offline(),
             self.ingest.watch_registry(self.nodes_changed),
+            self._collect_media_garbage(),
         ):
             self._tasks.append(asyncio.create_task(coro))
         log.info("controller %s started: %s", self.settings.instance, self.settings.summary())
@@ -122,6 +123,14 @@ class RadioService:
 
     async def _on_connect(self) -> None:
         await self.timelines.refresh(force=True)
+
+    async def _collect_media_garbage(self) -> None:
+        while True:
+            await asyncio.sleep(3600)
+            try:
+                await asyncio.to_thread(self.speech.collect_garbage)
+            except Exception:
+                log.exception("media garbage collection failed")
 
     async def _sweep_offline(self) -> None:
         """A node silent for longer than the heartbeat timeout is offline, will or not."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
@@ -17,37 +16,33 @@ from controller.config import Settings
 from controller.db import Database
 from controller.gateway import Gateway, NotConnected
 from controller.models import (
-    Announcement,
     Delivery,
     DeliveryState,
     Node,
-    Schedule,
-    ScheduleStatus,
     ScheduleTarget,
 )
+from controller.occurrences import (
+    from_ms,
+    quiet_map,
+    scheduled_occurrences,
+    to_ms,
+)
 from controller.registry import Registry
-from protocol import MediaRef, Priority, Signer, TimelineBody, TimelineItem, Topics
+from protocol import Signer, TimelineBody, TimelineItem, Topics
 from protocol.clock import Clock
-from schedules import Occurrence, node_timeline, timeline_digest
+from schedules import (
+    NodeTimeline,
+    Occurrence,
+    plan_node_timeline,
+    timeline_digest,
+)
+from schedules.quiet import QuietMap
+from schedules.timeline import AreaTree
 
 log = logging.getLogger(__name__)
 
 TIMELINE_TTL_MS = 7 * 24 * 3600 * 1000
-MAX_ITEM_MS = 6 * 3600 * 1000
-
-
-def to_ms(dt: datetime) -> int:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def item_id_for(schedule_id: int, start_ms: int) -> str:
-    return f"s{schedule_id}@{start_ms}"
+_WAITING = (DeliveryState.planned, DeliveryState.delivered, DeliveryState.downloaded)
 
 
 @dataclass
@@ -79,61 +74,62 @@ class TimelineService:
     def media_url(self, sha256: str) -> str:
         return f"{self.settings.base_url}/media/{sha256}.mp3"
 
-    def occurrences(self, session: Session, now_ms: int, horizon_end_ms: int) -> list[Occurrence]:
-        earliest = from_ms(now_ms - MAX_ITEM_MS)
-        latest = from_ms(horizon_end_ms)
-        rows = session.exec(
-            select(Schedule, Announcement)
-            .join(Announcement, col(Announcement.id) == col(Schedule.announcement_id))
-            .where(Schedule.status == ScheduleStatus.scheduled)
-            .where(Schedule.starts_at >= earliest)
-            .where(Schedule.starts_at < latest)
-        ).all()
-        if not rows:
-            return []
-        ids = [s.id for s, _ in rows]
-        targets: dict[int, list[ScheduleTarget]] = {}
-        for t in session.exec(
-            select(ScheduleTarget).where(col(ScheduleTarget.schedule_id).in_(ids))
-        ).all():
-            targets.setdefault(t.schedule_id, []).append(t)
-        result = []
-        for schedule, ann in rows:
-            assert schedule.id is not None
-            start = to_ms(schedule.starts_at)
-            ts = targets.get(schedule.id, [])
-            result.append(
-                Occurrence(
-                    item_id=item_id_for(schedule.id, start),
-                    broadcast_id=str(schedule.id),
-                    start_ms=start,
-                    duration_ms=ann.duration_ms,
-                    media=MediaRef(
-                        url=self.media_url(ann.media_sha256),
-                        sha256=ann.media_sha256,
-                        size=ann.media_size,
-                    ),
-                    priority=Priority(schedule.priority),
-                    title=ann.title,
-                    areas=frozenset(t.target_id for t in ts if t.kind == "area"),
-                    nodes=frozenset(t.target_id for t in ts if t.kind == "node"),
-                )
-            )
-        return result
+    def occurrences(
+        self, session: Session, now_ms: int, horizon_end_ms: int, *, exclude: int | None = None
+    ) -> list[Occurrence]:
+        return scheduled_occurrences(session, self.media_url, now_ms, horizon_end_ms, exclude)
+
+    @property
+    def horizon_ms(self) -> int:
+        return int(self.settings.timeline_horizon_h * 3600 * 1000)
+
+    def window(self) -> tuple[int, int]:
+        now = self.clock.now_ms()
+        return now, now + self.horizon_ms
+
+    def plan(
+        self,
+        node: Node,
+        tree: AreaTree,
+        occurrences: list[Occurrence],
+        quiet: QuietMap,
+        now: int,
+        horizon_end: int,
+    ) -> NodeTimeline:
+        """Quiet hours dropped, then overlaps resolved by priority and each schedule's policy."""
+        return plan_node_timeline(
+            node.id,
+            node.area_id,
+            tree,
+            occurrences,
+            now,
+            horizon_end,
+            resolve_conflicts=True,
+            quiet_by_area=quiet,
+        )
+
+    def view(self, node: Node) -> tuple[NodeTimeline, int, int]:
+        """The node's timeline as it would be computed now, with what resolution changed."""
+        now, horizon_end = self.window()
+        with self.db.session() as session:
+            tree = self.registry.area_tree(session)
+            occurrences = self.occurrences(session, now, horizon_end)
+            plan = self.plan(node, tree, occurrences, quiet_map(session), now, horizon_end)
+        return plan, now, horizon_end
 
     def compute(self, node_ids: set[str] | None, force: bool) -> list[Publication]:
         """Recompute timelines (all nodes, or the given ones) and store new versions."""
-        now = self.clock.now_ms()
-        horizon_end = now + int(self.settings.timeline_horizon_h * 3600 * 1000)
+        now, horizon_end = self.window()
         out: list[Publication] = []
         with self.db.session() as session:
             tree = self.registry.area_tree(session)
             occurrences = self.occurrences(session, now, horizon_end)
+            quiet = quiet_map(session)
             query = select(Node).where(Node.retired == False)  # noqa: E712
             if node_ids is not None:
                 query = query.where(col(Node.id).in_(node_ids))
             for node in session.exec(query).all():
-                items = node_timeline(node.id, node.area_id, tree, occurrences, now, horizon_end)
+                items = self.plan(node, tree, occurrences, quiet, now, horizon_end).items
                 digest = timeline_digest(items)
                 changed = digest != node.timeline_digest or node.timeline_version == 0
                 if changed:
@@ -162,9 +158,7 @@ class TimelineService:
             for d in session.exec(
                 select(Delivery).where(
                     Delivery.node_id == node.id,
-                    col(Delivery.state).in_(
-                        [DeliveryState.planned, DeliveryState.delivered, DeliveryState.downloaded]
-                    ),
+                    col(Delivery.state).in_(_WAITING),
                 )
             ).all()
         }
@@ -183,8 +177,12 @@ class TimelineService:
                     item_id=item.item_id,
                     schedule_id=int(occ.broadcast_id),
                     node_id=node.id,
-                    planned_start=from_ms(occ.start_ms),
+                    planned_start=from_ms(item.start),
                 )
+            if d.state in _WAITING:
+                # A shift or a cut moves what the node is to play; what it did stays as reported.
+                d.planned_start = from_ms(item.start)
+                d.planned_duration_ms = item.duration_ms
             d.timeline_version = node.timeline_version
             session.add(d)
         # Items that left the timeline before their time: their schedule was cancelled or no

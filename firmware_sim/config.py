@@ -26,9 +26,11 @@ class BrokerAddress:
     tls: bool
     username: str | None
     password: str | None
+    ca_file: str | None = None
 
     def tls_context(self) -> ssl.SSLContext | None:
-        return ssl.create_default_context() if self.tls else None
+        # A private CA (the province's own) is given in the provisioning file; else the system's.
+        return ssl.create_default_context(cafile=self.ca_file) if self.tls else None
 
 
 class NodeConfig(BaseModel):
@@ -50,6 +52,7 @@ class NodeConfig(BaseModel):
     firmware: str = Field(default="sim-1.0.0", max_length=200)
     heartbeat_s: float = Field(default=30, gt=0)
     cache_dir: str | None = None
+    ca_file: str | None = None
     # MQTT client id; defaults to node_id. Distinct ids let test runs share one broker.
     client_id: str | None = Field(default=None, max_length=128)
 
@@ -105,6 +108,7 @@ class NodeConfig(BaseModel):
             tls=parsed.scheme == "mqtts",
             username=username,
             password=password,
+            ca_file=self.ca_file,
         )
 
 

@@ -118,16 +118,21 @@ class RunningController:
 
     token: str = ""
 
-    async def api(self, method: str, path: str, *, token: str | None = None, **kw: Any) -> httpx.Response:
+    async def api(
+        self, method: str, path: str, *, token: str | None = None, **kw: Any
+    ) -> httpx.Response:
         headers = dict(kw.pop("headers", {}) or {})
         bearer = self.token if token is None else token
         if bearer:
             headers.setdefault("Authorization", f"Bearer {bearer}")
-        return await self.http.request(method, f"{self.base_url}/api/v1{path}", headers=headers, **kw)
+        return await self.http.request(
+            method, f"{self.base_url}/api/v1{path}", headers=headers, **kw
+        )
 
     async def login(self, username: str, password: str = TEST_PASSWORD) -> str:
-        r = await self.http.post(f"{self.base_url}/api/v1/auth/token",
-                                 data={"username": username, "password": password})
+        r = await self.http.post(
+            f"{self.base_url}/api/v1/auth/token", data={"username": username, "password": password}
+        )
         assert r.status_code == 200, r.text
         return str(r.json()["access_token"])
 

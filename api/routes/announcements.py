@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile, status
 from sqlmodel import select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import AnnouncementCreate, AnnouncementPublic
 from controller.access import Permission
-from controller.errors import NotFound
-from controller.models import Announcement
+from controller.errors import Conflict, Invalid, NotFound
+from controller.models import Announcement, Schedule
 
 router = APIRouter(prefix="/announcements", tags=["announcements"])
 
@@ -27,6 +31,10 @@ def public(ann: Announcement, service_url: str) -> AnnouncementPublic:
         loudness_lufs=ann.loudness_lufs,
         engine=ann.engine,
         voice=ann.voice,
+        fallback_from=ann.fallback_from,
+        source=ann.source,
+        repeat=ann.repeat,
+        created_by=ann.created_by,
         created_at=ann.created_at,
     )
 
@@ -64,9 +72,66 @@ async def create_announcement(
 ) -> AnnouncementPublic:
     guard.check(Permission.write_content)
     ann = await service.broadcasts.create_announcement(
-        body.title, body.text, area_id=guard.user.area_id, author=guard.user.username
+        body.title,
+        body.text,
+        area_id=guard.user.area_id,
+        author=guard.user.username,
+        engine=body.engine,
+        repeat=body.repeat,
     )
     guard.audit(
         "announcement.create", str(ann.id), {"title": ann.title, "sha256": ann.media_sha256}
     )
     return public(ann, service.settings.base_url)
+
+
+@router.post("/upload", response_model=AnnouncementPublic, status_code=status.HTTP_201_CREATED)
+async def upload_recording(
+    guard: GuardDep,
+    service: ServiceDep,
+    title: Annotated[str, Form(min_length=1, max_length=200)],
+    file: Annotated[UploadFile, File(description="MP3, WAV, M4A or OGG recording")],
+) -> AnnouncementPublic:
+    """An officer's own recording: probed by content, limited, mastered like speech."""
+    guard.check(Permission.write_content)
+    limit = int(service.settings.upload_max_mb * 1024 * 1024)
+    with tempfile.TemporaryDirectory(dir=service.store.root) as tmp:
+        path = Path(tmp) / "upload"
+        size = 0
+        with path.open("wb") as out:
+            while chunk := await file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise Invalid(
+                        f"the recording is larger than {service.settings.upload_max_mb:g} MB"
+                    )
+                out.write(chunk)
+        ann = await service.broadcasts.create_from_upload(
+            title, path, file.filename or "recording", guard.user.area_id, guard.user.username
+        )
+    guard.audit(
+        "announcement.upload", str(ann.id), {"title": ann.title, "sha256": ann.media_sha256}
+    )
+    return public(ann, service.settings.base_url)
+
+
+@router.delete("/{announcement_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_announcement(announcement_id: int, guard: GuardDep, session: SessionDep) -> None:
+    """Delete an announcement no schedule uses; its media goes at the next collection."""
+    guard.check(Permission.write_content)
+    ann = session.get(Announcement, announcement_id)
+    if ann is None or not visible(guard, ann):
+        raise NotFound(f"announcement {announcement_id} does not exist")
+    if ann.area_id is not None and not guard.sees(ann.area_id):
+        raise Invalid("this announcement belongs to a higher level; only its authors may delete it")
+    used = session.exec(
+        select(Schedule.id).where(Schedule.announcement_id == announcement_id).limit(1)
+    ).first()
+    if used is not None:
+        raise Conflict(
+            f"announcement {announcement_id} is used by schedule {used}: cancel or change the "
+            "schedule first"
+        )
+    session.delete(ann)
+    session.commit()
+    guard.audit("announcement.delete", str(announcement_id))

@@ -73,7 +73,11 @@ def list_audit(
     ]
 
 
-@router.get("/export.csv")
+@router.get(
+    "/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The record as CSV"}},
+)
 def export_audit(
     guard: GuardDep,
     session: SessionDep,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from fastapi import APIRouter, status
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import (
+    Decision,
     DeliveryPublic,
     DeliverySummary,
     ScheduleCreate,
@@ -16,9 +18,10 @@ from api.schemas import (
     TargetsIn,
 )
 from controller.access import Permission
-from controller.broadcasts import Targets
+from controller.approvals import Approvals
+from controller.broadcasts import Repetition, Targets
 from controller.errors import NotFound
-from controller.models import Delivery, Node, Schedule
+from controller.models import Delivery, Node, Role, Schedule, ScheduleStatus
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -28,20 +31,35 @@ def public(schedule: Schedule, targets: Targets) -> SchedulePublic:
     return SchedulePublic(
         id=schedule.id,
         announcement_id=schedule.announcement_id,
+        title=schedule.title,
         starts_at=schedule.starts_at,
+        rrule=schedule.rrule,
+        exdates=json.loads(schedule.exdates or "[]"),
+        ends_on=schedule.ends_on,
         priority=schedule.priority,  # type: ignore[arg-type]
+        on_preempt=schedule.on_preempt,  # type: ignore[arg-type]
         status=schedule.status,
         targets=TargetsIn(areas=targets.areas, nodes=targets.nodes),
+        created_by=schedule.created_by,
         created_at=schedule.created_at,
+        approved_by=schedule.approved_by,
+        approved_at=schedule.approved_at,
     )
 
 
 @router.get("", response_model=list[SchedulePublic])
 def list_schedules(
-    guard: GuardDep, session: SessionDep, service: ServiceDep
+    guard: GuardDep,
+    session: SessionDep,
+    service: ServiceDep,
+    status: ScheduleStatus | None = None,
 ) -> list[SchedulePublic]:
+    """Schedules concerning the user's area; `status=pending` lists drafts awaiting approval."""
     guard.check(Permission.read)
-    rows = session.exec(select(Schedule).order_by(Schedule.starts_at.desc()).limit(500)).all()  # type: ignore[attr-defined]
+    query = select(Schedule).order_by(col(Schedule.starts_at).desc()).limit(500)
+    if status is not None:
+        query = query.where(Schedule.status == status)
+    rows = session.exec(query).all()
     out = []
     for s in rows:
         assert s.id is not None
@@ -66,15 +84,20 @@ async def create_schedule(
 ) -> SchedulePublic:
     targets = Targets(areas=body.targets.areas, nodes=body.targets.nodes)
     guard.check(Permission.schedule, service.broadcasts.target_areas(targets))
+    # Commune staff draft; an officer's approval puts the draft on air.
+    drafted = guard.user.role == Role.commune_staff
     schedule = await service.broadcasts.create_schedule(
         body.announcement_id,
         body.starts_at,
         targets,
         body.priority,
         author=guard.user.username,
+        plan=Repetition(body.rrule, body.exdates, body.ends_on, body.on_preempt, body.title),
+        status=ScheduleStatus.pending if drafted else ScheduleStatus.scheduled,
     )
     assert schedule.id is not None
-    guard.audit("schedule.create", str(schedule.id), body.model_dump(mode="json"))
+    detail = body.model_dump(mode="json") | {"status": schedule.status}
+    guard.audit("schedule.create", str(schedule.id), detail)
     return public(schedule, service.broadcasts.targets_of(schedule.id))
 
 
@@ -126,3 +149,31 @@ def deliveries(
         counts=dict(Counter(d.state for d in rows)),
         deliveries=items,
     )
+
+
+def approvals(service: ServiceDep) -> Approvals:
+    return Approvals(service.db, service.registry, service.timelines, service.clock)
+
+
+@router.post("/{schedule_id}/approve", response_model=SchedulePublic)
+async def approve_schedule(
+    schedule_id: int, guard: GuardDep, service: ServiceDep
+) -> SchedulePublic:
+    """An officer over every target area puts a commune staff's draft on air."""
+    targets = service.broadcasts.targets_of(schedule_id)
+    guard.check(Permission.approve, service.broadcasts.target_areas(targets))
+    schedule = await approvals(service).approve(schedule_id, guard.user.username)
+    guard.audit("schedule.approve", str(schedule_id), {"status": schedule.status})
+    return public(schedule, targets)
+
+
+@router.post("/{schedule_id}/reject", response_model=SchedulePublic)
+def reject_schedule(
+    schedule_id: int, guard: GuardDep, service: ServiceDep, body: Decision | None = None
+) -> SchedulePublic:
+    targets = service.broadcasts.targets_of(schedule_id)
+    guard.check(Permission.approve, service.broadcasts.target_areas(targets))
+    schedule = approvals(service).reject(schedule_id, guard.user.username)
+    reason = body.reason if body is not None else ""
+    guard.audit("schedule.reject", str(schedule_id), {"reason": reason})
+    return public(schedule, targets)

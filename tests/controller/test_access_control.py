@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from controller.broadcasts import Targets
 from controller.config import ConfigError, Settings
-from controller.models import AuditEntry
+from controller.models import AuditEntry, ScheduleStatus
+from protocol import Priority
 from tests.conftest import RunningController, running_controller
 
 PUBLIC = {"/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/health"}
@@ -54,6 +56,18 @@ async def seed(ctl: RunningController) -> dict[str, Any]:
             json={"announcement_id": ann["id"], "starts_at": later, "targets": {"areas": [area]}},
         )
         sched[side] = r.json()["id"]
+    # Drafts to approve or reject: each request of the matrix takes a fresh one.
+    drafts: dict[str, list[int]] = {"in": [], "out": []}
+    for side, area in (("in", "thon-a"), ("out", "thon-b")):
+        for i in range(10):
+            draft = await ctl.service.broadcasts.create_schedule(
+                ann["id"],
+                datetime.now(UTC) + timedelta(days=2, minutes=i),
+                Targets(areas=[area]),
+                Priority.normal,
+                status=ScheduleStatus.pending,
+            )
+            drafts[side].append(draft.id)
     tokens = {"admin": ctl.token}
     for role, area in (
         ("officer", "xa-a"),
@@ -62,7 +76,18 @@ async def seed(ctl: RunningController) -> dict[str, Any]:
         ("auditor", None),
     ):
         tokens[role] = await ctl.login_as_new(f"u-{role.replace('_', '-')}", role, area)
-    return {"ann": ann["id"], "later": later, "sched": sched, "tokens": tokens}
+    return {
+        "ann": ann["id"],
+        "later": later,
+        "sched": sched,
+        "tokens": tokens,
+        "drafts": drafts,
+        "day": (datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
+    }
+
+
+def area_of(side: str) -> str:
+    return "xa-a" if side == "in" else "xa-b"
 
 
 # (name, request builder(side, env, n) -> (method, path, json), roles allowed inside, outside)
@@ -115,6 +140,7 @@ MATRIX: list[tuple[str, Any, set[str], set[str]]] = [
                 "announcement_id": e["ann"],
                 "starts_at": e["later"],
                 "targets": {"areas": ["thon-a" if s == "in" else "thon-b"]},
+                "on_preempt": "queue",
             },
         ),
         {"admin", "officer", "commune_staff"},
@@ -129,6 +155,7 @@ MATRIX: list[tuple[str, Any, set[str], set[str]]] = [
                 "announcement_id": e["ann"],
                 "starts_at": e["later"],
                 "targets": {"nodes": ["na" if s == "in" else "nb"]},
+                "on_preempt": "queue",
             },
         ),
         {"admin", "officer", "commune_staff"},
@@ -144,6 +171,81 @@ MATRIX: list[tuple[str, Any, set[str], set[str]]] = [
         "cancel schedule",
         lambda s, e, n: ("DELETE", f"/schedules/{e['sched'][s]}", None),
         {"admin", "officer", "commune_staff"},
+        {"admin"},
+    ),
+    (
+        "node timeline",
+        lambda s, e, n: ("GET", f"/nodes/{'na' if s == 'in' else 'nb'}/timeline", None),
+        ALL,
+        {"admin", "auditor"},
+    ),
+    (
+        "list drafts",
+        lambda s, e, n: ("GET", "/schedules?status=pending", None),
+        ALL,
+        ALL,
+    ),
+    (
+        "approve",
+        lambda s, e, n: ("POST", f"/schedules/{e['drafts'][s].pop()}/approve", None),
+        {"admin", "officer"},
+        {"admin"},
+    ),
+    (
+        "reject",
+        lambda s, e, n: ("POST", f"/schedules/{e['drafts'][s].pop()}/reject", {"reason": "x"}),
+        {"admin", "officer"},
+        {"admin"},
+    ),
+    (
+        "calendar",
+        lambda s, e, n: (
+            "GET",
+            f"/calendar?area_id={area_of(s)}&from={e['day']}&to={e['day']}",
+            None,
+        ),
+        ALL,
+        {"admin", "auditor"},
+    ),
+    (
+        "programme.ics",
+        lambda s, e, n: ("GET", f"/areas/{area_of(s)}/programme.ics", None),
+        ALL,
+        {"admin", "auditor"},
+    ),
+    (
+        "playback log",
+        lambda s, e, n: ("GET", f"/playback-log?area_id={area_of(s)}&date={e['day']}", None),
+        ALL,
+        {"admin", "auditor"},
+    ),
+    (
+        "playback log csv",
+        lambda s, e, n: ("GET", f"/playback-log.csv?area_id={area_of(s)}&date={e['day']}", None),
+        ALL,
+        {"admin", "auditor"},
+    ),
+    (
+        "read quiet hours",
+        lambda s, e, n: ("GET", f"/areas/{area_of(s)}/quiet-hours", None),
+        ALL,
+        {"admin", "auditor"},
+    ),
+    # Set, then cleared, after every schedule above, so no schedule meets them.
+    (
+        "set quiet hours",
+        lambda s, e, n: (
+            "PUT",
+            f"/areas/{area_of(s)}/quiet-hours",
+            {"start": "22:00", "end": "05:30"},
+        ),
+        {"admin", "officer"},
+        {"admin"},
+    ),
+    (
+        "clear quiet hours",
+        lambda s, e, n: ("DELETE", f"/areas/{area_of(s)}/quiet-hours", None),
+        {"admin", "officer"},
         {"admin"},
     ),
     (

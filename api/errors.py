@@ -1,0 +1,62 @@
+"""Error answers: one documented shape, and no internals leaked."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DataError
+
+from controller.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in (
+        (400, "The request cannot be carried out as asked; `detail` says what to change"),
+        (401, "Not logged in, or the token expired"),
+        (403, "Logged in, but without the right for this action or area"),
+        (404, "No such thing (or not in your area)"),
+        (409, "Conflicts with the current state (a clash, an item in use)"),
+        (413, "The request body is too large"),
+        (429, "Too many failed logins; wait as Retry-After says"),
+    )
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("refused a value the database cannot hold: %s", type(exc).__name__)
+        return JSONResponse(
+            {"detail": "a number or text in the request is out of range"}, status_code=400
+        )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        # Our own 422s carry a plain message; FastAPI's carry a list of field errors.
+        err = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if err is not None:
+            detail = err["properties"]["detail"]
+            err["properties"]["detail"] = {"anyOf": [detail, {"type": "string"}], "title": "Detail"}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

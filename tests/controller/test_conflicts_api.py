@@ -1,0 +1,140 @@
+"""Priorities at scheduling time and on the air: cuts, clashes, queues and quiet hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.conftest import running_controller, wait_for
+from tests.controller.test_api_input import counts
+from tests.controller.test_broadcast_e2e import all_finished, announce, fleet_of, make_commune
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def body(ann: int, at: datetime, area: str = "xa-a", **extra: object) -> dict[str, object]:
+    return {
+        "announcement_id": ann,
+        "starts_at": at.isoformat(),
+        "targets": {"areas": [area]},
+    } | extra
+
+
+@pytest.mark.slow
+async def test_priority_bulletin_cuts_a_normal_one_on_timeline_and_nodes(make_settings):
+    async with running_controller(make_settings()) as ctl:
+        configs = await make_commune(ctl, 2)
+        async with fleet_of(configs) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
+            ann = await announce(ctl)
+            at = datetime.now(UTC) + timedelta(seconds=5)
+            r = await ctl.api("POST", "/schedules", json=body(ann["id"], at))
+            normal = r.json()
+            r = await ctl.api(
+                "POST",
+                "/schedules",
+                json=body(ann["id"], at + timedelta(seconds=2), "thon-1", priority="priority"),
+            )
+            assert r.status_code == 201, r.text
+            urgent = r.json()
+
+            timeline = (await ctl.api("GET", "/nodes/n0/timeline")).json()
+            cut = [a for a in timeline["adjustments"] if a["change"] == "cut_short"]
+            assert len(cut) == 1 and cut[0]["schedule_id"] == normal["id"]
+            assert "cut short" in cut[0]["reason"] and cut[0]["duration_ms"] == 2000
+            assert [i["duration_ms"] for i in timeline["items"]] == [2000, ann["duration_s"] * 1000]
+            n1 = (await ctl.api("GET", "/nodes/n1/timeline")).json()
+            assert n1["adjustments"] == [] and len(n1["items"]) == 1
+
+            await wait_for(lambda: all_finished(ctl, urgent["id"], 1), 60, "the bulletin to play")
+
+            # Cut to end as the bulletin starts, a node may report it finished or pre-empted.
+            async def normal_done() -> bool:
+                d = (await ctl.api("GET", f"/schedules/{normal['id']}/deliveries")).json()
+                return d["counts"].get("finished", 0) + d["counts"].get("preempted", 0) == 2
+
+            await wait_for(normal_done, 30, "the normal one")
+            n0 = next(n for n in fleet.nodes if n.node_id == "n0")
+            lengths = {p.broadcast_id: p.end_ms - p.start_ms for p in n0.played}
+            assert abs(lengths[str(normal["id"])] - 2000) < 500
+            assert lengths[str(urgent["id"])] >= ann["duration_s"] * 1000 - 500
+
+            day = datetime.now(LOCAL).date().isoformat()
+            log = (await ctl.api("GET", f"/playback-log?area_id=xa-a&date={day}")).json()
+            assert len(log) == 3 and all(r["started_at"] for r in log)
+            assert {r["state"] for r in log} <= {"finished", "preempted"}
+
+
+async def test_equal_priority_clash_is_refused_unless_it_queues(make_settings, database_url):
+    async with running_controller(make_settings(database_url=database_url)) as ctl:
+        await make_commune(ctl, 2)
+        ann = await announce(ctl)
+        at = datetime.now(UTC) + timedelta(hours=2)
+        first = (await ctl.api("POST", "/schedules", json=body(ann["id"], at))).json()
+        before = counts(ctl.service)
+        clash = body(ann["id"], at + timedelta(seconds=3), "thon-2", title="Tin chiều")
+        r = await ctl.api("POST", "/schedules", json=clash)
+        assert r.status_code == 409, r.text
+        detail = r.json()["detail"]
+        assert "'Tin chiều' (normal)" in detail and "overlaps 'Họp dân'" in detail
+        assert "loudspeaker n1" in detail and "queue" in detail
+        assert counts(ctl.service) == before
+
+        r = await ctl.api("POST", "/schedules", json=clash | {"on_preempt": "queue"})
+        assert r.status_code == 201, r.text
+        timeline = (await ctl.api("GET", "/nodes/n1/timeline")).json()
+        queued = timeline["adjustments"]
+        assert [a["change"] for a in queued] == ["queued"], queued
+        assert queued[0]["by_item_id"].startswith(f"s{first['id']}@")
+        starts = [datetime.fromisoformat(i["start"]) for i in timeline["items"]]
+        assert starts[1] - starts[0] == timedelta(milliseconds=ann["duration_s"] * 1000)
+        # A priority bulletin at the same time is no clash: the timeline resolves it.
+        r = await ctl.api("POST", "/schedules", json=body(ann["id"], at, priority="priority"))
+        assert r.status_code == 201, r.text
+
+
+async def test_quiet_hours_refuse_normal_but_not_priority_at_night(make_settings):
+    async with running_controller(make_settings()) as ctl:
+        await make_commune(ctl, 2)
+        ann = await announce(ctl)
+        r = await ctl.api("PUT", "/areas/xa-a/quiet-hours", json={"start": "25:00", "end": "05:30"})
+        assert r.status_code == 422 and "HH:MM" in r.text
+        r = await ctl.api("PUT", "/areas/xa-a/quiet-hours", json={"start": "22:00", "end": "05:30"})
+        assert r.status_code == 200 and r.json()["effective"] == {"start": "22:00", "end": "05:30"}
+        village = (await ctl.api("GET", "/areas/thon-1/quiet-hours")).json()
+        assert village["own"] is None and village["from_area"] == "xa-a"
+
+        now = datetime.now(LOCAL)
+        night = now.replace(hour=23, minute=0, second=0, microsecond=0)
+        night += timedelta(days=1) if night <= now + timedelta(minutes=1) else timedelta()
+        before = counts(ctl.service)
+        r = await ctl.api("POST", "/schedules", json=body(ann["id"], night, "thon-1"))
+        assert r.status_code == 422 and "quiet hours 22:00–05:30 of area thon-1" in r.text
+        daily = {"rrule": "FREQ=DAILY;BYHOUR=6,23;BYMINUTE=0"}
+        r = await ctl.api("POST", "/schedules", json=body(ann["id"], now, **daily))
+        assert r.status_code == 422 and "quiet hours" in r.text
+        assert counts(ctl.service) == before
+        r = await ctl.api(
+            "POST", "/schedules", json=body(ann["id"], night, "thon-1", priority="priority")
+        )
+        assert r.status_code == 201, r.text
+
+        # Stricter hours on a village drop a normal commune broadcast from its nodes only.
+        evening = night - timedelta(hours=2)
+        r = await ctl.api("POST", "/schedules", json=body(ann["id"], evening))
+        assert r.status_code == 201, r.text
+        r = await ctl.api(
+            "PUT", "/areas/thon-1/quiet-hours", json={"start": "20:00", "end": "06:00"}
+        )
+        assert r.status_code == 200
+        n0 = (await ctl.api("GET", "/nodes/n0/timeline")).json()
+        assert [a["change"] for a in n0["adjustments"]] == ["quiet_hours"]
+        assert [i["priority"] for i in n0["items"]] == ["priority"]
+        n1 = (await ctl.api("GET", "/nodes/n1/timeline")).json()
+        assert len(n1["items"]) == 1 and n1["items"][0]["priority"] == "normal"
+        r = await ctl.api("DELETE", "/areas/thon-1/quiet-hours")
+        assert r.json()["from_area"] == "xa-a"
+        n0 = (await ctl.api("GET", "/nodes/n0/timeline")).json()
+        assert len(n0["items"]) == 2
