@@ -49,6 +49,10 @@ async def test_schemathesis_finds_no_server_errors_or_schema_violations(make_set
             "20261128",
             "--exclude-path-regex",
             "auth/token",
+            # The coverage phase of schemathesis 4.32 crashed on Python 3.11 with a SystemError
+            # in its own code (not an API failure); the other phases generate thousands of cases.
+            "--phases",
+            "examples,fuzzing,stateful",
             "--report-dir",
             str(tmp_path),
             stdout=asyncio.subprocess.PIPE,
