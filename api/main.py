@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse
 
 from api import errors, media
 from api.routes import (
+    alerts,
     announcements,
     areas,
     audit,
     auth,
+    cap,
     nodes,
     playback,
     programme,
@@ -64,6 +66,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     routers = (
         auth.router,
+        cap.router,
+        alerts.router,
         areas.router,
         nodes.router,
         announcements.router,

@@ -24,14 +24,34 @@ VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")
 MSG_TYPES = ("Alert", "Update", "Cancel", "Ack", "Error")
 SCOPES = ("Public", "Restricted", "Private")
-CATEGORIES = ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env",
-              "Transport", "Infra", "CBRNE", "Other")
+CATEGORIES = (
+    "Geo",
+    "Met",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+)
 URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
 
-RefusalReason = Literal["hostile", "invalid", "unsupported", "too_large", "unreadable",
-                        "not_actionable", "expired", "no_targets"]
+RefusalReason = Literal[
+    "hostile",
+    "invalid",
+    "unsupported",
+    "too_large",
+    "unreadable",
+    "not_actionable",
+    "expired",
+    "no_targets",
+]
 Ring = tuple[tuple[float, float], ...]
 
 
@@ -50,7 +70,6 @@ class CapCircle:
     lon: float
     radius_km: float
 
-
     def covers(self, lat: float, lon: float) -> bool:
         return distance_km(self.lat, self.lon, lat, lon) <= self.radius_km
 
@@ -64,8 +83,9 @@ class CapArea:
 
     def covers(self, lat: float, lon: float) -> bool:
         """Whether a point lies inside any polygon or circle; geocodes are matched elsewhere."""
-        return (any(in_ring(lat, lon, ring) for ring in self.polygons)
-                or any(circle.covers(lat, lon) for circle in self.circles))
+        return any(in_ring(lat, lon, ring) for ring in self.polygons) or any(
+            circle.covers(lat, lon) for circle in self.circles
+        )
 
 
 @dataclass(frozen=True)
@@ -105,8 +125,6 @@ class CapAlert:
     infos: tuple[CapInfo, ...] = ()
     source: str | None = None
     note: str | None = None
-
-
 
 
 def choose_info(alert: CapAlert, preferred: Sequence[str] = ("vi", "vi-VN")) -> CapInfo | None:
@@ -154,10 +172,13 @@ def in_ring(lat: float, lon: float, ring: Ring, tolerance: float = 1e-9) -> bool
     return inside
 
 
-def _on_segment(lat: float, lon: float, lat1: float, lon1: float, lat2: float, lon2: float,
-                tolerance: float) -> bool:
+def _on_segment(
+    lat: float, lon: float, lat1: float, lon1: float, lat2: float, lon2: float, tolerance: float
+) -> bool:
     cross = (lat2 - lat1) * (lon - lon1) - (lon2 - lon1) * (lat - lat1)
     if abs(cross) > tolerance:
         return False
-    return (min(lat1, lat2) - tolerance <= lat <= max(lat1, lat2) + tolerance
-            and min(lon1, lon2) - tolerance <= lon <= max(lon1, lon2) + tolerance)
+    return (
+        min(lat1, lat2) - tolerance <= lat <= max(lat1, lat2) + tolerance
+        and min(lon1, lon2) - tolerance <= lon <= max(lon1, lon2) + tolerance
+    )

@@ -50,8 +50,12 @@ def export_cap(alert: Mapping[str, Any]) -> bytes:
     for key in ("effective", "onset", "expires"):
         if alert.get(key) is not None:
             _put(info, key, _stamp(alert[key], key))
-    for key, tag in (("sender_name", "senderName"), ("headline", "headline"),
-                     ("description", "description"), ("instruction", "instruction")):
+    for key, tag in (
+        ("sender_name", "senderName"),
+        ("headline", "headline"),
+        ("description", "description"),
+        ("instruction", "instruction"),
+    ):
         if alert.get(key):
             _put(info, tag, str(alert[key]))
     for area_id, name in alert.get("areas") or ():
@@ -72,8 +76,9 @@ def export_cap(alert: Mapping[str, Any]) -> bytes:
     try:
         parse_cap(document)
     except CapRefused as err:
-        raise CapExportError(f"alert {alert.get('id')!r} would not be valid CAP 1.2: "
-                             f"{err.message}") from None
+        raise CapExportError(
+            f"alert {alert.get('id')!r} would not be valid CAP 1.2: {err.message}"
+        ) from None
     return document
 
 
@@ -129,9 +134,14 @@ class CheckResult:
         return self.refused is None
 
 
-def check_file(path: str | os.PathLike[str], *, areas: Mapping[str, str | None],
-               nodes: Sequence[NodeLocation], mapping: CapMapping | None = None,
-               now: datetime | None = None) -> CheckResult:
+def check_file(
+    path: str | os.PathLike[str],
+    *,
+    areas: Mapping[str, str | None],
+    nodes: Sequence[NodeLocation],
+    mapping: CapMapping | None = None,
+    now: datetime | None = None,
+) -> CheckResult:
     """Read, parse and map one CAP file as an incoming alert would be, without acting on it."""
     where = os.fspath(path)
     try:
@@ -139,14 +149,19 @@ def check_file(path: str | os.PathLike[str], *, areas: Mapping[str, str | None],
         # Never read a huge file into memory only to refuse it.
         data = Path(path).read_bytes() if size <= MAX_BYTES else b""
     except OSError as err:
-        return CheckResult(where, refused=CapRefused(
-            "unreadable", f"the file cannot be read: {err.strerror}"))
+        return CheckResult(
+            where, refused=CapRefused("unreadable", f"the file cannot be read: {err.strerror}")
+        )
     try:
         if size > MAX_BYTES:
-            raise CapRefused("too_large", f"the file is {size} bytes; at most {MAX_BYTES} "
-                             "bytes are accepted for one CAP alert")
-        mapped = map_alert(parse_cap(data), mapping, areas=areas, nodes=nodes,
-                           now=now or datetime.now(VIETNAM))
+            raise CapRefused(
+                "too_large",
+                f"the file is {size} bytes; at most {MAX_BYTES} "
+                "bytes are accepted for one CAP alert",
+            )
+        mapped = map_alert(
+            parse_cap(data), mapping, areas=areas, nodes=nodes, now=now or datetime.now(VIETNAM)
+        )
     except CapRefused as err:
         return CheckResult(where, refused=err)
     return CheckResult(where, alert=mapped)

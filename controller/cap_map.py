@@ -41,9 +41,15 @@ class CapMapping(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     preferred_languages: tuple[str, ...] = ("vi", "vi-VN")
-    statuses: dict[Status, Literal["live", "test", "refuse"]] = Field(default_factory=lambda: {
-        "Actual": "live", "Test": "test", "Exercise": "test", "System": "refuse",
-        "Draft": "refuse"})
+    statuses: dict[Status, Literal["live", "test", "refuse"]] = Field(
+        default_factory=lambda: {
+            "Actual": "live",
+            "Test": "test",
+            "Exercise": "test",
+            "System": "refuse",
+            "Draft": "refuse",
+        }
+    )
     # Loudspeakers speak to everyone, so Restricted and Private alerts are not broadcast.
     scopes: frozenset[Literal["Public", "Restricted", "Private"]] = frozenset({"Public"})
     emergency_severities: frozenset[Severity] = frozenset({"Extreme", "Severe"})
@@ -55,10 +61,8 @@ class CapMapping(BaseModel):
     geocode_identity: frozenset[str] = frozenset({"VN-ADM"})
     # valueName -> {value -> our area id}, e.g. {"EMMA_ID": {"VN123": "thon-dong"}}.
     geocode_areas: dict[str, dict[str, str]] = Field(default_factory=dict)
-    repeat: dict[Priority, int] = Field(
-        default_factory=lambda: {"emergency": 3, "priority": 2})
-    volume: dict[Priority, int] = Field(
-        default_factory=lambda: {"emergency": 100, "priority": 85})
+    repeat: dict[Priority, int] = Field(default_factory=lambda: {"emergency": 3, "priority": 2})
+    volume: dict[Priority, int] = Field(default_factory=lambda: {"emergency": 100, "priority": 85})
     # CAP lets <expires> out; an alert without it still must not stay on the air forever.
     default_validity: timedelta = timedelta(hours=6)
     max_text_chars: int = Field(default=2000, ge=100)
@@ -93,34 +97,52 @@ class MappedAlert:
         return tuple(ref.identifier for ref in self.references)
 
 
-def map_alert(alert: CapAlert, mapping: CapMapping | None = None, *,
-              areas: Mapping[str, str | None], nodes: Sequence[NodeLocation],
-              now: datetime) -> MappedAlert:
+def map_alert(
+    alert: CapAlert,
+    mapping: CapMapping | None = None,
+    *,
+    areas: Mapping[str, str | None],
+    nodes: Sequence[NodeLocation],
+    now: datetime,
+) -> MappedAlert:
     """`areas` maps each of our area ids to its parent (None at the root)."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     mapping = mapping or CapMapping()
     action = _ACTIONS.get(alert.msg_type)
     if action is None:
-        raise CapRefused("not_actionable", f"<msgType> is {alert.msg_type}: an acknowledgement "
-                         "or error report between agencies, nothing to broadcast")
+        raise CapRefused(
+            "not_actionable",
+            f"<msgType> is {alert.msg_type}: an acknowledgement "
+            "or error report between agencies, nothing to broadcast",
+        )
     handling = mapping.statuses.get(cast(Status, alert.status), "refuse")
     if handling == "refuse":
-        raise CapRefused("not_actionable", f"<status> is {alert.status}: such alerts are not "
-                         "for the public and are not broadcast")
+        raise CapRefused(
+            "not_actionable",
+            f"<status> is {alert.status}: such alerts are not for the public and are not broadcast",
+        )
     if alert.scope not in mapping.scopes:
-        raise CapRefused("not_actionable", f"<scope> is {alert.scope}: loudspeakers are heard "
-                         "by everyone, so only " + ", ".join(sorted(mapping.scopes))
-                         + " alerts are broadcast")
+        raise CapRefused(
+            "not_actionable",
+            f"<scope> is {alert.scope}: loudspeakers are heard "
+            "by everyone, so only " + ", ".join(sorted(mapping.scopes)) + " alerts are broadcast",
+        )
     info = choose_info(alert, mapping.preferred_languages)
     if info is None and action != "cancel":
-        raise CapRefused("not_actionable", f"the {alert.msg_type} has no <info> block, so "
-                         "there is nothing to announce")
+        raise CapRefused(
+            "not_actionable",
+            f"the {alert.msg_type} has no <info> block, so there is nothing to announce",
+        )
     expires = (info.expires if info and info.expires else None) or (
-        alert.sent + mapping.default_validity)
+        alert.sent + mapping.default_validity
+    )
     if expires <= now:
-        raise CapRefused("expired", f"the alert expired at {_local(expires)} (Vietnam time), "
-                         f"before it was checked at {_local(now)}")
+        raise CapRefused(
+            "expired",
+            f"the alert expired at {_local(expires)} (Vietnam time), "
+            f"before it was checked at {_local(now)}",
+        )
     priority = None if action == "cancel" or info is None else _priority(info, mapping)
     cap_areas = _cap_areas(alert, info)
     area_ids, node_ids, unmatched = _targets(cap_areas, mapping, areas, nodes)
@@ -128,31 +150,49 @@ def map_alert(alert: CapAlert, mapping: CapMapping | None = None, *,
         raise CapRefused("no_targets", _no_targets_message(cap_areas, unmatched))
     title = (info.headline or info.event) if info else "Hủy cảnh báo"
     return MappedAlert(
-        identifier=alert.identifier, sender=alert.sender, sent=alert.sent, action=action,
-        references=alert.references, priority=priority, test=handling == "test",
-        language=info.language if info else None, title=_clip(title, TITLE_CHARS),
+        identifier=alert.identifier,
+        sender=alert.sender,
+        sent=alert.sent,
+        action=action,
+        references=alert.references,
+        priority=priority,
+        test=handling == "test",
+        language=info.language if info else None,
+        title=_clip(title, TITLE_CHARS),
         text=speech_text(info, mapping.max_text_chars) if info else "",
-        effective=(info.effective if info and info.effective else alert.sent), expires=expires,
-        area_ids=area_ids, node_ids=node_ids,
+        effective=(info.effective if info and info.effective else alert.sent),
+        expires=expires,
+        area_ids=area_ids,
+        node_ids=node_ids,
         repeat=mapping.repeat[priority] if priority else None,
-        volume=mapping.volume[priority] if priority else None, unmatched_geocodes=unmatched)
+        volume=mapping.volume[priority] if priority else None,
+        unmatched_geocodes=unmatched,
+    )
 
 
 def _priority(info: CapInfo, mapping: CapMapping) -> Priority:
     if info.certainty in mapping.refused_certainties:
-        raise CapRefused("not_actionable", f"<certainty> is {info.certainty}: the event is not "
-                         "expected to happen, so it is not broadcast")
-    if (info.severity in mapping.emergency_severities
-            and info.urgency in mapping.emergency_urgencies
-            and info.certainty in mapping.emergency_certainties):
+        raise CapRefused(
+            "not_actionable",
+            f"<certainty> is {info.certainty}: the event is not "
+            "expected to happen, so it is not broadcast",
+        )
+    if (
+        info.severity in mapping.emergency_severities
+        and info.urgency in mapping.emergency_urgencies
+        and info.certainty in mapping.emergency_certainties
+    ):
         return "emergency"
     if info.severity in mapping.priority_severities:
         return "priority"
-    raise CapRefused("not_actionable", f"<severity> is {info.severity} (urgency "
-                     f"{info.urgency}, certainty {info.certainty}): too slight to interrupt "
-                     "the loudspeakers; only "
-                     + ", ".join(s for s in SEVERITIES if s in mapping.priority_severities)
-                     + " alerts are broadcast")
+    raise CapRefused(
+        "not_actionable",
+        f"<severity> is {info.severity} (urgency "
+        f"{info.urgency}, certainty {info.certainty}): too slight to interrupt "
+        "the loudspeakers; only "
+        + ", ".join(s for s in SEVERITIES if s in mapping.priority_severities)
+        + " alerts are broadcast",
+    )
 
 
 def speech_text(info: CapInfo, limit: int = 2000) -> str:
@@ -192,9 +232,12 @@ def _lineage(area_id: str, areas: Mapping[str, str | None]) -> Iterator[str]:
         current = areas.get(current)
 
 
-def _targets(cap_areas: Sequence[CapArea], mapping: CapMapping,
-             areas: Mapping[str, str | None], nodes: Sequence[NodeLocation],
-             ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+def _targets(
+    cap_areas: Sequence[CapArea],
+    mapping: CapMapping,
+    areas: Mapping[str, str | None],
+    nodes: Sequence[NodeLocation],
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
     named: list[str] = []
     unmatched: list[tuple[str, str]] = []
     for cap_area in cap_areas:
@@ -211,21 +254,23 @@ def _targets(cap_areas: Sequence[CapArea], mapping: CapMapping,
     shape_areas: list[str] = []
     for node_id, area_id, lat, lon in nodes:
         by_name = any(a in named_set for a in _lineage(area_id, areas))
-        by_shape = (lat is not None and lon is not None
-                    and any(a.covers(lat, lon) for a in cap_areas))
+        by_shape = (
+            lat is not None and lon is not None and any(a.covers(lat, lon) for a in cap_areas)
+        )
         if by_name or by_shape:
             node_ids.append(node_id)
         if by_shape and not by_name:
             shape_areas.append(area_id)
     chosen = list(dict.fromkeys(named + shape_areas))
     # Nodes listen to their ancestors' areas too, so a child of a chosen area is redundant.
-    covering = [a for a in chosen
-                if not any(p in chosen for p in list(_lineage(a, areas))[1:])]
+    covering = [a for a in chosen if not any(p in chosen for p in list(_lineage(a, areas))[1:])]
     return tuple(covering), tuple(dict.fromkeys(node_ids)), tuple(unmatched)
 
 
-def _no_targets_message(cap_areas: Sequence[CapArea], unmatched: Sequence[tuple[str, str]],
-                        ) -> str:
+def _no_targets_message(
+    cap_areas: Sequence[CapArea],
+    unmatched: Sequence[tuple[str, str]],
+) -> str:
     if not cap_areas:
         return "the alert has no <area>, so it cannot be aimed at any loudspeaker"
     names = ", ".join(f"'{a.area_desc}'" for a in cap_areas)

@@ -21,6 +21,8 @@ node_app = typer.Typer(help="Loudspeaker nodes: register, provision, retire.", n
 area_app = typer.Typer(help="Areas of the administrative tree.", no_args_is_help=True)
 speech_app = typer.Typer(help="Vietnamese speech: normalise and render.", no_args_is_help=True)
 user_app = typer.Typer(help="People who use the console and the API.", no_args_is_help=True)
+cap_app = typer.Typer(help="CAP 1.2 documents from warning agencies.", no_args_is_help=True)
+app.add_typer(cap_app, name="cap")
 app.add_typer(user_app, name="user")
 app.add_typer(node_app, name="node")
 app.add_typer(area_app, name="area")
@@ -234,6 +236,28 @@ def user_add(
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"user {username} ({role}) added")
+
+
+@cap_app.command("check")
+def cap_check(files: list[Path]) -> None:
+    """Validate CAP documents: print the alert each would raise, or why it is refused."""
+    from sqlmodel import select
+
+    from controller.cap_export import check_file, format_result
+    from controller.models import Area, Node
+    from controller.tools import open_registry
+
+    os.environ.setdefault("RADIO_DEMO", "1")
+    registry = open_registry(load_settings())
+    with registry.db.session() as session:
+        areas = {a.id: a.parent_id for a in session.exec(select(Area)).all()}
+        nodes = [(n.id, n.area_id, n.lat, n.lon) for n in session.exec(select(Node)).all()]
+    refused = 0
+    for path in files:
+        result = check_file(path, areas=areas, nodes=nodes)
+        typer.echo(format_result(result))
+        refused += not result.ok
+    raise typer.Exit(1 if refused else 0)
 
 
 @speech_app.command("normalize")

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     upload_max_mb: float = Field(default=50, gt=0, le=1024)
     upload_max_duration_s: float = Field(default=1800, gt=0)
     media_retention_days: float = Field(default=7, gt=0)
+    prerender_alert_templates: bool = True
     instance: str = Field(default_factory=lambda: f"ctl-{secrets.token_hex(3)}")
 
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from controller.alerts import record_alert_event
 from controller.db import Database
 from controller.models import Delivery, DeliveryState, Node, NodeEventRecord, utcnow
 from controller.timelines import from_ms
@@ -222,6 +223,10 @@ class ReportIngest:
                 d.delivered_at = from_ms(ev.ts)
                 session.add(d)
             return None
+        if ev.type.value.startswith("alert_") and ev.item_id:
+            return record_alert_event(
+                session, ev.node_id, ev.item_id, ev.type.value, ev.ts, ev.detail
+            )
         state = _EVENT_STATE.get(ev.type)
         if state is None or not ev.item_id:
             return None

@@ -221,3 +221,51 @@ class AuditEntry(SQLModel, table=True):
     outcome: str = Field(default="ok", max_length=16)
     prev_hash: str = Field(default="", max_length=64)
     hash: str = Field(default="", max_length=64)
+
+
+class AlertStatus(StrEnum):
+    active = "active"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class Alert(SQLModel, table=True):
+    """An emergency alert: one signed, retained publish per target area; nodes confirm."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    version: int = 1
+    title: str = Field(max_length=200)
+    text: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    template: str | None = Field(default=None, max_length=32)
+    media_sha256: str = Field(max_length=64)
+    media_size: int = 0
+    duration_ms: int = 0
+    repeat: int = 3
+    volume: int | None = None
+    test: bool = Field(default=False, index=True)
+    areas: str = Field(sa_column=Column(Text, nullable=False, default="[]"))  # JSON list
+    status: str = Field(default=AlertStatus.active, max_length=16, index=True)
+    expires_at: datetime
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    cancelled_by: str | None = Field(default=None, max_length=64)
+    cancelled_at: datetime | None = None
+    cap_sender: str | None = Field(default=None, max_length=200)
+    cap_identifier: str | None = Field(default=None, max_length=200, index=True)
+
+
+class AlertReceipt(SQLModel, table=True):
+    """What one node confirmed of one alert."""
+
+    __table_args__ = (UniqueConstraint("alert_id", "node_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: str = Field(foreign_key="alert.id", index=True, max_length=40)
+    node_id: str = Field(max_length=64)
+    version: int = 0
+    received_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    stopped_at: datetime | None = None
+    failed_at: datetime | None = None
+    detail: str = Field(default="", max_length=500)

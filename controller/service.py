@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from sqlmodel import col, select
 
 from audio import MediaStore
+from controller.alerts import Alerts
 from controller.broadcasts import Broadcasts
 from controller.config import Settings
 from controller.db import Database
@@ -62,6 +64,17 @@ class RadioService:
             self.clock,
             settings.max_text_chars,
         )
+        self.alerts = Alerts(
+            self.db,
+            self.registry,
+            self.speech,
+            self.gateway,
+            self.signer,
+            self.topics,
+            self.clock,
+            settings.base_url,
+        )
+        self.ingest.listeners.append(self._alert_change)
         self.login_throttle = LoginThrottle()
         self.broker: EmbeddedBroker | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,8 +116,11 @@ class RadioService:
             self._sweep_offline(),
             self.ingest.watch_registry(self.nodes_changed),
             self._collect_media_garbage(),
+            self.alerts.run_expiry(),
         ):
             self._tasks.append(asyncio.create_task(coro))
+        if self.settings.prerender_alert_templates:
+            self._tasks.append(asyncio.create_task(self.alerts.prerender_templates(self.timelines)))
         log.info("controller %s started: %s", self.settings.instance, self.settings.summary())
 
     async def stop(self) -> None:
@@ -122,7 +138,12 @@ class RadioService:
         await self.timelines.refresh()
 
     async def _on_connect(self) -> None:
+        await self.alerts.republish_active()
         await self.timelines.refresh(force=True)
+
+    def _alert_change(self, kind: str, change: dict[str, Any]) -> None:
+        if kind == "alert_receipt":
+            self.alerts.notify(change)
 
     async def _collect_media_garbage(self) -> None:
         while True:

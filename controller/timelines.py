@@ -28,7 +28,7 @@ from controller.occurrences import (
     to_ms,
 )
 from controller.registry import Registry
-from protocol import Signer, TimelineBody, TimelineItem, Topics
+from protocol import MediaRef, Signer, TimelineBody, TimelineItem, Topics
 from protocol.clock import Clock
 from schedules import (
     NodeTimeline,
@@ -63,6 +63,8 @@ class TimelineService:
         gateway: Gateway,
     ) -> None:
         self.gateway = gateway
+        # Media every node should hold in advance (the alert templates), set by the alerts.
+        self.prefetch: list[MediaRef] = []
         self.settings = settings
         self.db = db
         self.registry = registry
@@ -130,7 +132,7 @@ class TimelineService:
                 query = query.where(col(Node.id).in_(node_ids))
             for node in session.exec(query).all():
                 items = self.plan(node, tree, occurrences, quiet, now, horizon_end).items
-                digest = timeline_digest(items)
+                digest = timeline_digest(items, self.prefetch)
                 changed = digest != node.timeline_digest or node.timeline_version == 0
                 if changed:
                     node.timeline_version += 1
@@ -144,6 +146,7 @@ class TimelineService:
                         generated_at=now,
                         horizon_end=horizon_end,
                         items=items,
+                        prefetch=self.prefetch,
                     )
                     out.append(Publication(node.id, body))
             session.commit()

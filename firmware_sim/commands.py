@@ -74,6 +74,8 @@ async def execute(
 
 
 def test_tone(node: Node, args: dict[str, Any]) -> tuple[bool, str]:
+    if node.playback.held_by is not None:
+        return False, f"busy playing {node.playback.held_by}"
     busy = node.playback.now_playing
     if busy is not None:
         return False, f"busy playing {busy.item_id}"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 import aiomqtt
 
-from protocol import Telemetry
+from protocol import NodeState, NodeStatus, Telemetry
 from protocol.aio import raise_if_cancelling
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class NodeHealth:
     speaker_ok: bool = True
     amplifier_ok: bool = True
     storage_free_mb: int = 1800
+    alert_volume: int | None = None  # set while an alert overrides the volume
     jitter: bool = True
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -61,7 +62,7 @@ class NodeHealth:
             node_id=node_id,
             ts=ts,
             uptime_s=max(0, uptime_s),
-            volume=self.volume,
+            volume=self.volume if self.alert_volume is None else self.alert_volume,
             signal_dbm=signal,
             temperature_c=max(-40.0, min(150.0, temp)),
             power=self.power,
@@ -92,6 +93,19 @@ def next_boot(cache_dir: Path | None, previous: int) -> int:
     return boot
 
 
+def node_state(node: Node, status: NodeStatus) -> bytes:
+    """The retained `state` payload (also the last will, with status `lost`)."""
+    state = NodeState(
+        node_id=node.node_id,
+        status=status,
+        ts=node.clock.now_ms(),
+        boot=node.boot,
+        firmware=node.config.firmware,
+        areas=node.config.areas,
+    )
+    return state.model_dump_json().encode()
+
+
 async def heartbeat(node: Node, client: aiomqtt.Client) -> None:
     """Publish telemetry every `heartbeat_s` of node time while the session lasts."""
     topic = node.topics.telemetry(node.node_id)
@@ -102,7 +116,7 @@ async def heartbeat(node: Node, client: aiomqtt.Client) -> None:
             node.node_id,
             node.clock.now_ms(),
             node.uptime_s,
-            playing.item_id if playing else None,
+            node.playback.held_by or (playing.item_id if playing else None),
             node.timeline.version,
             node.rejected_total,
         )

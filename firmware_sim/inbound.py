@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from firmware_sim import commands
 from firmware_sim.trust import summarise, verify
-from protocol import ControllerState, TimelineBody
+from protocol import AlertBody, ControllerState, TimelineBody
 
 if TYPE_CHECKING:
     from firmware_sim.node import Node
@@ -63,10 +63,7 @@ async def _dispatch(node: Node, client: aiomqtt.Client, topic: str, payload: byt
     elif topic == t.controller_state:
         on_controller_state(node, topic, payload)
     elif topic in {t.area_alert(a) for a in node.config.areas}:
-        if verify(node, topic, payload, "alert") is not None:
-            # Alert playback is not part of protocol v1 yet: accepted alerts are only counted.
-            node.alerts_received += 1
-            log.info("%s: alert received on %s (not acted on)", node.node_id, topic)
+        on_alert(node, topic, payload)
     else:
         node.reject("unknown_topic", topic[:200], topic)
 
@@ -88,6 +85,24 @@ def on_timeline(node: Node, topic: str, payload: bytes) -> None:
         return
     log.info("%s: applying timeline v%d (%d items)", node.node_id, body.version, len(body.items))
     node.timeline.apply(body)
+    node.media.prefetch(body.prefetch)
+
+
+def on_alert(node: Node, topic: str, payload: bytes) -> None:
+    env = verify(node, topic, payload, "alert")
+    if env is None:
+        return
+    try:
+        body = AlertBody.model_validate(env.body)
+    except ValidationError as exc:
+        node.reject("invalid_body", summarise(exc), topic)
+        return
+    if body.action == "play" and body.media is None:
+        node.reject("invalid_body", f"alert {body.alert_id} to play has no media", topic)
+        return
+    node.alerts_received += 1
+    log.info("%s: alert %s v%d %s", node.node_id, body.alert_id, body.version, body.action)
+    node.alerts.accept(body)
 
 
 def on_controller_state(node: Node, topic: str, payload: bytes) -> None:

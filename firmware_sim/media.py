@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class MediaStore:
 
     retry_base_s = 1.0
     retry_max_s = 60.0
+    prefetch_spread_s = 5.0
 
     def __init__(
         self,
@@ -57,9 +59,19 @@ class MediaStore:
         self.verified: dict[str, int] = {}
         self._downloads: dict[str, _Download] = {}
         self._announced: set[tuple[str, str]] = set()
+        self._prefetching: dict[str, asyncio.Task[None]] = {}
 
     def is_ready(self, sha256: str) -> bool:
         return sha256 in self.verified
+
+    async def from_cache(self, ref: MediaRef) -> bool:
+        """Whether a verified copy is held, looking in the disk cache when memory has none."""
+        if ref.sha256 in self.verified:
+            return True
+        size = await self._from_disk(ref)
+        if size:
+            self.verified[ref.sha256] = size
+        return bool(size)
 
     def want(self, items: list[TimelineItem], version: int) -> None:
         """Make sure media of `items` (those that may still play) is, or becomes, ready."""
@@ -82,7 +94,32 @@ class MediaStore:
             download.task = asyncio.create_task(self._run(sha, download), name=f"media-{sha[:8]}")
             self._downloads[sha] = download
 
+    def prefetch(self, refs: list[MediaRef]) -> None:
+        """Fetch media that may be needed at no notice (alert templates), once, quietly."""
+        for ref in refs:
+            if ref.sha256 in self.verified or ref.sha256 in self._prefetching:
+                continue
+            task = asyncio.create_task(self._prefetch_one(ref), name=f"prefetch-{ref.sha256[:8]}")
+            self._prefetching[ref.sha256] = task
+
+    async def _prefetch_one(self, ref: MediaRef) -> None:
+        # Spread the first attempts: a whole village booting must not hit the server at once.
+        await asyncio.sleep(random.uniform(0, self.prefetch_spread_s))
+        delay = self.retry_base_s
+        while ref.sha256 not in self.verified:
+            try:
+                self.verified[ref.sha256] = await self._from_disk(ref) or await self._fetch(ref)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # retried later; prefetching never disturbs the node
+                log.info("prefetch of %s failed: %s", ref.sha256[:12], exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+
     def close(self) -> None:
+        for task in self._prefetching.values():
+            task.cancel()
+        self._prefetching.clear()
         for download in self._downloads.values():
             if download.task is not None:
                 download.task.cancel()
@@ -159,7 +196,7 @@ class MediaStore:
             ) as resp:
                 if resp.status_code != 200:
                     raise MediaError(f"HTTP {resp.status_code} from {ref.url[:200]}")
-                with tmp.open("wb") if tmp is not None else _Discard() as sink:
+                with tmp.open("wb") if tmp is not None else DiscardSink() as sink:
                     async for chunk in resp.aiter_bytes(CHUNK):
                         received += len(chunk)
                         if received > ref.size:
@@ -180,10 +217,10 @@ class MediaStore:
                 tmp.unlink(missing_ok=True)
 
 
-class _Discard:
+class DiscardSink:
     """A file-like sink for nodes that keep no media bytes."""
 
-    def __enter__(self) -> _Discard:
+    def __enter__(self) -> DiscardSink:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,16 +14,18 @@ import aiomqtt
 import httpx
 
 from firmware_sim import inbound
+from firmware_sim.alerts import Alerts
 from firmware_sim.commands import Reboot
 from firmware_sim.config import NodeConfig
-from firmware_sim.health import NodeHealth, heartbeat, next_boot
+from firmware_sim.health import NodeHealth, heartbeat, next_boot, node_state
 from firmware_sim.media import MediaStore
 from firmware_sim.outbox import Outbox
 from firmware_sim.playback import Playback, Played
 from firmware_sim.timeline import Timeline
 from firmware_sim.trust import Rejections
-from protocol import Clock, EventType, NodeEvent, NodeState, NodeStatus, Topics, Verifier
+from protocol import Clock, EventType, NodeEvent, NodeStatus, Topics, Verifier
 from protocol.aio import cancel_and_wait, raise_if_cancelling
+from protocol.messages import AlertBody
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class Node:
         self.media = MediaStore(self.http, self.emit, clock, config.media_token, self.cache_dir)
         self.playback = Playback(clock, self.emit)
         self.timeline = Timeline(self.node_id, clock, self.emit, self.media, self.playback)
+        self.alerts = Alerts(self.node_id, clock, self.emit, self.media, self.playback, self.health)
+        self.alerts_played = self.alerts.played  # the same list, appended to as alerts end
         self.client: aiomqtt.Client | None = None
         self.connects = 0
         self._started = time.monotonic()
@@ -70,6 +74,10 @@ class Node:
     @property
     def played(self) -> list[Played]:
         return self.playback.played
+
+    @property
+    def active_alert(self) -> AlertBody | None:
+        return self.alerts.active
 
     @property
     def timeline_version(self) -> int:
@@ -124,18 +132,7 @@ class Node:
             self.emit(EventType.message_rejected, detail=f"{reason} on {leaf}: {detail}"[:500])
 
     def state(self, status: NodeStatus) -> bytes:
-        return (
-            NodeState(
-                node_id=self.node_id,
-                status=status,
-                ts=self.clock.now_ms(),
-                boot=self.boot,
-                firmware=self.config.firmware,
-                areas=self.config.areas,
-            )
-            .model_dump_json()
-            .encode()
-        )
+        return node_state(self, status)
 
     def spawn(self, coro: object, name: str) -> None:
         """Run a side job (test tone) that lives as long as the node, not the session."""
@@ -164,9 +161,7 @@ class Node:
                 except aiomqtt.MqttError as exc:
                     failures = 0 if self.connects > before else failures
                     delay = min(self.backoff_min_s * 2**failures, self.backoff_max_s)
-                    delay *= random.uniform(
-                        0.5, 1.0
-                    )  # jitter: a village of nodes must not stampede
+                    delay *= random.uniform(0.5, 1.0)  # a village must not stampede
                     failures += 1
                     log.info(
                         "%s: broker connection lost (%s); retry in %.1f s", self.node_id, exc, delay
@@ -174,6 +169,7 @@ class Node:
                     await asyncio.sleep(delay)
         finally:
             self.timeline.close()
+            self.alerts.close()
             self.media.close()
             for task in list(self._background):
                 task.cancel()

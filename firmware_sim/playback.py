@@ -41,10 +41,21 @@ class Playback:
         self.emit = emit
         self.played: list[Played] = []
         self._current: _Playing | None = None
+        self.held_by: str | None = None
 
     @property
     def now_playing(self) -> TimelineItem | None:
         return self._current.item if self._current is not None else None
+
+    def hold(self, owner: str, reason: str) -> None:
+        """Give the speaker to `owner` (an alert): stop what plays; no item starts until
+        `release`."""
+        self.stop(reason)
+        self.held_by = owner
+
+    def release(self, owner: str) -> None:
+        if self.held_by == owner:
+            self.held_by = None
 
     def stop(self, reason: str) -> TimelineItem | None:
         """Stop whatever plays (it reports `playback_preempted` with `reason`)."""
@@ -60,7 +71,10 @@ class Playback:
         return current.item
 
     def may_start(self, item: TimelineItem) -> bool:
-        """An item may interrupt what plays only with equal or higher priority."""
+        """An item may interrupt what plays only with equal or higher priority, and never an
+        alert holding the speaker."""
+        if self.held_by is not None:
+            return False
         current = self._current
         return current is None or item.priority.rank >= current.item.priority.rank
 

@@ -117,6 +117,10 @@ class Timeline:
         if late > LATE_TOLERANCE_MS:
             self._missed(item, f"late by {late} ms")
             return
+        if (holder := self.playback.held_by) is not None:
+            # Regulation-like: what an alert covered is missed, not squeezed in afterwards.
+            self._missed(item, f"pre-empted by {holder.replace(':', ' ', 1)}")
+            return
         if not self.media.is_ready(item.media.sha256):
             self.emit(
                 EventType.playback_failed,

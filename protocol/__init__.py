@@ -7,6 +7,7 @@ software imports nothing else of the controller. Everything here is pure: no bro
 from protocol.clock import Clock, ScaledClock, SystemClock
 from protocol.messages import (
     PROTOCOL_VERSION,
+    AlertBody,
     CommandAck,
     CommandBody,
     CommandName,
@@ -36,6 +37,7 @@ from protocol.topics import ProtocolError, Topics, parse_node_report, valid_id
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "AlertBody",
     "Clock",
     "CommandAck",
     "CommandBody",

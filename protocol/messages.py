@@ -94,6 +94,11 @@ class EventType(StrEnum):
     playback_preempted = "playback_preempted"
     playback_missed = "playback_missed"
     message_rejected = "message_rejected"
+    alert_received = "alert_received"
+    alert_started = "alert_started"
+    alert_finished = "alert_finished"
+    alert_stopped = "alert_stopped"
+    alert_failed = "alert_failed"
 
 
 class NodeEvent(Model):
@@ -146,6 +151,9 @@ class TimelineBody(Model):
     generated_at: EpochMs
     horizon_end: EpochMs
     items: list[TimelineItem] = Field(default_factory=list, max_length=2000)
+    # Media to hold in advance though nothing is scheduled with it: the alert templates, so an
+    # emergency starts without waiting for a download.
+    prefetch: list[MediaRef] = Field(default_factory=list, max_length=32)
 
 
 class CommandName(StrEnum):
@@ -173,3 +181,24 @@ class CommandAck(Model):
     ts: EpochMs
     ok: bool
     detail: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class AlertBody(Model):
+    """Body of the signed `alert` message on `{prefix}/v1/area/{area_id}/alert`.
+
+    `play` is published retained while the alert is active, so a node that connects later still
+    gets it; `cancel` is published once (not retained) and the retained `play` is cleared.
+    An update is a new `play` with the same `alert_id` and a higher `version`.
+    """
+
+    alert_id: ShortText
+    version: int = Field(ge=1, default=1)
+    action: Literal["play", "cancel"]
+    title: ShortText = ""
+    media: MediaRef | None = None
+    duration_ms: int = Field(ge=0, le=3600 * 1000, default=0)
+    repeat: int = Field(ge=0, le=100, default=3, description="0: until cancelled or expired")
+    pause_ms: int = Field(ge=0, le=600_000, default=3000)
+    volume: int | None = Field(default=None, ge=0, le=100)
+    test: bool = False
+    expires: EpochMs

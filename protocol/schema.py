@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.messages import (
+    AlertBody,
     CommandAck,
     CommandBody,
     ControllerState,
@@ -27,6 +28,7 @@ MODELS: dict[str, Any] = {
     "timeline-body": TimelineBody,
     "command-body": CommandBody,
     "command-ack": CommandAck,
+    "alert-body": AlertBody,
 }
 
 

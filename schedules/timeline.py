@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from protocol import MediaRef, Priority, TimelineItem
 from schedules.candidates import Candidate, Policy
@@ -186,8 +187,11 @@ def plan_node_timeline(
     return NodeTimeline([mine[i].item(start, dur) for i, start, dur in placed], relevant)
 
 
-def timeline_digest(items: list[TimelineItem]) -> str:
-    """A stable fingerprint of the items, so a node gets a new version only when they change."""
-    data = [i.model_dump(mode="json") for i in items]
+def timeline_digest(items: list[TimelineItem], prefetch: Sequence[MediaRef] = ()) -> str:
+    """A stable fingerprint of the items (and media to hold in advance), so a node gets a new
+    version only when they change."""
+    data: list[Any] = [i.model_dump(mode="json") for i in items]
+    if prefetch:
+        data.append(sorted(m.sha256 for m in prefetch))
     raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()

@@ -101,6 +101,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "topic_prefix": prefix,
             "heartbeat_s": 2,
             "offline_after_s": 8,
+            # Rendering the six alert templates at every start would slow every test; the alert
+            # tests turn it on.
+            "prerender_alert_templates": False,
             **ports,
         }
         values.update(overrides)

@@ -19,8 +19,11 @@ from controller.errors import Invalid
 SAMPLES = Path(__file__).parent / "cap_samples"
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=VIETNAM)
 AREAS: dict[str, str | None] = {
-    "tinh-ha-tinh": None, "xa-an-hoa": "tinh-ha-tinh", "thon-dong": "xa-an-hoa",
-    "thon-doai": "xa-an-hoa", "thon-bac": "xa-an-hoa",
+    "tinh-ha-tinh": None,
+    "xa-an-hoa": "tinh-ha-tinh",
+    "thon-dong": "xa-an-hoa",
+    "thon-doai": "xa-an-hoa",
+    "thon-bac": "xa-an-hoa",
 }
 NODES: list[tuple[str, str, float | None, float | None]] = [
     ("n-dong-1", "thon-dong", 18.34, 105.90),
@@ -57,6 +60,7 @@ def storm_with(old: str, new: str) -> bytes:
 
 # Parsing -------------------------------------------------------------------------------------
 
+
 def test_flood_parses_every_field() -> None:
     alert = parse_cap(sample("flood_vi_en.xml"))
     assert (alert.identifier, alert.sender) == ("VN-KTTV-2026-1128-001", "canhbao@kttv.gov.vn")
@@ -66,7 +70,11 @@ def test_flood_parses_every_field() -> None:
     assert [i.language for i in alert.infos] == ["en-US", "vi-VN"]
     vi = alert.infos[1]
     assert (vi.event, vi.urgency, vi.severity, vi.certainty) == (
-        "Cảnh báo lũ", "Expected", "Severe", "Likely")
+        "Cảnh báo lũ",
+        "Expected",
+        "Severe",
+        "Likely",
+    )
     assert vi.categories == ("Met",)
     assert vi.expires == datetime(2026, 11, 28, 17, 30, tzinfo=VIETNAM)
     assert vi.sender_name == "Trung tâm Dự báo khí tượng thủy văn quốc gia"
@@ -90,12 +98,15 @@ def test_references_are_parsed_into_triples() -> None:
     alert = parse_cap(sample("flood_cancel.xml"))
     assert alert.infos == ()
     assert [r.identifier for r in alert.references] == [
-        "VN-KTTV-2026-1128-001", "VN-KTTV-2026-1128-003"]
+        "VN-KTTV-2026-1128-001",
+        "VN-KTTV-2026-1128-003",
+    ]
     assert alert.references[0].sent == datetime(2026, 11, 28, 8, 0, tzinfo=VIETNAM)
 
 
-@pytest.mark.parametrize("name", ["billion_laughs.xml", "xxe_file.xml", "xxe_http.xml",
-                                  "doctype_only.xml"])
+@pytest.mark.parametrize(
+    "name", ["billion_laughs.xml", "xxe_file.xml", "xxe_http.xml", "doctype_only.xml"]
+)
 def test_hostile_documents_are_refused_unexpanded(name: str) -> None:
     started = time.monotonic()
     with pytest.raises(CapRefused) as caught:
@@ -117,12 +128,15 @@ def test_hostile_messages_say_which_attack() -> None:
     assert "http://127.0.0.1:9/cap.dtd" in message("xxe_http.xml")
 
 
-@pytest.mark.parametrize(("name", "reason", "words"), [
-    ("cap11.xml", "unsupported", "CAP 1.1"),
-    ("truncated.xml", "invalid", "truncated"),
-    ("missing_identifier.xml", "invalid", "<identifier>"),
-    ("bad_enum.xml", "invalid", "'Critical'"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason", "words"),
+    [
+        ("cap11.xml", "unsupported", "CAP 1.1"),
+        ("truncated.xml", "invalid", "truncated"),
+        ("missing_identifier.xml", "invalid", "<identifier>"),
+        ("bad_enum.xml", "invalid", "'Critical'"),
+    ],
+)
 def test_sample_refusals(name: str, reason: str, words: str) -> None:
     with pytest.raises(CapRefused) as caught:
         parse_cap(sample(name))
@@ -130,30 +144,39 @@ def test_sample_refusals(name: str, reason: str, words: str) -> None:
     assert words in caught.value.message
 
 
-@pytest.mark.parametrize(("old", "new", "words"), [
-    ("2026-11-28T07:30:00+07:00", "2026-11-28T07:30:00", "alert/sent"),
-    ("2026-11-28T07:30:00+07:00", "28/11/2026 07:30", "alert/sent"),
-    ("<status>Actual", "<status>Real", "alert/status"),
-    ("<msgType>Alert", "<msgType>Update", "<alert/references> is missing"),
-    ("<scope>Public", "<scope>public", "case matters"),
-    ("<category>Met", "<category>Weather", "category"),
-    ("<urgency>Immediate", "<urgency>Now", "urgency"),
-    ("<certainty>Observed", "<certainty>Very Likely", "certainty"),
-    ("<event>Bão số 12</event>", "", "<event>"),
-    (" 18.33,105.89</polygon>", "</polygon>", "polygon"),
-    ("<polygon>18.33,105.89 18.33,105.92 18.36,105.92 18.36,105.89 18.33,105.89",
-     "<polygon>18.33,105.89 18.33,105.92 18.33,105.89", "at least 4 points"),
-    ("18.36,105.92", "95.0,105.92", "outside latitude"),
-    ("18.36,105.92", "18.36;105.92", "latitude,longitude"),
-    ("18.36,105.92", "nan,105.92", "outside latitude"),
-    ("<areaDesc>Ven biển thôn Đông và thôn Đoài</areaDesc>", "", "<areaDesc>"),
-    ("<identifier>VN-KTTV-2026-1128-002</identifier>",
-     "<identifier>A</identifier><identifier>B</identifier>", "allows one"),
-    ("<identifier>VN-KTTV-2026-1128-002", "<identifier>VN KTTV", "spaces"),
-    ("<sender>canhbao@kttv.gov.vn</sender>", "<sender>   </sender>", "alert/sender> is empty"),
-    ("<scope>Public</scope>", "<scope>Public</scope><priority>1</priority>", "<priority>"),
-    ("<scope>Public</scope>", '<scope>Public</scope><x xmlns="">1</x>', "outside the CAP"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("2026-11-28T07:30:00+07:00", "2026-11-28T07:30:00", "alert/sent"),
+        ("2026-11-28T07:30:00+07:00", "28/11/2026 07:30", "alert/sent"),
+        ("<status>Actual", "<status>Real", "alert/status"),
+        ("<msgType>Alert", "<msgType>Update", "<alert/references> is missing"),
+        ("<scope>Public", "<scope>public", "case matters"),
+        ("<category>Met", "<category>Weather", "category"),
+        ("<urgency>Immediate", "<urgency>Now", "urgency"),
+        ("<certainty>Observed", "<certainty>Very Likely", "certainty"),
+        ("<event>Bão số 12</event>", "", "<event>"),
+        (" 18.33,105.89</polygon>", "</polygon>", "polygon"),
+        (
+            "<polygon>18.33,105.89 18.33,105.92 18.36,105.92 18.36,105.89 18.33,105.89",
+            "<polygon>18.33,105.89 18.33,105.92 18.33,105.89",
+            "at least 4 points",
+        ),
+        ("18.36,105.92", "95.0,105.92", "outside latitude"),
+        ("18.36,105.92", "18.36;105.92", "latitude,longitude"),
+        ("18.36,105.92", "nan,105.92", "outside latitude"),
+        ("<areaDesc>Ven biển thôn Đông và thôn Đoài</areaDesc>", "", "<areaDesc>"),
+        (
+            "<identifier>VN-KTTV-2026-1128-002</identifier>",
+            "<identifier>A</identifier><identifier>B</identifier>",
+            "allows one",
+        ),
+        ("<identifier>VN-KTTV-2026-1128-002", "<identifier>VN KTTV", "spaces"),
+        ("<sender>canhbao@kttv.gov.vn</sender>", "<sender>   </sender>", "alert/sender> is empty"),
+        ("<scope>Public</scope>", "<scope>Public</scope><priority>1</priority>", "<priority>"),
+        ("<scope>Public</scope>", '<scope>Public</scope><x xmlns="">1</x>', "outside the CAP"),
+    ],
+)
 def test_invalid_documents_name_the_element(old: str, new: str, words: str) -> None:
     with pytest.raises(CapRefused) as caught:
         parse_cap(storm_with(old, new))
@@ -161,13 +184,19 @@ def test_invalid_documents_name_the_element(old: str, new: str, words: str) -> N
     assert words in caught.value.message
 
 
-@pytest.mark.parametrize(("old", "new", "words"), [
-    ("<area>\n", "<area><circle>18.4,105.95</circle>\n", "circle"),
-    ("<area>\n", "<area><circle>18.4,105.95 -1</circle>\n", "radius in kilometres"),
-    ("<area>\n", "<area><geocode><valueName>VN-ADM</valueName></geocode>\n", "<value>"),
-    ("<scope>Public</scope>", "<scope>Public</scope><references>a,b</references>",
-     "sender,identifier,sent"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("<area>\n", "<area><circle>18.4,105.95</circle>\n", "circle"),
+        ("<area>\n", "<area><circle>18.4,105.95 -1</circle>\n", "radius in kilometres"),
+        ("<area>\n", "<area><geocode><valueName>VN-ADM</valueName></geocode>\n", "<value>"),
+        (
+            "<scope>Public</scope>",
+            "<scope>Public</scope><references>a,b</references>",
+            "sender,identifier,sent",
+        ),
+    ],
+)
 def test_invalid_areas_and_references(old: str, new: str, words: str) -> None:
     with pytest.raises(CapRefused) as caught:
         parse_cap(storm_with(old, new))
@@ -190,8 +219,9 @@ def test_tolerated_variants() -> None:
     # "Z" instead of "+00:00", and elements of other namespaces, as CAP 1.2 permits.
     alert = parse_cap(storm_with("2026-11-28T07:30:00+07:00", "2026-11-28T00:30:00Z"))
     assert alert.sent == datetime(2026, 11, 28, 7, 30, tzinfo=VIETNAM)
-    extended = storm_with("</alert>", '<ext:signal xmlns:ext="urn:example:ext">1</ext:signal>'
-                          "</alert>")
+    extended = storm_with(
+        "</alert>", '<ext:signal xmlns:ext="urn:example:ext">1</ext:signal></alert>'
+    )
     assert parse_cap(extended).identifier == "VN-KTTV-2026-1128-002"
 
 
@@ -201,6 +231,7 @@ def test_refusal_is_a_domain_error() -> None:
 
 
 # Choice of language --------------------------------------------------------------------------
+
 
 def test_vietnamese_info_is_chosen_even_when_second() -> None:
     alert = parse_cap(sample("flood_vi_en.xml"))
@@ -218,6 +249,7 @@ def test_vi_matches_regional_tags_without_case() -> None:
 
 # Mapping -------------------------------------------------------------------------------------
 
+
 def test_flood_maps_to_emergency_for_the_whole_commune() -> None:
     result = mapped(sample("flood_vi_en.xml"))
     assert result.action == "issue" and result.priority == "emergency" and not result.test
@@ -225,7 +257,8 @@ def test_flood_maps_to_emergency_for_the_whole_commune() -> None:
     assert result.title == "Cảnh báo lũ trên sông Ngàn Sâu"
     assert result.text == (
         "Cảnh báo lũ trên sông Ngàn Sâu. Mực nước sông Ngàn Sâu đang lên, có khả năng vượt "
-        "báo động 3 trong đêm nay. Bà con khẩn trương di chuyển người và gia súc lên vùng cao.")
+        "báo động 3 trong đêm nay. Bà con khẩn trương di chuyển người và gia súc lên vùng cao."
+    )
     assert result.expires == datetime(2026, 11, 28, 17, 30, tzinfo=VIETNAM)
     assert result.area_ids == ("xa-an-hoa",)
     assert set(result.node_ids) == {n[0] for n in NODES}  # with or without coordinates
@@ -286,10 +319,16 @@ def test_no_matching_area_refused() -> None:
     assert "1 polygon" in err.message
 
 
-@pytest.mark.parametrize(("status", "test", "refused"), [
-    ("Actual", False, False), ("Test", True, False), ("Exercise", True, False),
-    ("Draft", None, True), ("System", None, True),
-])
+@pytest.mark.parametrize(
+    ("status", "test", "refused"),
+    [
+        ("Actual", False, False),
+        ("Test", True, False),
+        ("Exercise", True, False),
+        ("Draft", None, True),
+        ("System", None, True),
+    ],
+)
 def test_statuses(status: str, test: bool | None, refused: bool) -> None:
     data = storm_with("<status>Actual", f"<status>{status}")
     if refused:
@@ -308,20 +347,25 @@ def test_mapping_can_refuse_exercises_and_allow_restricted_scope() -> None:
     assert mapped(restricted, open_scope).priority == "emergency"
 
 
-@pytest.mark.parametrize(("urgency", "severity", "certainty", "expected"), [
-    ("Immediate", "Extreme", "Observed", "emergency"),
-    ("Expected", "Severe", "Likely", "emergency"),
-    ("Future", "Extreme", "Observed", "priority"),
-    ("Immediate", "Severe", "Possible", "priority"),
-    ("Immediate", "Moderate", "Observed", "priority"),
-    ("Immediate", "Minor", "Observed", None),
-    ("Immediate", "Unknown", "Observed", None),
-    ("Immediate", "Extreme", "Unlikely", None),
-])
+@pytest.mark.parametrize(
+    ("urgency", "severity", "certainty", "expected"),
+    [
+        ("Immediate", "Extreme", "Observed", "emergency"),
+        ("Expected", "Severe", "Likely", "emergency"),
+        ("Future", "Extreme", "Observed", "priority"),
+        ("Immediate", "Severe", "Possible", "priority"),
+        ("Immediate", "Moderate", "Observed", "priority"),
+        ("Immediate", "Minor", "Observed", None),
+        ("Immediate", "Unknown", "Observed", None),
+        ("Immediate", "Extreme", "Unlikely", None),
+    ],
+)
 def test_priority_rules(urgency: str, severity: str, certainty: str, expected: str | None) -> None:
-    data = (STORM.replace(b"<urgency>Immediate", f"<urgency>{urgency}".encode())
-            .replace(b"<severity>Extreme", f"<severity>{severity}".encode())
-            .replace(b"<certainty>Observed", f"<certainty>{certainty}".encode()))
+    data = (
+        STORM.replace(b"<urgency>Immediate", f"<urgency>{urgency}".encode())
+        .replace(b"<severity>Extreme", f"<severity>{severity}".encode())
+        .replace(b"<certainty>Observed", f"<certainty>{certainty}".encode())
+    )
     if expected is None:
         assert refusal(data).reason == "not_actionable"
     else:
@@ -329,8 +373,12 @@ def test_priority_rules(urgency: str, severity: str, certainty: str, expected: s
 
 
 def test_mapping_changes_repeat_volume_and_emergency_rules() -> None:
-    loud = MAPPING.model_copy(update={"repeat": {"emergency": 5, "priority": 1},
-                                      "volume": {"emergency": 90, "priority": 70}})
+    loud = MAPPING.model_copy(
+        update={
+            "repeat": {"emergency": 5, "priority": 1},
+            "volume": {"emergency": 90, "priority": 70},
+        }
+    )
     assert (mapped(STORM, loud).repeat, mapped(STORM, loud).volume) == (5, 90)
     cautious = MAPPING.model_copy(update={"emergency_certainties": frozenset({"Observed"})})
     assert mapped(sample("flood_vi_en.xml"), cautious).priority == "priority"
@@ -343,22 +391,28 @@ def test_ack_and_info_less_alerts_are_not_actionable() -> None:
 
 
 def test_geocode_identity_and_area_cover() -> None:
-    data = storm_with("<area>\n", "<area><geocode><valueName>VN-ADM</valueName>"
-                                  "<value>thon-dong</value></geocode>\n")
+    data = storm_with(
+        "<area>\n",
+        "<area><geocode><valueName>VN-ADM</valueName><value>thon-dong</value></geocode>\n",
+    )
     result = mapped(data, CapMapping())
     # thon-dong is named; thon-doai is reached through the polygon.
     assert result.area_ids == ("thon-dong", "thon-doai")
-    parent = storm_with("<area>\n", "<area><geocode><valueName>VN-ADM</valueName>"
-                                    "<value>xa-an-hoa</value></geocode>\n")
+    parent = storm_with(
+        "<area>\n",
+        "<area><geocode><valueName>VN-ADM</valueName><value>xa-an-hoa</value></geocode>\n",
+    )
     assert mapped(parent, CapMapping()).area_ids == ("xa-an-hoa",)  # children are redundant
 
 
 def test_cycle_in_area_tree_does_not_hang() -> None:
     looped = {"a": "b", "b": "a"}
-    data = storm_with("<area>\n", "<area><geocode><valueName>VN-ADM</valueName>"
-                                  "<value>a</value></geocode>\n")
-    result = map_alert(parse_cap(data), CapMapping(), areas=looped,
-                       nodes=[("n1", "b", None, None)], now=NOW)
+    data = storm_with(
+        "<area>\n", "<area><geocode><valueName>VN-ADM</valueName><value>a</value></geocode>\n"
+    )
+    result = map_alert(
+        parse_cap(data), CapMapping(), areas=looped, nodes=[("n1", "b", None, None)], now=NOW
+    )
     assert result.node_ids == ("n1",)
 
 
@@ -387,23 +441,50 @@ def test_mapping_validates_its_configuration() -> None:
 
 SQUARE = ((0.0, 0.0), (0.0, 10.0), (10.0, 10.0), (10.0, 0.0), (0.0, 0.0))
 # A "U": the notch between lat 3..10 and lon 3..7 is outside.
-U_SHAPE = ((0.0, 0.0), (0.0, 10.0), (10.0, 10.0), (10.0, 7.0), (3.0, 7.0), (3.0, 3.0),
-           (10.0, 3.0), (10.0, 0.0), (0.0, 0.0))
+U_SHAPE = (
+    (0.0, 0.0),
+    (0.0, 10.0),
+    (10.0, 10.0),
+    (10.0, 7.0),
+    (3.0, 7.0),
+    (3.0, 3.0),
+    (10.0, 3.0),
+    (10.0, 0.0),
+    (0.0, 0.0),
+)
 
 
-@pytest.mark.parametrize(("lat", "lon", "inside"), [
-    (5, 5, True), (11, 5, False), (-0.1, 5, False), (5, 10.1, False),
-    (0, 5, True), (5, 0, True), (10, 10, True), (0, 0, True),  # edges and vertices count
-])
+@pytest.mark.parametrize(
+    ("lat", "lon", "inside"),
+    [
+        (5, 5, True),
+        (11, 5, False),
+        (-0.1, 5, False),
+        (5, 10.1, False),
+        (0, 5, True),
+        (5, 0, True),
+        (10, 10, True),
+        (0, 0, True),  # edges and vertices count
+    ],
+)
 def test_point_in_square(lat: float, lon: float, inside: bool) -> None:
     assert in_ring(lat, lon, SQUARE) is inside
 
 
-@pytest.mark.parametrize(("lat", "lon", "inside"), [
-    (5, 5, False), (5, 1, True), (5, 9, True), (1, 5, True),
-    (3, 1, True),  # level with two vertices: the ray must not count them twice
-    (3, 8, True), (3, -1, False), (10, 5, False), (7, 5, False),
-])
+@pytest.mark.parametrize(
+    ("lat", "lon", "inside"),
+    [
+        (5, 5, False),
+        (5, 1, True),
+        (5, 9, True),
+        (1, 5, True),
+        (3, 1, True),  # level with two vertices: the ray must not count them twice
+        (3, 8, True),
+        (3, -1, False),
+        (10, 5, False),
+        (7, 5, False),
+    ],
+)
 def test_point_in_concave_ring(lat: float, lon: float, inside: bool) -> None:
     assert in_ring(lat, lon, U_SHAPE) is inside
 
@@ -429,15 +510,23 @@ def test_circle_boundary() -> None:
 # Export --------------------------------------------------------------------------------------
 
 OURS = {
-    "id": "radio-2026-0042", "sender": "ubnd.xa-an-hoa@radio.local",
-    "sent": datetime(2026, 11, 28, 8, 15, tzinfo=VIETNAM), "status": "Actual",
-    "msg_type": "Alert", "event": "Sạt lở đất", "headline": "Nguy cơ sạt lở <đồi> & suối",
-    "description": "Mưa lớn kéo dài; đất đồi đã nứt.", "instruction": "Rời khỏi chân đồi.",
-    "severity": "Severe", "urgency": "Immediate", "certainty": "Likely",
+    "id": "radio-2026-0042",
+    "sender": "ubnd.xa-an-hoa@radio.local",
+    "sent": datetime(2026, 11, 28, 8, 15, tzinfo=VIETNAM),
+    "status": "Actual",
+    "msg_type": "Alert",
+    "event": "Sạt lở đất",
+    "headline": "Nguy cơ sạt lở <đồi> & suối",
+    "description": "Mưa lớn kéo dài; đất đồi đã nứt.",
+    "instruction": "Rời khỏi chân đồi.",
+    "severity": "Severe",
+    "urgency": "Immediate",
+    "certainty": "Likely",
     "expires": datetime(2026, 11, 28, 19, 0, tzinfo=VIETNAM),
     "areas": [("thon-dong", "Thôn Đông"), ("thon-bac", "Thôn Bắc")],
     "polygons": [[(18.33, 105.89), (18.33, 105.92), (18.36, 105.92), (18.36, 105.89)]],
-    "circles": [(18.4, 105.95, 0.5)], "category": "Geo",
+    "circles": [(18.4, 105.95, 0.5)],
+    "category": "Geo",
 }
 
 
@@ -445,20 +534,34 @@ def test_export_round_trip() -> None:
     document = export_cap(OURS)
     assert document.startswith(b"<?xml") and b"&lt;" in document and b"&amp;" in document
     alert = parse_cap(document)
-    assert (alert.identifier, alert.sender, alert.sent) == (OURS["id"], OURS["sender"],
-                                                            OURS["sent"])
+    assert (alert.identifier, alert.sender, alert.sent) == (
+        OURS["id"],
+        OURS["sender"],
+        OURS["sent"],
+    )
     assert (alert.status, alert.msg_type, alert.scope) == ("Actual", "Alert", "Public")
     info = alert.infos[0]
     assert info.language == "vi-VN" and info.categories == ("Geo",)
     assert (info.event, info.headline, info.description, info.instruction) == (
-        OURS["event"], OURS["headline"], OURS["description"], OURS["instruction"])
+        OURS["event"],
+        OURS["headline"],
+        OURS["description"],
+        OURS["instruction"],
+    )
     assert (info.severity, info.urgency, info.certainty) == ("Severe", "Immediate", "Likely")
     assert info.expires == OURS["expires"]
     assert [(a.geocodes, a.area_desc) for a in info.areas[:2]] == [
-        ((("VN-ADM", "thon-dong"),), "Thôn Đông"), ((("VN-ADM", "thon-bac"),), "Thôn Bắc")]
+        ((("VN-ADM", "thon-dong"),), "Thôn Đông"),
+        ((("VN-ADM", "thon-bac"),), "Thôn Bắc"),
+    ]
     ring = info.areas[2].polygons[0]
-    assert ring == ((18.33, 105.89), (18.33, 105.92), (18.36, 105.92), (18.36, 105.89),
-                    (18.33, 105.89))
+    assert ring == (
+        (18.33, 105.89),
+        (18.33, 105.92),
+        (18.36, 105.92),
+        (18.36, 105.89),
+        (18.33, 105.89),
+    )
     assert info.areas[2].circles[0].radius_km == 0.5
     # And our own export maps back to the same areas with the default mapping.
     result = map_alert(alert, CapMapping(), areas=AREAS, nodes=NODES, now=NOW)
@@ -468,9 +571,14 @@ def test_export_round_trip() -> None:
 
 def test_export_test_update_with_references() -> None:
     first = parse_cap(export_cap(OURS))
-    update = {**OURS, "id": "radio-2026-0043", "status": "Test", "msg_type": "Update",
-              "references": [(first.sender, first.identifier, first.sent)],
-              "sent": datetime(2026, 11, 28, 1, 30, tzinfo=UTC)}
+    update = {
+        **OURS,
+        "id": "radio-2026-0043",
+        "status": "Test",
+        "msg_type": "Update",
+        "references": [(first.sender, first.identifier, first.sent)],
+        "sent": datetime(2026, 11, 28, 1, 30, tzinfo=UTC),
+    }
     alert = parse_cap(export_cap(update))
     assert alert.status == "Test" and alert.msg_type == "Update"
     assert alert.references[0].identifier == "radio-2026-0042"
@@ -479,13 +587,16 @@ def test_export_test_update_with_references() -> None:
     assert mapped(export_cap(update), CapMapping()).test is True
 
 
-@pytest.mark.parametrize(("change", "words"), [
-    ({"sent": datetime(2026, 11, 28, 8, 15)}, "timezone-aware"),
-    ({"event": ""}, "no event"),
-    ({"severity": "Critical"}, "'Critical'"),
-    ({"id": "has space"}, "spaces"),
-    ({"msg_type": "Cancel"}, "references"),
-])
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"sent": datetime(2026, 11, 28, 8, 15)}, "timezone-aware"),
+        ({"event": ""}, "no event"),
+        ({"severity": "Critical"}, "'Critical'"),
+        ({"id": "has space"}, "spaces"),
+        ({"msg_type": "Cancel"}, "references"),
+    ],
+)
 def test_export_refuses_what_would_not_be_cap(change: dict, words: str) -> None:
     with pytest.raises(CapExportError) as caught:
         export_cap({**OURS, **change})
@@ -493,6 +604,7 @@ def test_export_refuses_what_would_not_be_cap(change: dict, words: str) -> None:
 
 
 # check_file and format_result ----------------------------------------------------------------
+
 
 def check(name: str, mapping: CapMapping = MAPPING):
     return check_file(SAMPLES / name, areas=AREAS, nodes=NODES, mapping=mapping, now=NOW)
@@ -503,9 +615,11 @@ def test_check_and_format_accepted() -> None:
     assert result.ok and result.alert is not None
     assert format_result(result) == (
         "✔ storm_polygon.xml: khẩn cấp (emergency), 2 khu vực: thon-dong, thon-doai; "
-        "hết hạn 13:30 28/11/2026; ngôn ngữ (language) vi-VN; 3 loa (loudspeakers)")
+        "hết hạn 13:30 28/11/2026; ngôn ngữ (language) vi-VN; 3 loa (loudspeakers)"
+    )
     assert format_result(check("flood_cancel.xml")).startswith(
-        "✔ flood_cancel.xml: hủy (cancel) VN-KTTV-2026-1128-001, VN-KTTV-2026-1128-003")
+        "✔ flood_cancel.xml: hủy (cancel) VN-KTTV-2026-1128-001, VN-KTTV-2026-1128-003"
+    )
     assert "cập nhật (update) VN-KTTV-2026-1128-001" in format_result(check("flood_update.xml"))
 
 
@@ -516,12 +630,22 @@ def test_check_and_format_test_alert(tmp_path: Path) -> None:
     assert line.startswith("✔ drill.xml: [THỬ NGHIỆM (TEST)] khẩn cấp (emergency)")
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("billion_laughs.xml", "hostile"), ("xxe_file.xml", "hostile"), ("xxe_http.xml", "hostile"),
-    ("doctype_only.xml", "hostile"), ("cap11.xml", "unsupported"), ("truncated.xml", "invalid"),
-    ("missing_identifier.xml", "invalid"), ("bad_enum.xml", "invalid"),
-    ("expired.xml", "expired"), ("minor.xml", "not_actionable"), ("no_match.xml", "no_targets"),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("billion_laughs.xml", "hostile"),
+        ("xxe_file.xml", "hostile"),
+        ("xxe_http.xml", "hostile"),
+        ("doctype_only.xml", "hostile"),
+        ("cap11.xml", "unsupported"),
+        ("truncated.xml", "invalid"),
+        ("missing_identifier.xml", "invalid"),
+        ("bad_enum.xml", "invalid"),
+        ("expired.xml", "expired"),
+        ("minor.xml", "not_actionable"),
+        ("no_match.xml", "no_targets"),
+    ],
+)
 def test_check_and_format_refused(name: str, reason: str) -> None:
     result = check(name)
     assert not result.ok and result.refused is not None and result.refused.reason == reason

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import http.server
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -39,11 +40,13 @@ async def until(cond: Callable[[], object], timeout: float = 5.0, what: str = ""
 
 
 class MediaServer:
-    """Serves `files[name]` over real HTTP; tests swap bytes to break or repair media."""
+    """Serves `files[name]` over real HTTP; tests swap bytes to break or repair media, and set
+    `stall_s` to hold back all but the first KiB for that long."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.auth: list[str | None] = []
+        self.stall_s = 0.0
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -57,6 +60,11 @@ class MediaServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if server.stall_s:  # a slow link: the first part now, the rest later
+                    self.wfile.write(data[:1024])
+                    self.wfile.flush()
+                    time.sleep(server.stall_s)
+                    data = data[1024:]
                 self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:

@@ -1,0 +1,245 @@
+"""Emergency alerts: issue in one call, watch every node confirm (JSON or live events), update,
+cancel, all-clear."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from api.deps import GuardDep, ServiceDep, SessionDep
+from api.schemas import Strict
+from controller.access import Permission
+from controller.alert_templates import TEMPLATES
+from controller.alerts import AlertRequest
+from controller.errors import NotFound
+from controller.models import Alert
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+class AlertIn(Strict):
+    areas: list[str] = Field(min_length=1, max_length=500)
+    template: Literal["flood", "storm", "fire", "epidemic", "evacuation", "all_clear"] | None = None
+    text: str | None = Field(default=None, max_length=2000)
+    title: str | None = Field(default=None, max_length=200)
+    repeat: int = Field(default=3, ge=0, le=100, description="0: until cancelled or expired")
+    volume: int | None = Field(default=100, ge=0, le=100)
+    test: bool = Field(default=False, description="A test alert, recorded apart from real ones")
+    expires_in_min: float = Field(default=60, gt=0, le=7 * 24 * 60)
+
+
+class AlertPublic(BaseModel):
+    id: str
+    version: int
+    title: str
+    text: str
+    template: str | None
+    media_sha256: str
+    duration_s: float
+    repeat: int
+    volume: int | None
+    test: bool
+    areas: list[str]
+    status: str
+    expires_at: datetime
+    created_by: str
+    created_at: datetime
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+
+
+class AlertView(BaseModel):
+    alert: AlertPublic
+    counts: dict[str, int]
+    silent: list[str]
+    nodes: list[dict[str, Any]]
+
+
+def public(a: Alert) -> AlertPublic:
+    return AlertPublic(
+        **a.model_dump(
+            exclude={"areas", "duration_ms", "media_size", "cap_sender", "cap_identifier"}
+        ),
+        areas=json.loads(a.areas),
+        duration_s=a.duration_ms / 1000,
+    )
+
+
+def request_of(body: AlertIn, author: str) -> AlertRequest:
+    return AlertRequest(
+        areas=body.areas,
+        text=body.text,
+        template=body.template,
+        title=body.title,
+        repeat=body.repeat,
+        volume=body.volume,
+        test=body.test,
+        expires_in_min=body.expires_in_min,
+        author=author,
+    )
+
+
+def concerns(guard: GuardDep, alert: Alert) -> bool:
+    user_area = guard.user.area_id
+    return any(
+        guard.sees(a) or (user_area is not None and guard.tree.contains(a, user_area))
+        for a in json.loads(alert.areas)
+    )
+
+
+def load(session: SessionDep, guard: GuardDep, alert_id: str) -> Alert:
+    alert = session.get(Alert, alert_id[:40])
+    if alert is None or not concerns(guard, alert):
+        raise NotFound(f"alert {alert_id} does not exist")
+    return alert
+
+
+@router.get("/templates")
+def templates(guard: GuardDep) -> list[dict[str, str]]:
+    guard.check(Permission.read)
+    return [{"key": k, "title": t, "text": x} for k, (t, x) in TEMPLATES.items()]
+
+
+@router.post("", response_model=AlertPublic, status_code=status.HTTP_201_CREATED)
+async def issue(body: AlertIn, guard: GuardDep, service: ServiceDep) -> AlertPublic:
+    guard.check(Permission.alert, body.areas)
+    alert = await service.alerts.issue(request_of(body, guard.user.username))
+    guard.audit(
+        "alert.test" if alert.test else "alert.issue", alert.id, body.model_dump(mode="json")
+    )
+    return public(alert)
+
+
+@router.get("", response_model=list[AlertPublic])
+def list_alerts(
+    guard: GuardDep,
+    session: SessionDep,
+    state: Literal["active", "cancelled", "expired"] | None = None,
+    test: bool | None = None,
+) -> list[AlertPublic]:
+    guard.check(Permission.read)
+    q = select(Alert).order_by(col(Alert.created_at).desc()).limit(200)
+    if state is not None:
+        q = q.where(Alert.status == state)
+    if test is not None:
+        q = q.where(Alert.test == test)
+    return [public(a) for a in session.exec(q).all() if concerns(guard, a)]
+
+
+@router.get("/{alert_id}", response_model=AlertView)
+def view(
+    alert_id: str,
+    guard: GuardDep,
+    session: SessionDep,
+    service: ServiceDep,
+    silent_after_s: float = Query(default=30, ge=1, le=3600),
+) -> AlertView:
+    guard.check(Permission.read)
+    alert = load(session, guard, alert_id)
+    v = service.alerts.view(session, alert, silent_after_s)
+    nodes = [n for n in v["nodes"] if guard.sees(n["area_id"])]
+    return AlertView(alert=public(alert), counts=v["counts"], silent=v["silent"], nodes=nodes)
+
+
+@router.get(
+    "/{alert_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def live(
+    alert_id: str, request: Request, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> StreamingResponse:
+    """Server-sent events: a snapshot at once, then every confirmation as it arrives."""
+    guard.check(Permission.read)
+    alert = load(session, guard, alert_id)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    service.alerts.listeners.add(queue)
+
+    def snapshot() -> str:
+        with service.db.session() as s:
+            a = s.get(Alert, alert.id)
+            assert a is not None
+            v = service.alerts.view(s, a, 30)
+        data = {
+            "status": a.status,
+            "version": a.version,
+            "counts": v["counts"],
+            "nodes": {n["node_id"]: n["state"] for n in v["nodes"]},
+        }
+        return f"event: snapshot\ndata: {json.dumps(data)}\n\n"
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield snapshot()
+            while not await request.is_disconnected():
+                try:
+                    change = await asyncio.wait_for(queue.get(), timeout=5)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if change.get("alert_id") == alert.id:
+                    yield f"event: change\ndata: {json.dumps(change, default=str)}\n\n"
+                    yield await asyncio.to_thread(snapshot)
+        finally:
+            service.alerts.listeners.discard(queue)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.post("/{alert_id}/update", response_model=AlertPublic)
+async def update(
+    alert_id: str, body: AlertIn, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> AlertPublic:
+    alert = load(session, guard, alert_id)
+    guard.check(Permission.alert, json.loads(alert.areas))
+    updated = await service.alerts.update(alert.id, request_of(body, guard.user.username))
+    guard.audit("alert.update", alert.id, body.model_dump(mode="json"))
+    return public(updated)
+
+
+@router.post("/{alert_id}/cancel", response_model=AlertPublic)
+async def cancel(
+    alert_id: str, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> AlertPublic:
+    alert = load(session, guard, alert_id)
+    guard.check(Permission.alert, json.loads(alert.areas))
+    cancelled = await service.alerts.cancel(alert.id, guard.user.username)
+    guard.audit("alert.cancel", alert.id)
+    return public(cancelled)
+
+
+@router.post(
+    "/{alert_id}/all-clear", response_model=AlertPublic, status_code=status.HTTP_201_CREATED
+)
+async def all_clear(
+    alert_id: str, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> AlertPublic:
+    """Cancel the alert and tell the same areas, once, that the danger is over."""
+    alert = load(session, guard, alert_id)
+    areas = json.loads(alert.areas)
+    guard.check(Permission.alert, areas)
+    if alert.status == "active":
+        await service.alerts.cancel(alert.id, guard.user.username)
+    clear = await service.alerts.issue(
+        AlertRequest(
+            areas=areas,
+            template="all_clear",
+            repeat=1,
+            volume=alert.volume,
+            test=alert.test,
+            expires_in_min=15,
+            author=guard.user.username,
+        )
+    )
+    guard.audit("alert.all_clear", alert.id, {"all_clear": clear.id})
+    return public(clear)

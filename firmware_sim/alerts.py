@@ -1,0 +1,153 @@
+"""Emergency alerts on a node: one per alert_id at its highest version, one sounding at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from firmware_sim.alert_run import AlertPlayed, AlertRun
+from firmware_sim.health import NodeHealth
+from firmware_sim.media import MediaStore
+from firmware_sim.outbox import Emit
+from firmware_sim.playback import Playback
+from firmware_sim.stream import MediaStream
+from protocol import AlertBody, Clock, EventType, MediaRef
+
+log = logging.getLogger(__name__)
+
+
+class Alerts:
+    """Accepts verified alert bodies (from any of the node's area topics) and runs them.
+
+    The same alert may arrive on several area topics: it is keyed by `alert_id` and only a
+    higher `version` changes anything. An alert cancelled, finished or failed on this node is
+    `settled` at its version and does not play again at that version or below. Different
+    alerts wait their turn in arrival order; an update keeps the place of the version it
+    replaces.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        clock: Clock,
+        emit: Emit,
+        media: MediaStore,
+        playback: Playback,
+        health: NodeHealth,
+    ) -> None:
+        self.node_id = node_id
+        self.clock = clock
+        self.emit = emit
+        self.media = media
+        self.playback = playback
+        self.health = health
+        self.played: list[AlertPlayed] = []
+        self.runs: dict[str, AlertRun] = {}
+        self.settled: dict[str, int] = {}
+        self.bad_media: set[str] = set()
+        self.queue: list[AlertRun] = []
+        self.holder: AlertRun | None = None
+        self._streams: dict[str, MediaStream] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active(self) -> AlertBody | None:
+        """The alert that holds the speaker now (sounding or pausing between playings)."""
+        return self.holder.body if self.holder is not None else None
+
+    def accept(self, body: AlertBody) -> None:
+        if body.action == "cancel":
+            self._cancel(body)
+            return
+        old = self.runs.get(body.alert_id)
+        known = max(old.body.version if old else 0, self.settled.get(body.alert_id, 0))
+        if body.version <= known:
+            # Another area topic, or a retained copy of what this node already handles.
+            log.debug("%s: alert %s v%d already known", self.node_id, body.alert_id, body.version)
+            return
+        assert body.media is not None  # checked on the way in
+        if body.expires <= self.clock.now_ms():
+            if old is not None:
+                old.stop(f"updated to v{body.version}")
+            AlertRun(self, body, None).end("failed", EventType.alert_failed, "expired")
+            return
+        if body.media.sha256 in self.bad_media:
+            if old is not None:
+                old.stop(f"updated to v{body.version}")
+            run = AlertRun(self, body, None)
+            run.event(EventType.alert_received)
+            run.end("failed", EventType.alert_failed, "media failed verification before")
+            return
+        run = AlertRun(self, body, self._stream_for(body.media))
+        self.runs[body.alert_id] = run
+        if old is not None and old in self.queue:
+            self.queue.insert(self.queue.index(old), run)
+        else:
+            self.queue.append(run)
+        if old is not None:
+            old.stop(f"updated to v{body.version}")
+        run.event(EventType.alert_received, body.title)
+        self._wake_head()
+        run.task = asyncio.create_task(run.run(), name=f"alert-{body.alert_id[:40]}")
+        self._tasks.add(run.task)
+        run.task.add_done_callback(self._tasks.discard)
+
+    def _cancel(self, body: AlertBody) -> None:
+        run = self.runs.get(body.alert_id)
+        version = max(body.version, run.body.version if run else 0)
+        self.settled[body.alert_id] = max(self.settled.get(body.alert_id, 0), version)
+        if run is not None:
+            run.stop(f"cancelled (v{body.version})")
+        else:
+            log.info("%s: cancel for alert %s not active here", self.node_id, body.alert_id)
+
+    def take_speaker(self, run: AlertRun) -> None:
+        self.holder = run
+        self.playback.hold(run.owner, f"pre-empted by alert {run.body.alert_id}")
+        # An override, not a change: the node's own volume (and volume commands) stay intact.
+        if run.body.volume is not None:
+            self.health.alert_volume = run.body.volume
+
+    def settle(self, run: AlertRun) -> None:
+        """Forget a run that has ended; safe to call more than once."""
+        b = run.body
+        if self.runs.get(b.alert_id) is run:
+            del self.runs[b.alert_id]
+        self.settled[b.alert_id] = max(self.settled.get(b.alert_id, 0), b.version)
+        if self.holder is run:
+            self.holder = None
+            self.health.alert_volume = None
+            self.playback.release(run.owner)
+        if run in self.queue:
+            self.queue.remove(run)
+            self._wake_head()
+        stream = run.stream
+        if stream is None:
+            return
+        if stream.corrupt:
+            self.bad_media.add(stream.ref.sha256)
+        in_use = any(r.stream is stream for r in self.runs.values())
+        if not in_use and self._streams.get(stream.ref.sha256) is stream:
+            if not stream.ended.is_set():
+                stream.close()  # nobody wants it any more (cancelled while downloading)
+            del self._streams[stream.ref.sha256]
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for stream in self._streams.values():
+            stream.close()
+        self._streams.clear()
+
+    def _wake_head(self) -> None:
+        if self.queue:
+            self.queue[0].turn.set()
+
+    def _stream_for(self, ref: MediaRef) -> MediaStream | None:
+        """None when the media is already verified here: the alert can sound at once."""
+        if self.media.is_ready(ref.sha256):
+            return None
+        stream = self._streams.get(ref.sha256)
+        if stream is None or stream.error is not None:
+            stream = self._streams[ref.sha256] = MediaStream(self.media, ref)
+        return stream

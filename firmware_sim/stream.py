@@ -1,0 +1,139 @@
+"""Alert media fetched progressively: sound may start at the first chunk, trust comes at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+
+import httpx
+
+from firmware_sim.media import HTTP_TIMEOUT_S, DiscardSink, MediaError, MediaStore
+from protocol import MediaRef
+
+log = logging.getLogger(__name__)
+
+
+class _Retry(Exception):
+    """Nothing usable arrived yet (refused, 5xx, 404 while publishing): try again shortly."""
+
+
+class MediaStream:
+    """One download of alert media, started when the alert is accepted.
+
+    Why progressive: an alert should sound on every node within about a second of the
+    controller's publish, and a thousand nodes each waiting for a whole file would take longer.
+    So, as an MP3 player does with a web stream, sound may start once the first chunk of the
+    HTTP response is here (`started`), and the download goes on while the alert plays. Size and
+    sha256 are checked at the end (`ended`); on a mismatch `error` is set and `corrupt` marks
+    the hash so the node never plays that media again. Media already verified in the node's
+    cache skips the download and starts at once.
+
+    Failures before any byte arrived are retried with back-off for as long as the alert wants
+    the media; a failure after sound may have started is final (the audio is already broken).
+    """
+
+    retry_base_s = 0.25
+    retry_max_s = 5.0
+
+    def __init__(self, media: MediaStore, ref: MediaRef) -> None:
+        self.media = media
+        self.ref = ref
+        self.started = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.error: str | None = None
+        self.last_error = ""
+        self.corrupt = False
+        self.attempts = 0
+        self.received = 0
+        self.task = asyncio.create_task(self._run(), name=f"alert-media-{ref.sha256[:8]}")
+
+    @property
+    def verified(self) -> bool:
+        return self.ended.is_set() and self.error is None
+
+    def close(self) -> None:
+        self.task.cancel()
+
+    async def _run(self) -> None:
+        try:
+            if await self.media.from_cache(self.ref):
+                self._end(None)
+                return
+            while True:
+                try:
+                    size = await self._fetch()
+                except _Retry as exc:
+                    self.attempts += 1
+                    self.last_error = str(exc)
+                    delay = min(self.retry_base_s * 2 ** (self.attempts - 1), self.retry_max_s)
+                    log.info(
+                        "alert media %s: %s; retry in %.2f s", self.ref.sha256[:12], exc, delay
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                self.media.verified[self.ref.sha256] = size
+                self._end(None)
+                return
+        except asyncio.CancelledError:
+            raise
+        except MediaError as exc:
+            self._end(str(exc))
+        except Exception as exc:  # whatever goes wrong is a failed alert, never a dead node
+            self._end(f"{type(exc).__name__}: {exc}")
+
+    def _end(self, error: str | None) -> None:
+        self.error = error
+        if error is not None:
+            log.warning("alert media %s failed: %s", self.ref.sha256[:12], error)
+        # A verified copy may start sound at once; a failed one wakes waiters to report it.
+        self.started.set()
+        self.ended.set()
+
+    async def _fetch(self) -> int:
+        ref = self.ref
+        if not ref.url.startswith(("http://", "https://")):
+            raise MediaError(f"unsupported media url {ref.url[:100]!r}")
+        token = self.media.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        digest = hashlib.sha256()
+        self.received = 0
+        tmp: Path | None = None
+        if self.media.dir is not None:
+            self.media.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.media.dir / f"{ref.sha256}.alert.part"
+        try:
+            async with self.media.http.stream(
+                "GET", ref.url, headers=headers, timeout=HTTP_TIMEOUT_S, follow_redirects=False
+            ) as resp:
+                if resp.status_code != 200:
+                    raise _Retry(f"HTTP {resp.status_code} from {ref.url[:200]}")
+                with tmp.open("wb") if tmp is not None else DiscardSink() as sink:
+                    # No chunk size: httpx would hold bytes back until a whole chunk is full.
+                    async for chunk in resp.aiter_bytes():
+                        self.received += len(chunk)
+                        if self.received > ref.size:
+                            self.corrupt = True
+                            raise MediaError(f"larger than the declared {ref.size} bytes")
+                        digest.update(chunk)
+                        sink.write(chunk)
+                        self.started.set()
+        except httpx.HTTPError as exc:
+            if self.received == 0:
+                raise _Retry(f"{type(exc).__name__}: {exc}") from None
+            raise MediaError(f"interrupted after {self.received} bytes: {exc}") from None
+        finally:
+            if tmp is not None and (self.received != ref.size or self.corrupt):
+                tmp.unlink(missing_ok=True)
+        if self.received != ref.size:
+            self.corrupt = True
+            raise MediaError(f"size {self.received} != declared {ref.size}")
+        if (got := digest.hexdigest()) != ref.sha256:
+            self.corrupt = True
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise MediaError(f"sha256 mismatch: got {got}")
+        if tmp is not None:
+            tmp.replace(tmp.parent / ref.sha256)
+        return self.received

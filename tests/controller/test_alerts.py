@@ -1,0 +1,327 @@
+"""Emergency alerts end to end: one publish per area, pre-emption on the nodes of that area only,
+per-node confirmation (JSON and server-sent events), offline nodes catching up, cancel, update,
+all-clear, and forged or replayed alerts never played."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from protocol import Signer, new_private_key
+from tests.conftest import running_controller, wait_for
+from tests.controller.test_broadcast_e2e import fleet_of, make_commune
+
+LONG_TEXT = " ".join(["Thông báo lịch tiêm chủng cho trẻ em dưới năm tuổi tại trạm y tế xã."] * 4)
+
+
+def sounding(node) -> str | None:
+    """What the node's loudspeaker plays now: `alert:<id>`, a timeline item id, or None."""
+    playing = node.playback.now_playing
+    return node.playback.held_by or (playing.item_id if playing else None)
+
+
+async def view(ctl, alert_id: str) -> dict:
+    r = await ctl.api("GET", f"/alerts/{alert_id}", params={"silent_after_s": 20})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_issuing_and_refusing_alerts(make_settings):
+    async with running_controller(make_settings()) as ctl:
+        await make_commune(ctl, 0)
+        staff = await ctl.login_as_new("staff-b", "commune_staff", "thon-2")
+        r = await ctl.api(
+            "POST", "/alerts", json={"areas": ["thon-1"], "template": "flood"}, token=staff
+        )
+        assert r.status_code == 403
+        r = await ctl.api("POST", "/alerts", json={"areas": ["nowhere"], "template": "flood"})
+        assert r.status_code == 422 and "nowhere" in r.text
+        r = await ctl.api("POST", "/alerts", json={"areas": ["thon-1"]})
+        assert r.status_code == 422 and "template" in r.text
+        r = await ctl.api("POST", "/alerts", json={"areas": ["thon-1"], "text": "x" * 2001})
+        assert r.status_code == 422
+        r = await ctl.api(
+            "POST",
+            "/alerts",
+            json={"areas": ["thon-2"], "template": "fire", "test": True, "volume": 20},
+            token=staff,
+        )
+        assert r.status_code == 201, r.text
+        test_alert = r.json()
+        assert (
+            test_alert["test"]
+            and test_alert["title"] == "Cảnh báo cháy"
+            and test_alert["duration_s"] > 3
+        )
+        real = await ctl.api("GET", "/alerts", params={"test": False})
+        assert real.json() == []
+        tests = (await ctl.api("GET", "/alerts", params={"test": True})).json()
+        assert [a["id"] for a in tests] == [test_alert["id"]]
+        assert (
+            await ctl.api("POST", f"/alerts/{test_alert['id']}/cancel", token=staff)
+        ).status_code == 200
+        assert (await ctl.api("POST", f"/alerts/{test_alert['id']}/cancel")).status_code == 409
+        audit = (await ctl.api("GET", "/audit", params={"action": "alert."})).json()
+        assert {e["action"] for e in audit} >= {"alert.test", "alert.cancel"}
+
+
+@pytest.mark.slow
+async def test_alert_preempts_only_its_village_and_every_node_confirms(make_settings):
+    async with running_controller(make_settings()) as ctl:
+        configs = await make_commune(ctl, 5)  # n0, n2, n4 in thon-1; n1, n3 in thon-2
+        late = configs[4]
+        async with fleet_of(configs[:4]) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to connect")
+            ann = (
+                await ctl.api("POST", "/announcements", json={"title": "Tin", "text": LONG_TEXT})
+            ).json()
+            starts = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+            sched = (
+                await ctl.api(
+                    "POST",
+                    "/schedules",
+                    json={
+                        "announcement_id": ann["id"],
+                        "starts_at": starts,
+                        "targets": {"areas": ["xa-a"]},
+                    },
+                )
+            ).json()
+
+            def playing() -> bool:
+                return all(sounding(n) for n in fleet.nodes)
+
+            await wait_for(playing, 20, "the programme to be playing")
+            t0 = asyncio.get_running_loop().time()
+            r = await ctl.api(
+                "POST",
+                "/alerts",
+                json={"areas": ["thon-1"], "template": "flood", "repeat": 1, "volume": 95},
+            )
+            assert r.status_code == 201, r.text
+            alert = r.json()
+            sse = asyncio.create_task(read_sse(ctl, alert["id"]))
+            await wait_for(
+                lambda: all(
+                    sounding(n) == f"alert:{alert['id']}"
+                    for n in fleet.nodes
+                    if n.node_id in ("n0", "n2")
+                ),
+                10,
+                "thon-1 nodes to play the alert",
+            )
+            reaction = asyncio.get_running_loop().time() - t0
+            assert reaction < 5, reaction
+            for n in fleet.nodes:
+                if n.node_id in ("n1", "n3"):
+                    assert sounding(n) and not sounding(n).startswith("alert:")
+
+            async with fleet_of([late]) as latecomer:  # offline at issue time, back while active
+                await wait_for(
+                    lambda: any(a for a in latecomer.nodes[0].alerts_played),
+                    30,
+                    "the late node to play the active alert",
+                )
+
+            async def confirmed() -> bool:
+                v = await view(ctl, alert["id"])
+                return v["counts"].get("done", 0) == 3
+
+            await wait_for(confirmed, 90, "every thon-1 node to confirm the alert")
+            v = await view(ctl, alert["id"])
+            assert {n["node_id"] for n in v["nodes"]} == {"n0", "n2", "n4"}
+            assert all(n["received_at"] and n["started_at"] for n in v["nodes"])
+            events = await asyncio.wait_for(sse, 30)
+            assert events[0]["counts"] and any(
+                e.get("event") == "alert_started" for e in events[1:]
+            )
+
+            d = (await ctl.api("GET", f"/schedules/{sched['id']}/deliveries")).json()
+            by_node = {row["node_id"]: row["state"] for row in d["deliveries"]}
+            assert by_node["n0"] == "preempted" and by_node["n2"] == "preempted"
+
+            clear = await ctl.api("POST", f"/alerts/{alert['id']}/all-clear")
+            assert clear.status_code == 201
+            assert (await view(ctl, alert["id"]))["alert"]["status"] == "cancelled"
+
+
+async def read_sse(ctl, alert_id: str) -> list[dict]:
+    got: list[dict] = []
+    async with ctl.http.stream(
+        "GET",
+        f"{ctl.base_url}/api/v1/alerts/{alert_id}/events",
+        headers={"Authorization": f"Bearer {ctl.token}"},
+    ) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        async for line in resp.aiter_lines():
+            if line.startswith("data: "):
+                got.append(json.loads(line[6:]))
+            if any(g.get("event") == "alert_started" for g in got) and len(got) >= 3:
+                return got
+    return got
+
+
+@pytest.mark.slow
+async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings):
+    async with running_controller(make_settings()) as ctl:
+        configs = await make_commune(ctl, 2)
+        topics = ctl.service.topics
+        login = ctl.service.registry.controller_login()
+        port = ctl.service.settings.mqtt_embedded_port
+        async with fleet_of(configs) as fleet, aiomqtt.Client(
+            "127.0.0.1", port, username=login.username, password=login.password,
+            identifier="eavesdropper",
+        ) as spy:
+            await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
+            await spy.subscribe(topics.area_alert("thon-1"))
+            alert = (await ctl.api("POST", "/alerts", json={"areas": ["thon-1"],
+                                                             "template": "storm", "repeat": 0})).json()
+            captured = None
+            async with asyncio.timeout(10):
+                async for m in spy.messages:
+                    captured = bytes(m.payload)
+                    break
+            n0 = fleet.nodes[0]
+            await wait_for(lambda: sounding(n0) == f"alert:{alert['id']}", 15, "the alert to play")
+            assert (await ctl.api("POST", f"/alerts/{alert['id']}/cancel")).status_code == 200
+            await wait_for(lambda: sounding(n0) is None or not sounding(n0).startswith("alert:"),
+                           10, "the cancel to stop it")
+            played_before = len(n0.alerts_played)
+            rejected_before = sum(fleet.summary().rejected.values())
+
+            # Someone with the controller's stolen broker login replays the old alert and forges
+            # a new one with a key of their own.
+            forged = Signer(new_private_key()).sign("alert", {
+                "alert_id": "forged", "action": "play", "expires": 32_000_000_000_000,
+                "title": "Sơ tán", "duration_ms": 1000,
+                "media": {"url": "http://127.0.0.1:1/x.mp3", "sha256": "0" * 64, "size": 1}},
+                int(datetime.now(UTC).timestamp() * 1000), 600_000)
+            await spy.publish(topics.area_alert("thon-1"), captured, qos=1, retain=True)
+            await spy.publish(topics.area_alert("xa-a"), forged, qos=1, retain=True)
+            await wait_for(lambda: sum(fleet.summary().rejected.values()) >= rejected_before + 2,
+                           10, "the replay and the forgery to be refused")
+            await asyncio.sleep(2)
+            assert len(n0.alerts_played) == played_before
+            assert all(not (sounding(n) or "").startswith("alert:") for n in fleet.nodes)
+
+        # A node's own login cannot publish on alert topics at all (the broker's ACL).
+        rogue = configs[0]
+        async with aiomqtt.Client("127.0.0.1", port, username=login.username,
+                                  password=login.password, identifier="check") as check:
+            await check.publish(topics.area_alert("thon-1"), b"", qos=1, retain=True)
+            async with aiomqtt.Client("127.0.0.1", port, username=rogue.username,
+                                      password=rogue.password, identifier="rogue") as c:
+                await c.publish(topics.area_alert("thon-1"), captured, qos=1, retain=True)
+            await check.subscribe(topics.area_alert("thon-1"))
+            got = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.5):
+                    async for m in check.messages:
+                        got.append(bytes(m.payload))
+            assert got == []
+
+
+def cap_doc(
+    identifier: str, msg_type: str = "Alert", references=(), areas=(("thon-1", "Thôn 1"),)
+) -> bytes:
+    from controller.cap_export import export_cap
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    return export_cap(
+        {
+            "id": identifier,
+            "sender": "canhbao@kttv.example",
+            "sent": now,
+            "msg_type": msg_type,
+            "references": list(references),
+            "event": "Lũ quét",
+            "headline": "Cảnh báo lũ quét",
+            "description": "Nước lũ lên nhanh trên sông Đà.",
+            "instruction": "Di chuyển lên chỗ cao.",
+            "severity": "Severe",
+            "urgency": "Immediate",
+            "certainty": "Observed",
+            "expires": now + timedelta(hours=2),
+            "areas": list(areas),
+        }
+    )
+
+
+async def test_a_cap_document_raises_and_cancels_the_same_alert(make_settings):
+    from controller.cap_parse import parse_cap
+
+    async with running_controller(make_settings()) as ctl:
+        await make_commune(ctl, 0)
+        headers = {"content-type": "application/xml"}
+        r = await ctl.api("POST", "/alerts/cap", content=cap_doc("AG-1"), headers=headers)
+        assert r.status_code == 201, r.text
+        alert = r.json()
+        assert alert["areas"] == ["thon-1"] and alert["title"] == "Cảnh báo lũ quét"
+        assert "sông Đà" in alert["text"] and not alert["test"]
+        exported = parse_cap((await ctl.api("GET", f"/alerts/{alert['id']}/cap.xml")).content)
+        assert exported.identifier == alert["id"] and exported.status == "Actual"
+
+        hostile = (Path(__file__).parent / "cap_samples" / "billion_laughs.xml").read_bytes()
+        r = await ctl.api("POST", "/alerts/cap", content=hostile, headers=headers)
+        assert r.status_code == 422 and "hostile" in r.text
+        r = await ctl.api("POST", "/alerts/cap", content=b"<alert>", headers=headers)
+        assert r.status_code == 422
+
+        sent = datetime.now(UTC).replace(microsecond=0)
+        cancel = cap_doc("AG-2", "Cancel", [("canhbao@kttv.example", "AG-1", sent)])
+        r = await ctl.api("POST", "/alerts/cap", content=cancel, headers=headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["id"] == alert["id"] and r.json()["status"] == "cancelled"
+
+
+def test_cap_check_command(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {"RADIO_DEMO": "1", "RADIO_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "area",
+            "add",
+            "thon-1",
+            "--name",
+            "Thôn 1",
+            "--kind",
+            "village",
+        ],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    good = tmp_path / "good.xml"
+    good.write_bytes(cap_doc("AG-9"))
+    bad = root / "tests" / "controller" / "cap_samples" / "xxe_file.xml"
+    ok = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "cap", "check", str(good)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "✔ good.xml" in ok.stdout and "thon-1" in ok.stdout
+    mixed = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "cap", "check", str(good), str(bad)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert mixed.returncode == 1
+    assert "✘ xxe_file.xml" in mixed.stdout and "hostile" in mixed.stdout

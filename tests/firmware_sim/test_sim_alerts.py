@@ -1,0 +1,248 @@
+"""Emergency alerts: pre-empt, repeat, cancel, update, retained, expiry, trust, bad media, volume."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from fwsim_support import Controller, MediaServer, item, until
+
+from firmware_sim import Node
+from protocol import Signer, SystemClock, Telemetry, new_private_key
+
+SIREN = b"siren " * 2000
+UPDATE = b"update " * 2000
+CYCLE = ["alert_received", "alert_started", "alert_finished"]
+
+
+def now() -> int:
+    return SystemClock().now_ms()
+
+
+def alert(alert_id: str, url: str, data: bytes, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "alert_id": alert_id,
+        "action": "play",
+        "title": "Cảnh báo lũ quét",
+        "media": {"url": url, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)},
+        "duration_ms": 300,
+        "repeat": 1,
+        "pause_ms": 100,
+        "expires": now() + 60_000,
+    }
+    return body | fields
+
+
+def cancel(alert_id: str, version: int = 1) -> dict[str, Any]:
+    return {"alert_id": alert_id, "version": version, "action": "cancel", "expires": now() + 1}
+
+
+async def send(ctl: Controller, body: dict[str, Any], area: str = "village-1", **kw: Any) -> int:
+    """Publish like the controller: `play` retained, `cancel` not; returns the publish time."""
+    retain = kw.pop("retain", body["action"] == "play")
+    sent = now()
+    await ctl.publish(ctl.topics.area_alert(area), ctl.sign("alert", body, **kw), retain=retain)
+    return sent
+
+
+async def clear(ctl: Controller, *areas: str) -> None:
+    for area in areas or ("village-1",):
+        await ctl.publish(ctl.topics.area_alert(area), b"", retain=True)
+
+
+def kinds(ctl: Controller, node_id: str = "n1") -> list[tuple[str, str]]:
+    return [(e.type, e.detail) for e in ctl.events(node_id) if e.type.startswith("alert_")]
+
+
+async def test_alert_preempts_item_repeats_and_timeline_resumes(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["news.mp3"] = media.files["siren.mp3"] = SIREN
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    t0, url = now(), media.url("news.mp3")
+    await controller.push_timeline(
+        "n1",
+        1,
+        [
+            item("news", t0 + 500, url, SIREN, duration_ms=10_000),
+            item("during", t0 + 1400, url, SIREN, duration_ms=300),
+            item("later", t0 + 2800, url, SIREN, duration_ms=200),
+        ],
+    )
+    await until(lambda: node.playback.now_playing, what="news playing")
+    body = alert("a1", media.url("siren.mp3"), SIREN, duration_ms=400, repeat=2, pause_ms=200)
+    sent = await send(controller, body)
+    await until(lambda: [p.item_id for p in node.played] == ["news", "later"], what="later")
+    [played] = node.alerts_played
+    assert (played.alert_id, played.playings, played.outcome) == ("a1", 2, "finished")
+    assert played.ended_ms - played.started_ms >= 400 + 200 + 400
+    assert played.started_ms - sent < 500  # media was already verified for the timeline
+    assert node.played[0].outcome == "preempted" and node.played[1].outcome == "finished"
+    await until(lambda: len(kinds(controller)) == 3, what="alert events")
+    assert [k for k, _ in kinds(controller)] == CYCLE
+    [preempted] = controller.events("n1", "playback_preempted")
+    [missed] = controller.events("n1", "playback_missed")
+    assert preempted.item_id == "news" and preempted.detail == "pre-empted by alert a1"
+    assert missed.item_id == "during" and missed.detail == "pre-empted by alert a1"
+    assert node.active_alert is None and node.playback.held_by is None
+    await clear(controller)
+
+
+async def test_cancel_stops_at_once_with_volume_restored(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["siren.mp3"] = media.files["a.mp3"] = SIREN
+    node = start_node(heartbeat_s=0.2)
+    node.health.jitter = False
+
+    def telemetry() -> list[Telemetry]:
+        return controller.telemetry("n1")
+
+    await asyncio.wait_for(node.connected.wait(), 5)
+    body = alert("a1", media.url("siren.mp3"), SIREN, repeat=0, volume=95, test=True)
+    await send(controller, body)
+    await until(
+        lambda: any(t.now_playing == "alert:a1" and t.volume == 95 for t in telemetry()),
+        what="telemetry during the alert",
+    )
+    start = now()
+    await controller.push_timeline("n1", 1, [item("after", start + 900, media.url("a.mp3"), SIREN)])
+    await send(controller, cancel("a1"))
+    await clear(controller)
+    await until(lambda: node.active_alert is None, what="alert stopped")
+    stopped_after = now() - start
+    await until(lambda: node.played, what="timeline resumed")
+    assert stopped_after < 500 and node.played[0].item_id == "after"
+    assert node.alerts_played[0].outcome == "stopped" and node.health.volume == 70
+    await until(lambda: telemetry()[-1].volume == 70, timeout=3, what="volume restored")
+    assert telemetry()[-1].now_playing != "alert:a1"
+    await until(lambda: len(kinds(controller)) == 3, what="alert events")
+    assert kinds(controller)[2] == ("alert_stopped", "v1; test; cancelled (v1)")
+    assert kinds(controller)[1][1] == "v1; test; volume 95"
+    await send(controller, body, retain=False)  # the same version again: settled, not replayed
+    await asyncio.sleep(0.3)
+    assert len(node.alerts_played) == 1 and len(kinds(controller)) == 3
+
+
+async def test_update_switches_media(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["siren.mp3"], media.files["update.mp3"] = SIREN, UPDATE
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    await send(controller, alert("a1", media.url("siren.mp3"), SIREN, repeat=0))
+    await until(lambda: node.active_alert, what="v1 sounding")
+    await send(controller, alert("a1", media.url("update.mp3"), UPDATE, version=2, repeat=1))
+    await until(lambda: len(node.alerts_played) == 2, what="v1 stopped, v2 played")
+    assert [(p.version, p.outcome) for p in node.alerts_played] == [(1, "stopped"), (2, "finished")]
+    await until(lambda: len(kinds(controller)) == 6, what="events")
+    assert [k for k, _ in kinds(controller)] == [*CYCLE[:2], "alert_stopped", *CYCLE]
+    started = controller.events("n1", "alert_started")
+    assert started[1].sha256 == hashlib.sha256(UPDATE).hexdigest() != started[0].sha256
+    assert kinds(controller)[2][1] == "v1; updated to v2"
+    await clear(controller)
+
+
+async def test_retained_play_reaches_late_node_but_cleared_one_does_not(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["siren.mp3"] = SIREN
+    await send(controller, alert("a1", media.url("siren.mp3"), SIREN, repeat=1), "commune-1")
+    early = start_node("n1")
+    await until(lambda: early.alerts_played, what="late-connecting node plays it")
+    await send(controller, cancel("a1"), "commune-1")
+    await clear(controller, "commune-1")
+    late = start_node("n2")
+    await asyncio.wait_for(late.connected.wait(), 5)
+    await asyncio.sleep(0.5)
+    assert late.alerts_played == [] and late.alerts_received == 0
+    assert early.alerts_played[0].outcome == "finished" and early.rejected_total == 0
+
+
+async def test_expired_alerts_are_not_played_and_expiry_ends_playing(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["siren.mp3"] = SIREN
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    url = media.url("siren.mp3")
+    await send(controller, alert("old", url, SIREN, expires=now() - 1000))
+    await until(lambda: controller.events("n1", "alert_failed"), what="expired reported")
+    assert controller.events("n1", "alert_failed")[0].detail == "v1; expired"
+    until_ms = now() + 1200
+    await send(controller, alert("flood", url, SIREN, repeat=0, expires=until_ms), "commune-1")
+    await until(lambda: node.alerts_played, what="stopped at expiry")
+    [played] = node.alerts_played
+    assert played.alert_id == "flood" and played.outcome == "finished"
+    assert until_ms <= played.ended_ms < until_ms + 200
+    await until(lambda: controller.events("n1", "alert_finished"), what="finished event")
+    finished = controller.events("n1", "alert_finished")
+    assert finished[0].detail.startswith("v1; expired after")
+    await clear(controller, "village-1", "commune-1")
+
+
+async def test_forged_replayed_and_duplicate_alerts(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["siren.mp3"] = SIREN
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    url, topic = media.url("siren.mp3"), controller.topics.area_alert("village-1")
+    stranger = Signer(new_private_key())
+    replayed = controller.sign("alert", alert("old", url, SIREN))  # lower seq, signed first
+    valid = controller.sign("alert", alert("real", url, SIREN))
+    await controller.publish(topic, valid)
+    await until(lambda: node.alerts_played, what="the valid alert")
+    await controller.publish(topic, valid)  # the same envelope again: benign, not counted
+    await controller.publish(
+        topic, controller.sign("alert", alert("fake", url, SIREN), signer=stranger)
+    )
+    await controller.publish(topic, replayed)
+    await controller.publish(topic, controller.sign("alert", {"alert_id": "x", "action": "play"}))
+    await until(lambda: node.rejected_total == 3, what="rejections")
+    assert dict(node.rejected) == {"unknown_key": 1, "replayed": 1, "invalid_body": 1}
+    await asyncio.sleep(0.3)
+    assert [p.alert_id for p in node.alerts_played] == ["real"]
+
+
+async def test_same_alert_on_two_areas_plays_once(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["siren.mp3"] = SIREN
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    body = alert("a1", media.url("siren.mp3"), SIREN, repeat=1)
+    await send(controller, body, "village-1")
+    await send(controller, body, "commune-1")
+    await until(lambda: node.alerts_played, what="played")
+    await asyncio.sleep(0.5)
+    assert len(node.alerts_played) == 1 and node.alerts_received == 2
+    assert [k for k, _ in kinds(controller)] == CYCLE
+    await clear(controller, "village-1", "commune-1")
+
+
+async def test_corrupted_media_fails_and_never_plays_again(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    media.files["siren.mp3"] = b"X" * len(SIREN)  # right size, wrong bytes
+    media.stall_s = 0.6
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    sent = await send(controller, alert("a1", media.url("siren.mp3"), SIREN, repeat=0))
+    await until(lambda: node.active_alert, what="sound from the first chunk")
+    assert now() - sent < 400  # progressive: long before the download ends
+    await until(lambda: controller.events("n1", "alert_failed"), what="alert_failed")
+    assert controller.events("n1", "alert_started")
+    assert "sha256 mismatch" in controller.events("n1", "alert_failed")[0].detail
+    assert [(p.alert_id, p.outcome) for p in node.alerts_played] == [("a1", "failed")]
+    assert node.active_alert is None and node.playback.held_by is None
+    await send(controller, alert("a1", media.url("siren.mp3"), SIREN, version=2))
+    await until(lambda: len(controller.events("n1", "alert_failed")) == 2, what="second failure")
+    assert (
+        controller.events("n1", "alert_failed")[1].detail == "v2; media failed verification before"
+    )
+    assert not controller.events("n1", "alert_finished") and len(media.auth) == 1
+    await clear(controller)
