@@ -68,6 +68,14 @@ async def seed(ctl: RunningController) -> dict[str, Any]:
                 status=ScheduleStatus.pending,
             )
             drafts[side].append(draft.id)
+    alert = {}
+    for side, area in (("in", "thon-a"), ("out", "thon-b")):
+        r = await ctl.api(
+            "POST",
+            "/alerts",
+            json={"areas": [area], "template": "flood", "test": True, "repeat": 0},
+        )
+        alert[side] = r.json()["id"]
     tokens = {"admin": ctl.token}
     for role, area in (
         ("officer", "xa-a"),
@@ -82,6 +90,7 @@ async def seed(ctl: RunningController) -> dict[str, Any]:
         "sched": sched,
         "tokens": tokens,
         "drafts": drafts,
+        "alert": alert,
         "day": (datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
     }
 
@@ -268,6 +277,23 @@ MATRIX: list[tuple[str, Any, set[str], set[str]]] = [
         ),
         {"admin"},
         {"admin"},
+    ),
+    (
+        "issue alert",
+        lambda s, e, n: (
+            "POST",
+            "/alerts",
+            {"areas": ["thon-a" if s == "in" else "thon-b"], "template": "fire", "test": True},
+        ),
+        {"admin", "officer", "commune_staff"},
+        {"admin"},
+    ),
+    ("alert templates", lambda s, e, n: ("GET", "/alerts/templates", None), ALL, ALL),
+    (
+        "read alert",
+        lambda s, e, n: ("GET", f"/alerts/{e['alert'][s]}", None),
+        ALL,
+        {"admin", "auditor"},
     ),
 ]
 
