@@ -20,6 +20,16 @@ HTTP_TIMEOUT_S = 30.0
 CHUNK = 64 * 1024
 
 
+_SLOTS: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _prefetch_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _SLOTS:
+        _SLOTS[loop] = asyncio.Semaphore(4)
+    return _SLOTS[loop]
+
+
 class MediaError(Exception):
     """A download that cannot be used; the message becomes the event detail."""
 
@@ -41,7 +51,7 @@ class MediaStore:
 
     retry_base_s = 1.0
     retry_max_s = 60.0
-    prefetch_spread_s = 5.0
+    prefetch_spread_s = 30.0
 
     def __init__(
         self,
@@ -108,7 +118,11 @@ class MediaStore:
         delay = self.retry_base_s
         while ref.sha256 not in self.verified:
             try:
-                self.verified[ref.sha256] = await self._from_disk(ref) or await self._fetch(ref)
+                # Few prefetches at a time per process, so they never starve the downloads that
+                # matter now (an alert's media, the next item) of connections or CPU.
+                async with _prefetch_slots():
+                    size = await self._from_disk(ref) or await self._fetch(ref)
+                self.verified[ref.sha256] = size
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # retried later; prefetching never disturbs the node
