@@ -96,6 +96,15 @@ class Guard:
     def sees(self, area_id: str | None) -> bool:
         return in_scope(self.user, area_id, self.tree)
 
+    def concerns(self, areas: list[str]) -> bool:
+        """Something aimed at these areas concerns the user when it targets their area, an
+        area below it, or one above it (a province-wide bulletin reaches every commune)."""
+        user_area = self.user.area_id
+        return any(
+            self.sees(a) or (user_area is not None and self.tree.contains(a, user_area))
+            for a in areas
+        )
+
     def audit(
         self, action: str, target: str = "", detail: dict | None = None, outcome: str = "ok"
     ) -> None:

@@ -26,7 +26,6 @@ BASE_LAT, BASE_LON = 21.0285, 105.8542
 def seed_demo(registry: Registry) -> list[dict]:
     """Create the demo areas and nodes if absent; returns the provisioning of new nodes and
     rewrites it for existing ones (their passwords are rotated, since only hashes are kept)."""
-    from controller.broker_access import hash_password, new_password
 
     provisioning: list[dict] = []
     with registry.db.session() as session:
@@ -53,11 +52,7 @@ def seed_demo(registry: Registry) -> list[dict]:
                         hardware="sim",
                     )
                 else:
-                    password = new_password()
-                    node.mqtt_password_hash = hash_password(password)
-                    node.retired = False
-                    session.add(node)
-                    prov = registry.provisioning(session, node, password)
+                    prov = registry.reprovision(session, node)
                 provisioning.append(prov)
         session.commit()
         existing = session.exec(select(Node.id)).all()

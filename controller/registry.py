@@ -181,6 +181,15 @@ class Registry:
             "ca_file": self.settings.mqtt_ca_file,
         }
 
+    def reprovision(self, session: Session, node: Node) -> dict[str, Any]:
+        """A fresh broker password for an existing node (only hashes are kept, so a lost
+        provisioning file means a new password); un-retires it."""
+        password = new_password()
+        node.mqtt_password_hash = hash_password(password)
+        node.retired = False
+        session.add(node)
+        return self.provisioning(session, node, password)
+
     def write_provisioning(self, provisioning: dict[str, Any]) -> Path:
         path = self.settings.provisioning_dir / f"{provisioning['node_id']}.json"
         write_atomic(path, json.dumps(provisioning, indent=2, ensure_ascii=False))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.broker_access import hash_password, new_password
 from controller.config import Settings
 from controller.models import Area, Node
 from controller.tools import open_registry
@@ -23,11 +22,7 @@ def ensure_sim_nodes(settings: Settings, count: int, area_id: str) -> list[dict[
             if node is None:
                 _, prov = registry.add_node(session, node_id, f"Sim {i}", area_id, hardware="sim")
             else:
-                password = new_password()
-                node.mqtt_password_hash = hash_password(password)
-                node.retired = False
-                session.add(node)
-                prov = registry.provisioning(session, node, password)
+                prov = registry.reprovision(session, node)
             provs.append(prov)
         session.commit()
     registry.write_broker_files()

@@ -88,11 +88,7 @@ def request_of(body: AlertIn, author: str) -> AlertRequest:
 
 
 def concerns(guard: GuardDep, alert: Alert) -> bool:
-    user_area = guard.user.area_id
-    return any(
-        guard.sees(a) or (user_area is not None and guard.tree.contains(a, user_area))
-        for a in json.loads(alert.areas)
-    )
+    return guard.concerns(json.loads(alert.areas))
 
 
 def load(session: SessionDep, guard: GuardDep, alert_id: str) -> Alert:

@@ -70,12 +70,7 @@ def list_schedules(
 
 
 def concerns(guard: GuardDep, areas: list[str]) -> bool:
-    """A schedule concerns a user when it targets their area, below it, or above it."""
-    user_area = guard.user.area_id
-    return any(
-        guard.sees(a) or (user_area is not None and guard.tree.contains(a, user_area))
-        for a in areas
-    )
+    return guard.concerns(areas)
 
 
 @router.post("", response_model=SchedulePublic, status_code=status.HTTP_201_CREATED)

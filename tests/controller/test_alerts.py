@@ -174,14 +174,23 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
         topics = ctl.service.topics
         login = ctl.service.registry.controller_login()
         port = ctl.service.settings.mqtt_embedded_port
-        async with fleet_of(configs) as fleet, aiomqtt.Client(
-            "127.0.0.1", port, username=login.username, password=login.password,
-            identifier="eavesdropper",
-        ) as spy:
+        async with (
+            fleet_of(configs) as fleet,
+            aiomqtt.Client(
+                "127.0.0.1",
+                port,
+                username=login.username,
+                password=login.password,
+                identifier="eavesdropper",
+            ) as spy,
+        ):
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             await spy.subscribe(topics.area_alert("thon-1"))
-            alert = (await ctl.api("POST", "/alerts", json={"areas": ["thon-1"],
-                                                             "template": "storm", "repeat": 0})).json()
+            alert = (
+                await ctl.api(
+                    "POST", "/alerts", json={"areas": ["thon-1"], "template": "storm", "repeat": 0}
+                )
+            ).json()
             captured = None
             async with asyncio.timeout(10):
                 async for m in spy.messages:
@@ -190,33 +199,53 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
             n0 = fleet.nodes[0]
             await wait_for(lambda: sounding(n0) == f"alert:{alert['id']}", 15, "the alert to play")
             assert (await ctl.api("POST", f"/alerts/{alert['id']}/cancel")).status_code == 200
-            await wait_for(lambda: sounding(n0) is None or not sounding(n0).startswith("alert:"),
-                           10, "the cancel to stop it")
+            await wait_for(
+                lambda: sounding(n0) is None or not sounding(n0).startswith("alert:"),
+                10,
+                "the cancel to stop it",
+            )
             played_before = len(n0.alerts_played)
             rejected_before = sum(fleet.summary().rejected.values())
 
             # Someone with the controller's stolen broker login replays the old alert and forges
             # a new one with a key of their own.
-            forged = Signer(new_private_key()).sign("alert", {
-                "alert_id": "forged", "action": "play", "expires": 32_000_000_000_000,
-                "title": "Sơ tán", "duration_ms": 1000,
-                "media": {"url": "http://127.0.0.1:1/x.mp3", "sha256": "0" * 64, "size": 1}},
-                int(datetime.now(UTC).timestamp() * 1000), 600_000)
+            forged = Signer(new_private_key()).sign(
+                "alert",
+                {
+                    "alert_id": "forged",
+                    "action": "play",
+                    "expires": 32_000_000_000_000,
+                    "title": "Sơ tán",
+                    "duration_ms": 1000,
+                    "media": {"url": "http://127.0.0.1:1/x.mp3", "sha256": "0" * 64, "size": 1},
+                },
+                int(datetime.now(UTC).timestamp() * 1000),
+                600_000,
+            )
             await spy.publish(topics.area_alert("thon-1"), captured, qos=1, retain=True)
             await spy.publish(topics.area_alert("xa-a"), forged, qos=1, retain=True)
-            await wait_for(lambda: sum(fleet.summary().rejected.values()) >= rejected_before + 2,
-                           10, "the replay and the forgery to be refused")
+            await wait_for(
+                lambda: sum(fleet.summary().rejected.values()) >= rejected_before + 2,
+                10,
+                "the replay and the forgery to be refused",
+            )
             await asyncio.sleep(2)
             assert len(n0.alerts_played) == played_before
             assert all(not (sounding(n) or "").startswith("alert:") for n in fleet.nodes)
 
         # A node's own login cannot publish on alert topics at all (the broker's ACL).
         rogue = configs[0]
-        async with aiomqtt.Client("127.0.0.1", port, username=login.username,
-                                  password=login.password, identifier="check") as check:
+        async with aiomqtt.Client(
+            "127.0.0.1", port, username=login.username, password=login.password, identifier="check"
+        ) as check:
             await check.publish(topics.area_alert("thon-1"), b"", qos=1, retain=True)
-            async with aiomqtt.Client("127.0.0.1", port, username=rogue.username,
-                                      password=rogue.password, identifier="rogue") as c:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                port,
+                username=rogue.username,
+                password=rogue.password,
+                identifier="rogue",
+            ) as c:
                 await c.publish(topics.area_alert("thon-1"), captured, qos=1, retain=True)
             await check.subscribe(topics.area_alert("thon-1"))
             got = []
