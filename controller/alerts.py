@@ -212,10 +212,10 @@ class Alerts:
             session.add(alert)
             session.commit()
             session.refresh(alert)
-        await self._withdraw(alert, "cancel")
+        await self._withdraw(alert)
         return alert
 
-    async def _withdraw(self, alert: Alert, action: str) -> None:
+    async def _withdraw(self, alert: Alert) -> None:
         now = self.clock.now_ms()
         payload = self.signer.sign("alert", self.body(alert, "cancel"), now, 3600_000)
         for area_id in json.loads(alert.areas):
@@ -246,7 +246,7 @@ class Alerts:
             session.add(alert)
             session.commit()
             session.refresh(alert)
-        await self._withdraw(alert, "cancel")
+        await self._withdraw(alert)
 
     async def run_expiry(self) -> None:
         while True:
@@ -271,10 +271,7 @@ class Alerts:
                 queue.put_nowait(change)
 
     def expected_nodes(self, session: Session, alert: Alert) -> list[Node]:
-        tree = self.registry.area_tree(session)
-        areas = set(json.loads(alert.areas))
-        nodes = session.exec(select(Node).where(Node.retired == False)).all()  # noqa: E712
-        return [n for n in nodes if areas.intersection(tree.lineage(n.area_id))]
+        return self.registry.nodes_under(session, set(json.loads(alert.areas)))
 
     def view(self, session: Session, alert: Alert, silent_after_s: float) -> dict[str, Any]:
         receipts = {

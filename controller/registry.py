@@ -120,6 +120,12 @@ class Registry:
         rows = session.exec(select(Area.id, Area.parent_id)).all()
         return AreaTree({a: p for a, p in rows})
 
+    def nodes_under(self, session: Session, areas: set[str]) -> list[Node]:
+        """Active nodes in any of these areas or in an area below one of them."""
+        tree = self.area_tree(session)
+        nodes = session.exec(select(Node).where(Node.retired == False)).all()  # noqa: E712
+        return [n for n in nodes if areas.intersection(tree.lineage(n.area_id))]
+
     def add_area(
         self, session: Session, area_id: str, name: str, kind: AreaKind, parent_id: str | None
     ) -> Area:

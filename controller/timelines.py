@@ -234,12 +234,6 @@ def affected_nodes(session: Session, registry: Registry, schedule_id: int) -> se
     targets = session.exec(
         select(ScheduleTarget).where(ScheduleTarget.schedule_id == schedule_id)
     ).all()
-    tree = registry.area_tree(session)
     areas = {t.target_id for t in targets if t.kind == "area"}
     result = {t.target_id for t in targets if t.kind == "node"}
-    for node_id, area_id in session.exec(
-        select(Node.id, Node.area_id).where(Node.retired == False)  # noqa: E712
-    ).all():
-        if any(a in areas for a in tree.lineage(area_id)):
-            result.add(node_id)
-    return result
+    return result | {n.id for n in registry.nodes_under(session, areas)}
