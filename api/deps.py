@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from api.console.session import cookie_user as console_user
 from controller.access import Forbidden, Permission, in_scope, require
 from controller.models import User
 from controller.security import InvalidToken, read_token
@@ -46,7 +47,12 @@ def current_user(
         headers={"WWW-Authenticate": "Bearer"},
     )
     if not token:
-        raise unauthorized
+        # The web console sends its session cookie instead (and a CSRF header when it writes).
+        cookie_user = console_user(request, service, session)
+        if cookie_user is None:
+            raise unauthorized
+        request.state.user = cookie_user
+        return cookie_user
     try:
         claims = read_token(service.settings.secret_key, token, "access")
     except InvalidToken:

@@ -9,9 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
-from controller.errors import DomainError
+from controller.errors import DomainError, is_no_space
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Conflicts with the current state (a clash, an item in use)"),
         (413, "The request body is too large"),
         (429, "Too many failed logins; wait as Retry-After says"),
+        (503, "The database is briefly unavailable; retry after Retry-After seconds"),
+        (507, "No space left for media; nothing was saved"),
     )
 }
 
@@ -46,6 +48,26 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": "a number or text in the request is out of range"}, status_code=400
         )
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0][:200])
+        return JSONResponse(
+            {"detail": "the database is unavailable; nothing was changed, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(OSError)
+    async def disk_error(_request: Request, exc: OSError) -> JSONResponse:
+        if is_no_space(exc):
+            log.error("storage full: %s", exc)
+            return JSONResponse(
+                {"detail": "no space left for media; nothing was saved: free disk space"},
+                status_code=507,
+            )
+        log.exception("I/O error")
+        return JSONResponse({"detail": "a storage error occurred; nothing was saved"}, 500)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

@@ -54,6 +54,7 @@ class NodePublic(BaseModel):
     boot: int
     retired: bool
     timeline_version: int
+    installed_on: date | None = None
 
 
 class NodeProvisioned(BaseModel):
@@ -97,6 +98,7 @@ class AnnouncementPublic(BaseModel):
 class TargetsIn(Strict):
     areas: list[str] = Field(default_factory=list, max_length=5000)
     nodes: list[str] = Field(default_factory=list, max_length=5000)
+    groups: list[str] = Field(default_factory=list, max_length=500)
 
 
 class ScheduleCreate(Strict):

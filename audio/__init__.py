@@ -8,7 +8,7 @@ from __future__ import annotations
 from audio.engines import FallbackEngine, engine_names, get_engine
 from audio.errors import AudioError, EngineUnavailable
 from audio.ffmpeg import ffmpeg_exe
-from audio.mastering import MasteringSettings, master
+from audio.mastering import MasteringSettings, make_chime, master
 from audio.measure import Measurement, measure
 from audio.normalize import normalize, split_sentences
 from audio.render import Renderer, RenderResult, RenderSettings
@@ -34,6 +34,7 @@ __all__ = [
     "ffmpeg_exe",
     "get_engine",
     "ingest_upload",
+    "make_chime",
     "master",
     "measure",
     "normalize",

@@ -40,6 +40,8 @@ PAYLOAD_BYTES = 1024  # a signed alert envelope is of this order (measured: prin
 SETTLE_MIN_S = 18.0
 SETTLE_MAX_S = 40.0  # nodes prefetch alert templates over their first 5 s after a timeline
 QUIET_CORES = 0.35  # "settled": all our processes together use less than this many cores
+PREFETCH_MAX_S = 600.0  # waiting for the fleets to hold every template, at most
+PROFILE_DIR: Path | None = None  # --profile: py-spy samples of every process around the alert
 
 
 # --- small helpers --------------------------------------------------------------------------
@@ -132,6 +134,9 @@ def start_mosquitto(
 ) -> subprocess.Popen[bytes]:
     directory.mkdir(parents=True, exist_ok=True)
     lines = ["user root", f"listener {port} 127.0.0.1", "persistence false"]
+    # As docs/operations.md says for production: the default (1,000 per client) drops the
+    # confirmations of a 5,000-node alert (15,000 in seconds) at the controller's subscription.
+    lines.append("max_queued_messages 200000")
     if passwd is not None:
         lines += [f"password_file {passwd}", "allow_anonymous false"]
     else:
@@ -293,6 +298,7 @@ class System:
     mosq: subprocess.Popen[Any] | None = None
     fleets: list[subprocess.Popen[Any]] = field(default_factory=list)
     http: Any = None
+    database_url: str | None = None  # PostgreSQL (production mode); SQLite in data when None
 
     def pids(self) -> list[int]:
         procs = [self.ctl, self.mosq, *self.fleets]
@@ -307,6 +313,8 @@ class System:
             "RADIO_NEW_USER_PASSWORD": PASSWORD,
             "PYTHONPATH": str(ROOT),
         }
+        if self.database_url:
+            self.env["RADIO_DATABASE_URL"] = self.database_url
         if self.kind == "embedded":
             self.env["RADIO_MQTT_EMBEDDED_PORT"] = str(free_port())
         else:
@@ -383,6 +391,8 @@ class System:
                     "firmware_sim",
                     "--provision-dir",
                     str(self.data / f"fleet{k}"),
+                    "--status-file",
+                    str(self.data / f"fleet{k}.status.json"),
                     "--log-level",
                     "WARNING",
                 ],
@@ -403,15 +413,34 @@ class System:
         while (c := self.online()) < count:
             if time.time() > deadline:
                 raise TimeoutError(f"only {c} of {count} nodes came online")
-            time.sleep(0.5)
+            # The list of every node is work for the controller too: ask less often when large.
+            time.sleep(max(0.5, count / 2000))
         return time.time() - t
 
+    def prefetching(self) -> int:
+        """Nodes still fetching alert templates, from the fleets' status files (-1: unknown)."""
+        total = 0
+        for k in range(len(self.fleets)):
+            try:
+                total += json.loads((self.data / f"fleet{k}.status.json").read_text())[
+                    "prefetching"
+                ]
+            except (OSError, ValueError, KeyError):
+                return -1
+        return total
+
     def settle(self) -> float:
-        """Let template prefetching finish: at least SETTLE_MIN_S, then until CPU is quiet."""
+        """Let template prefetching finish: at least SETTLE_MIN_S, until no node is still
+        fetching templates (a process fetches a few at a time: minutes for thousands of nodes),
+        then until CPU is quiet."""
         t = time.time()
         time.sleep(SETTLE_MIN_S)
+        while self.prefetching() != 0 and time.time() - t < PREFETCH_MAX_S:
+            time.sleep(2.0)
+        log(f"  templates pre-fetched everywhere after {time.time() - t:.0f} s")
         hz = os.sysconf("SC_CLK_TCK")
-        while time.time() - t < SETTLE_MAX_S:
+        t_quiet = time.time()
+        while time.time() - t_quiet < SETTLE_MAX_S:
             a = cpu_ticks(self.pids())
             time.sleep(2.0)
             if (cpu_ticks(self.pids()) - a) / hz / 2.0 < QUIET_CORES:
@@ -441,10 +470,27 @@ def alert_view(s: System, aid: str) -> dict[str, Any]:
     return r.json()
 
 
+def profile(s: System, seconds: int = 3) -> list[subprocess.Popen[Any]]:
+    """py-spy, in collapsed-stack form, on the controller and each fleet for the first seconds
+    of an alert (it slows what it samples: profile runs are not for the tables)."""
+    assert PROFILE_DIR is not None
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(PY).with_name("py-spy"))
+    spies = []
+    for pid in s.pids():
+        out = PROFILE_DIR / f"{s.kind}-{s.n}-{pid}-{int(time.time())}.txt"
+        cmd = [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
+        cmd += ["--format", "raw", "--nonblocking", "-o", str(out)]
+        spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)  # attached before the call
+    return spies
+
+
 def issue_and_watch(
     s: System, body: dict[str, Any], expect: int, timeout: float, late: Any = None
 ) -> dict[str, Any]:
     """POST the alert, then poll the per-node view until `expect` nodes have started."""
+    spies = profile(s) if PROFILE_DIR is not None else []
     t0 = time.time()
     r = s.http.post("/alerts", json=body)
     r.raise_for_status()
@@ -469,6 +515,8 @@ def issue_and_watch(
         if time.time() > deadline:
             break
         time.sleep(0.4 if len(rows) <= 1000 else 0.8)
+    for spy in spies:
+        spy.wait()
     rec = {x["node_id"]: when(x["received_at"]) for x in rows}
     st = {x["node_id"]: when(x["started_at"]) for x in rows}
     return {
@@ -544,7 +592,7 @@ def run_system(kind: str, n: int, free_text: bool) -> list[dict[str, Any]]:
                 {
                     "kind": kind,
                     "n": n,
-                    "alert": "free text, progressive download",
+                    "alert": "free text, audio inside the alert",
                     **res2,
                     **summarise(res2),
                 }
@@ -557,7 +605,8 @@ def run_system(kind: str, n: int, free_text: bool) -> list[dict[str, Any]]:
         raise
     finally:
         s.close()
-        shutil.rmtree(s.data, ignore_errors=True)
+        if not os.environ.get("RADIO_BENCH_KEEP"):
+            shutil.rmtree(s.data, ignore_errors=True)
 
 
 def run_offline(kind: str, n: int = 1000, late_after_s: float = 10.0) -> dict[str, Any]:
@@ -613,7 +662,8 @@ def run_offline(kind: str, n: int = 1000, late_after_s: float = 10.0) -> dict[st
         raise
     finally:
         s.close()
-        shutil.rmtree(s.data, ignore_errors=True)
+        if not os.environ.get("RADIO_BENCH_KEEP"):
+            shutil.rmtree(s.data, ignore_errors=True)
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -639,7 +689,11 @@ def main() -> None:
     ap.add_argument("--with-5000", action="store_true", help="add 5,000 nodes on Mosquitto")
     ap.add_argument("--no-offline", action="store_true")
     ap.add_argument("--settle", type=float, default=None, help="fixed wait before the alert, s")
+    ap.add_argument("--only", help="one row, e.g. mosquitto:1000 (its baseline too)")
+    ap.add_argument("--profile", type=Path, help="write py-spy samples of the alert here")
     args = ap.parse_args()
+    global PROFILE_DIR
+    PROFILE_DIR = args.profile
     if args.settle is not None:
         global SETTLE_MIN_S, SETTLE_MAX_S
         SETTLE_MIN_S = SETTLE_MAX_S = args.settle
@@ -648,6 +702,9 @@ def main() -> None:
         plan = [("embedded", 100)]
     if not args.with_5000:
         plan = [p for p in plan if p[1] != 5000]
+    if args.only:
+        kind, _, count = args.only.partition(":")
+        plan = [(kind, int(count))]
     if shutil.which("mosquitto") is None:
         log("mosquitto not installed: Mosquitto rows skipped")
         plan = [p for p in plan if p[0] != "mosquitto"]

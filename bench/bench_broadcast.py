@@ -109,7 +109,15 @@ def run(n: int) -> dict[str, float]:
                 raise TimeoutError(f"not all played: {counts}")
             time.sleep(0.2)
         total = time.time() - t0
+        rows = http.get(f"/schedules/{sched['id']}/deliveries").json()["deliveries"]
+        planned = datetime.fromisoformat(sched["starts_at"])
+        offsets = sorted(
+            (datetime.fromisoformat(r["started_at"]) - planned).total_seconds() * 1000 for r in rows
+        )
         return {
+            "start_spread_ms": offsets[-1] - offsets[0],
+            "start_p50_ms": offsets[len(offsets) // 2],
+            "start_max_ms": max(abs(o) for o in offsets),
             "nodes": n,
             "audio_s": ann["duration_s"],
             "schedule_to_all_finished_s": total,
@@ -127,6 +135,7 @@ def run(n: int) -> dict[str, float]:
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [20, 200]
+    results = []
     print(
         "| nodes | audio s | schedule → all reported finished, s | reports after air end, s "
         "| controller MB (idle → loaded) | emulator MB | emulator KB per node |"
@@ -134,12 +143,21 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n in sizes:
         r = run(n)
+        results.append(r)
         print(
             f"| {n} | {r['audio_s']:.1f} | {r['schedule_to_all_finished_s']:.1f} "
             f"(lead {LEAD_S:.0f} + audio) | {r['after_air_end_s']:.2f} "
             f"| {r['controller_idle_mb']:.0f} → {r['controller_mb']:.0f} | {r['emulator_mb']:.0f} "
             f"| {r['emulator_mb'] * 1024 / n:.0f} |",
             flush=True,
+        )
+    print("\nStart skew: node-stamped start of one occurrence against its planned time\n")
+    print("| nodes | spread (last − first start), ms | median offset, ms | worst offset, ms |")
+    print("|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['nodes']} | {r['start_spread_ms']:.0f} | {r['start_p50_ms']:.0f} "
+            f"| {r['start_max_ms']:.0f} |"
         )
 
 

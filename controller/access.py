@@ -20,6 +20,7 @@ class Permission(StrEnum):
     read_audit = "read_audit"
     manage_users = "manage_users"
     manage_dictionary = "manage_dictionary"  # the reading dictionary, for every area
+    manage_firmware = "manage_firmware"  # the firmware catalogue, for every area
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

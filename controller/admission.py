@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 from sqlmodel import Session, col, select
 
 from controller.errors import Conflict, Invalid
 from controller.models import Announcement, Node, Schedule
 from controller.occurrences import expand, quiet_map, scheduled_occurrences, to_ms
+from controller.playlists import playlist_parts
 from controller.recurrences import next_start, recurrence_of
 from schedules import (
     AreaTree,
@@ -63,7 +65,15 @@ def ensure_fits(
         lo, hi = upcoming, upcoming + ann.duration_ms + 1
     else:
         lo, hi = now_ms, max(now_ms + horizon_ms, upcoming + MIN_CHECK_MS)
-    mine = expand(schedule, media_url, ann, frozenset(areas), frozenset(nodes), lo, hi)
+    parts = playlist_parts(session, [ann.id], media_url).get(ann.id, ()) if ann.id else ()
+    mine = expand(schedule, media_url, ann, frozenset(areas), frozenset(nodes), lo, hi, parts)
+    starts = sorted(o.start_ms for o in mine)
+    gaps = [b - a for a, b in pairwise(starts)]
+    if gaps and min(gaps) < ann.duration_ms:
+        raise Invalid(
+            f"{ann.title!r} lasts {ann.duration_ms / 60000:.1f} min but the rule repeats after "
+            f"{min(gaps) / 60000:.1f} min: shorten the content or space the broadcasts further"
+        )
     candidates = [o.candidate() for o in mine]
     live = select(Node.id, Node.area_id).where(col(Node.retired).is_(False))
     node_areas = dict(session.exec(live).all())

@@ -8,17 +8,19 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from audio import AudioError, UploadRefused
 from controller.admission import ensure_fits
 from controller.config import TIMEZONE
 from controller.db import Database
-from controller.errors import Invalid, NotFound
+from controller.errors import Invalid, NotFound, StorageFull, is_no_space
+from controller.groups import members
 from controller.models import (
     Announcement,
     Area,
     Node,
+    NodeGroup,
     Schedule,
     ScheduleStatus,
     ScheduleTarget,
@@ -50,6 +52,28 @@ class Repetition:
 class Targets:
     areas: list[str] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+
+
+def ensure_targets_exist(session: Session, targets: Targets) -> None:
+    """Invalid names the first target that does not exist (or a node that is retired)."""
+    for area_id in targets.areas:
+        if session.get(Area, area_id) is None:
+            raise Invalid(f"area {area_id!r} does not exist")
+    for node_id in targets.nodes:
+        node = session.get(Node, node_id)
+        if node is None or node.retired:
+            raise Invalid(f"node {node_id!r} does not exist or is retired")
+    for group_id in targets.groups:
+        if session.get(NodeGroup, group_id) is None:
+            raise Invalid(f"group {group_id!r} does not exist")
+
+
+def add_targets(session: Session, schedule_id: int, targets: Targets) -> None:
+    """The schedule's target rows, each target once."""
+    for kind, ids in (("area", targets.areas), ("node", targets.nodes), ("group", targets.groups)):
+        for target_id in dict.fromkeys(ids):
+            session.add(ScheduleTarget(schedule_id=schedule_id, kind=kind, target_id=target_id))
 
 
 def as_utc(when: datetime) -> datetime:
@@ -100,6 +124,10 @@ class Broadcasts:
         except ValueError as exc:  # an unknown engine name
             raise Invalid(str(exc)) from exc
         except AudioError as exc:
+            if is_no_space(exc):
+                raise StorageFull(
+                    "no space left for media: the announcement was not saved; free disk space"
+                ) from exc
             raise Invalid(f"the text could not be turned into speech: {exc}") from exc
         ann = Announcement(
             title=title,
@@ -167,20 +195,17 @@ class Broadcasts:
         plan = plan or Repetition()
         exdates = parse_exdates(plan.exdates)
         rec = checked_recurrence(as_utc(starts_at), plan.rrule, exdates, plan.ends_on)
-        if not targets.areas and not targets.nodes:
-            raise Invalid("no targets: give at least one area or node")
+        if not targets.areas and not targets.nodes and not targets.groups:
+            raise Invalid("no targets: give at least one area, group or node")
         now = self.clock.now_ms()
         with self.db.session() as session:
             ann = session.get(Announcement, announcement_id)
             if ann is None:
                 raise NotFound(f"announcement {announcement_id} does not exist")
-            for area_id in targets.areas:
-                if session.get(Area, area_id) is None:
-                    raise Invalid(f"area {area_id!r} does not exist")
-            for node_id in targets.nodes:
-                node = session.get(Node, node_id)
-                if node is None or node.retired:
-                    raise Invalid(f"node {node_id!r} does not exist or is retired")
+            ensure_targets_exist(session, targets)
+            reached = list(targets.nodes)
+            for group in members(session, targets.groups).values():
+                reached += sorted(group - set(reached))
             schedule = Schedule(
                 announcement_id=announcement_id,
                 title=plan.title.strip(),
@@ -196,11 +221,7 @@ class Broadcasts:
             session.add(schedule)
             session.flush()
             assert schedule.id is not None
-            for kind, ids in (("area", targets.areas), ("node", targets.nodes)):
-                for target_id in dict.fromkeys(ids):
-                    session.add(
-                        ScheduleTarget(schedule_id=schedule.id, kind=kind, target_id=target_id)
-                    )
+            add_targets(session, schedule.id, targets)
             # Checked before the commit: a refused schedule leaves nothing behind.
             ensure_fits(
                 session,
@@ -208,7 +229,7 @@ class Broadcasts:
                 self.timelines.media_url,
                 schedule,
                 targets.areas,
-                targets.nodes,
+                reached,
                 now,
                 self.timelines.horizon_ms,
             )
@@ -238,6 +259,9 @@ class Broadcasts:
             for node_id in targets.nodes:
                 node = session.get(Node, node_id)
                 areas.append(node.area_id if node is not None else f"unknown-node:{node_id}")
+            for group_id in targets.groups:
+                group = session.get(NodeGroup, group_id)
+                areas.append(group.area_id if group is not None else f"unknown-group:{group_id}")
         return areas
 
     def targets_of(self, schedule_id: int) -> Targets:
@@ -248,4 +272,5 @@ class Broadcasts:
         return Targets(
             areas=[t.target_id for t in rows if t.kind == "area"],
             nodes=[t.target_id for t in rows if t.kind == "node"],
+            groups=[t.target_id for t in rows if t.kind == "group"],
         )

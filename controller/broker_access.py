@@ -72,6 +72,7 @@ def node_user(node_id: str, password_hash: str, areas: list[str], topics: Topics
             topics.timeline(node_id),
             topics.cmd(node_id),
             topics.controller_state,
+            topics.controller_keys,
             *(topics.area_alert(a) for a in areas),
         ],
     )

@@ -14,7 +14,11 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from controller import live_cli
+from controller.cli_fleet import firmware_app, node_import, node_list
 from controller.config import ConfigError, Settings
+from controller.keys_cli import keys_app
+from protocol.heap import keep_heap_frozen
 
 app = typer.Typer(help="Đài truyền thanh thông minh — smart commune radio", no_args_is_help=True)
 node_app = typer.Typer(help="Loudspeaker nodes: register, provision, retire.", no_args_is_help=True)
@@ -27,6 +31,13 @@ app.add_typer(user_app, name="user")
 app.add_typer(node_app, name="node")
 app.add_typer(area_app, name="area")
 app.add_typer(speech_app, name="speech")
+app.add_typer(keys_app, name="keys")
+app.add_typer(firmware_app, name="firmware")
+node_app.command("import")(node_import)
+app.command("live")(live_cli.live)
+node_app.command("list")(node_list)
+# Seconds a stopping server waits for open requests (live pages' streams) before closing them.
+SHUTDOWN_GRACE_S = 5
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -61,9 +72,16 @@ async def serve_app(settings: Settings, clock: object = None, extra: list | None
         lifespan="on",
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
+        # Open pages keep server-sent event streams open; without a bound, one browser tab
+        # would hold a shutdown (and a restart) for as long as it stays open.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     server = uvicorn.Server(config)
-    await server.serve()
+    keeper = asyncio.create_task(keep_heap_frozen(), name="heap")
+    try:
+        await server.serve()
+    finally:
+        keeper.cancel()
 
 
 @app.command()
@@ -72,6 +90,10 @@ def serve(log_level: str = "INFO") -> None:
     when RADIO_MQTT_URL is unset)."""
     setup_logging(log_level)
     settings = load_settings()
+    if settings.log_format == "json":
+        from controller.logs import use_json_logs
+
+        use_json_logs(settings.instance)
     asyncio.run(serve_app(settings))
 
 
@@ -80,6 +102,9 @@ def demo(
     lead_s: Annotated[float, typer.Option(help="Seconds until the announcement airs")] = 15,
     exit_when_done: Annotated[bool, typer.Option(help="Stop once every node has played")] = False,
     timeout_s: Annotated[float, typer.Option(help="Give up waiting after this long")] = 120,
+    scenario: Annotated[
+        Path | None, typer.Option(help="TOML file of timed faults for the demo nodes")
+    ] = None,
     log_level: str = "WARNING",
 ) -> None:
     """Start everything on embedded defaults with a demo commune of 20 nodes in 3 villages,
@@ -88,8 +113,14 @@ def demo(
     setup_logging(log_level)
     settings = load_settings()
     from controller.demo_run import run_demo
+    from firmware_sim.scenario import Scenario, ScenarioError
 
-    code = asyncio.run(run_demo(settings, lead_s, exit_when_done, timeout_s))
+    try:
+        faults = Scenario.load(scenario) if scenario else None
+    except ScenarioError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    code = asyncio.run(run_demo(settings, lead_s, exit_when_done, timeout_s, faults))
     raise typer.Exit(code)
 
 
@@ -101,12 +132,19 @@ def sim(
         Path | None, typer.Option(help="Run the nodes whose provisioning files are here")
     ] = None,
     speed: Annotated[float, typer.Option(help="Clock speed-up factor (tests)")] = 1.0,
+    scenario: Annotated[
+        Path | None, typer.Option(help="TOML file of timed faults (offline, flap, speaker …)")
+    ] = None,
+    processes: Annotated[
+        int, typer.Option(help="Split the nodes across N processes (10,000 nodes: 4)")
+    ] = 1,
     log_level: str = "WARNING",
 ) -> None:
     """Run simulated loudspeaker nodes: each its own MQTT connection and credentials."""
     setup_logging(log_level)
     from firmware_sim.config import NodeConfig
     from firmware_sim.fleet import load_fleet
+    from firmware_sim.scenario import Scenario, ScenarioError
 
     configs: list[NodeConfig]
     if nodes > 0:
@@ -127,15 +165,47 @@ def sim(
     else:
         typer.secho("give --nodes N --area AREA, or --provision-dir DIR", fg="red", err=True)
         raise typer.Exit(2)
-    asyncio.run(_run_fleet(configs, speed))
+    try:
+        faults = Scenario.load(scenario) if scenario else None
+        if faults is not None:
+            faults.check([c.node_id for c in configs])
+    except ScenarioError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if processes > 1:
+        raise typer.Exit(_run_processes(configs, processes, speed, scenario, log_level))
+    asyncio.run(_run_fleet(configs, speed, faults))
 
 
-async def _run_fleet(configs: list, speed: float) -> None:
+def _run_processes(
+    configs: list, processes: int, speed: float, scenario: Path | None, log_level: str
+) -> int:
+    """The fleet as `python -m firmware_sim --processes N` over a directory of its files."""
+    import json
+    import tempfile
+
+    from firmware_sim.cli import main as fleet_main
+
+    folder = Path(tempfile.mkdtemp(prefix="radio-sim-"))
+    for c in configs:
+        (folder / f"{c.node_id}.json").write_text(json.dumps(c.model_dump(mode="json")))
+    args = ["--provision-dir", str(folder), "--processes", str(processes)]
+    args += ["--speed", str(speed), "--log-level", log_level]
+    if scenario is not None:
+        args += ["--scenario", str(scenario)]
+    return fleet_main(args)
+
+
+async def _run_fleet(configs: list, speed: float, scenario: object = None) -> None:
     from firmware_sim.fleet import Fleet
     from protocol import ScaledClock, SystemClock
 
     clock = SystemClock() if speed == 1.0 else ScaledClock(speed)
-    await Fleet(configs, clock).run()
+    fleet = Fleet(configs, clock)
+    jobs = [fleet.run()]
+    if scenario is not None:
+        jobs.append(scenario.run(fleet.nodes, clock))  # type: ignore[attr-defined]
+    await asyncio.gather(*jobs)
 
 
 @area_app.command("add")
@@ -162,6 +232,28 @@ def area_add(
     typer.echo(f"area {area_id} added")
 
 
+@area_app.command("seed-vietnam")
+def area_seed_vietnam(
+    province: Annotated[
+        list[int] | None, typer.Option(help="Only this province code (repeatable), e.g. 1")
+    ] = None,
+) -> None:
+    """Add Viet Nam's 34 provinces and 3,321 communes (or some provinces') to the tree."""
+    from controller.seed import seed_areas, vietnam_units
+    from controller.tools import open_registry
+
+    try:
+        units = vietnam_units(set(province) if province else None)
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    registry = open_registry(load_settings())
+    with registry.db.session() as session:
+        added, kept = seed_areas(session, units)
+        session.commit()
+    typer.echo(f"{added} area(s) added, {kept} already present")
+
+
 @node_app.command("add")
 def node_add(
     node_id: str,
@@ -169,18 +261,35 @@ def node_add(
     area: Annotated[str, typer.Option()],
     lat: float | None = None,
     lon: float | None = None,
+    hardware: Annotated[str, typer.Option(help="e.g. the loudspeaker controller model")] = "",
+    installed_on: Annotated[
+        str | None, typer.Option(help="Install date: 2025-03-14 or 14/03/2025")
+    ] = None,
 ) -> None:
     """Register a node and write its provisioning file (broker login, keys, media token)."""
+    from controller.node_import import parse_date
     from controller.registry import RegistryError
     from controller.tools import open_registry
 
     settings = load_settings()
     registry = open_registry(settings)
     try:
+        installed = parse_date(installed_on) if installed_on else None
+        if (lat is None) != (lon is None) or abs(lat or 0) > 90 or abs(lon or 0) > 180:
+            raise RegistryError("give both --lat (-90…90) and --lon (-180…180), or neither")
         with registry.db.session() as session:
-            _, prov = registry.add_node(session, node_id, name, area, lat=lat, lon=lon)
+            _, prov = registry.add_node(
+                session,
+                node_id,
+                name,
+                area,
+                lat=lat,
+                lon=lon,
+                hardware=hardware[:100],
+                installed_on=installed,
+            )
             session.commit()
-    except RegistryError as exc:
+    except (RegistryError, ValueError) as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
     path = registry.write_provisioning(prov)
@@ -191,6 +300,8 @@ def node_add(
 @node_app.command("retire")
 def node_retire(node_id: str) -> None:
     """Retire a node and revoke its broker credentials."""
+    from controller.command_progress import abandon_for_node
+    from controller.models import Node, utcnow
     from controller.registry import RegistryError
     from controller.tools import open_registry
 
@@ -198,7 +309,11 @@ def node_retire(node_id: str) -> None:
     registry = open_registry(settings)
     try:
         with registry.db.session() as session:
+            node = session.get(Node, node_id)
+            if node is not None and node.retired:
+                raise RegistryError(f"node {node_id} is already retired")
             registry.retire_node(session, node_id)
+            abandon_for_node(session, node_id, "node retired", utcnow())
             session.commit()
     except RegistryError as exc:
         typer.secho(str(exc), fg="red", err=True)

@@ -6,7 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
@@ -69,8 +69,55 @@ class Settings(BaseSettings):
     upload_max_mb: float = Field(default=50, gt=0, le=1024)
     upload_max_duration_s: float = Field(default=1800, gt=0)
     media_retention_days: float = Field(default=7, gt=0)
+    # Commands to nodes: how long to wait for an answer (a firmware update downloads and reboots).
+    command_timeout_s: float = Field(default=30, gt=0, le=24 * 3600)
+    firmware_timeout_s: float = Field(default=900, gt=0, le=24 * 3600)
+    firmware_max_mb: float = Field(default=64, gt=0, le=1024)
+    # Device health: telemetry history, alarms, notification, metrics (docs/operations.md).
+    telemetry_full_days: float = Field(default=7, gt=0, le=366)
+    telemetry_keep_days: float = Field(default=365, gt=0, le=3660)
+    telemetry_rollup_s: float = Field(default=600, gt=0)
+    ingest_node_rate: float = Field(
+        default=1.0, gt=0, description="Heartbeats and states per second one node may send"
+    )
+    ingest_node_burst: int = Field(default=20, ge=1)
+    flap_window_s: float = Field(default=600, gt=0)
+    flap_changes: int = Field(default=6, ge=2, le=1000)
+    alarm_check_s: float = Field(default=10, gt=0)
+    alarm_offline_after_s: float = Field(default=300, ge=0)
+    alarm_dead_air_grace_s: float = Field(default=120, ge=0)
+    alarm_dead_air_lookback_h: float = Field(default=24, gt=0)
+    alarm_low_battery_pct: int = Field(default=20, ge=0, le=100)
+    alarm_over_temperature_c: float = Field(default=70, ge=-40, le=150)
+    alarm_storage_low_mb: int = Field(default=100, ge=0)
+    alarm_media_failures: int = Field(default=3, ge=1)
+    alarm_media_window_s: float = Field(default=900, gt=0)
+    alarm_repeat_s: float = Field(default=3600, gt=0)
+    webhook_url: str | None = Field(default=None, description="Alarms are POSTed here as JSON")
+    webhook_timeout_s: float = Field(default=5, gt=0, le=120)
+    webhook_retries: int = Field(default=4, ge=0, le=20)
+    metrics_token: str | None = Field(
+        default=None, description="Bearer token a Prometheus scraper may use on /metrics"
+    )
+    # Live broadcasts and relays (docs/operations.md): the MP3 the controller streams to nodes.
+    stream_bitrate_kbps: int = Field(default=64, ge=16, le=320)
+    live_max_minutes: float = Field(default=60, gt=0, le=12 * 60)
+    live_source_grace_s: float = Field(
+        default=60, gt=0, le=3600, description="A live broadcast without a source this long ends"
+    )
+    log_format: Literal["text", "json"] = "text"
     prerender_alert_templates: bool = True
+    console_tile_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Map tiles for the web console, e.g. https://tiles.example/{z}/{x}/{y}.png; "
+        "unset: a plain grid that needs no internet",
+    )
     instance: str = Field(default_factory=lambda: f"ctl-{secrets.token_hex(3)}")
+    # Several instances against one PostgreSQL and one Mosquitto: each takes a share of the
+    # node reports through `$share/<group>/…` subscriptions (MQTT 5 / Mosquitto; not amqtt).
+    mqtt_shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    leader_retry_s: float = Field(default=3.0, gt=0, le=300)
 
     @classmethod
     def settings_customise_sources(
@@ -104,6 +151,16 @@ class Settings(BaseSettings):
             if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
                 raise ValueError("mqtt_url must look like mqtt://user:password@host:1883")
         return v
+
+    @model_validator(mode="after")
+    def _heartbeat_timeout(self) -> Settings:
+        # Otherwise every node would be marked offline between two heartbeats, and flap.
+        if self.offline_after_s <= self.heartbeat_s:
+            raise ConfigError(
+                f"RADIO_OFFLINE_AFTER_S ({self.offline_after_s:g}) must be longer than "
+                f"RADIO_HEARTBEAT_S ({self.heartbeat_s:g}); three heartbeats is usual"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

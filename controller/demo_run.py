@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import typer
 from sqlmodel import select
@@ -19,11 +20,18 @@ from controller.models import Delivery, Node, utcnow
 from controller.tools import open_registry
 from protocol import Priority, SystemClock
 
+if TYPE_CHECKING:
+    from firmware_sim.scenario import Scenario
+
 log = logging.getLogger(__name__)
 
 
 async def run_demo(
-    settings: Settings, lead_s: float, exit_when_done: bool, timeout_s: float
+    settings: Settings,
+    lead_s: float,
+    exit_when_done: bool,
+    timeout_s: float,
+    scenario: Scenario | None = None,
 ) -> int:
     import uvicorn
 
@@ -52,11 +60,20 @@ async def run_demo(
     try:
         await _wait(lambda: server.started and service.gateway.connected.is_set(), 30, server_task)
         fleet = Fleet([NodeConfig.model_validate(p) for p in provs], SystemClock())
+        if scenario is not None:
+            scenario.check([n.node_id for n in fleet.nodes])
         fleet_task = asyncio.create_task(fleet.run(display=False))
         await _wait(lambda: fleet.summary().connected == len(provs), 30, server_task)
         typer.echo(
             f"✔ broker, controller and {len(provs)} nodes up in {time.perf_counter() - t0:.1f} s"
         )
+        if scenario is not None:
+            faults = asyncio.create_task(scenario.run(fleet.nodes, SystemClock()))
+            fleet_task.add_done_callback(lambda _t: faults.cancel())
+            typer.echo(
+                f"✔ fault scenario {scenario.source}: {len(scenario.faults)} fault(s); "
+                f"alarms: {settings.base_url}/api/v1/alarms"
+            )
 
         ann = await service.broadcasts.create_announcement("Thông báo tiêm chủng", DEMO_TEXT)
         starts = utcnow() + timedelta(seconds=lead_s)

@@ -23,3 +23,21 @@ class Conflict(DomainError):
 
 class Unavailable(DomainError):
     status = 503
+
+
+class StorageFull(DomainError):
+    """The disk holding media (or the database) has no space left; nothing was saved."""
+
+    status = 507
+
+
+NO_SPACE = ("No space left on device", "Disk quota exceeded")
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """A full disk, however it surfaced: an OSError, or a tool's message (ffmpeg's stderr)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(text in str(exc) for text in NO_SPACE)

@@ -97,13 +97,19 @@ class Gateway:
                     self._client = client
                     self.connects += 1
                     delay = 0.5
-                    await client.publish(
-                        self.topics.controller_state, self._state("online"), qos=1, retain=True
-                    )
                     for topic in self.topics.report_filters():
                         if self.shared_group:
                             topic = f"$share/{self.shared_group}/{topic}"
                         await client.subscribe(topic, qos=1)
+                    # Online only once subscribed: nodes hold their reports until they see it,
+                    # so none is published while no controller listens (they would be lost).
+                    await client.publish(
+                        self.topics.controller_state, self._state("online"), qos=1, retain=True
+                    )
+                    if self.shared_group:
+                        # Another instance's last will must not tell nodes that no controller
+                        # listens while this one does: answer it with our own state.
+                        await client.subscribe(self.topics.controller_state, qos=1)
                     raise_if_cancelling()
                     self.connected.set()
                     log.info("connected to broker %s:%d", self.address.host, self.address.port)
@@ -115,6 +121,9 @@ class Gateway:
                         payload = message.payload
                         if not isinstance(payload, bytes | bytearray):
                             payload = str(payload).encode()
+                        if message.topic.value == self.topics.controller_state:
+                            await self._answer_state(client, bytes(payload))
+                            continue
                         try:
                             self.on_message(message.topic.value, bytes(payload))
                         except Exception:  # one bad message must never stop the gateway
@@ -125,7 +134,19 @@ class Gateway:
                 self.connected.clear()
                 self._client = None
             await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 30.0)
+            # One client, whose absence stops timelines and alerts: come back fast (nodes,
+            # thousands of clients, back off up to 30 s so a restarted broker is not stormed).
+            delay = min(delay * 2, 5.0)
+
+    async def _answer_state(self, client: aiomqtt.Client, payload: bytes) -> None:
+        try:
+            state = ControllerState.model_validate_json(payload)
+        except ValueError:
+            return
+        if state.status != "online" and state.instance != self.instance:
+            await client.publish(
+                self.topics.controller_state, self._state("online"), qos=1, retain=True
+            )
 
     async def _after_connect(self) -> None:
         assert self.on_connect is not None

@@ -12,14 +12,15 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from controller.alerts import record_alert_event
 from controller.db import Database
-from controller.models import Delivery, DeliveryState, Node, NodeEventRecord, utcnow
-from controller.timelines import from_ms
+from controller.ingest_guard import QuietLog
+from controller.models import Delivery, DeliveryState, Node, NodeEventRecord
+from controller.timelines import from_ms, to_ms
 from protocol import (
     CommandAck,
     EventType,
@@ -31,6 +32,9 @@ from protocol import (
     parse_node_report,
 )
 from protocol.clock import Clock
+
+if TYPE_CHECKING:
+    from controller.device_health import DeviceHealth
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +70,14 @@ _EVENT_STAMP = {
 
 
 class ReportIngest:
-    def __init__(self, db: Database, topics: Topics, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, topics: Topics, clock: Clock, health: DeviceHealth | None = None
+    ) -> None:
         self.db = db
         self.topics = topics
         self.clock = clock
+        self.health = health
+        self.quiet = QuietLog(log)
         self.queue: asyncio.Queue[tuple[str, str, Any, datetime]] = asyncio.Queue(maxsize=200_000)
         self.stats: Counter[str] = Counter()
         self.known_nodes: set[str] = set()
@@ -88,7 +96,7 @@ class ReportIngest:
             node_id, kind, report = parse_node_report(self.topics, topic, payload)
         except ProtocolError as exc:
             self.stats[f"rejected:{exc.reason}"] += 1
-            log.warning("dropped message on %s: %s", topic[:120], exc)
+            self.quiet.warning(exc.reason, "dropped message on %s: %s", topic[:120], exc)
             return
         if node_id not in self.known_nodes:
             # Perhaps registered a moment ago by another process: park it until the registry
@@ -99,11 +107,21 @@ class ReportIngest:
             else:
                 self.stats["rejected:unknown_node"] += 1
             return
+        if self.health is not None:
+            refusal = self.health.screen(node_id, kind, report)
+            if refusal is not None:
+                self.stats[f"rejected:{refusal}"] += 1
+                return
         self.stats[f"accepted:{kind}"] += 1
         if isinstance(report, CommandAck):
             self.acks[report.cmd_id] = report
+            # Commands follow their acks (progress too) as they arrive, not per batch written.
+            for listener in self.listeners:
+                listener("command_ack", {"type": "command_ack", "node_id": node_id, "ack": report})
         try:
-            self.queue.put_nowait((node_id, kind, report, utcnow()))
+            # The controller's clock (scaled in tests), so heartbeat timeouts and alarm
+            # thresholds are measured on the same time as schedules.
+            self.queue.put_nowait((node_id, kind, report, from_ms(self.clock.now_ms())))
         except asyncio.QueueFull:
             self.stats["dropped:queue_full"] += 1
 
@@ -123,13 +141,21 @@ class ReportIngest:
                         await on_change()
                     last = stamp
                 parked, self.parked = self.parked, []
+                if parked:
+                    # Registered by another instance (or before this watch took its first
+                    # look): read the nodes again before judging them unknown.
+                    await asyncio.to_thread(self.reload_nodes)
                 for topic, payload in parked:
                     node_id, _leaf = self.topics.split_node_topic(topic)
                     if node_id in self.known_nodes:
                         self.handle(topic, payload)
                     else:
                         self.stats["rejected:unknown_node"] += 1
-                        log.warning("dropped message from unknown or retired node %s", node_id)
+                        self.quiet.warning(
+                            "unknown_node",
+                            "dropped message from unknown or retired node %s",
+                            node_id,
+                        )
             except Exception:
                 log.exception("registry check failed")
             await asyncio.sleep(0.5)
@@ -168,11 +194,21 @@ class ReportIngest:
                     select(Node).where(col(Node.id).in_({b[0] for b in batch}))
                 ).all()
             }
+            heartbeats: list[tuple[str, Telemetry, datetime]] = []
             for node_id, _kind, report, received in batch:
                 node = nodes.get(node_id)
                 if node is None:
                     continue
-                if isinstance(report, NodeState):
+                if self.health is not None and isinstance(report, NodeState | Telemetry):
+                    presence = self.health.presence
+                    if isinstance(report, NodeState):
+                        change = presence.on_state(session, node, report, received)
+                    else:
+                        heartbeats.append((node_id, report, received))
+                        change = presence.on_heartbeat(session, node, received)
+                    if change:
+                        changes.append(change)
+                elif isinstance(report, NodeState):
                     before = node.status
                     node.status = report.status.value
                     node.boot = report.boot
@@ -191,6 +227,8 @@ class ReportIngest:
                     if change:
                         changes.append(change)
                 session.add(node)
+            if self.health is not None:
+                self.health.telemetry.record(session, heartbeats)
             session.commit()
         return changes
 
@@ -244,10 +282,13 @@ class ReportIngest:
         if ev.detail:
             d.detail = ev.detail[:500]
         session.add(d)
-        return {
+        change: dict[str, Any] = {
             "type": "delivery",
             "node_id": ev.node_id,
             "schedule_id": d.schedule_id,
             "item_id": d.item_id,
             "state": d.state,
         }
+        if state == DeliveryState.started:
+            change["latency_ms"] = ev.ts - to_ms(d.planned_start)
+        return change

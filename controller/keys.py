@@ -1,30 +1,90 @@
-"""The controller's signing key (Ed25519) and the node media tokens derived from its secret."""
+"""The controller's signer (the keyring's current key, a sequence that never goes back) and the
+node media tokens derived from its secret."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+import threading
+import time
 from pathlib import Path
 
-from protocol import Signer, load_private_key, new_private_key, public_key_b64
-from protocol.signing import save_private_key
+from controller.broker_access import write_atomic
+from controller.keyring import Keyring
+from protocol import Signer, load_private_key, public_key_b64
 
 log = logging.getLogger(__name__)
 
+SEQ_FILE = "signer-seq"
+SEQ_SAVE_EVERY_S = 1.0
+# What may have been issued after the last save (seq is milliseconds: one second of them).
+SEQ_RESTART_MARGIN_MS = 1000
 
-def load_or_create_signer(secrets_dir: Path) -> Signer:
-    path = secrets_dir / "controller-ed25519.pem"
-    if path.exists():
-        return Signer(load_private_key(path))
-    key = new_private_key()
-    save_private_key(key, path)
-    log.info("created the controller signing key %s", path)
-    return Signer(key)
+
+class KeyringSigner(Signer):
+    """Signs with the keyring's current key. The highest sequence issued is saved (at most once a
+    second, and on `flush_seq`), so that after a restart with the clock set back (a controller
+    without a battery-backed clock, an NTP step) nodes do not take new messages for replays."""
+
+    def __init__(self, keyring: Keyring, now_ms: int) -> None:
+        self.keyring = keyring
+        self._seq_path = keyring.dir / SEQ_FILE
+        self._saved_seq = _read_seq(self._seq_path)
+        self._saved_at = 0.0
+        self._save_lock = threading.Lock()
+        entry = keyring.signing_entry(now_ms)
+        floor = self._saved_seq + SEQ_RESTART_MARGIN_MS if self._saved_seq else 0
+        super().__init__(load_private_key(keyring.key_file(entry.kid)), seq_floor=floor)
+
+    def _next_seq(self) -> int:
+        seq = super()._next_seq()
+        if time.monotonic() - self._saved_at >= SEQ_SAVE_EVERY_S:
+            self.flush_seq()
+        return seq
+
+    def flush_seq(self) -> None:
+        with self._save_lock:
+            seq = self.last_seq
+            if seq <= self._saved_seq:
+                return
+            try:
+                write_atomic(self._seq_path, str(seq))
+            except OSError as exc:
+                log.error("cannot save the signing sequence in %s: %s", self._seq_path, exc)
+                return
+            self._saved_seq, self._saved_at = seq, time.monotonic()
+
+
+def _read_seq(path: Path) -> int:
+    try:
+        return max(0, int(path.read_text().strip()))
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError) as exc:
+        log.error("ignoring unreadable %s (%s): sequences restart from the clock", path, exc)
+        return 0
+
+
+def load_or_create_signer(secrets_dir: Path) -> KeyringSigner:
+    return KeyringSigner(Keyring.open(secrets_dir), int(time.time() * 1000))
 
 
 def trusted_keys(signer: Signer) -> list[str]:
+    """The signing keys a newly provisioned node trusts: every key not yet retired."""
+    if isinstance(signer, KeyringSigner):
+        return signer.keyring.trusted(int(time.time() * 1000))
     return [public_key_b64(signer.public_key)]
+
+
+def root_keys(signer: Signer) -> list[str]:
+    """The keys whose signature a node needs on a key announcement."""
+    return list(signer.keyring.roots) if isinstance(signer, KeyringSigner) else []
+
+
+def key_serial(signer: Signer) -> int:
+    """The key set the keys in a provisioning file belong to."""
+    return signer.keyring.serial if isinstance(signer, KeyringSigner) else 0
 
 
 def media_token(secret: str, node_id: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -47,6 +47,7 @@ class Node(SQLModel, table=True):
     mqtt_password_hash: str = Field(default="", max_length=300)
     timeline_version: int = 0
     timeline_digest: str = Field(default="", max_length=64)
+    installed_on: date | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -65,10 +66,50 @@ class Announcement(SQLModel, table=True):
     voice: str = Field(default="", max_length=50)
     area_id: str | None = Field(default=None, foreign_key="area.id", index=True, max_length=64)
     created_by: str = Field(default="", max_length=64)
-    source: str = Field(default="text", max_length=16)  # "text" or "upload"
+    source: str = Field(default="text", max_length=16)  # "text", "upload" or "playlist"
     fallback_from: str | None = Field(default=None, max_length=50)
     repeat: int = 1
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PlaylistItem(SQLModel, table=True):
+    """One entry of a playlist (an announcement of source "playlist"), in `position` order.
+
+    `kind` is "announcement" (a rendered text or an uploaded recording), "chime" or "silence";
+    `duration_ms` is the entry's length, copied from the announcement when it is one.
+    """
+
+    __table_args__ = (UniqueConstraint("playlist_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    playlist_id: int = Field(foreign_key="announcement.id", index=True)
+    position: int
+    kind: str = Field(max_length=16)
+    announcement_id: int | None = Field(default=None, foreign_key="announcement.id", index=True)
+    duration_ms: int = 0
+    # The chime's own media (an announcement's is on the announcement).
+    media_sha256: str | None = Field(default=None, max_length=64)
+    media_size: int = 0
+    # kind "stream": a relayed station ("live:<id>" for a live broadcast); `announcement_id`
+    # is then its fallback recording, and the media above a placeholder when it has none.
+    stream_url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    stream_format: str | None = Field(default=None, max_length=8)
+    via_controller: bool = False
+
+
+class NodeGroup(SQLModel, table=True):
+    """A named set of loudspeakers within one area (e.g. "the market horns"), a schedule target."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    area_id: str = Field(foreign_key="area.id", index=True, max_length=64)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NodeGroupMember(SQLModel, table=True):
+    group_id: str = Field(foreign_key="nodegroup.id", primary_key=True, max_length=64)
+    node_id: str = Field(foreign_key="node.id", primary_key=True, max_length=64)
 
 
 class Abbreviation(SQLModel, table=True):
@@ -125,7 +166,7 @@ class ScheduleTarget(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     schedule_id: int = Field(foreign_key="schedule.id", index=True)
-    kind: str = Field(max_length=8)  # "area" | "node"
+    kind: str = Field(max_length=8)  # "area" | "node" | "group"
     target_id: str = Field(max_length=64)
 
 
@@ -153,7 +194,7 @@ class Delivery(SQLModel, table=True):
     item_id: str = Field(max_length=100)
     schedule_id: int = Field(foreign_key="schedule.id")
     node_id: str = Field(foreign_key="node.id", index=True, max_length=64)
-    planned_start: datetime
+    planned_start: datetime = Field(index=True)  # the dead-air check reads recent items
     planned_duration_ms: int = 0
     state: str = Field(default=DeliveryState.planned, max_length=16)
     timeline_version: int = 0
@@ -269,3 +310,185 @@ class AlertReceipt(SQLModel, table=True):
     stopped_at: datetime | None = None
     failed_at: datetime | None = None
     detail: str = Field(default="", max_length=500)
+
+
+class TelemetrySample(SQLModel, table=True):
+    """One heartbeat at full resolution, kept for `telemetry_full_days`; `ts` is when the
+    controller received it (node clocks may be wrong)."""
+
+    __table_args__ = (Index("ix_telemetrysample_node_ts", "node_id", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: str = Field(max_length=64)
+    ts: datetime = Field(index=True)
+    uptime_s: int = 0
+    volume: int = 0
+    signal_dbm: int | None = None
+    temperature_c: float | None = None
+    power: str = Field(default="mains", max_length=8)
+    battery_pct: int | None = None
+    supply_v: float | None = None
+    speaker_ok: bool = True
+    amplifier_ok: bool = True
+    storage_free_mb: int | None = None
+    now_playing: str | None = Field(default=None, max_length=200)
+    timeline_version: int = 0
+
+
+class TelemetryHourly(SQLModel, table=True):
+    """One node's heartbeats of one hour, summarised; kept for `telemetry_keep_days`."""
+
+    __table_args__ = (UniqueConstraint("node_id", "hour"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: str = Field(max_length=64)
+    hour: datetime = Field(index=True)
+    samples: int = 0
+    volume_avg: float | None = None
+    signal_min: float | None = None
+    signal_avg: float | None = None
+    signal_max: float | None = None
+    temperature_min: float | None = None
+    temperature_avg: float | None = None
+    temperature_max: float | None = None
+    supply_v_min: float | None = None
+    supply_v_avg: float | None = None
+    supply_v_max: float | None = None
+    battery_min: float | None = None
+    battery_avg: float | None = None
+    battery_max: float | None = None
+    storage_free_mb_min: int | None = None
+    uptime_max: int | None = None
+    on_battery: int = 0  # samples taken on battery
+    speaker_faults: int = 0  # samples with the speaker check failing
+    amplifier_faults: int = 0
+
+
+class NodeStateChange(SQLModel, table=True):
+    """A node going online or offline, and why (state message, will, heartbeat timeout)."""
+
+    __table_args__ = (Index("ix_nodestatechange_node_ts", "node_id", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: str = Field(max_length=64)
+    ts: datetime = Field(index=True)
+    state: str = Field(max_length=16)
+    previous: str = Field(default="unknown", max_length=16)
+    reason: str = Field(default="", max_length=32)
+    flapping: bool = False
+
+
+class AlarmState(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    cleared = "cleared"
+
+
+class Alarm(SQLModel, table=True):
+    """A device fault: raised, acknowledged by a person, cleared when the condition ends.
+    At most one alarm per node and kind is not cleared (a partial unique index)."""
+
+    __table_args__ = (
+        Index(
+            "uq_alarm_open_node_kind",
+            "node_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: str = Field(foreign_key="node.id", index=True, max_length=64)
+    kind: str = Field(max_length=32, index=True)
+    severity: str = Field(default="major", max_length=16)
+    state: str = Field(default=AlarmState.open, max_length=16, index=True)
+    detail: str = Field(default="", max_length=500)
+    raised_at: datetime = Field(default_factory=utcnow, index=True)
+    acked_at: datetime | None = None
+    acked_by: str | None = Field(default=None, max_length=64)
+    ack_note: str = Field(default="", max_length=500)
+    cleared_at: datetime | None = None
+    clear_detail: str = Field(default="", max_length=500)
+    notified_at: datetime | None = None
+    notifications: int = 0
+
+
+class CommandState(StrEnum):
+    pending = "pending"  # sent (or being sent), nothing heard yet
+    in_progress = "in_progress"  # the node reported progress (a firmware download…)
+    ok = "ok"
+    failed = "failed"
+    timed_out = "timed_out"
+    skipped = "skipped"  # not sent: the node was offline when the command was given
+
+
+class Command(SQLModel, table=True):
+    """An operator's command to one node or many; each node's part is a NodeCommand."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=32, index=True)
+    args: str = Field(sa_column=Column(Text, nullable=False, default="{}"))  # JSON object
+    targets: str = Field(sa_column=Column(Text, nullable=False, default="{}"))  # JSON, as asked
+    areas: str = Field(sa_column=Column(Text, nullable=False, default="[]"))  # the nodes' areas
+    nodes: int = 0
+    timeout_s: float = 30
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    finished_at: datetime | None = None
+
+
+class NodeCommand(SQLModel, table=True):
+    """One node's part of a command: the id of its signed envelope (what acks name) and what
+    the node answered, or that it did not in time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    command_id: str = Field(foreign_key="command.id", index=True, max_length=32)
+    node_id: str = Field(foreign_key="node.id", index=True, max_length=64)
+    cmd_id: str = Field(max_length=64, index=True, unique=True)
+    state: str = Field(default=CommandState.pending, max_length=16, index=True)
+    stage: str = Field(default="", max_length=16)
+    stages: str = Field(default="", max_length=200)  # every stage reported, comma-separated
+    detail: str = Field(default="", max_length=500)
+    firmware: str | None = Field(default=None, max_length=100)
+    deadline: datetime = Field(index=True)
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class FirmwareImage(SQLModel, table=True):
+    """A node firmware image in the catalogue; the bytes are stored by their sha256."""
+
+    version: str = Field(primary_key=True, max_length=64)
+    sha256: str = Field(max_length=64, index=True)
+    size: int = 0
+    hardware: str = Field(default="", max_length=100)  # "": for every hardware
+    notes: str = Field(default="", max_length=500)
+    released: bool = True
+    uploaded_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LiveStatus(StrEnum):
+    on_air = "on_air"
+    ended = "ended"
+
+
+class LiveBroadcast(SQLModel, table=True):
+    """An officer speaking live: encoded once by the controller, played by every target from
+    one stream. Its `schedule_id` puts it in timelines, deliveries and the playback log."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    schedule_id: int = Field(foreign_key="schedule.id", index=True)
+    title: str = Field(max_length=200)
+    priority: str = Field(default="normal", max_length=16)
+    status: str = Field(default=LiveStatus.on_air, max_length=16, index=True)
+    started_by: str = Field(default="", max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
+    ends_by: datetime  # the longest it may last; it is stopped then
+    ended_by: str | None = Field(default=None, max_length=64)
+    ended_at: datetime | None = None
+    end_reason: str = Field(default="", max_length=200)
+    source: str = Field(default="", max_length=32)  # how the audio last came: webm, pcm, mp3…

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import Select, or_
 from sqlmodel import Session, col, select
 
+from controller.groups import members
 from controller.models import (
     Announcement,
+    NodeGroupMember,
     QuietHoursRule,
     Schedule,
     ScheduleStatus,
     ScheduleTarget,
 )
+from controller.playlists import LIVE, WITH_ENTRIES, playlist_parts
 from controller.recurrences import starts_between
 from protocol import MediaRef, Priority
-from schedules import Occurrence, Policy, QuietHours
+from schedules import Occurrence, Part, Policy, QuietHours
 from schedules.quiet import QuietMap
 
 # Items start looking this far back, so one still playing keeps its place in the timeline.
@@ -42,14 +46,37 @@ def item_id_for(schedule_id: int, start_ms: int) -> str:
     return f"s{schedule_id}@{start_ms}"
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Nodes and the areas they lie in (with every area above): only schedules targeting
+    one of them matter to these nodes."""
+
+    areas: set[str]
+    nodes: set[str]
+
+
+def reaching(session: Session, reach: Reach) -> Select:  # type: ignore[type-arg]
+    """Ids of schedules with a target among the areas, the nodes, or the nodes' groups."""
+    groups = select(NodeGroupMember.group_id).where(col(NodeGroupMember.node_id).in_(reach.nodes))
+    return select(ScheduleTarget.schedule_id).where(
+        or_(
+            (col(ScheduleTarget.kind) == "area") & col(ScheduleTarget.target_id).in_(reach.areas),
+            (col(ScheduleTarget.kind) == "node") & col(ScheduleTarget.target_id).in_(reach.nodes),
+            (col(ScheduleTarget.kind) == "group") & col(ScheduleTarget.target_id).in_(groups),
+        )
+    )
+
+
 def scheduled_occurrences(
     session: Session,
     media_url: Callable[[str], str],
     now_ms: int,
     horizon_end_ms: int,
     exclude: int | None = None,
+    reach: Reach | None = None,
 ) -> list[Occurrence]:
-    """Every broadcast of a scheduled schedule that may still play before the horizon.
+    """Every broadcast of a scheduled schedule that may still play before the horizon (only
+    those that can reach `reach`, when given).
 
     Items start from `now - MAX_ITEM_MS`, so one that is still playing keeps its place.
     """
@@ -73,6 +100,8 @@ def scheduled_occurrences(
     )
     if exclude is not None:
         query = query.where(Schedule.id != exclude)
+    if reach is not None:
+        query = query.where(col(Schedule.id).in_(reaching(session, reach)))
     rows = session.exec(query).all()
     if not rows:
         return []
@@ -82,18 +111,29 @@ def scheduled_occurrences(
         select(ScheduleTarget).where(col(ScheduleTarget.schedule_id).in_(ids))
     ).all():
         targets.setdefault(t.schedule_id, []).append(t)
+    groups = members(
+        session, {t.target_id for ts in targets.values() for t in ts if t.kind == "group"}
+    )
+    parts = playlist_parts(
+        session, {a.id for _, a in rows if a.source in WITH_ENTRIES and a.id is not None}, media_url
+    )
     result = []
     for schedule, ann in rows:
         assert schedule.id is not None
         ts = targets.get(schedule.id, [])
+        nodes = {t.target_id for t in ts if t.kind == "node"}
+        for t in ts:
+            if t.kind == "group":
+                nodes |= groups.get(t.target_id, set())
         result += expand(
             schedule,
             media_url,
             ann,
             frozenset(t.target_id for t in ts if t.kind == "area"),
-            frozenset(t.target_id for t in ts if t.kind == "node"),
+            frozenset(nodes),
             earliest_ms,
             horizon_end_ms,
+            parts.get(ann.id or 0, ()),
         )
     return result
 
@@ -106,10 +146,15 @@ def expand(
     nodes: frozenset[str],
     start_ms: int,
     end_ms: int,
+    parts: tuple[Part, ...] = (),
 ) -> list[Occurrence]:
     """The schedule's broadcasts starting in [start_ms, end_ms), as timeline occurrences."""
     assert schedule.id is not None
-    media = MediaRef(url=media_url(ann.media_sha256), sha256=ann.media_sha256, size=ann.media_size)
+    media = (
+        parts[0].media
+        if parts
+        else MediaRef(url=media_url(ann.media_sha256), sha256=ann.media_sha256, size=ann.media_size)
+    )
     return [
         Occurrence(
             item_id=item_id_for(schedule.id, start),
@@ -122,6 +167,8 @@ def expand(
             areas=areas,
             nodes=nodes,
             on_preempt=Policy(schedule.on_preempt),
+            parts=parts,
+            takes_air=ann.source == LIVE,
         )
         for start in starts_between(schedule, start_ms, end_ms)
     ]

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from controller.errors import Invalid
+from controller.groups import members
 from controller.models import Announcement, Delivery, DeliveryState, Node, Schedule, ScheduleTarget
 from controller.occurrences import from_ms, to_ms
 from controller.recurrences import recurrence_of
@@ -54,13 +55,21 @@ def concerning(
     targets: dict[int, list[ScheduleTarget]] = {}
     for t in session.exec(select(ScheduleTarget).where(col(ScheduleTarget.schedule_id).in_(ids))):
         targets.setdefault(t.schedule_id, []).append(t)
+    groups = members(
+        session, {t.target_id for ts in targets.values() for t in ts if t.kind == "group"}
+    )
     out = []
     for schedule, ann in rows:
         assert schedule.id is not None
         ts = targets.get(schedule.id, [])
-        areas = [t.target_id if t.kind == "area" else node_area.get(t.target_id, "") for t in ts]
-        if any(a in tree.lineage(area_id) or tree.contains(area_id, a) for a in areas if a):
-            out.append(Concerning(schedule, ann, frozenset(t.target_id for t in ts)))
+        areas = {t.target_id for t in ts if t.kind == "area"}
+        nodes = {t.target_id for t in ts if t.kind == "node"}
+        for t in ts:
+            if t.kind == "group":  # a group reaches its members, wherever they stand
+                nodes |= groups.get(t.target_id, set())
+        places = areas | {node_area.get(n, "") for n in nodes}
+        if any(a in tree.lineage(area_id) or tree.contains(area_id, a) for a in places if a):
+            out.append(Concerning(schedule, ann, frozenset(areas | nodes)))
     return out
 
 

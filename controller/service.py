@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import unquote, urlparse
-
-from sqlmodel import col, select
 
 from audio import MediaStore
 from controller.alerts import Alerts
 from controller.broadcasts import Broadcasts
+from controller.commands import Commands
 from controller.config import Settings
 from controller.db import Database
+from controller.device_health import DeviceHealth
 from controller.embedded_broker import EmbeddedBroker
+from controller.firmware import FirmwareCatalogue
 from controller.gateway import BrokerAddress, Gateway
 from controller.ingest import ReportIngest
+from controller.key_rotation import KeyRollover
 from controller.keys import load_or_create_signer
-from controller.models import Node, utcnow
+from controller.leadership import Leadership
+from controller.live import LiveBroadcasts
+from controller.metrics import Metrics
 from controller.registry import Registry
+from controller.relay_sources import Relays
 from controller.security import LoginThrottle
 from controller.speech import Speech
+from controller.stream_alarms import StreamAlarms
 from controller.timelines import TimelineService
 from protocol import Topics
 from protocol.aio import cancel_and_wait
@@ -44,14 +50,22 @@ class RadioService:
         self.registry = Registry(settings, self.db, self.topics, self.signer)
         self.store = MediaStore(settings.media_dir)
         self.speech = Speech(settings, self.db, self.store)
-        self.ingest = ReportIngest(self.db, self.topics, self.clock)
+        self.leadership = Leadership(self.db, settings.instance, settings.leader_retry_s)
+        self.health = DeviceHealth(settings, self.db, self.clock)
+        self.alarms = self.health.alarms  # raise_alarm / clear_alarm for other modules
+        self.ingest = ReportIngest(self.db, self.topics, self.clock, health=self.health)
+        self.ingest.listeners.append(self.health.on_change)
         self.gateway = Gateway(
             self._broker_address(),
             self.topics,
             self.clock,
             settings.instance,
+            shared_group=settings.mqtt_shared_group,
             on_message=self.ingest.handle,
             on_connect=self._on_connect,
+        )
+        self.key_rollover = KeyRollover(
+            self.signer, self.gateway, self.topics, self.clock, self._on_connect
         )
         self.timelines = TimelineService(
             settings, self.db, self.registry, self.topics, self.signer, self.clock, self.gateway
@@ -75,6 +89,24 @@ class RadioService:
             settings.base_url,
         )
         self.ingest.listeners.append(self._alert_change)
+        self.firmware = FirmwareCatalogue(settings, self.db)
+        self.commands = Commands(
+            settings,
+            self.db,
+            self.registry,
+            self.firmware,
+            self.gateway,
+            self.signer,
+            self.topics,
+            self.clock,
+        )
+        self.ingest.listeners.append(self.commands.on_report)
+        self.relays = Relays(settings.stream_bitrate_kbps)
+        self.live = LiveBroadcasts(
+            settings, self.db, self.registry, self.timelines, self.speech, self.clock
+        )
+        self.stream_alarms = StreamAlarms(self.db, self.alarms, self.clock)
+        self.metrics = Metrics(self)
         self.login_throttle = LoginThrottle()
         self.broker: EmbeddedBroker | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,21 +141,36 @@ class RadioService:
             )
             await self.broker.start()
         await asyncio.to_thread(self.ingest.reload_nodes)
+        await self.health.load()
         for coro in (
+            self.leadership.run(),
             self.gateway.run(),
             self.ingest.run(),
-            self.timelines.run_horizon(),
-            self._sweep_offline(),
             self.ingest.watch_registry(self.nodes_changed),
-            self._collect_media_garbage(),
-            self.alerts.run_expiry(),
+            self.commands.run(),
+            self.live.run_watch(),
+            self.relays.run_idle(),
         ):
             self._tasks.append(asyncio.create_task(coro))
+        # Work that must happen once however many instances share the database: the leader's.
+        once: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("horizon", self.timelines.run_horizon),
+            ("media-gc", self._collect_media_garbage),
+            ("alert-expiry", self.alerts.run_expiry),
+            ("key-rollover", self.key_rollover.run),
+            ("command-timeouts", self.commands.run_timeouts),
+            ("stream-alarms", self.stream_alarms.run),
+            *((f"health-{i}", job) for i, job in enumerate(self.health.task_factories())),
+        ]
+        for name, work in once:
+            self._tasks.append(asyncio.create_task(self.leadership.while_leader(work, name)))
         if self.settings.prerender_alert_templates:
             self._tasks.append(asyncio.create_task(self.alerts.prerender_templates(self.timelines)))
         log.info("controller %s started: %s", self.settings.instance, self.settings.summary())
 
     async def stop(self) -> None:
+        await self.live.close()  # nodes hear the end while the broker is still there
+        await self.relays.close()
         await self.gateway.close()
         await cancel_and_wait(self._tasks)
         self._tasks.clear()
@@ -138,6 +185,8 @@ class RadioService:
         await self.timelines.refresh()
 
     async def _on_connect(self) -> None:
+        # The key announcement first: what follows may be signed by a key it introduces.
+        await self.key_rollover.publish()
         await self.alerts.republish_active()
         await self.timelines.refresh(force=True)
 
@@ -152,31 +201,3 @@ class RadioService:
                 await asyncio.to_thread(self.speech.collect_garbage)
             except Exception:
                 log.exception("media garbage collection failed")
-
-    async def _sweep_offline(self) -> None:
-        """A node silent for longer than the heartbeat timeout is offline, will or not."""
-        while True:
-            await asyncio.sleep(min(10.0, self.settings.offline_after_s / 3))
-            try:
-                await asyncio.to_thread(self._mark_silent_offline)
-            except Exception:
-                log.exception("offline sweep failed")
-
-    def _mark_silent_offline(self) -> None:
-        cutoff = utcnow() - timedelta(seconds=self.settings.offline_after_s)
-        with self.db.session() as session:
-            stale = session.exec(
-                select(Node).where(
-                    Node.status == "online",
-                    col(Node.last_seen) < cutoff,
-                    Node.retired == False,  # noqa: E712
-                )
-            ).all()
-            for node in stale:
-                node.status = "offline"
-                session.add(node)
-            session.commit()
-        if stale:
-            log.info(
-                "%d node(s) silent past %.0f s: offline", len(stale), self.settings.offline_after_s
-            )

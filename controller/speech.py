@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +23,14 @@ from audio import (
     UploadLimits,
     UploadResult,
     ingest_upload,
+    make_chime,
+    master,
     normalize,
     split_sentences,
 )
 from controller.config import Settings
 from controller.db import Database
-from controller.models import Abbreviation, Announcement
+from controller.models import Abbreviation, Announcement, PlaylistItem
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,7 @@ class Speech:
         self.store = store
         self._renderers: dict[int, Renderer] = {}
         self._dictionary: dict[str, str] | None = None
+        self.on_render: Callable[[float], None] | None = None  # seconds per render (metrics)
 
     def mastering(self, repeat: int = 1) -> MasteringSettings:
         s = self.settings
@@ -83,12 +90,16 @@ class Speech:
         return {"normalized_text": reading, "sentences": split_sentences(reading)}
 
     async def render(self, text: str, engine: str | None, repeat: int) -> RenderResult:
-        return await asyncio.to_thread(
+        started = time.perf_counter()
+        result = await asyncio.to_thread(
             self.renderer(repeat).render_text,
             text,
             engine=engine,
             extra_abbreviations=self.dictionary(),
         )
+        if self.on_render is not None:
+            self.on_render(time.perf_counter() - started)
+        return result
 
     async def ingest(self, path: Path) -> UploadResult:
         limits = UploadLimits(
@@ -99,11 +110,48 @@ class Speech:
             ingest_upload, path, self.store, self.mastering(), limits, opening_chime=True
         )
 
+    def _chime_key(self) -> str:
+        m = self.mastering()
+        return f"playlist-chime:v1:{m.target_lufs}:{m.true_peak_dbtp}:{m.bitrate_kbps}"
+
+    async def chime(self) -> tuple[str, int, int]:
+        """The chime a playlist may play between items: (sha256, size, duration_ms), made once."""
+        known = self.store.lookup(self._chime_key())
+        if known and self.store.has(str(known.get("sha256", ""))):
+            return str(known["sha256"]), int(known["size"]), int(known["duration_ms"])
+        return await asyncio.to_thread(self._make_chime)
+
+    def _make_chime(self) -> tuple[str, int, int]:
+        work = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="chime-"))
+        try:
+            settings = self.mastering().model_copy(
+                update={"opening_chime": False, "lead_silence_s": 0.0}
+            )
+            wav = make_chime(work / "chime.wav", settings.sample_rate)
+            measured = master(wav, work / "chime.mp3", settings)
+            sha256 = self.store.put_file(work / "chime.mp3", move=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        size = self.store.size(sha256) or 0
+        duration_ms = int(measured.duration_s * 1000)
+        self.store.remember(
+            self._chime_key(), {"sha256": sha256, "size": size, "duration_ms": duration_ms}
+        )
+        return sha256, size, duration_ms
+
     def collect_garbage(self) -> list[str]:
         """Media no announcement refers to, older than the retention period (failed or
         abandoned renders, replaced uploads). Announcements keep their media."""
         with self.db.session() as session:
             keep = set(session.exec(select(Announcement.media_sha256)).all())
+            keep |= {
+                sha
+                for sha in session.exec(select(PlaylistItem.media_sha256)).all()
+                if sha is not None
+            }
+        chime = self.store.lookup(self._chime_key())
+        if chime:
+            keep.add(str(chime.get("sha256", "")))
         removed = self.store.collect_garbage(
             keep, older_than_s=self.settings.media_retention_days * 86400
         )

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from controller.config import Settings
 from controller.db import Database
 from controller.gateway import Gateway, NotConnected
+from controller.groups import members
 from controller.models import (
     Delivery,
     DeliveryState,
@@ -22,6 +25,7 @@ from controller.models import (
     ScheduleTarget,
 )
 from controller.occurrences import (
+    Reach,
     from_ms,
     quiet_map,
     scheduled_occurrences,
@@ -33,6 +37,8 @@ from protocol.clock import Clock
 from schedules import (
     NodeTimeline,
     Occurrence,
+    OccurrenceIndex,
+    occurrence_of,
     plan_node_timeline,
     timeline_digest,
 )
@@ -42,7 +48,9 @@ from schedules.timeline import AreaTree
 log = logging.getLogger(__name__)
 
 TIMELINE_TTL_MS = 7 * 24 * 3600 * 1000
+PUBLISH_WINDOW = 10  # paho warns of more than 10 pending publishes per client
 _WAITING = (DeliveryState.planned, DeliveryState.delivered, DeliveryState.downloaded)
+_IN_CHUNK = 400  # item ids per query (each is sent twice: as itself and as a playlist's first part)
 
 
 @dataclass
@@ -97,6 +105,7 @@ class TimelineService:
         quiet: QuietMap,
         now: int,
         horizon_end: int,
+        deferred: Collection[str] = (),
     ) -> NodeTimeline:
         """Quiet hours dropped, then overlaps resolved by priority and each schedule's policy."""
         return plan_node_timeline(
@@ -108,15 +117,44 @@ class TimelineService:
             horizon_end,
             resolve_conflicts=True,
             quiet_by_area=quiet,
+            deferred=deferred,
         )
+
+    @staticmethod
+    def deferred(
+        session: Session, node_ids: Collection[str] | None, occurrences: list[Occurrence], now: int
+    ) -> dict[str, set[str]]:
+        """Per node, the occurrences whose own start has passed but that its last timeline
+        put later (shifted or queued behind another): the node has not begun them, so they
+        may still move. Only what the node was told, kept in its deliveries, can say so."""
+        begun = [o.item_id for o in occurrences if o.start_ms <= now]
+        out: dict[str, set[str]] = {}
+        for i in range(0, len(begun), _IN_CHUNK):
+            chunk = begun[i : i + _IN_CHUNK]
+            query = select(Delivery.node_id, Delivery.item_id).where(
+                col(Delivery.item_id).in_(chunk + [f"{c}#0" for c in chunk]),
+                col(Delivery.state).in_(_WAITING),
+                col(Delivery.planned_start) > from_ms(now),
+            )
+            if node_ids is not None:
+                query = query.where(col(Delivery.node_id).in_(node_ids))
+            for node_id, item_id in session.exec(query).all():
+                out.setdefault(node_id, set()).add(occurrence_of(item_id))
+        return out
 
     def view(self, node: Node) -> tuple[NodeTimeline, int, int]:
         """The node's timeline as it would be computed now, with what resolution changed."""
         now, horizon_end = self.window()
         with self.db.session() as session:
             tree = self.registry.area_tree(session)
-            occurrences = self.occurrences(session, now, horizon_end)
-            plan = self.plan(node, tree, occurrences, quiet_map(session), now, horizon_end)
+            reach = Reach(set(tree.lineage(node.area_id)), {node.id})
+            occurrences = scheduled_occurrences(
+                session, self.media_url, now, horizon_end, reach=reach
+            )
+            deferred = self.deferred(session, {node.id}, occurrences, now).get(node.id, set())
+            plan = self.plan(
+                node, tree, occurrences, quiet_map(session), now, horizon_end, deferred
+            )
         return plan, now, horizon_end
 
     def compute(self, node_ids: set[str] | None, force: bool) -> list[Publication]:
@@ -124,21 +162,39 @@ class TimelineService:
         now, horizon_end = self.window()
         out: list[Publication] = []
         with self.db.session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # Instances sharing the database take turns: versions never race.
+                session.execute(text("SELECT pg_advisory_xact_lock(7231003)"))
             tree = self.registry.area_tree(session)
-            occurrences = self.occurrences(session, now, horizon_end)
-            quiet = quiet_map(session)
             query = select(Node).where(Node.retired == False)  # noqa: E712
             if node_ids is not None:
                 query = query.where(col(Node.id).in_(node_ids))
-            for node in session.exec(query).all():
-                items = self.plan(node, tree, occurrences, quiet, now, horizon_end).items
+            nodes = session.exec(query).all()
+            reach = None
+            if node_ids is not None:
+                # Only the schedules that can reach these nodes: one change stays cheap however
+                # large the province's programme.
+                reach = Reach(
+                    {a for n in nodes for a in tree.lineage(n.area_id)}, {n.id for n in nodes}
+                )
+            occurrences = scheduled_occurrences(
+                session, self.media_url, now, horizon_end, reach=reach
+            )
+            index = OccurrenceIndex(occurrences)
+            quiet = quiet_map(session)
+            deferred = self.deferred(session, node_ids, occurrences, now)
+            for node in nodes:
+                mine = index.for_node(node.id, tree.lineage(node.area_id))
+                items = self.plan(
+                    node, tree, mine, quiet, now, horizon_end, deferred.get(node.id, set())
+                ).items
                 digest = timeline_digest(items, self.prefetch)
                 changed = digest != node.timeline_digest or node.timeline_version == 0
                 if changed:
                     node.timeline_version += 1
                     node.timeline_digest = digest
                     session.add(node)
-                    self._plan_deliveries(session, node, items, occurrences)
+                    self._plan_deliveries(session, node, items, mine)
                 if changed or force:
                     body = TimelineBody(
                         node_id=node.id,
@@ -175,7 +231,7 @@ class TimelineService:
                     )
                 ).first()
             if d is None:
-                occ = by_item[item.item_id]
+                occ = by_item[occurrence_of(item.item_id)]
                 d = Delivery(
                     item_id=item.item_id,
                     schedule_id=int(occ.broadcast_id),
@@ -201,9 +257,17 @@ class TimelineService:
         async with self._lock:
             pubs = await asyncio.to_thread(self.compute, node_ids, force)
         sent = 0
-        for pub in pubs:
-            if await self.publish(pub):
-                sent += 1
+        # A window of publishes in flight (QoS 1 waits for each acknowledgement); the first
+        # failure ends the round: every timeline goes out again when the broker is back.
+        for start in range(0, len(pubs), PUBLISH_WINDOW):
+            window = pubs[start : start + PUBLISH_WINDOW]
+            done = await asyncio.gather(*(self.publish(p) for p in window))
+            sent += sum(done)
+            if not all(done):
+                log.warning(
+                    "broker unavailable: %d timeline(s) wait for the reconnect", len(pubs) - sent
+                )
+                break
         if pubs:
             log.info("published %d timeline(s)", sent)
         return sent
@@ -216,7 +280,7 @@ class TimelineService:
             await self.gateway.publish(self.topics.timeline(pub.node_id), payload, 1, True)
         except NotConnected:
             # Published again, with every other timeline, when the broker is back.
-            log.warning("broker unavailable; timeline of %s will go out on reconnect", pub.node_id)
+            log.debug("broker unavailable; timeline of %s will go out on reconnect", pub.node_id)
             return False
         return True
 
@@ -236,4 +300,6 @@ def affected_nodes(session: Session, registry: Registry, schedule_id: int) -> se
     ).all()
     areas = {t.target_id for t in targets if t.kind == "area"}
     result = {t.target_id for t in targets if t.kind == "node"}
+    for group in members(session, {t.target_id for t in targets if t.kind == "group"}).values():
+        result |= group
     return result | {n.id for n in registry.nodes_under(session, areas)}

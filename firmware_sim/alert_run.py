@@ -126,11 +126,17 @@ class AlertRun:
         while True:
             self.playings += 1
             end = self.desk.clock.now_ms() + playing_ms
-            why = await self._sound_until(end)
-            if why == "done" and stream is not None and not stream.ended.is_set():
-                # A player cannot finish what has not arrived: it stalls until the end.
-                why = await self._until({"done": stream.ended.wait()})
-                why = "media" if why == "done" and stream.error else why
+            sounds = self.desk.playback.sounds
+            sound = sounds.alert(b.media, stream) if sounds is not None else None
+            try:
+                why = await self._sound_until(end)
+                if why == "done" and stream is not None and not stream.ended.is_set():
+                    # A player cannot finish what has not arrived: it stalls until the end.
+                    why = await self._until({"done": stream.ended.wait()})
+                    why = "media" if why == "done" and stream.error else why
+            finally:
+                if sound is not None:
+                    sound.stop()
             if why != "done":
                 return self._interrupted(why)
             if b.repeat and self.playings >= b.repeat:

@@ -1,4 +1,4 @@
-"""Signed operator commands (volume, stop, test tone, resync, reboot) and their acks."""
+"""Signed operator commands (volume, stop, test tone, resync, reboot, firmware update) and acks."""
 
 from __future__ import annotations
 
@@ -37,11 +37,24 @@ async def handle(node: Node, client: aiomqtt.Client, topic: str, payload: bytes)
         if body.node_id != node.node_id:
             node.reject("wrong_node", f"command for {body.node_id}", topic)
             ok, detail = False, f"command is for {body.node_id}"
+        elif body.command == CommandName.update_firmware:
+            # Runs beside the session (a download must not hold up timelines or alerts) and
+            # acks its progress and result itself.
+            answer = node.firmware.start(env.id, body.args)
+            if answer is None:
+                log.info("%s: firmware update %s started", node.node_id, env.id)
+                return
+            ok, detail = answer
         else:
             ok, detail = await execute(node, client, body.command, body.args)
     log.info("%s: command %s -> ok=%s %s", node.node_id, name, ok, detail)
     ack = CommandAck(
-        node_id=node.node_id, cmd_id=env.id, ts=node.clock.now_ms(), ok=ok, detail=detail[:500]
+        node_id=node.node_id,
+        cmd_id=env.id,
+        ts=node.clock.now_ms(),
+        ok=ok,
+        detail=detail[:500],
+        firmware=node.firmware.version,
     )
     await client.publish(node.topics.cmd_ack(node.node_id), ack.model_dump_json(), qos=1)
     if ok and name == CommandName.reboot:

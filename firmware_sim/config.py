@@ -1,4 +1,4 @@
-"""The node's provisioning file: identity, broker, trusted controller keys, media token."""
+"""The node's provisioning file: identity, broker, trusted controller and root keys, media token."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -47,7 +48,11 @@ class NodeConfig(BaseModel):
     password: str | None = None
     topic_prefix: str = "radio"
     areas: list[str] = Field(default_factory=list, max_length=32)
-    controller_keys: list[str] = Field(default_factory=list)
+    controller_keys: list[str] = Field(default_factory=list, max_length=8)
+    # Keys that sign key announcements only (rotation); see docs/security.md.
+    root_keys: list[str] = Field(default_factory=list, max_length=4)
+    # The key set the controller_keys belong to: older announcements are refused as stale.
+    key_serial: int = Field(default=0, ge=0)
     media_token: str = ""
     firmware: str = Field(default="sim-1.0.0", max_length=200)
     heartbeat_s: float = Field(default=30, gt=0)
@@ -55,6 +60,10 @@ class NodeConfig(BaseModel):
     ca_file: str | None = None
     # MQTT client id; defaults to node_id. Distinct ids let test runs share one broker.
     client_id: str | None = Field(default=None, max_length=128)
+    # A real loudspeaker (single-node mode): the sound card to play through, e.g. "default",
+    # "hw:1,0" or "null"; unset, the node is simulated. Backend: "alsa", "pulseaudio", "null".
+    audio_device: str | None = Field(default=None, max_length=200)
+    audio_backend: Literal["alsa", "pulseaudio", "null"] = "alsa"
 
     @field_validator("node_id")
     @classmethod
@@ -87,7 +96,7 @@ class NodeConfig(BaseModel):
         _ = parsed.port  # raises ValueError on a non-numeric or out-of-range port
         return value
 
-    @field_validator("controller_keys")
+    @field_validator("controller_keys", "root_keys")
     @classmethod
     def _keys(cls, value: list[str]) -> list[str]:
         for i, key in enumerate(value):

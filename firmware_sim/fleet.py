@@ -32,6 +32,7 @@ class FleetSummary:
     timeline_versions: collections.Counter[int] = field(default_factory=collections.Counter)
     played: int = 0
     events_pending: int = 0
+    prefetching: int = 0  # nodes still fetching media in advance (alert templates)
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def line(self) -> str:
@@ -87,6 +88,7 @@ class Fleet:
             s.timeline_versions[node.timeline_version] += 1
             s.played += len(node.played)
             s.events_pending += node.outbox_size
+            s.prefetching += node.media.prefetching > 0
             s.rejected.update(node.rejected)
         return s
 

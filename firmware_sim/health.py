@@ -1,10 +1,13 @@
-"""Simulated hardware readings, boot counter and heartbeat of a node; scenarios may set faults."""
+"""Simulated hardware readings, boot counter and heartbeat of a node; scenarios may set faults
+(see `firmware_sim.scenario`): broken speaker or amplifier, battery, heat, a cut link, a hang."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -39,6 +42,11 @@ class NodeHealth:
     storage_free_mb: int = 1800
     alert_volume: int | None = None  # set while an alert overrides the volume
     jitter: bool = True
+    # Cleared: the node is off the network (it does not reconnect until set again).
+    link: asyncio.Event = field(default_factory=lambda: _set(asyncio.Event()), repr=False)
+    # The firmware hangs: the MQTT connection stays up but no heartbeat goes out, so only the
+    # controller's heartbeat timeout notices (a "silent death").
+    hung: bool = False
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def telemetry(
@@ -77,6 +85,27 @@ class NodeHealth:
         )
 
 
+def _set(event: asyncio.Event) -> asyncio.Event:
+    event.set()
+    return event
+
+
+def cut_link(node: Node) -> None:
+    """Drop the node's connection without a goodbye, as a power cut or a dead 4G link would:
+    the broker publishes the node's last will. It stays off until `restore_link`."""
+    node.health.link.clear()
+    client = node.client
+    paho = getattr(client, "_client", None) if client is not None else None
+    sock = paho.socket() if paho is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def restore_link(node: Node) -> None:
+    node.health.link.set()
+
+
 def next_boot(cache_dir: Path | None, previous: int) -> int:
     """The boot counter after one more start: persisted when the node has a cache directory."""
     if cache_dir is None:
@@ -111,6 +140,10 @@ async def heartbeat(node: Node, client: aiomqtt.Client) -> None:
     topic = node.topics.telemetry(node.node_id)
     loop = asyncio.get_running_loop()
     while True:
+        if node.health.hung:
+            await node.clock.sleep(int(node.config.heartbeat_s * 1000))
+            await asyncio.sleep(MIN_HEARTBEAT_REAL_S)
+            continue
         playing = node.playback.now_playing
         telemetry = node.health.telemetry(
             node.node_id,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import TYPE_CHECKING
 
 import aiomqtt
 from pydantic import ValidationError
 
-from firmware_sim import commands
-from firmware_sim.trust import summarise, verify
+from firmware_sim import commands, timeline_store
+from firmware_sim.media import MediaError
+from firmware_sim.trust import on_keys, summarise, verify
 from protocol import AlertBody, ControllerState, TimelineBody
 
 if TYPE_CHECKING:
@@ -24,7 +26,8 @@ MAX_INBOUND_BYTES = 2 * 1024 * 1024
 async def subscribe(node: Node, client: aiomqtt.Client) -> None:
     """Everything a node listens to: its timeline and commands, the controller, its areas."""
     t = node.topics
-    topics = [t.timeline(node.node_id), t.cmd(node.node_id), t.controller_state]
+    # The key announcement first: the retained messages after it may be signed by a new key.
+    topics = [t.controller_keys, t.timeline(node.node_id), t.cmd(node.node_id), t.controller_state]
     topics += [t.area_alert(area) for area in node.config.areas]
     await client.subscribe([(topic, 1) for topic in topics])
 
@@ -62,6 +65,8 @@ async def _dispatch(node: Node, client: aiomqtt.Client, topic: str, payload: byt
         await commands.handle(node, client, topic, payload)
     elif topic == t.controller_state:
         on_controller_state(node, topic, payload)
+    elif topic == t.controller_keys:
+        await on_keys(node, client, topic, payload)
     elif topic in {t.area_alert(a) for a in node.config.areas}:
         on_alert(node, topic, payload)
     else:
@@ -80,12 +85,18 @@ def on_timeline(node: Node, topic: str, payload: bytes) -> None:
     if body.node_id != node.node_id:
         node.reject("wrong_node", f"timeline for {body.node_id}", topic)
         return
+    held = node.timeline.body
+    if held is not None and body.version == held.version and body.items == held.items:
+        # The controller signed what this node has again (after a key switch or a reconnect).
+        log.debug("%s: timeline v%d re-signed, unchanged", node.node_id, body.version)
+        return
     if body.version <= node.timeline.version:
         node.reject("stale", f"version {body.version} <= {node.timeline.version}", topic)
         return
     log.info("%s: applying timeline v%d (%d items)", node.node_id, body.version, len(body.items))
     node.timeline.apply(body)
     node.media.prefetch(body.prefetch)
+    timeline_store.save(node.cache_dir, payload)
 
 
 def on_alert(node: Node, topic: str, payload: bytes) -> None:
@@ -102,6 +113,13 @@ def on_alert(node: Node, topic: str, payload: bytes) -> None:
         return
     node.alerts_received += 1
     log.info("%s: alert %s v%d %s", node.node_id, body.alert_id, body.version, body.action)
+    if body.media is not None and body.media_data is not None:
+        # The audio came with the alert: held (verified against the signed sha256) before the
+        # alert is taken, so it sounds at once. A copy that does not match is downloaded.
+        try:
+            node.media.put(body.media, base64.b64decode(body.media_data, validate=True))
+        except (ValueError, MediaError) as exc:
+            log.warning("%s: audio inside alert %s unusable: %s", node.node_id, body.alert_id, exc)
     node.alerts.accept(body)
 
 
@@ -115,3 +133,8 @@ def on_controller_state(node: Node, topic: str, payload: bytes) -> None:
     if online != node.controller_online:
         log.info("%s: controller %s (%s)", node.node_id, state.status, state.instance or "?")
     node.controller_online = online
+    node.controller_heard = True
+    if online:
+        node.controller_up.set()
+    else:
+        node.controller_up.clear()

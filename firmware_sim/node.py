@@ -13,17 +13,23 @@ from pathlib import Path
 import aiomqtt
 import httpx
 
-from firmware_sim import inbound
+from firmware_sim import inbound, timeline_store
 from firmware_sim.alerts import Alerts
 from firmware_sim.commands import Reboot
 from firmware_sim.config import NodeConfig
+from firmware_sim.firmware import Firmware
 from firmware_sim.health import NodeHealth, heartbeat, next_boot, node_state
 from firmware_sim.media import MediaStore
 from firmware_sim.outbox import Outbox
 from firmware_sim.playback import Playback, Played
+from firmware_sim.player import make_player
+from firmware_sim.quiet import QUIET
+from firmware_sim.sounds import Sounds
+from firmware_sim.stream_run import StreamRun
 from firmware_sim.timeline import Timeline
 from firmware_sim.trust import Rejections
-from protocol import Clock, EventType, NodeEvent, NodeStatus, Topics, Verifier
+from firmware_sim.trust_store import TrustStore
+from protocol import Clock, EventType, NodeEvent, NodeStatus, Topics
 from protocol.aio import cancel_and_wait, raise_if_cancelling
 from protocol.messages import AlertBody
 
@@ -45,25 +51,34 @@ class Node:
         self.node_id = config.node_id
         self.clock = clock
         self.topics = Topics(config.topic_prefix)
-        self.verifier = Verifier.from_b64(config.controller_keys)
         self.health = NodeHealth()
         self.rejections = Rejections()
         self.rejected: collections.Counter[str] = self.rejections.counts
         self.connected = asyncio.Event()
         self.controller_online: bool | None = None
+        # Reports wait while the controller is away: a broker drops what no one subscribes to.
+        # Only once a controller has been heard, so a broker without one still gets reports.
+        self.controller_up = asyncio.Event()
+        self.controller_heard = False
         self.alerts_received = 0
         self.cache_dir = Path(config.cache_dir) / config.node_id if config.cache_dir else None
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.trust = TrustStore(config, self.cache_dir)
+        self.verifier = self.trust.verifier
         self.boot = next_boot(self.cache_dir, 0)
         self.outbox = Outbox(path=self.cache_dir / "outbox.jsonl" if self.cache_dir else None)
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30)
         self.media = MediaStore(self.http, self.emit, clock, config.media_token, self.cache_dir)
-        self.playback = Playback(clock, self.emit)
+        self.player = make_player(config)
+        self.sounds = Sounds(self.player, self.media, self.emit, config.media_token, self.health)
+        self.playback = Playback(clock, self.emit, self.sounds)
         self.timeline = Timeline(self.node_id, clock, self.emit, self.media, self.playback)
         self.alerts = Alerts(self.node_id, clock, self.emit, self.media, self.playback, self.health)
         self.alerts_played = self.alerts.played  # the same list, appended to as alerts end
+        self.reboot_requested = asyncio.Event()
+        self.firmware = Firmware(self)  # may replace config.firmware with the installed version
         self.client: aiomqtt.Client | None = None
         self.connects = 0
         self._started = time.monotonic()
@@ -74,6 +89,11 @@ class Node:
     @property
     def played(self) -> list[Played]:
         return self.playback.played
+
+    @property
+    def streams(self) -> list[StreamRun]:
+        """The node's recent stream runs: bytes and frames read, reconnects, fallbacks."""
+        return self.sounds.streams
 
     @property
     def active_alert(self) -> AlertBody | None:
@@ -146,9 +166,11 @@ class Node:
     async def run(self) -> None:
         """Stay connected (reconnecting with back-off forever) until cancelled."""
         failures = 0
+        timeline_store.restore(self)  # what to play even if the broker cannot be reached
         try:
             while True:
                 raise_if_cancelling()
+                await self.health.link.wait()  # a fault scenario may hold the node off the net
                 before = self.connects
                 try:
                     await self._session()
@@ -171,6 +193,8 @@ class Node:
             self.timeline.close()
             self.alerts.close()
             self.media.close()
+            self.trust.close()
+            await self.sounds.aclose()
             for task in list(self._background):
                 task.cancel()
             if self._own_http:
@@ -198,7 +222,9 @@ class Node:
             self.connects += 1
             try:
                 await client.publish(state_topic, self.state(NodeStatus.online), qos=1, retain=True)
+                self.controller_up.clear()  # until the (retained) controller state says online
                 await inbound.subscribe(self, client)
+                await self.firmware.on_connect(client)
                 raise_if_cancelling()
                 self.connected.set()
                 log.info("%s: connected (boot %d)", self.node_id, self.boot)
@@ -224,6 +250,7 @@ class Node:
             asyncio.create_task(self._receive(client)),
             asyncio.create_task(self._send(client)),
             asyncio.create_task(heartbeat(self, client)),
+            asyncio.create_task(self._reboot_when_asked()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -234,8 +261,15 @@ class Node:
                 raise exc
         raise aiomqtt.MqttError("session ended")
 
+    async def _reboot_when_asked(self) -> None:
+        """A job beside the session (a firmware install) asks for a reboot through this event."""
+        await self.reboot_requested.wait()
+        self.reboot_requested.clear()
+        raise Reboot
+
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            QUIET.touch()
             await inbound.handle(self, client, message)
             raise_if_cancelling()
 
@@ -243,6 +277,9 @@ class Node:
         topic = self.topics.events(self.node_id)
         while True:
             event = await self.outbox.next()
+            await QUIET.wait()
+            if self.controller_heard:
+                await self.controller_up.wait()
             await client.publish(topic, event.model_dump_json(), qos=1)
             self.outbox.ack(event.id)
             raise_if_cancelling()

@@ -13,7 +13,13 @@ from protocol import Clock, EventType, TimelineBody, TimelineItem
 
 log = logging.getLogger(__name__)
 
-# A node that learns of an item this late still starts it; later it reports it missed.
+# How far an item still playing may run into the next one's start before the next (of no
+# higher priority: a higher one cuts it at once) is missed or cuts it.
+OVERRUN_MS = 10_000
+
+# A node that learns of an item this late still starts it; later it reports it missed. A stream
+# (a relay or a live voice) has nothing to lose by joining late: it is joined at its live edge
+# for what is left of its time, however late the node learns of it.
 LATE_TOLERANCE_MS = 5_000
 
 
@@ -24,8 +30,11 @@ class _Plan:
 
 
 def _plan_key(item: TimelineItem) -> tuple[object, ...]:
-    """What makes a re-plan necessary; title or URL changes alone keep the running plan."""
-    return (item.start, item.duration_ms, item.priority, item.media.sha256, item.broadcast_id)
+    """What makes a re-plan necessary; title or media URL changes alone keep the running plan
+    (a stream's URL is what it plays, so that one counts)."""
+    stream = item.stream.url if item.stream is not None else None
+    key = (item.start, item.duration_ms, item.priority, item.media.sha256, item.broadcast_id)
+    return (*key, stream)
 
 
 class Timeline:
@@ -65,12 +74,20 @@ class Timeline:
             new = items.get(item_id)
             is_playing = playing is not None and playing.item_id == item_id
             if new is None:
-                if is_playing:
+                if is_playing and _live(plan.item):
+                    # A live broadcast leaves the timeline when it is stopped: it has finished.
+                    self.playback.shorten(item_id, now, f"live ended (timeline v{body.version})")
+                elif is_playing:
                     self.playback.stop(f"removed in timeline v{body.version}")
                 self._cancel(item_id)
             elif _plan_key(new) != _plan_key(plan.item) and not is_playing:
                 # Changed while playing: let it finish rather than cut the audio mid-sentence.
                 self._cancel(item_id)
+            elif is_playing and new.stream is not None:
+                # A stream has no sentence to finish: a shorter relay or a stopped live ends
+                # at its new end.
+                reason = f"ends earlier in timeline v{body.version}"
+                self.playback.shorten(item_id, new.start + new.duration_ms, reason)
         needs_media: list[TimelineItem] = []
         for item_id, item in items.items():
             plan = self._plans.get(item_id)
@@ -83,7 +100,7 @@ class Timeline:
                 self._plans[item_id] = _Plan(item, None)
                 continue
             late = now - item.start
-            if late > LATE_TOLERANCE_MS:
+            if late > LATE_TOLERANCE_MS and item.stream is None:
                 self._missed(item, f"late by {late} ms")
                 self._plans[item_id] = _Plan(item, None)
                 continue
@@ -113,15 +130,20 @@ class Timeline:
 
     async def _run(self, item: TimelineItem) -> None:
         await self.clock.sleep_until(item.start)
+        if self.playback.stalled:
+            log.warning(
+                "%s: player stalled; %s neither plays nor reports", self.node_id, item.item_id
+            )
+            return
         late = self.clock.now_ms() - item.start
-        if late > LATE_TOLERANCE_MS:
+        if late > LATE_TOLERANCE_MS and item.stream is None:
             self._missed(item, f"late by {late} ms")
             return
         if (holder := self.playback.held_by) is not None:
             # Regulation-like: what an alert covered is missed, not squeezed in afterwards.
             self._missed(item, f"pre-empted by {holder.replace(':', ' ', 1)}")
             return
-        if not self.media.is_ready(item.media.sha256):
+        if item.stream is None and not self.media.is_ready(item.media.sha256):
             self.emit(
                 EventType.playback_failed,
                 item_id=item.item_id,
@@ -131,8 +153,22 @@ class Timeline:
                 detail="media not ready",
             )
             return
+        ends, busy = self.playback.ends_at(), self.playback.now_playing
+        if (
+            ends is not None
+            and busy is not None
+            and busy.priority.rank >= item.priority.rank
+            and ends - item.start <= OVERRUN_MS
+        ):
+            # Timelines never overlap items on purpose: the one still playing started late
+            # (a slow download, a busy player), so this one follows it rather than cut it.
+            await self.clock.sleep_until(ends)
         if not self.playback.may_start(item):
             busy = self.playback.now_playing
             self._missed(item, f"busy with higher-priority {busy.item_id if busy else '?'}")
             return
         await self.playback.play(item, self.version)
+
+
+def _live(item: TimelineItem) -> bool:
+    return item.stream is not None and item.stream.live

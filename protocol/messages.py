@@ -99,6 +99,13 @@ class EventType(StrEnum):
     alert_finished = "alert_finished"
     alert_stopped = "alert_stopped"
     alert_failed = "alert_failed"
+    keys_applied = "keys_applied"  # detail: "serial N: kid, kid"
+    # A stream item's health (docs/protocol.md, "Streams"); item_id is the timeline item's.
+    stream_connected = "stream_connected"  # detail: content type, "recovered" after a fallback
+    stream_stalled = "stream_stalled"  # no bytes for a while: the node reconnects
+    stream_reconnecting = "stream_reconnecting"  # detail: attempt, delay, why
+    stream_bitrate = "stream_bitrate"  # detail: "64.1 kb/s, 1234 frames"
+    stream_failed = "stream_failed"  # the source is dead: the fallback (if any) plays
 
 
 class NodeEvent(Model):
@@ -120,10 +127,40 @@ class NodeEvent(Model):
     detail: Annotated[str, StringConstraints(max_length=500)] = ""
 
 
+# An alert's audio travels inside the alert up to this size (base64 of about 192 KB, some 30 s
+# of speech at 48 kb/s); longer messages are downloaded (and played while they download).
+MAX_INLINE_MEDIA_BYTES = 192 * 1024
+MAX_INLINE_MEDIA_B64 = 4 * ((MAX_INLINE_MEDIA_BYTES + 2) // 3)
+
+
 class MediaRef(Model):
     url: Annotated[str, StringConstraints(max_length=2000)]
     sha256: Sha256Hex
     size: int = Field(ge=0)
+
+
+class StreamFormat(StrEnum):
+    mp3 = "mp3"  # MPEG audio over HTTP (an Icecast mount, the controller's relay or live)
+    aac = "aac"  # ADTS AAC over HTTP
+    hls = "hls"  # an HLS playlist (.m3u8) of MP3 or AAC segments
+
+
+class StreamRef(Model):
+    """An audio stream to play for the item's duration, instead of its media.
+
+    The item's `media` is then what plays when the stream cannot: the fallback recording
+    (`fallback` true) or, without one, a placeholder that a node which predates streams plays.
+    """
+
+    url: Annotated[str, StringConstraints(max_length=2000)]
+    format: StreamFormat = StreamFormat.mp3
+    live: bool = Field(
+        default=False, description="A live broadcast: the item ends when its source ends it"
+    )
+    auth: bool = Field(
+        default=False, description="Send the node's media token (the controller's own streams)"
+    )
+    fallback: bool = Field(default=False, description="`media` is a recording to fall back to")
 
 
 class TimelineItem(Model):
@@ -137,6 +174,8 @@ class TimelineItem(Model):
     title: ShortText = ""
     media: MediaRef
     volume: int | None = Field(default=None, ge=0, le=100)
+    # Added after v1 was first published; a node that ignores it plays `media` instead.
+    stream: StreamRef | None = None
 
 
 class TimelineBody(Model):
@@ -162,6 +201,7 @@ class CommandName(StrEnum):
     test_tone = "test_tone"
     resync = "resync"
     reboot = "reboot"
+    update_firmware = "update_firmware"
 
 
 class CommandBody(Model):
@@ -172,8 +212,32 @@ class CommandBody(Model):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class FirmwareUpdate(Model):
+    """`args` of the `update_firmware` command: the image to fetch with the node's token."""
+
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    url: Annotated[str, StringConstraints(max_length=2000)]
+    sha256: Sha256Hex
+    size: int = Field(ge=1)
+
+
+class CommandStage(StrEnum):
+    """How far a long command (a firmware update) has come; reported in acks on the way."""
+
+    downloading = "downloading"
+    verifying = "verifying"
+    installing = "installing"
+    rebooting = "rebooting"
+    done = "done"
+    failed = "failed"
+
+
 class CommandAck(Model):
-    """`{prefix}/v1/node/{id}/cmd/ack`: `cmd_id` is the command envelope's id."""
+    """`{prefix}/v1/node/{id}/cmd/ack`: `cmd_id` is the command envelope's id.
+
+    A long command sends progress acks (`final` false, with a `stage`) before its one final
+    ack. Both fields have defaults, so an ack without them is final, as it always was.
+    """
 
     v: Literal[1] = 1
     node_id: Id
@@ -181,6 +245,11 @@ class CommandAck(Model):
     ts: EpochMs
     ok: bool
     detail: Annotated[str, StringConstraints(max_length=500)] = ""
+    final: bool = True
+    stage: CommandStage | None = None
+    firmware: ShortText | None = Field(
+        default=None, description="The firmware version the node runs as it sends this ack"
+    )
 
 
 class AlertBody(Model):
@@ -202,3 +271,9 @@ class AlertBody(Model):
     volume: int | None = Field(default=None, ge=0, le=100)
     test: bool = False
     expires: EpochMs
+    media_data: Annotated[str, StringConstraints(max_length=MAX_INLINE_MEDIA_B64)] | None = Field(
+        default=None,
+        description="The media itself (base64), when small enough to travel with the alert: "
+        "a node that does not hold it yet plays at once, without a download. `media` still "
+        "names it (sha256, size, and a URL for nodes that predate this field).",
+    )

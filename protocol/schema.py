@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from protocol.keyset import KeySetBody
 from protocol.messages import (
     AlertBody,
     CommandAck,
     CommandBody,
     ControllerState,
+    FirmwareUpdate,
     NodeEvent,
     NodeState,
     Telemetry,
@@ -28,7 +30,9 @@ MODELS: dict[str, Any] = {
     "timeline-body": TimelineBody,
     "command-body": CommandBody,
     "command-ack": CommandAck,
+    "firmware-update": FirmwareUpdate,
     "alert-body": AlertBody,
+    "key-set-body": KeySetBody,
 }
 
 

@@ -44,6 +44,11 @@ class Topics:
     def controller_state(self) -> str:
         return f"{self.root}/controller/state"
 
+    @property
+    def controller_keys(self) -> str:
+        """The retained, root-signed announcement of the signing keys nodes are to trust."""
+        return f"{self.root}/controller/keys"
+
     def node(self, node_id: str, leaf: str) -> str:
         if not valid_id(node_id):
             raise ValueError(f"invalid node id {node_id!r}")

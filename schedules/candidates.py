@@ -36,6 +36,7 @@ class Candidate:
     on_preempt: Policy = Policy.preempt
     latest_end_ms: int | None = None
     order: int = 0
+    first: bool = False  # placed before every other of its priority (a live broadcast)
 
     def __post_init__(self) -> None:
         if self.duration_ms < 0:

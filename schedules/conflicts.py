@@ -119,7 +119,9 @@ def resolve(
     """
     busy = _Busy()
     out = Resolution()
-    for c in sorted(candidates, key=lambda c: (-c.rank, c.start_ms, c.order, c.item_id)):
+    for c in sorted(
+        candidates, key=lambda c: (-c.rank, not c.first, c.start_ms, c.order, c.item_id)
+    ):
         hits = busy.overlapping(c.start_ms, c.end_ms)
         if not hits:
             busy.add(Planned(c, c.start_ms, c.duration_ms))

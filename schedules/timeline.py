@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from protocol import MediaRef, Priority, TimelineItem
+from protocol import MediaRef, Priority, StreamRef, TimelineItem
 from schedules.candidates import Candidate, Policy
 from schedules.conflicts import DEFAULT_MAX_SHIFT_MS, Adjustment, resolve
 from schedules.quiet import QuietMap, drop_quiet, quiet_hours_for
@@ -43,8 +43,23 @@ class AreaTree:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One audible entry of a playlist, `offset_ms` after the occurrence's start."""
+
+    offset_ms: int
+    duration_ms: int
+    media: MediaRef
+    title: str = ""
+    stream: StreamRef | None = None  # a relay or a live broadcast: `media` is its fallback
+
+
+@dataclass(frozen=True)
 class Occurrence:
-    """One playing of a broadcast at an absolute time, with where it plays."""
+    """One playing of a broadcast at an absolute time, with where it plays.
+
+    A playlist's occurrence is one block for conflicts and quiet hours, and `parts` become
+    separate timeline items (`{item_id}#{n}`); silences between them are gaps.
+    """
 
     item_id: str
     broadcast_id: str
@@ -57,6 +72,10 @@ class Occurrence:
     nodes: frozenset[str] = field(default_factory=frozenset)
     on_preempt: Policy = Policy.preempt
     latest_end_ms: int | None = None
+    parts: tuple[Part, ...] = ()
+    # A live broadcast takes the air when it starts: it is placed before the others of its
+    # priority, so one already playing is cut rather than the live voice skipped.
+    takes_air: bool = False
 
     @property
     def end_ms(self) -> int:
@@ -78,6 +97,7 @@ class Occurrence:
             on_preempt=self.on_preempt,
             latest_end_ms=self.latest_end_ms,
             order=order,
+            first=self.takes_air,
         )
 
     def item(self, start_ms: int | None = None, duration_ms: int | None = None) -> TimelineItem:
@@ -91,6 +111,59 @@ class Occurrence:
             title=self.title[:200],
             media=self.media,
         )
+
+    def items(
+        self, start_ms: int | None = None, duration_ms: int | None = None
+    ) -> list[TimelineItem]:
+        """The timeline items of this occurrence at its resolved place; a playlist cut short
+        loses the parts after the cut, and the part it falls in ends there."""
+        if not self.parts:
+            return [self.item(start_ms, duration_ms)]
+        start = self.start_ms if start_ms is None else start_ms
+        length = self.duration_ms if duration_ms is None else duration_ms
+        out = []
+        for n, part in enumerate(self.parts):
+            if part.offset_ms >= length:
+                break
+            out.append(
+                TimelineItem(
+                    item_id=f"{self.item_id}#{n}",
+                    broadcast_id=self.broadcast_id,
+                    start=start + part.offset_ms,
+                    duration_ms=min(part.duration_ms, length - part.offset_ms),
+                    priority=self.priority,
+                    title=(part.title or self.title)[:200],
+                    media=part.media,
+                    stream=part.stream,
+                )
+            )
+        return out
+
+
+class OccurrenceIndex:
+    """Occurrences by what they target, so each node's share is found without scanning all:
+    a province's programme is tens of thousands of occurrences for thousands of nodes."""
+
+    def __init__(self, occurrences: Iterable[Occurrence]) -> None:
+        self.by_area: dict[str, list[Occurrence]] = {}
+        self.by_node: dict[str, list[Occurrence]] = {}
+        for o in occurrences:
+            for area in o.areas:
+                self.by_area.setdefault(area, []).append(o)
+            for node in o.nodes:
+                self.by_node.setdefault(node, []).append(o)
+
+    def for_node(self, node_id: str, lineage: Iterable[str]) -> list[Occurrence]:
+        found = {o.item_id: o for o in self.by_node.get(node_id, ())}
+        for area in lineage:
+            for o in self.by_area.get(area, ()):
+                found[o.item_id] = o
+        return list(found.values())
+
+
+def occurrence_of(item_id: str) -> str:
+    """The occurrence a timeline item belongs to (a playlist's parts share one)."""
+    return item_id.split("#", 1)[0]
 
 
 @dataclass
@@ -137,7 +210,7 @@ def node_timeline(
         if o.end_ms > now_ms and o.start_ms < horizon_end_ms and o.targets(node_id, lineage)
     ]
     chosen.sort(key=lambda o: (o.start_ms, -o.priority.rank, o.item_id))
-    return [o.item() for o in chosen]
+    return [item for o in chosen for item in o.items()]
 
 
 def plan_node_timeline(
@@ -151,17 +224,23 @@ def plan_node_timeline(
     resolve_conflicts: bool = True,
     quiet_by_area: QuietMap | None = None,
     max_shift_ms: int = DEFAULT_MAX_SHIFT_MS,
+    deferred: Collection[str] = (),
 ) -> NodeTimeline:
     """The node's timeline with quiet hours applied, then overlaps resolved by priority.
 
     Every targeted occurrence given takes part, so one that has ended still pushes a shifted
     item the same way in each recomputation; only the output is cut to [now, horizon).
+
+    `deferred` names occurrences whose own start has passed but that the node was told to
+    play later (shifted or queued): it has not begun them, so they keep their policy.
     """
     lineage = tree.lineage(area_id)
     mine = {o.item_id: o for o in occurrences if o.targets(node_id, lineage)}
     # A node already playing an item can only cut it: moving or removing it would replay it.
     candidates = [
-        replace(c, on_preempt=Policy.preempt) if c.start_ms <= now_ms else c
+        replace(c, on_preempt=Policy.preempt)
+        if c.start_ms <= now_ms and c.item_id not in deferred
+        else c
         for c in (o.candidate() for o in mine.values())
     ]
     adjustments: list[Adjustment] = []
@@ -184,7 +263,8 @@ def plan_node_timeline(
         and min(a.original_start_ms, a.start_ms) < horizon_end_ms
     ]
     relevant.sort(key=lambda a: (a.original_start_ms, a.item_id))
-    return NodeTimeline([mine[i].item(start, dur) for i, start, dur in placed], relevant)
+    items = [item for i, start, dur in placed for item in mine[i].items(start, dur)]
+    return NodeTimeline(items, relevant)
 
 
 def timeline_digest(items: list[TimelineItem], prefetch: Sequence[MediaRef] = ()) -> str:

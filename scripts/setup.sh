@@ -23,6 +23,14 @@ if [ "${1:-}" = "--test" ]; then
       echo "warning: mosquitto is not installed; the Mosquitto tests will be skipped" >&2
     fi
   fi
+  # The console's browser tests drive Debian's chromium; Playwright never downloads a browser.
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "warning: chromium is not installed; the console's browser tests will be skipped" >&2
+    fi
+  fi
 fi
 log="$(mktemp)"
 # Quiet unless something fails: then show what pip said.

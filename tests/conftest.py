@@ -23,6 +23,9 @@ from controller.config import Settings
 from protocol.clock import Clock
 
 POSTGRES_URL = os.environ.get("RADIO_TEST_POSTGRES_URL")
+# RADIO_TEST_DATABASE=postgres runs every test on PostgreSQL (production mode): each test gets a
+# fresh database as RADIO_DATABASE_URL, which in-process settings and `radio` commands read.
+ALL_ON_POSTGRES = os.environ.get("RADIO_TEST_DATABASE", "sqlite") == "postgres"
 TEST_PASSWORD = "correct-horse-42"
 
 
@@ -77,12 +80,25 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["postgres"] if ALL_ON_POSTGRES else ["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest) -> str | None:
     """Run a test on SQLite (None: the default file) and, where present, on PostgreSQL."""
     if request.param == "sqlite":
         return None
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(autouse=True)
+def _every_test_on_postgres(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if ALL_ON_POSTGRES:
+        monkeypatch.setenv("RADIO_DATABASE_URL", str(request.getfixturevalue("postgres_url")))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if ALL_ON_POSTGRES and not POSTGRES_URL:
+        raise pytest.UsageError("RADIO_TEST_DATABASE=postgres needs RADIO_TEST_POSTGRES_URL")
 
 
 # --- settings and the controller -----------------------------------------------------------
@@ -169,7 +185,18 @@ async def running_controller(
             app, host="127.0.0.1", port=settings.http_port, log_level="warning", lifespan="on"
         )
     )
-    task = asyncio.create_task(server.serve())
+
+    async def serve() -> None:
+        # uvicorn exits the process (SystemExit) when it cannot bind; inside a task that would
+        # break the event loop and every test after this one. One test fails instead.
+        try:
+            await server.serve()
+        except SystemExit as exc:
+            raise RuntimeError(
+                f"the controller could not start on port {settings.http_port} (exit {exc.code})"
+            ) from None
+
+    task = asyncio.create_task(serve())
     service = app.state.service
     try:
         await wait_for(

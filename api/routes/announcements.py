@@ -14,6 +14,7 @@ from api.schemas import AnnouncementCreate, AnnouncementPublic
 from controller.access import Permission
 from controller.errors import Conflict, Invalid, NotFound
 from controller.models import Announcement, Schedule
+from controller.playlists import ensure_unused, items_of
 
 router = APIRouter(prefix="/announcements", tags=["announcements"])
 
@@ -26,7 +27,7 @@ def public(ann: Announcement, service_url: str) -> AnnouncementPublic:
         text=ann.text,
         normalized_text=ann.normalized_text,
         media_sha256=ann.media_sha256,
-        media_url=f"{service_url}/media/{ann.media_sha256}.mp3",
+        media_url=f"{service_url}/media/{ann.media_sha256}.mp3" if ann.media_sha256 else "",
         duration_s=ann.duration_ms / 1000,
         loudness_lufs=ann.loudness_lufs,
         engine=ann.engine,
@@ -124,14 +125,19 @@ def delete_announcement(announcement_id: int, guard: GuardDep, session: SessionD
         raise NotFound(f"announcement {announcement_id} does not exist")
     if ann.area_id is not None and not guard.sees(ann.area_id):
         raise Invalid("this announcement belongs to a higher level; only its authors may delete it")
+    ensure_unused(session, ann, "delete")
     used = session.exec(
         select(Schedule.id).where(Schedule.announcement_id == announcement_id).limit(1)
     ).first()
     if used is not None:
+        # A cancelled schedule still names it: keep the record of what was broadcast.
         raise Conflict(
-            f"announcement {announcement_id} is used by schedule {used}: cancel or change the "
-            "schedule first"
+            f"announcement {announcement_id} is named by schedule {used}, which is kept as a "
+            "record of what was broadcast"
         )
+    for item in items_of(session, announcement_id):
+        session.delete(item)
+    session.flush()
     session.delete(ann)
     session.commit()
     guard.audit("announcement.delete", str(announcement_id))

@@ -1,47 +1,145 @@
-"""Nodes: the registry, with online state and last seen."""
+"""Nodes: the registry with each node's state and open alarms, filtered for technicians;
+a node's telemetry history and its timeline of events."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
-from sqlmodel import select
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, Query, status
 
 from api.deps import GuardDep, ServiceDep, SessionDep
+from api.health_schemas import NodeEventPublic, NodeHealthPublic, TelemetryHistory
 from api.schemas import NodeCreate, NodeProvisioned, NodePublic
 from controller.access import Permission
+from controller.alarms import AlarmKind
+from controller.broadcasts import LOCAL
 from controller.errors import Invalid, NotFound
+from controller.fleet_view import NodeHealthRow, fleet, open_alarm_kinds, timeline
 from controller.models import Node
 from controller.registry import RegistryError
+from controller.timelines import from_ms
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 
-@router.get("", response_model=list[NodePublic])
+def health_public(row: NodeHealthRow) -> NodeHealthPublic:
+    # `row.node` is a Node or a row of the fleet view's columns: both have these attributes.
+    fields = {name: getattr(row.node, name) for name in NodePublic.model_fields}
+    return NodeHealthPublic.model_validate({**fields, "state": row.state, "alarms": row.alarms})
+
+
+@router.get("", response_model=list[NodeHealthPublic])
 def list_nodes(
     guard: GuardDep,
     session: SessionDep,
-    area_id: str | None = None,
-    status: str | None = None,
+    service: ServiceDep,
+    area_id: str | None = Query(default=None, max_length=64, description="This area and below"),
+    status: str | None = Query(
+        default=None, max_length=16, description="Raw status: online, offline, lost, unknown"
+    ),
+    state: Literal["online", "offline", "flapping", "unknown"] | None = None,
+    alarm: AlarmKind | Literal["any", "none"] | None = Query(
+        default=None, description="Nodes with an alarm of this kind not cleared (any, none)"
+    ),
+    firmware: str | None = Query(default=None, max_length=100, description="Exact version"),
     include_retired: bool = False,
-) -> list[Node]:
+) -> list[NodeHealthPublic]:
     guard.check(Permission.read)
-    query = select(Node).order_by(Node.id)
-    if area_id is not None:
-        areas = guard.tree.descendants(area_id)
-        query = query.where(Node.area_id.in_(areas))  # type: ignore[attr-defined]
-    if status is not None:
-        query = query.where(Node.status == status)
-    if not include_retired:
-        query = query.where(Node.retired == False)  # noqa: E712
-    return [n for n in session.exec(query).all() if guard.sees(n.area_id)]
+    areas = guard.tree.descendants(area_id) if area_id is not None else None
+    out = []
+    for row in fleet(session, service.health.presence, include_retired):
+        n = row.node
+        if not guard.sees(n.area_id) or (areas is not None and n.area_id not in areas):
+            continue
+        if (status is not None and n.status != status) or (state and row.state != state):
+            continue
+        if firmware is not None and n.firmware != firmware:
+            continue
+        if (alarm == "any" and not row.alarms) or (alarm == "none" and row.alarms):
+            continue
+        if alarm not in (None, "any", "none") and str(alarm) not in row.alarms:
+            continue
+        out.append(health_public(row))
+    return out
 
 
-@router.get("/{node_id}", response_model=NodePublic)
-def get_node(node_id: str, guard: GuardDep, session: SessionDep) -> Node:
-    guard.check(Permission.read)
-    node = session.get(Node, node_id)
+def visible(session: SessionDep, guard: GuardDep, node_id: str) -> Node:
+    node = session.get(Node, node_id[:64])
     if node is None or not guard.sees(node.area_id):
         raise NotFound(f"node {node_id!r} does not exist")
     return node
+
+
+@router.get("/{node_id}", response_model=NodeHealthPublic)
+def get_node(
+    node_id: str, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> NodeHealthPublic:
+    guard.check(Permission.read)
+    node = visible(session, guard, node_id)
+    kinds = sorted(open_alarm_kinds(session).get(node.id, []))
+    return health_public(NodeHealthRow(node, service.health.presence.state_of(node), kinds))
+
+
+def window(
+    start: datetime | None, end: datetime | None, now: datetime, default: timedelta
+) -> tuple[datetime, datetime]:
+    """from/to as UTC; a time without an offset is Asia/Ho_Chi_Minh."""
+    try:
+        end_utc = (end.replace(tzinfo=end.tzinfo or LOCAL) if end else now).astimezone(UTC)
+        start_utc = (
+            start.replace(tzinfo=start.tzinfo or LOCAL) if start else end_utc - default
+        ).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise Invalid(
+            "from/to are out of range: give ISO 8601 times such as 2026-12-14T07:30"
+        ) from None
+    if start_utc >= end_utc:
+        raise Invalid("'from' must be before 'to'")
+    return start_utc, end_utc
+
+
+@router.get("/{node_id}/telemetry", response_model=TelemetryHistory)
+def node_telemetry(
+    node_id: str,
+    guard: GuardDep,
+    session: SessionDep,
+    service: ServiceDep,
+    start: datetime | None = Query(default=None, alias="from", description="Default: to − 24 h"),
+    end: datetime | None = Query(default=None, alias="to", description="Default: now"),
+) -> TelemetryHistory:
+    """Every heartbeat for ranges up to 48 h within the full-resolution period, else hourly
+    minimum / average / maximum."""
+    guard.check(Permission.read)
+    node = visible(session, guard, node_id)
+    now = from_ms(service.clock.now_ms())
+    first, last = window(start, end, now, timedelta(hours=24))
+    if last - first > timedelta(days=service.settings.telemetry_keep_days + 1):
+        raise Invalid(
+            f"range too long: history is kept {service.settings.telemetry_keep_days:g} days"
+        )
+    resolution, points = service.health.telemetry.history(session, node.id, first, last, now)
+    return TelemetryHistory(
+        node_id=node.id, resolution=resolution, start=first, end=last, points=points
+    )
+
+
+@router.get("/{node_id}/events", response_model=list[NodeEventPublic])
+def node_events(
+    node_id: str,
+    guard: GuardDep,
+    session: SessionDep,
+    service: ServiceDep,
+    start: datetime | None = Query(default=None, alias="from", description="Default: to − 7 days"),
+    end: datetime | None = Query(default=None, alias="to", description="Default: now"),
+    limit: int = Query(default=200, ge=1, le=2000),
+) -> list[NodeEventPublic]:
+    """The node's timeline, newest first: state changes, alarms, what the node reported."""
+    guard.check(Permission.read)
+    node = visible(session, guard, node_id)
+    now = from_ms(service.clock.now_ms())
+    first, last = window(start, end, now + timedelta(seconds=1), timedelta(days=7))
+    return [NodeEventPublic(**e) for e in timeline(session, node.id, first, last, limit)]
 
 
 @router.post("", response_model=NodeProvisioned, status_code=status.HTTP_201_CREATED)

@@ -39,7 +39,7 @@ def public(schedule: Schedule, targets: Targets) -> SchedulePublic:
         priority=schedule.priority,  # type: ignore[arg-type]
         on_preempt=schedule.on_preempt,  # type: ignore[arg-type]
         status=schedule.status,
-        targets=TargetsIn(areas=targets.areas, nodes=targets.nodes),
+        targets=TargetsIn(areas=targets.areas, nodes=targets.nodes, groups=targets.groups),
         created_by=schedule.created_by,
         created_at=schedule.created_at,
         approved_by=schedule.approved_by,
@@ -77,7 +77,9 @@ def concerns(guard: GuardDep, areas: list[str]) -> bool:
 async def create_schedule(
     body: ScheduleCreate, guard: GuardDep, service: ServiceDep
 ) -> SchedulePublic:
-    targets = Targets(areas=body.targets.areas, nodes=body.targets.nodes)
+    targets = Targets(
+        areas=body.targets.areas, nodes=body.targets.nodes, groups=body.targets.groups
+    )
     guard.check(Permission.schedule, service.broadcasts.target_areas(targets))
     # Commune staff draft; an officer's approval puts the draft on air.
     drafted = guard.user.role == Role.commune_staff

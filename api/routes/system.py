@@ -21,7 +21,11 @@ def health() -> dict[str, str]:
 
 @router.get("/ready")
 def ready(service: ServiceDep) -> JSONResponse:
-    checks: dict[str, bool] = {"broker": service.gateway.connected.is_set()}
+    checks: dict[str, bool] = {
+        "broker": service.gateway.connected.is_set(),
+        # Reports are being written: the queue is not backing up (a stuck database).
+        "ingest": service.ingest.queue.qsize() < service.ingest.queue.maxsize * 0.9,
+    }
     try:
         with service.db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -29,7 +33,10 @@ def ready(service: ServiceDep) -> JSONResponse:
     except Exception:
         checks["database"] = False
     ok = all(checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    # Not a readiness condition: a follower serves the API and ingests as well as the leader.
+    role = "leader" if service.leadership.is_leader.is_set() else "follower"
+    body = {"ready": ok, "checks": checks, "instance": service.settings.instance, "role": role}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/stats")
@@ -45,4 +52,5 @@ def stats(guard: GuardDep, service: ServiceDep) -> dict[str, Any]:
         },
         "ingest": dict(service.ingest.stats),
         "ingest_queue": service.ingest.queue.qsize(),
+        "commands": dict(service.commands.stats),
     }

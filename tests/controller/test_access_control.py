@@ -3,7 +3,9 @@ area is allowed or refused as the role table says; refusals and logins are recor
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,13 +300,28 @@ MATRIX: list[tuple[str, Any, set[str], set[str]]] = [
 ]
 
 
+def feature_matrices() -> list[Any]:
+    """Each feature keeps its rows in `tests/controller/role_matrix_<feature>.py`: a `ROWS` list
+    shaped like MATRIX and an optional `async def seed(ctl, env)` that adds what its rows need."""
+    here = Path(__file__).parent
+    return [
+        importlib.import_module(f"tests.controller.{p.stem}")
+        for p in sorted(here.glob("role_matrix_*.py"))
+    ]
+
+
 @pytest.mark.slow
 async def test_role_matrix(make_settings):
     async with running_controller(make_settings()) as ctl:
         env = await seed(ctl)
+        rows = list(MATRIX)
+        for module in feature_matrices():
+            if hasattr(module, "seed"):
+                await module.seed(ctl, env)
+            rows.extend(module.ROWS)
         n = 0
         failures = []
-        for name, build, inside, outside in MATRIX:
+        for name, build, inside, outside in rows:
             for side, allowed in (("in", inside), ("out", outside)):
                 for role, token in env["tokens"].items():
                     n += 1

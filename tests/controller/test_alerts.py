@@ -354,3 +354,44 @@ def test_cap_check_command(tmp_path):
     )
     assert mixed.returncode == 1
     assert "✘ xxe_file.xml" in mixed.stdout and "hostile" in mixed.stdout
+
+
+async def test_short_alert_audio_travels_inside_the_alert(make_settings, monkeypatch):
+    """A free-text alert's audio comes with the alert: nodes sound it without downloading it.
+    Past the size limit, nodes download it (and play while downloading) as before."""
+    async with running_controller(make_settings()) as ctl:
+        configs = await make_commune(ctl, 3)
+        async with fleet_of(configs) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
+            fetched: list[str] = []
+
+            async def record(request) -> None:
+                fetched.append(request.url.path)
+
+            fleet.http.event_hooks["request"].append(record)
+
+            async def issue(text: str) -> dict:
+                r = await ctl.api("POST", "/alerts", json={"areas": ["xa-a"], "text": text})
+                assert r.status_code == 201, r.text
+                alert = r.json()
+                await wait_for(
+                    lambda: all(
+                        any(p.alert_id == alert["id"] for p in n.alerts_played)
+                        or sounding(n) == f"alert:{alert['id']}"
+                        for n in fleet.nodes
+                    ),
+                    30,
+                    "every node to sound the alert",
+                )
+                cancel = await ctl.api("POST", f"/alerts/{alert['id']}/cancel")
+                assert cancel.status_code == 200, cancel.text
+                return alert
+
+            inline = await issue("Nước sông đang lên nhanh, bà con di chuyển lên chỗ cao ngay.")
+            sha = inline["media_sha256"]
+            assert all(n.media.is_ready(sha) for n in fleet.nodes)
+            assert not [p for p in fetched if sha in p], fetched
+
+            monkeypatch.setattr("controller.alerts.MAX_INLINE_MEDIA_BYTES", 1000)
+            big = await issue("Cháy rừng ở khu đồi phía tây, mọi người tránh xa khu vực đó.")
+            assert [p for p in fetched if big["media_sha256"] in p]

@@ -15,6 +15,7 @@ from controller.models import NodeEventRecord
 from firmware_sim.config import NodeConfig
 from firmware_sim.fleet import Fleet
 from protocol import SystemClock
+from protocol.clock import Clock
 from tests.conftest import RunningController, running_controller, wait_for
 
 SHORT_TEXT = "UBND xã thông báo: 7h30 sáng mai họp dân tại nhà văn hóa."
@@ -40,8 +41,9 @@ async def make_commune(ctl: RunningController, nodes: int) -> list[NodeConfig]:
 
 
 @contextlib.asynccontextmanager
-async def fleet_of(configs: list[NodeConfig]) -> AsyncIterator[Fleet]:
-    fleet = Fleet(configs, SystemClock())
+async def fleet_of(configs: list[NodeConfig], clock: Clock | None = None) -> AsyncIterator[Fleet]:
+    """The simulated nodes running (on `clock`, the system's by default) until the block ends."""
+    fleet = Fleet(configs, clock or SystemClock())
     task = asyncio.create_task(fleet.run(display=False))
     try:
         yield fleet

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from protocol import ScaledClock
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_api_input import counts
 from tests.controller.test_broadcast_e2e import all_finished, announce, fleet_of, make_commune
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def next_minute(now: datetime, wanted: Callable[[datetime], bool]) -> datetime:
+    """The first whole minute at least 5 minutes from now that is `wanted` (within a day, so
+    inside the timelines' horizon)."""
+    t = (now + timedelta(minutes=5)).replace(second=0, microsecond=0)
+    while not wanted(t):
+        t += timedelta(minutes=1)
+    assert t - now < timedelta(hours=23), t
+    return t
 
 
 def body(ann: int, at: datetime, area: str = "xa-a", **extra: object) -> dict[str, object]:
@@ -67,6 +79,44 @@ async def test_priority_bulletin_cuts_a_normal_one_on_timeline_and_nodes(make_se
             assert {r["state"] for r in log} <= {"finished", "preempted"}
 
 
+async def test_a_shifted_news_survives_recomputation_after_its_own_start(make_settings):
+    """The news yields to a bulletin at the same minute: between its own start and its shifted
+    start, a recomputation keeps it where the nodes were told, and its delivery stays planned."""
+    clock = ScaledClock(1)
+    async with running_controller(make_settings(), clock) as ctl:
+        await make_commune(ctl, 1)
+        ann = await announce(ctl)
+        at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+        r = await ctl.api("POST", "/schedules", json=body(ann["id"], at, on_preempt="shift"))
+        assert r.status_code == 201, r.text
+        news = r.json()["id"]
+        r = await ctl.api("POST", "/schedules", json=body(ann["id"], at, priority="priority"))
+        assert r.status_code == 201, r.text
+
+        def news_items(timeline: dict) -> list[tuple[str, int]]:
+            return [
+                (i["item_id"], i["duration_ms"])
+                for i in timeline["items"]
+                if i["item_id"].startswith(f"s{news}@")
+            ]
+
+        before = (await ctl.api("GET", "/nodes/n0/timeline")).json()
+        shifted = next(i for i in before["items"] if i["item_id"].startswith(f"s{news}@"))
+        assert datetime.fromisoformat(shifted["start"]) > at
+
+        # Half-way through the bulletin: the news's own start has passed, its turn has not come.
+        clock.offset_ms += int((at - datetime.now(UTC)).total_seconds() * 1000) + 1000
+        await ctl.service.timelines.refresh(force=True)
+        after = (await ctl.api("GET", "/nodes/n0/timeline")).json()
+        assert news_items(after) == news_items(before) != []
+        assert (
+            next(i["start"] for i in after["items"] if i["item_id"] == shifted["item_id"])
+            == shifted["start"]
+        )
+        d = (await ctl.api("GET", f"/schedules/{news}/deliveries")).json()
+        assert d["counts"] == {"planned": 1}, d
+
+
 async def test_equal_priority_clash_is_refused_unless_it_queues(make_settings, database_url):
     async with running_controller(make_settings(database_url=database_url)) as ctl:
         await make_commune(ctl, 2)
@@ -107,8 +157,8 @@ async def test_quiet_hours_refuse_normal_but_not_priority_at_night(make_settings
         assert village["own"] is None and village["from_area"] == "xa-a"
 
         now = datetime.now(LOCAL)
-        night = now.replace(hour=23, minute=0, second=0, microsecond=0)
-        night += timedelta(days=1) if night <= now + timedelta(minutes=1) else timedelta()
+        # In the commune's quiet hours (22:00-05:30), soon, whatever the time of the run.
+        night = next_minute(now, lambda t: t.hour >= 22 or (t.hour, t.minute) < (5, 30))
         before = counts(ctl.service)
         r = await ctl.api("POST", "/schedules", json=body(ann["id"], night, "thon-1"))
         assert r.status_code == 422 and "quiet hours 22:00–05:30 of area thon-1" in r.text
@@ -122,7 +172,8 @@ async def test_quiet_hours_refuse_normal_but_not_priority_at_night(make_settings
         assert r.status_code == 201, r.text
 
         # Stricter hours on a village drop a normal commune broadcast from its nodes only.
-        evening = night - timedelta(hours=2)
+        # Outside the commune's quiet hours, inside the village's stricter 20:00-06:00.
+        evening = next_minute(now, lambda t: 20 <= t.hour < 22)
         r = await ctl.api("POST", "/schedules", json=body(ann["id"], evening))
         assert r.status_code == 201, r.text
         r = await ctl.api(

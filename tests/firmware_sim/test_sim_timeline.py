@@ -126,7 +126,7 @@ async def test_bad_messages_are_counted_not_applied(
             "timeline", timeline_body("n1", 6, []), now_ms=now - 10_000, ttl_ms=1_000
         ),
         "replayed": older,
-        "stale": controller.sign("timeline", timeline_body("n1", 5, [])),
+        "stale": controller.sign("timeline", timeline_body("n1", 4, [])),
         "wrong_node": controller.sign("timeline", timeline_body("n2", 6, [])),
         "invalid_body": controller.sign("timeline", {"node_id": "n1", "version": "x"}),
         "wrong_kind": controller.sign("cmd", timeline_body("n1", 6, [])),

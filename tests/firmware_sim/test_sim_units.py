@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -104,3 +105,52 @@ async def test_outbox_persists_across_restart(tmp_path: Path) -> None:
     # The acked event may come back (at-least-once); unacked ones always do, in order.
     ids = [e.id for e in again.pending()]
     assert ids[-2:] == [_event(1).id, _event(2).id]
+
+
+async def test_media_that_arrives_whole_is_kept_only_when_it_matches(tmp_path: Path) -> None:
+    import hashlib
+
+    import httpx
+
+    from firmware_sim.media import MediaError, MediaStore
+    from protocol import MediaRef, SystemClock
+
+    data = b"ID3" + bytes(range(256)) * 40
+    ref = MediaRef(url="http://x/m.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    async with httpx.AsyncClient() as http:
+        store = MediaStore(http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path)
+        with pytest.raises(MediaError, match="size"):
+            store.put(ref, data[:-1])
+        with pytest.raises(MediaError, match="sha256"):
+            store.put(ref, data[:-1] + b"\x00")
+        assert not store.is_ready(ref.sha256)
+        assert not (tmp_path / "media" / ref.sha256).exists()
+        store.put(ref, data)
+        assert store.is_ready(ref.sha256)
+        assert (tmp_path / "media" / ref.sha256).read_bytes() == data
+        assert await MediaStore(
+            http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path
+        ).from_cache(ref)
+
+
+async def test_media_fetched_in_advance_is_counted_until_held() -> None:
+    import hashlib
+
+    import httpx
+
+    from firmware_sim.media import MediaStore
+    from protocol import MediaRef, SystemClock
+
+    data = b"ID3 template"
+    ref = MediaRef(
+        url="http://127.0.0.1:9/t.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+    async with httpx.AsyncClient() as http:
+        store = MediaStore(http, lambda *a, **k: None, SystemClock())
+        store.prefetch_spread_s = 60.0
+        store.prefetch([ref])
+        assert store.prefetching == 1
+        store.put(ref, data)  # held by other means (it came inside an alert)
+        store.close()
+        await asyncio.sleep(0)
+        assert store.prefetching == 0

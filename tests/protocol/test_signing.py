@@ -64,3 +64,24 @@ def test_replayed_older_message_is_refused_and_a_repeat_is_a_duplicate(
     verifier.verify("topic", second, "timeline", NOW)
     assert reason(verifier, second) == "duplicate"
     assert reason(verifier, first) == "replayed"
+
+
+def test_one_message_for_many_nodes_is_checked_per_node_key_and_replay(signer: Signer) -> None:
+    """A process remembers messages it verified; that never lets through what a node's own
+    keys would refuse, and freshness and replay stay per node."""
+    area = signer.sign("alert", {"alert_id": "a1"}, NOW, 60_000)
+    nodes = [Verifier({signer.kid: signer.public_key}) for _ in range(3)]
+    for node in nodes:
+        assert node.verify("topic", area, "alert", NOW).body == {"alert_id": "a1"}
+    assert reason(nodes[0], area, "alert") == "duplicate"
+    assert reason(nodes[1], area, "alert", now=NOW + 120_000) == "duplicate"
+    # A node that trusts another key under the same id: the remembered answer is not its own.
+    impostor = Verifier({signer.kid: new_private_key().public_key()})
+    assert reason(impostor, area, "alert") == "bad_signature"
+    assert reason(Verifier({}), area, "alert") == "unknown_key"
+    assert reason(Verifier({signer.kid: signer.public_key}), area, "timeline") == "wrong_kind"
+    # One byte changed is another message: checked in full.
+    tampered = area.replace(b'"a1"', b'"a2"')
+    assert reason(Verifier({signer.kid: signer.public_key}), tampered, "alert") == "bad_signature"
+    fresh = Verifier({signer.kid: signer.public_key})
+    assert reason(fresh, area, "alert", now=NOW + 120_000) == "expired"

@@ -47,6 +47,26 @@ def test_an_item_already_playing_is_cut_never_moved() -> None:
     assert plan.adjustments[0].change is Change.cut_short
 
 
+def test_a_shifted_item_whose_own_start_passed_keeps_its_place() -> None:
+    """Pushed behind a bulletin, the news has not begun when its own start passes: told so,
+    the planner keeps shifting it rather than treat it as playing and drop it."""
+    news = occ("news", at(1, 6), 5, {"xa"}, policy=Policy.shift)
+    bulletin = occ("bulletin", at(1, 6), 3, {"xa"}, Priority.priority, schedule="2")
+    during = at(1, 6, 1)
+    told = plan_node_timeline("n1", "thon", TREE, [news, bulletin], at(1, 0), at(2, 0))
+    kept = plan_node_timeline(
+        "n1", "thon", TREE, [news, bulletin], during, at(2, 0), deferred={news.item_id}
+    )
+    assert kept.items == told.items
+    assert [(i.title, i.start) for i in kept.items] == [
+        ("bulletin", at(1, 6)),
+        ("news", at(1, 6, 3)),
+    ]
+    # Without what the node was told, an item past its start counts as begun: it can only be cut.
+    blind = plan_node_timeline("n1", "thon", TREE, [news, bulletin], during, at(2, 0))
+    assert [i.title for i in blind.items] == ["bulletin"]
+
+
 def test_quiet_hours_and_horizon() -> None:
     night = occ("night", at(1, 23), 5, {"xa"})
     later = occ("later", at(3, 6), 5, {"xa"})

@@ -1,0 +1,85 @@
+"""Emergency pages: the area's alerts, the page to issue one, the live view of confirmations."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from api.console.pages import ApiRefused, AreaChoice, ConsoleDep
+from controller.access import Permission
+from controller.alert_templates import TEMPLATES
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+# The order in which the page offers them: the commonest dangers first.
+TEMPLATE_ORDER = ("flood", "storm", "fire", "epidemic", "evacuation")
+# Node states as the live view names them, in the order of progress.
+STATES = ("pending", "received", "playing", "done", "silent", "failed")
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+async def alerts(console: ConsoleDep) -> HTMLResponse:
+    console.allow("alerts")
+    rows = await console.get("/api/v1/alerts")
+    names = {a.id: a.name for a in await console.areas()}
+    return console.render(
+        "alerts.html",
+        "alerts",
+        alerts=rows[:100],
+        names=names,
+        can_alert=console.may(Permission.alert),
+    )
+
+
+@router.get("/alerts/new", response_class=HTMLResponse)
+async def new_alert(console: ConsoleDep) -> HTMLResponse:
+    console.allow("alerts")
+    if not console.may(Permission.alert):
+        return console.render("forbidden.html", "alerts", 403)
+    templates = [(k, *TEMPLATES[k]) for k in TEMPLATE_ORDER]
+    areas = await console.areas()
+    return console.render(
+        "alert_new.html",
+        "alerts",
+        templates=templates,
+        areas=areas,
+        places=places(areas, await console.get("/api/v1/nodes")),
+        tile_url=console.service.settings.console_tile_url or "",
+    )
+
+
+def places(areas: list[AreaChoice], nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the alert's map draws: each area offered with the placed nodes directly in it, and
+    its parent, so that a ticked commune shows its villages as covered."""
+    placed: dict[str, list[dict[str, Any]]] = {}
+    for n in nodes:
+        if n["lat"] is not None and n["lon"] is not None and not n["retired"]:
+            placed.setdefault(n["area_id"], []).append(
+                {"id": n["id"], "name": n["name"], "lat": n["lat"], "lon": n["lon"]}
+            )
+    return [
+        {"id": a.id, "name": a.name, "parent": a.parent_id, "nodes": placed.get(a.id, [])}
+        for a in areas
+    ]
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+async def live(console: ConsoleDep, alert_id: str) -> HTMLResponse:
+    console.allow("alerts")
+    try:
+        v = await console.get(f"/api/v1/alerts/{quote(alert_id[:40], safe='')}", silent_after_s=30)
+    except ApiRefused:
+        return console.render("missing.html", "alerts", 404)
+    names = {a.id: a.name for a in await console.areas()}
+    return console.render(
+        "alert_live.html",
+        "alerts",
+        alert=v["alert"],
+        counts=v["counts"],
+        nodes=v["nodes"],
+        states=STATES,
+        names=names,
+        can_alert=console.may(Permission.alert),
+    )

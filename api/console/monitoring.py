@@ -1,0 +1,96 @@
+"""Technicians' pages over the device-health API: the alarm list and one node's page."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from api.console.devices import state_of
+from api.console.pages import ApiRefused, ConsoleDep
+from controller.access import Permission
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+ALARM_STATES = ("active", "open", "acknowledged", "cleared")
+# What a node page draws, from each heartbeat (or each hour's average on longer ranges).
+CHARTS = (("temperature_c", "°C"), ("signal_dbm", "dBm"), ("volume", "%"), ("battery_pct", "%"))
+COMMANDS = ("test_tone", "stop", "resync", "reboot")
+
+
+@router.get("/alarms", response_class=HTMLResponse)
+async def alarm_list(console: ConsoleDep, state: str = "active", kind: str = "") -> HTMLResponse:
+    console.allow("alarms")
+    state = state if state in (*ALARM_STATES, "all") else "active"
+    try:
+        rows = await console.get(
+            "/api/v1/alarms", state=None if state == "all" else state, kind=kind or None
+        )
+    except ApiRefused:
+        rows, kind = [], ""
+    return console.render(
+        "alarms.html",
+        "alarms",
+        alarms=rows,
+        state=state,
+        kind=kind,
+        states=ALARM_STATES,
+        can_ack=console.may(Permission.manage_nodes),
+    )
+
+
+def chart(points: list[dict[str, Any]], field: str, width: int = 600, height: int = 120) -> dict:
+    """An SVG polyline of one measure: drawn by the server, so no chart library is needed."""
+    values = [
+        (p["ts"] if "ts" in p else p.get("hour"), p.get(field, p.get(f"{field}_avg")))
+        for p in points
+    ]
+    values = [(t, float(v)) for t, v in values if v is not None]
+    if len(values) < 2:
+        return {"field": field, "points": "", "count": len(values)}
+    lo, hi = min(v for _, v in values), max(v for _, v in values)
+    span = (hi - lo) or 1.0
+    step = width / (len(values) - 1)
+    line = " ".join(
+        f"{i * step:.1f},{height - 8 - (v - lo) / span * (height - 16):.1f}"
+        for i, (_, v) in enumerate(values)
+    )
+    return {
+        "field": field,
+        "points": line,
+        "count": len(values),
+        "low": lo,
+        "high": hi,
+        "last": values[-1][1],
+        "first_ts": values[0][0],
+        "last_ts": values[-1][0],
+    }
+
+
+@router.get("/nodes/{node_id}", response_class=HTMLResponse)
+async def node_page(console: ConsoleDep, node_id: str) -> HTMLResponse:
+    console.allow("nodes")
+    path = f"/api/v1/nodes/{quote(node_id[:64], safe='')}"
+    try:
+        node = await console.get(path)
+    except ApiRefused:
+        return console.render("missing.html", "nodes", 404)
+    telemetry = await console.get(f"{path}/telemetry")
+    events = await console.get(f"{path}/events", limit=50)
+    alarms = await console.get("/api/v1/alarms", node_id=node["id"], state="active")
+    names = {a.id: a.name for a in await console.areas()}
+    return console.render(
+        "node.html",
+        "nodes",
+        node=node,
+        state=state_of(node),
+        area=names.get(node["area_id"], node["area_id"]),
+        charts=[(chart(telemetry["points"], f), unit) for f, unit in CHARTS],
+        resolution=telemetry["resolution"],
+        events=events,
+        alarms=alarms,
+        can_ack=console.may(Permission.manage_nodes),
+        can_command=console.may(Permission.command),
+        commands=COMMANDS,
+    )

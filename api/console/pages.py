@@ -1,0 +1,214 @@
+"""What every console page shares: who is logged in, which pages their role sees, rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from api.console.i18n import LANG_COOKIE, Words, language_of
+from api.console.session import SESSION_COOKIE, ConsoleSession, read_session
+from api.deps import ServiceDep, SessionDep
+from controller.access import Permission, has
+from controller.config import TIMEZONE
+from controller.models import Role
+from controller.service import RadioService
+from schedules import AreaTree
+
+LOCAL = ZoneInfo(TIMEZONE)
+ALL = frozenset(Role)
+PEOPLE = frozenset({Role.admin, Role.officer, Role.commune_staff})
+
+
+@dataclass(frozen=True)
+class Page:
+    key: str
+    path: str
+    roles: frozenset[Role]
+
+
+# The navigation, in order; a role sees only its own pages (and is refused the others).
+PAGES: list[Page] = [
+    Page("home", "/console/", ALL),
+    Page("announcements", "/console/announcements", PEOPLE),
+    Page("playlists", "/console/playlists", PEOPLE),
+    Page("calendar", "/console/calendar", PEOPLE | {Role.auditor}),
+    Page("groups", "/console/groups", PEOPLE),
+    Page("approvals", "/console/approvals", frozenset({Role.admin, Role.officer})),
+    Page("playback", "/console/playback", PEOPLE | {Role.auditor}),
+    Page("alerts", "/console/alerts", PEOPLE | {Role.auditor}),
+    Page("live", "/console/live", PEOPLE),  # the page itself also checks the alert right
+    Page("map", "/console/map", frozenset({Role.admin, Role.technician, Role.auditor})),
+    Page("nodes", "/console/nodes", frozenset({Role.admin, Role.technician, Role.auditor})),
+    Page("alarms", "/console/alarms", frozenset({Role.admin, Role.technician, Role.auditor})),
+]
+BY_KEY = {p.key: p for p in PAGES}
+
+
+@dataclass(frozen=True)
+class AreaChoice:
+    """An area as a list shows it: indented by its depth below the person's own area."""
+
+    id: str
+    name: str
+    kind: str
+    parent_id: str | None
+    depth: int
+
+
+class LoginNeeded(Exception):
+    """No (valid) session: the handler sends the browser to the login page, then back."""
+
+    def __init__(self, back_to: str) -> None:
+        super().__init__(back_to)
+        self.back_to = back_to
+
+
+class PageForbidden(Exception):
+    """The role may not see this page: the handler answers with the page that says so."""
+
+    def __init__(self, response: HTMLResponse) -> None:
+        super().__init__("forbidden")
+        self.response = response
+
+
+def local(value: datetime | str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    """A time from the API (ISO 8601; without an offset it is UTC) as Vietnamese wall-clock."""
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL).strftime(fmt)
+
+
+def duration(ms: int | float) -> str:
+    seconds = round(ms / 1000)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.filters["local"] = local
+templates.env.filters["duration"] = duration
+
+
+class ApiRefused(Exception):
+    """The JSON API said no (4xx): `status` and its `detail`."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+class Console:
+    """One request of a logged-in person: their session and words, the JSON API on their
+    behalf, and the page renderer."""
+
+    def __init__(self, request: Request, service: RadioService, session: ConsoleSession) -> None:
+        self.request = request
+        self.service = service
+        self.session = session
+        self.user = session.user
+        self.lang = language_of(request)
+        self.t = Words(self.lang)
+
+    async def get(self, path: str, **params: Any) -> Any:
+        """Read through the JSON API in-process, with the person's own session: the page sees
+        exactly what the API lets them see, checked and recorded by the same code."""
+        client = self.request.client
+        transport = httpx.ASGITransport(
+            app=self.request.app, client=(client.host, client.port) if client else ("", 0)
+        )
+        query = {k: v for k, v in params.items() if v is not None and v != ""}
+        cookie = self.request.cookies.get(SESSION_COOKIE, "")
+        async with httpx.AsyncClient(transport=transport, base_url="http://console") as api:
+            r = await api.get(path, params=query, headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
+        if r.status_code >= 400:
+            try:
+                detail = str(r.json().get("detail", ""))
+            except ValueError:
+                detail = ""
+            raise ApiRefused(r.status_code, detail)
+        return r.json()
+
+    def allow(self, key: str) -> None:
+        if not self.can(key):
+            raise PageForbidden(self.render("forbidden.html", key, 403))
+
+    def can(self, key: str) -> bool:
+        return Role(self.user.role) in BY_KEY[key].roles
+
+    def may(self, permission: Permission) -> bool:
+        return has(self.user, permission)
+
+    async def areas(self) -> list[AreaChoice]:
+        """The areas the person works in, each parent before its children."""
+        rows = await self.get("/api/v1/areas")
+        tree = AreaTree({a["id"]: a["parent_id"] for a in rows})
+        rows.sort(key=lambda a: tuple(reversed(tree.lineage(a["id"]))))
+        top = min((len(tree.lineage(a["id"])) for a in rows), default=1)
+        return [
+            AreaChoice(
+                a["id"], a["name"], a["kind"], a["parent_id"], len(tree.lineage(a["id"])) - top
+            )
+            for a in rows
+        ]
+
+    def home_area(self, areas: list[AreaChoice]) -> str | None:
+        if self.user.area_id:
+            return self.user.area_id
+        top = [a for a in areas if a.depth == 0]
+        return top[0].id if top else None
+
+    def render(self, template: str, key: str, code: int = 200, **ctx: Any) -> HTMLResponse:
+        nav = [p for p in PAGES if Role(self.user.role) in p.roles]
+        return render(
+            self.request,
+            template,
+            self.t,
+            code,
+            user=self.user,
+            nav=nav,
+            current=key,
+            csrf=self.session.csrf,
+            **ctx,
+        )
+
+
+def render(request: Request, template: str, t: Words, code: int = 200, **ctx: Any) -> HTMLResponse:
+    """Render with the words of the chosen language; the switch's choice is kept in a cookie."""
+    other = "en" if t.lang == "vi" else "vi"
+    switch = request.url.include_query_params(lang=other)
+    words = {"t": t, "lang": t.lang, "other_lang": other, "switch_href": f"?{switch.query}"}
+    response = templates.TemplateResponse(request, template, words | ctx, status_code=code)
+    response.headers["Cache-Control"] = "no-store"
+    if request.query_params.get("lang") == t.lang:
+        response.set_cookie(LANG_COOKIE, t.lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+def get_console(request: Request, service: ServiceDep, db: SessionDep) -> Console:
+    session = read_session(request, service, db)
+    if session is None:
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginNeeded(back)
+    return Console(request, service, session)
+
+
+ConsoleDep = Annotated[Console, Depends(get_console)]
+
+
+def login_url(back_to: str) -> str:
+    return f"/console/login?next={quote(back_to, safe='')}"

@@ -1,0 +1,76 @@
+// Shared by every console page: the CSRF header, calls to the JSON API, messages in the page.
+"use strict";
+
+const Radio = (() => {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = meta ? meta.content : "";
+  const words = JSON.parse(document.getElementById("words").textContent);
+
+  function t(key, values) {
+    let text = words[key] || key;
+    for (const [k, v] of Object.entries(values || {})) text = text.replace(`{${k}}`, v);
+    return text;
+  }
+
+  class ApiError extends Error {
+    constructor(status, message, detail) {
+      super(message);
+      this.status = status;
+      this.detail = detail || ""; // the API's own words, for a page that explains it better
+    }
+  }
+
+  function detailOf(data) {
+    if (data && typeof data.detail === "string") return data.detail;
+    if (data && Array.isArray(data.detail)) {
+      return data.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
+    }
+    return "";
+  }
+
+  function explain(status, data) {
+    const detail = detailOf(data);
+    const head = words[`status.${status}`] || words["status.other"];
+    return detail ? `${head} (${detail})` : head;
+  }
+
+  // Every write carries the session's CSRF token; the cookie goes by itself (same origin).
+  async function api(method, path, body) {
+    const options = { method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
+    if (body instanceof FormData) options.body = body;
+    else if (body !== undefined) {
+      options.body = JSON.stringify(body);
+      options.headers["Content-Type"] = "application/json";
+    }
+    let response;
+    try {
+      response = await fetch(path, options);
+    } catch (err) {
+      throw new ApiError(0, words["status.network"]);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response.ok) {
+      throw new ApiError(response.status, explain(response.status, data), detailOf(data));
+    }
+    return data;
+  }
+
+  function say(element, text, kind) {
+    if (!element) return;
+    element.textContent = text;
+    element.classList.remove("ok", "error", "warn");
+    if (kind) element.classList.add(kind);
+  }
+
+  // Filters whose change should show the result at once (the button stays for keyboards).
+  for (const select of document.querySelectorAll("select.autosubmit")) {
+    select.addEventListener("change", () => select.form.submit());
+  }
+
+  return { csrf, words, t, api, say, ApiError };
+})();

@@ -1,0 +1,72 @@
+// The live view of an alert: every node's confirmation from server-sent events; cancel, all-clear.
+"use strict";
+
+(() => {
+  const live = document.getElementById("live");
+  const id = live.dataset.alert;
+  const msg = document.getElementById("live-msg");
+  const status = document.getElementById("alert-status");
+  const actions = document.getElementById("alert-actions");
+
+  function showStatus(value) {
+    status.dataset.status = value;
+    status.className = `badge alert-${value}`;
+    status.textContent = Radio.t(`alert.status_${value}`);
+    if (actions) actions.hidden = value !== "active";
+  }
+
+  function apply(snapshot) {
+    showStatus(snapshot.status);
+    const counts = {};
+    for (const row of live.querySelectorAll("tr[data-node]")) {
+      const state = snapshot.nodes[row.dataset.node];
+      const badge = row.querySelector("[data-state]");
+      if (state && badge.dataset.state !== state) {
+        badge.dataset.state = state;
+        badge.className = `badge astate-${state}`;
+        badge.textContent = Radio.t(`astate.${state}`);
+      }
+      const shown = badge.dataset.state;
+      counts[shown] = (counts[shown] || 0) + 1;
+    }
+    for (const cell of live.querySelectorAll(".count[data-state]")) {
+      cell.textContent = counts[cell.dataset.state] || 0;
+    }
+  }
+
+  const events = new EventSource(`/api/v1/alerts/${encodeURIComponent(id)}/events`);
+  events.addEventListener("snapshot", (event) => apply(JSON.parse(event.data)));
+  events.addEventListener("error", () => Radio.say(msg, Radio.t("live.reconnecting"), "warn"));
+  events.addEventListener("open", () => Radio.say(msg, "", null));
+  window.addEventListener("pagehide", () => events.close());
+
+  async function act(button, path, question, after) {
+    if (!window.confirm(question)) return;
+    button.disabled = true;
+    try {
+      after(await Radio.api("POST", path));
+    } catch (err) {
+      Radio.say(msg, err.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  const cancel = document.getElementById("cancel-alert");
+  if (cancel) {
+    cancel.addEventListener("click", () =>
+      act(cancel, `/api/v1/alerts/${id}/cancel`, Radio.t("alert.ask_cancel"), (a) => {
+        showStatus(a.status);
+        Radio.say(msg, Radio.t("alert.cancelled"), "ok");
+      }),
+    );
+  }
+  const clear = document.getElementById("all-clear");
+  if (clear) {
+    clear.addEventListener("click", () =>
+      act(clear, `/api/v1/alerts/${id}/all-clear`, Radio.t("alert.ask_all_clear"), (a) => {
+        window.location.assign(`/console/alerts/${encodeURIComponent(a.id)}`);
+      }),
+    );
+  }
+})();

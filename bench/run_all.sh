@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other; each prints its tables (docs/benchmarks.md holds the
+# figures with the machine described). Takes about an hour on 2 cores.
+# Usage: bash bench/run_all.sh [OUT_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-bench-results-$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$out"
+PY=.venv/bin/python
+status=0
+run() {
+  local name="$1"; shift
+  echo "== $name: $*" | tee -a "$out/summary.txt"
+  if ! "$PY" "$@" > "$out/$name.md" 2> "$out/$name.log"; then
+    echo "   FAILED (see $out/$name.log)" | tee -a "$out/summary.txt"
+    status=1
+  fi
+}
+run normalize   bench/bench_normalize.py
+run render      bench/bench_render.py
+run loudness    bench/bench_loudness.py
+run broadcast   bench/bench_broadcast.py 20 200
+run schedules   bench/bench_schedules.py 100 10000
+run ingest      bench/bench_ingest.py
+run offline     bench/bench_offline_alarm.py
+run trust       bench/bench_trust.py
+run alert       bench/bench_alert.py --with-5000
+run live        bench/bench_live.py
+run relay       bench/bench_relay.py
+run scale       bench/bench_scale.py 10000
+echo "results in $out/" | tee -a "$out/summary.txt"
+exit $status

@@ -1,0 +1,144 @@
+"""Prometheus metrics of one controller, in a registry of its own (several controllers in one
+process, as in tests, never share counters). Fleet numbers are read at scrape time from the
+same functions the API uses, so `/metrics` and the API agree."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlmodel import col, func, select
+
+from controller.alarms import AlarmKind
+from controller.fleet_view import STATES, counts, fleet
+from controller.models import Alarm, Delivery, Schedule
+
+if TYPE_CHECKING:
+    from controller.service import RadioService
+
+RENDER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self, service: RadioService) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.render_seconds = Histogram(
+            "radio_render_seconds",
+            "Time to render an announcement to speech (normalise, synthesise, master, store)",
+            buckets=RENDER_BUCKETS,
+            registry=self.registry,
+        )
+        self.delivery_latency = Histogram(
+            "radio_delivery_latency_seconds",
+            "Reported start of an item minus its scheduled start (early starts count as 0)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(FleetCollector(service))
+        service.speech.on_render = self.render_seconds.observe
+        service.ingest.listeners.append(self._on_change)
+
+    def _on_change(self, kind: str, change: dict[str, Any]) -> None:
+        if kind == "delivery" and "latency_ms" in change:
+            self.delivery_latency.observe(max(0.0, change["latency_ms"] / 1000))
+
+    def exposition(self) -> bytes:
+        """The text format; reads the database, so call it off the event loop."""
+        return generate_latest(self.registry)
+
+
+class FleetCollector(Collector):
+    def __init__(self, service: RadioService) -> None:
+        self.service = service
+
+    def describe(self) -> list[Metric]:
+        return []  # collected on demand: the database is not read at registration
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.service
+        with s.db.session() as session:
+            rows = fleet(session, s.health.presence)
+            alarms = session.exec(
+                select(Alarm.kind, Alarm.state, func.count())
+                .where(col(Alarm.cleared_at).is_(None))
+                .group_by(col(Alarm.kind), col(Alarm.state))
+            ).all()
+            schedules = session.exec(
+                select(Schedule.status, func.count()).group_by(col(Schedule.status))
+            ).all()
+            deliveries = session.exec(
+                select(Delivery.state, func.count()).group_by(col(Delivery.state))
+            ).all()
+        nodes = GaugeMetricFamily("radio_nodes", "Registered nodes by state", labels=["state"])
+        c = counts(rows)
+        for state in STATES:
+            nodes.add_metric([state], c[state])
+        yield nodes
+        yield GaugeMetricFamily(
+            "radio_nodes_alarmed", "Nodes with at least one alarm not cleared", value=c["alarmed"]
+        )
+        by_kind = GaugeMetricFamily(
+            "radio_alarms", "Alarms not cleared, by kind and state", labels=["kind", "state"]
+        )
+        seen: Counter[tuple[str, str]] = Counter({(k, st): n for k, st, n in alarms})
+        for kind in AlarmKind:
+            for state in ("open", "acknowledged"):
+                by_kind.add_metric([kind.value, state], seen.get((kind.value, state), 0))
+        yield by_kind
+        sched = GaugeMetricFamily("radio_schedules", "Schedules by status", labels=["status"])
+        for status, n in schedules:
+            sched.add_metric([status], n)
+        yield sched
+        deliv = GaugeMetricFamily(
+            "radio_deliveries", "Broadcast items on nodes by state", labels=["state"]
+        )
+        for state, n in deliveries:
+            deliv.add_metric([state], n)
+        yield deliv
+        yield from self._transport()
+
+    def _transport(self) -> Iterator[Metric]:
+        s = self.service
+        gw = s.gateway
+        yield GaugeMetricFamily(
+            "radio_mqtt_connected",
+            "1 when connected to the broker",
+            value=int(gw.connected.is_set()),
+        )
+        yield CounterMetricFamily(
+            "radio_mqtt_connects", "Broker (re)connections", value=gw.connects
+        )
+        yield CounterMetricFamily(
+            "radio_mqtt_messages_received", "MQTT messages received", value=gw.received
+        )
+        yield CounterMetricFamily(
+            "radio_mqtt_messages_published", "MQTT messages published", value=gw.published
+        )
+        reports = CounterMetricFamily(
+            "radio_ingest_reports",
+            "Node reports by outcome (accepted, rejected, duplicate, dropped) and reason",
+            labels=["outcome", "reason"],
+        )
+        for key, n in sorted(s.ingest.stats.items()):
+            outcome, _, reason = key.partition(":")
+            reports.add_metric([outcome, reason], n)
+        yield reports
+        yield GaugeMetricFamily(
+            "radio_ingest_queue", "Reports waiting to be written", value=s.ingest.queue.qsize()
+        )
+        yield CounterMetricFamily(
+            "radio_telemetry_samples_written",
+            "Heartbeats stored",
+            value=s.health.telemetry.written,
+        )
+        hooks = CounterMetricFamily(
+            "radio_webhook_notifications", "Alarm webhook outcomes", labels=["outcome"]
+        )
+        for outcome in ("delivered", "attempts_failed", "failed", "dropped_queue_full"):
+            hooks.add_metric([outcome], s.health.webhook.stats.get(outcome, 0))
+        yield hooks

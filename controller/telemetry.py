@@ -1,0 +1,194 @@
+"""Telemetry history: every heartbeat at full resolution for a while, then hourly summaries."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, delete, insert
+from sqlalchemy import func as sa_func
+from sqlmodel import Session, col, func, select
+
+from controller.config import Settings
+from controller.models import TelemetryHourly, TelemetrySample
+from protocol import Telemetry
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+# A range longer than this is answered from the hourly summaries even where samples exist.
+RAW_RANGE_MAX = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Latest:
+    """A node's newest heartbeat, as the alarm rules read it."""
+
+    received: datetime
+    report: Telemetry
+
+
+def floor_hour(when: datetime) -> datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+class TelemetryStore:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.latest: dict[str, Latest] = {}
+        self._lock = threading.Lock()
+        self.written = 0
+        self._done_until: datetime | None = None  # hours before this are summarised
+
+    def record(self, session: Session, rows: list[tuple[str, Telemetry, datetime]]) -> None:
+        """Store a batch of heartbeats in one multi-row insert (part of the caller's commit)."""
+        if not rows:
+            return
+        values = [
+            {
+                "node_id": node_id,
+                "ts": received,
+                "uptime_s": t.uptime_s,
+                "volume": t.volume,
+                "signal_dbm": t.signal_dbm,
+                "temperature_c": t.temperature_c,
+                "power": t.power,
+                "battery_pct": t.battery_pct,
+                "supply_v": t.supply_v,
+                "speaker_ok": t.speaker_ok,
+                "amplifier_ok": t.amplifier_ok,
+                "storage_free_mb": t.storage_free_mb,
+                "now_playing": t.now_playing,
+                "timeline_version": t.timeline_version,
+            }
+            for node_id, t, received in rows
+        ]
+        session.connection().execute(insert(TelemetrySample), values)
+        with self._lock:
+            for node_id, t, received in rows:
+                self.latest[node_id] = Latest(received, t)
+            self.written += len(rows)
+
+    def load_latest(self, session: Session, since: datetime) -> None:
+        """After a restart: the newest stored heartbeat of each node, so alarms can be judged
+        before every node has spoken again."""
+        newest = (
+            select(TelemetrySample.node_id, func.max(TelemetrySample.id).label("id"))
+            .where(col(TelemetrySample.ts) >= since)
+            .group_by(col(TelemetrySample.node_id))
+            .subquery()
+        )
+        rows = session.exec(
+            select(TelemetrySample).join(newest, col(TelemetrySample.id) == newest.c.id)
+        ).all()
+        with self._lock:
+            for r in rows:
+                report = Telemetry.model_construct(**r.model_dump(exclude={"id", "ts"}), ts=0)
+                self.latest.setdefault(r.node_id, Latest(r.ts, report))
+
+    # --- downsampling --------------------------------------------------------------------
+
+    def rollup(self, session: Session, now: datetime) -> int:
+        """Summarise every complete hour not yet summarised, then drop samples older than
+        `telemetry_full_days` and summaries older than `telemetry_keep_days`."""
+        current = floor_hour(now)
+        if self._done_until is None:
+            done = session.exec(select(func.max(TelemetryHourly.hour))).one()
+            self._done_until = done + HOUR if done is not None else None
+        hours = 0
+        hour = self._next_hour(session, self._done_until)
+        # Hour by hour, jumping over hours without any sample.
+        while hour is not None and hour < current:
+            self._summarise(session, hour)
+            session.commit()
+            hours += 1
+            hour = self._next_hour(session, hour + HOUR)
+        self._done_until = max(self._done_until or current, current)
+        full = now - timedelta(days=self.settings.telemetry_full_days)
+        keep = now - timedelta(days=self.settings.telemetry_keep_days)
+        session.exec(delete(TelemetrySample).where(col(TelemetrySample.ts) < full))  # type: ignore[call-overload]
+        session.exec(delete(TelemetryHourly).where(col(TelemetryHourly.hour) < keep))  # type: ignore[call-overload]
+        session.commit()
+        return hours
+
+    @staticmethod
+    def _next_hour(session: Session, after: datetime | None) -> datetime | None:
+        q = select(func.min(TelemetrySample.ts))
+        if after is not None:
+            q = q.where(col(TelemetrySample.ts) >= after)
+        first = session.exec(q).one()
+        return floor_hour(first) if first is not None else None
+
+    def _summarise(self, session: Session, hour: datetime) -> None:
+        s = TelemetrySample
+        bad = lambda c: sa_func.sum(case((c == False, 1), else_=0))  # noqa: E712, E731
+        aggregates: list[Any] = [
+            s.node_id,
+            func.count(),
+            func.avg(s.volume),
+        ]
+        for column in (s.signal_dbm, s.temperature_c, s.supply_v, s.battery_pct):
+            aggregates += [func.min(column), func.avg(column), func.max(column)]
+        aggregates += [
+            func.min(s.storage_free_mb),
+            func.max(s.uptime_s),
+            sa_func.sum(case((col(s.power) == "battery", 1), else_=0)),
+            bad(col(s.speaker_ok)),
+            bad(col(s.amplifier_ok)),
+        ]
+        rows = session.exec(
+            select(*aggregates)  # type: ignore[call-overload]
+            .where(col(s.ts) >= hour, col(s.ts) < hour + HOUR)
+            .group_by(col(s.node_id))
+        ).all()
+        names = ["signal", "temperature", "supply_v", "battery"]
+        for r in rows:
+            values: dict[str, Any] = {"node_id": r[0], "hour": hour, "samples": r[1]}
+            values["volume_avg"] = _f(r[2])
+            for i, name in enumerate(names):
+                lo, avg, hi = r[3 + 3 * i : 6 + 3 * i]
+                values |= {f"{name}_min": _f(lo), f"{name}_avg": _f(avg), f"{name}_max": _f(hi)}
+            values |= {
+                "storage_free_mb_min": r[15],
+                "uptime_max": r[16],
+                "on_battery": int(r[17] or 0),
+                "speaker_faults": int(r[18] or 0),
+                "amplifier_faults": int(r[19] or 0),
+            }
+            session.add(TelemetryHourly(**values))
+
+    # --- reading -------------------------------------------------------------------------
+
+    def history(
+        self, session: Session, node_id: str, start: datetime, end: datetime, now: datetime
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Samples when the range is short and still held at full resolution, else hours."""
+        full_from = now - timedelta(days=self.settings.telemetry_full_days)
+        if end - start <= RAW_RANGE_MAX and start >= full_from:
+            samples = session.exec(
+                select(TelemetrySample)
+                .where(
+                    TelemetrySample.node_id == node_id,
+                    col(TelemetrySample.ts) >= start,
+                    col(TelemetrySample.ts) < end,
+                )
+                .order_by(col(TelemetrySample.ts))
+            ).all()
+            return "full", [r.model_dump(exclude={"id", "node_id"}) for r in samples]
+        hours = session.exec(
+            select(TelemetryHourly)
+            .where(
+                TelemetryHourly.node_id == node_id,
+                col(TelemetryHourly.hour) >= floor_hour(start),
+                col(TelemetryHourly.hour) < end,
+            )
+            .order_by(col(TelemetryHourly.hour))
+        ).all()
+        return "hourly", [r.model_dump(exclude={"id", "node_id"}) for r in hours]
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)

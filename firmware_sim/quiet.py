@@ -1,0 +1,54 @@
+"""Reports wait for a quiet moment: sounding comes first, telling the controller comes after.
+
+When an area's alert reaches a process of a thousand simulated nodes, each must verify it and
+take the speaker. Publishing each node's confirmations at once interleaves a thousand QoS 1
+publishes (and their acknowledgements) with that work, and the last node starts later for it.
+A real device has its own processor and gains little, but the rule is the same there: what
+is heard first, what is reported after. So the event senders of a process wait until no
+controller message has arrived for `GAP_S` (at most `LONGEST_S`); one watcher, not one timer
+per node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+GAP_S = 0.02
+LONGEST_S = 1.0
+
+
+class Quiet:
+    def __init__(self, gap_s: float = GAP_S, longest_s: float = LONGEST_S) -> None:
+        self.gap_s = gap_s
+        self.longest_s = longest_s
+        self.last = 0.0
+        self._calm: asyncio.Future[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    def touch(self) -> None:
+        """A controller message arrived."""
+        self.last = time.monotonic()
+
+    async def wait(self) -> None:
+        """Return once no message has arrived for the gap, or after the longest wait."""
+        if time.monotonic() - self.last >= self.gap_s:
+            return
+        loop = asyncio.get_running_loop()
+        if self._calm is None or self._calm.done() or self._calm.get_loop() is not loop:
+            self._calm = loop.create_future()
+            self._watcher = loop.create_task(self._watch(self._calm), name="quiet")
+        await asyncio.shield(self._calm)
+
+    async def _watch(self, calm: asyncio.Future[None]) -> None:
+        deadline = time.monotonic() + self.longest_s
+        # A timestamp polled once per gap, rather than an event set by each of the thousands
+        # of messages in a burst.
+        while (now := time.monotonic()) < deadline and now - self.last < self.gap_s:  # noqa: ASYNC110
+            await asyncio.sleep(self.gap_s - (now - self.last))
+        if not calm.done():
+            calm.set_result(None)
+
+
+# One per process: the nodes of a fleet share the processor, so they share the quiet.
+QUIET = Quiet()

@@ -1,0 +1,82 @@
+"""An alert issued from the console's page, confirmed in a second step, watched live as simulated
+nodes confirm it, then the all-clear and a cancel — in a real browser."""
+
+from __future__ import annotations
+
+from tests.conftest import wait_for
+from tests.console.console_support import console_site, needs_chromium
+from tests.controller.test_broadcast_e2e import fleet_of
+
+pytestmark = needs_chromium
+
+STATE_OF = "document.querySelector('tr[data-node=\"{}\"] [data-state]').dataset.state"
+
+
+async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings):
+    async with console_site(make_settings()) as site:
+        configs = [site.configs[n] for n in ("na1", "na2", "na3")]
+        async with fleet_of(configs) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
+            page = await site.login("staff-a")
+            page.on("dialog", lambda dialog: dialog.accept())
+            await page.click("nav >> text=Cảnh báo khẩn cấp")
+            await page.click("#new-alert")
+            # Only the person's own commune is offered.
+            assert await page.locator("#area-thon-b1").count() == 0
+            await page.check("#tpl-own")
+            await page.fill("#alert-title", "Thử loa")
+            await page.fill("#alert-text", "Kiểm tra hệ thống cảnh báo.")
+            await page.fill("#alert-repeat", "1")
+            await page.click("#alert-continue")
+            assert await page.locator("#confirm").is_hidden()  # no place chosen yet
+            assert "nơi phát" in await page.inner_text("#alert-msg")
+            await page.check("#area-thon-a1")
+            await page.click("#alert-continue")
+            await page.wait_for_selector("#confirm:not([hidden])")
+            assert "Thôn Đông" in await page.inner_text("#confirm-body")
+            assert await page.evaluate("document.activeElement.id") == "confirm-yes"
+            await site.shot(page, "alert-confirm")
+            await page.click("#confirm-yes")
+            await page.wait_for_url(lambda url: not url.endswith("/new"))
+            first = page.url.rsplit("/", 1)[1]
+
+            rows = page.locator("tr[data-node]")
+            assert sorted(await rows.evaluate_all("rs => rs.map(r => r.dataset.node)")) == [
+                "na1",
+                "na2",
+            ]
+            # Played to the end on both: that can only reach the page through the live stream.
+            for node in ("na1", "na2"):
+                await page.wait_for_function(f"{STATE_OF.format(node)} === 'done'", timeout=40_000)
+            assert await page.inner_text(".count[data-state='done']") == "2"
+            assert await page.inner_text("#alert-status") == "Đang hiệu lực"
+            await site.shot(page, "alert-live")
+
+            await page.click("#all-clear")
+            await page.wait_for_function(f"!location.pathname.endsWith('{first}')")
+            clear = page.url.rsplit("/", 1)[1]
+            assert "hết nguy hiểm" in await page.inner_text("h1")
+            for node in ("na1", "na2"):
+                await page.wait_for_function(
+                    f"['received', 'playing', 'done'].includes({STATE_OF.format(node)})",
+                    timeout=30_000,
+                )
+            await page.click("#cancel-alert")
+            await page.wait_for_function(
+                "document.getElementById('alert-status').dataset.status === 'cancelled'"
+            )
+            assert await page.locator("#alert-actions").is_hidden()
+            assert "Đã huỷ" in await page.inner_text("#alert-status")
+
+            r = await site.ctl.api("GET", f"/alerts/{first}")
+            assert r.json()["alert"]["status"] == "cancelled"  # the all-clear ended it
+            r = await site.ctl.api("GET", f"/alerts/{clear}")
+            assert r.json()["alert"]["status"] == "cancelled"
+            assert r.json()["alert"]["created_by"] == "staff-a"
+
+            # A technician sees neither the alert pages nor content pages.
+            tech = await site.login("tech-a")
+            for path in ("/console/alerts/new", "/console/announcements", "/console/calendar"):
+                response = await tech.goto(f"{site.url}{path}")
+                assert response.status == 403, path
+            assert await tech.locator("nav >> text=Cảnh báo khẩn cấp").count() == 0

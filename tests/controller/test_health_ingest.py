@@ -1,0 +1,111 @@
+"""Bad telemetry published straight to a real Mosquitto: missing fields, impossible values,
+unknown nodes and a flood from one node are counted, logged without flooding the log, never
+stop ingestion and never create nodes; good heartbeats are stored in batches."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import aiomqtt
+import pytest
+from sqlmodel import func, select
+
+from controller.models import Node, TelemetrySample
+from tests.conftest import running_controller, wait_for
+from tests.controller.health_support import prometheus
+
+
+def heartbeat(node_id: str, **fields: object) -> bytes:
+    return json.dumps({"v": 1, "node_id": node_id, "ts": 1_790_000_000_000, **fields}).encode()
+
+
+def samples(ctl, node_id: str) -> int:
+    with ctl.service.db.session() as s:
+        return int(
+            s.exec(
+                select(func.count())
+                .select_from(TelemetrySample)
+                .where(TelemetrySample.node_id == node_id)
+            ).one()
+        )
+
+
+@pytest.mark.mosquitto
+async def test_bad_telemetry_is_counted_and_never_stops_ingestion(
+    make_settings, mosquitto_factory, caplog
+):
+    broker = mosquitto_factory()  # anonymous: anyone may publish anything, as an attacker would
+    settings = make_settings(mqtt_url=f"mqtt://127.0.0.1:{broker.port}", ingest_node_burst=20)
+    async with running_controller(settings) as ctl:
+        assert (
+            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
+        ).status_code == 201
+        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
+        assert r.status_code == 201
+        await wait_for(lambda: "n1" in ctl.service.ingest.known_nodes, 10)
+        topics = ctl.service.topics
+        caplog.set_level(logging.WARNING)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            t = topics.telemetry("n1")
+            await client.publish(t, heartbeat("n1"), qos=1)
+            await wait_for(lambda: samples(ctl, "n1") == 1, 10, "a good heartbeat stored")
+
+            await client.publish(t, b'{"v": 1, "node_id": "n1"}', qos=1)  # no ts
+            await client.publish(t, heartbeat("n1", temperature_c=500), qos=1)  # impossible
+            await client.publish(t, heartbeat("n1", uptime_s=10**12), qos=1)  # 31,000 years
+            await client.publish(t, heartbeat("n1", volume="loud"), qos=1)
+            await client.publish(t, b"\xff\xfe not json", qos=1)
+            await client.publish(t, heartbeat("n2"), qos=1)  # body names another node
+            await client.publish(topics.telemetry("ghost"), heartbeat("ghost"), qos=1)
+            # A flood: 600 heartbeats from one node at once.
+            for _ in range(600):
+                await client.publish(t, heartbeat("n1"), qos=0)
+            stats = ctl.service.ingest.stats
+            await wait_for(lambda: stats["rejected:unknown_node"] >= 1, 15, "ghost dropped")
+            await wait_for(
+                lambda: stats["rejected:flood"] + stats["accepted:telemetry"] >= 601,
+                15,
+                "the flood to arrive",
+            )
+            assert stats["rejected:invalid_fields"] == 3
+            assert stats["rejected:implausible"] == 1
+            assert stats["rejected:malformed_json"] == 1
+            assert stats["rejected:node_mismatch"] == 1
+            # The bucket lets a burst through, then about one heartbeat per second.
+            assert stats["rejected:flood"] >= 550
+            assert stats["accepted:telemetry"] <= 50
+
+        # Ingestion goes on: a later good heartbeat is stored, no node was invented.
+        before = samples(ctl, "n1")
+        assert before == stats["accepted:telemetry"]
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.publish(
+                topics.node_state("n1"),
+                json.dumps({"node_id": "n1", "status": "online", "ts": 1}).encode(),
+                qos=1,
+            )
+        await wait_for(lambda: ctl.service.ingest.stats["accepted:state"] == 1, 10)
+        with ctl.service.db.session() as s:
+            assert s.get(Node, "ghost") is None
+            assert s.exec(select(func.count()).select_from(Node)).one() == 1
+        node = (await ctl.api("GET", "/nodes/n1")).json()
+        assert node["state"] == "online"
+
+        r = await ctl.api("GET", "/stats")
+        assert r.json()["ingest"]["rejected:flood"] == stats["rejected:flood"]
+        m = prometheus(
+            (
+                await ctl.http.get(
+                    f"{ctl.base_url}/metrics", headers={"Authorization": f"Bearer {ctl.token}"}
+                )
+            ).text
+        )
+        assert (
+            m['radio_ingest_reports_total{outcome="rejected",reason="flood"}']
+            == stats["rejected:flood"]
+        )
+        assert m["radio_telemetry_samples_written_total"] == before
+        # Logged, but not once per message: the flood is one line (per 10 s), not hundreds.
+        flood_lines = [r for r in caplog.records if "floods the broker" in r.getMessage()]
+        assert 1 <= len(flood_lines) <= 2
