@@ -53,6 +53,16 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+# PostgreSQL's "deadlock detected" and "could not serialize": the transaction was rolled back
+# whole and may simply run again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when a database error means "run the transaction again", not "something is wrong"."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
 class Database:
     """The engine plus a session factory; one per process."""
 

@@ -187,11 +187,18 @@ class ReportIngest:
 
     def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[dict[str, Any]]:
         changes: list[dict[str, Any]] = []
+        # Every writer of node rows takes them in ascending id order (the timeline computation
+        # too), so two instances or two tasks on PostgreSQL never wait on each other in a circle.
+        # The sort is stable: one node's reports keep the order they arrived in.
+        batch = sorted(batch, key=lambda b: b[0])
         with self.db.session() as session:
             nodes = {
                 n.id: n
                 for n in session.exec(
-                    select(Node).where(col(Node.id).in_({b[0] for b in batch}))
+                    select(Node)
+                    .where(col(Node.id).in_({b[0] for b in batch}))
+                    .order_by(col(Node.id))
+                    .with_for_update()
                 ).all()
             }
             heartbeats: list[tuple[str, Telemetry, datetime]] = []

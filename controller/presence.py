@@ -188,11 +188,13 @@ class Presence:
         now = self.now()
         cutoff = now - timedelta(seconds=self.settings.offline_after_s)
         stale = session.exec(
-            select(Node).where(
+            select(Node)
+            .where(
                 Node.status == "online",
                 col(Node.last_seen) < cutoff,
                 Node.retired == False,  # noqa: E712
             )
+            .order_by(col(Node.id))
         ).all()
         changes = []
         for node in stale:

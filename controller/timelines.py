@@ -12,10 +12,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from controller.config import Settings
-from controller.db import Database
+from controller.db import Database, is_transient
 from controller.gateway import Gateway, NotConnected
 from controller.groups import members
 from controller.models import (
@@ -48,6 +49,7 @@ from schedules.timeline import AreaTree
 log = logging.getLogger(__name__)
 
 TIMELINE_TTL_MS = 7 * 24 * 3600 * 1000
+COMPUTE_ATTEMPTS = 4  # a deadlock victim runs again; PostgreSQL detects one in ~1 s
 PUBLISH_WINDOW = 10  # paho warns of more than 10 pending publishes per client
 _WAITING = (DeliveryState.planned, DeliveryState.delivered, DeliveryState.downloaded)
 _IN_CHUNK = 400  # item ids per query (each is sent twice: as itself and as a playlist's first part)
@@ -169,7 +171,8 @@ class TimelineService:
             query = select(Node).where(Node.retired == False)  # noqa: E712
             if node_ids is not None:
                 query = query.where(col(Node.id).in_(node_ids))
-            nodes = session.exec(query).all()
+            # Ascending id, as every writer of node rows takes them: no deadlock with ingestion.
+            nodes = session.exec(query.order_by(col(Node.id))).all()
             reach = None
             if node_ids is not None:
                 # Only the schedules that can reach these nodes: one change stays cheap however
@@ -255,7 +258,7 @@ class TimelineService:
     async def refresh(self, node_ids: set[str] | None = None, force: bool = False) -> int:
         """Recompute and publish; returns how many timelines were published."""
         async with self._lock:
-            pubs = await asyncio.to_thread(self.compute, node_ids, force)
+            pubs = await self._compute(node_ids, force)
         sent = 0
         # A window of publishes in flight (QoS 1 waits for each acknowledgement); the first
         # failure ends the round: every timeline goes out again when the broker is back.
@@ -271,6 +274,19 @@ class TimelineService:
         if pubs:
             log.info("published %d timeline(s)", sent)
         return sent
+
+    async def _compute(self, node_ids: set[str] | None, force: bool) -> list[Publication]:
+        """compute() in a worker thread, run again when PostgreSQL rolled it back as a deadlock
+        victim or a serialisation failure (nothing of it was kept)."""
+        for attempt in range(1, COMPUTE_ATTEMPTS + 1):
+            try:
+                return await asyncio.to_thread(self.compute, node_ids, force)
+            except OperationalError as exc:
+                if not is_transient(exc) or attempt == COMPUTE_ATTEMPTS:
+                    raise
+                log.warning("timeline computation rolled back (%s); running it again", exc.orig)
+                await asyncio.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     async def publish(self, pub: Publication) -> bool:
         payload = self.signer.sign(
