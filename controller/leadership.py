@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,9 @@ class Leadership:
         self.lost = asyncio.Event()
         self.changes = 0
         self._conn: Any = None
+        # A cancelled to_thread() leaves its thread running: the connection is closed only after
+        # the statement on it has returned, never from under it.
+        self._conn_lock = threading.Lock()
 
     @property
     def shared(self) -> bool:
@@ -62,11 +66,15 @@ class Leadership:
 
     def _try_lock(self) -> bool:
         """Take the lock if free; if held, check that its connection is still alive."""
+        with self._conn_lock:
+            return self._try_lock_unguarded()
+
+    def _try_lock_unguarded(self) -> bool:
         if self._conn is None:
             self._conn = self.db.engine.connect()
             got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})
             if not got.scalar():
-                self._drop()
+                self._close()
                 return False
             self._conn.commit()
             return True
@@ -75,6 +83,10 @@ class Leadership:
         return True
 
     def _drop(self) -> None:
+        with self._conn_lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
