@@ -41,12 +41,17 @@ async def ids(ctl: RunningController, token: str | None = None, **params: Any) -
     return [n["id"] for n in r.json()]
 
 
-async def listen(ctl: RunningController, token: str, into: list[dict[str, Any]]) -> None:
-    """Collect the server-sent events of /alarms/events."""
+async def listen(
+    ctl: RunningController, token: str, into: list[dict[str, Any]], connected: asyncio.Event
+) -> None:
+    """Collect the server-sent events of /alarms/events; `connected` is set once the server
+    has registered the stream (its first line), so no change after that can be missed."""
     headers = {"Authorization": f"Bearer {token}"}
     async with ctl.http.stream("GET", f"{ctl.base_url}/api/v1/alarms/events", headers=headers) as r:
         assert r.status_code == 200
         async for line in r.aiter_lines():
+            if line == ": connected":
+                connected.set()
             if line.startswith("data: "):
                 into.append(json.loads(line[6:]))
 
@@ -83,8 +88,9 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             assert await ids(ctl, firmware="sim-1.0.0") == ["a1", "a2", "b1"]
 
             events: list[dict[str, Any]] = []
-            stream = asyncio.create_task(listen(ctl, tech, events))
-            await asyncio.sleep(0.5)
+            connected = asyncio.Event()
+            stream = asyncio.create_task(listen(ctl, tech, events, connected))
+            await asyncio.wait_for(connected.wait(), 10)
             service = ctl.service
             # The public interface other modules use (e.g. a firmware rollout).
             with service.db.session() as s:

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from controller.models import AuditEntry, LiveBroadcast
 from firmware_sim.stream_run import StreamRun
+from schedules.localtime import LOCAL_TZ as LOCAL
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import deliveries, fleet_of, make_commune
 
@@ -138,9 +139,13 @@ async def test_live_voice_reaches_nodes_preempts_and_is_cut_by_an_alert(make_set
         got = (await ctl.api("GET", f"/live/{live['id']}")).json()
         assert got["status"] == "ended" and got["ended_by"] == "root"
         assert (await deliveries(ctl, programme["id"]))["counts"] == {"preempted": 4}
-        day = datetime.now(UTC).date().isoformat()
-        log = (await ctl.api("GET", f"/playback-log?area_id=xa-a&date={day}")).json()
-        assert {r["schedule_id"] for r in log} >= {live["schedule_id"], programme["id"]}
+        # The log is by local day (Asia/Ho_Chi_Minh); the test may cross its midnight.
+        days = {datetime.fromisoformat(starts).astimezone(LOCAL).date(), datetime.now(LOCAL).date()}
+        logged = set()
+        for day in days:
+            log = await ctl.api("GET", f"/playback-log?area_id=xa-a&date={day.isoformat()}")
+            logged |= {r["schedule_id"] for r in log.json()}
+        assert logged >= {live["schedule_id"], programme["id"]}
         with ctl.service.db.session() as s:
             actions = [
                 e.action for e in s.exec(select(AuditEntry).where(AuditEntry.target == live["id"]))
