@@ -187,11 +187,10 @@ class ReportIngest:
 
     def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[dict[str, Any]]:
         changes: list[dict[str, Any]] = []
-        # Every writer of node rows takes them in ascending id order (the timeline computation
-        # too), so two instances or two tasks on PostgreSQL never wait on each other in a circle.
-        # The sort is stable: one node's reports keep the order they arrived in.
-        batch = sorted(batch, key=lambda b: b[0])
         with self.db.session() as session:
+            # The batch's node rows are locked up front, in ascending id as every writer of node
+            # rows takes them (the timeline computation too): two instances or two tasks on
+            # PostgreSQL never wait on each other in a circle, whatever order the reports are in.
             nodes = {
                 n.id: n
                 for n in session.exec(
