@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, Response
 from api.deps import ServiceDep
 from controller.keys import check_media_token
 from controller.security import InvalidToken, read_token
+from controller.service import RadioService
 
 router = APIRouter(tags=["media"])
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -47,6 +48,12 @@ def media(
     sha, _, ext = name.partition(".")
     if ext != "mp3" or not _SHA.match(sha):
         raise HTTPException(404, "no such media: use /media/<sha256>.mp3")
+    return stored_mp3(service, request, sha, "public, max-age=31536000, immutable")
+
+
+def stored_mp3(service: RadioService, request: Request, sha: str, cache_control: str) -> Response:
+    """The stored MP3 with this SHA-256 (Range via FileResponse), or 304 when the client's ETag
+    matches, or 404; `sha` is already checked to be 64 hex digits."""
     path = service.store.path_for(sha)
     if path is None or not path.is_file():
         raise HTTPException(404, "no such media")
@@ -54,7 +61,5 @@ def media(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     return FileResponse(
-        path,
-        media_type="audio/mpeg",
-        headers={"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"},
+        path, media_type="audio/mpeg", headers={"ETag": etag, "Cache-Control": cache_control}
     )

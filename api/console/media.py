@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
 from api.console.session import read_session
 from api.deps import ServiceDep, SessionDep
+from api.media import stored_mp3
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _NAME = re.compile(r"^([0-9a-f]{64})\.mp3$")
@@ -22,16 +23,5 @@ def media(name: str, request: Request, service: ServiceDep, db: SessionDep) -> R
     match = _NAME.match(name)
     if match is None:
         raise HTTPException(404, "no such media: use /console/media/<sha256>.mp3")
-    sha = match.group(1)
-    path = service.store.path_for(sha)
-    if path is None or not path.is_file():
-        raise HTTPException(404, "no such media")
-    etag = f'"{sha}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
     # Private: the cookie authorised it, so no shared cache may keep it.
-    return FileResponse(
-        path,
-        media_type="audio/mpeg",
-        headers={"ETag": etag, "Cache-Control": "private, max-age=86400"},
-    )
+    return stored_mp3(service, request, match.group(1), "private, max-age=86400")
