@@ -166,7 +166,9 @@ class Alerts:
             raise Conflict(f"alert {alert_id} is {alert.status}: issue a new one")
         return alert
 
-    def body(self, alert: Alert, action: str) -> dict[str, Any]:
+    def body(self, alert: Alert, action: str, area_id: str) -> dict[str, Any]:
+        """The alert's body for one area's topic: the area is signed with it, so the message
+        cannot be replayed onto another area's topic."""
         media = None
         data = None
         if action == "play":
@@ -180,6 +182,7 @@ class Alerts:
             alert_id=alert.id,
             version=alert.version,
             action=action,  # type: ignore[arg-type]
+            area=area_id,
             title=alert.title[:200],
             media=media,
             duration_ms=alert.duration_ms,
@@ -212,8 +215,8 @@ class Alerts:
         """One retained publish per target area; the broker delivers to every node below."""
         now = self.clock.now_ms()
         ttl = max(to_ms(alert.expires_at) - now, 1000)
-        payload = self.signer.sign("alert", self.body(alert, "play"), now, ttl)
         for area_id in json.loads(alert.areas):
+            payload = self.signer.sign("alert", self.body(alert, "play", area_id), now, ttl)
             try:
                 await self.gateway.publish(self.topics.area_alert(area_id), payload, 1, True)
             except NotConnected:
@@ -240,8 +243,8 @@ class Alerts:
 
     async def _withdraw(self, alert: Alert) -> None:
         now = self.clock.now_ms()
-        payload = self.signer.sign("alert", self.body(alert, "cancel"), now, 3600_000)
         for area_id in json.loads(alert.areas):
+            payload = self.signer.sign("alert", self.body(alert, "cancel", area_id), now, 3600_000)
             topic = self.topics.area_alert(area_id)
             try:
                 await self.gateway.publish(topic, payload, 1, False)

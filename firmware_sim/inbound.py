@@ -67,8 +67,8 @@ async def _dispatch(node: Node, client: aiomqtt.Client, topic: str, payload: byt
         on_controller_state(node, topic, payload)
     elif topic == t.controller_keys:
         await on_keys(node, client, topic, payload)
-    elif topic in {t.area_alert(a) for a in node.config.areas}:
-        on_alert(node, topic, payload)
+    elif (area := _alert_area(node, topic)) is not None:
+        on_alert(node, topic, payload, area)
     else:
         node.reject("unknown_topic", topic[:200], topic)
 
@@ -99,7 +99,13 @@ def on_timeline(node: Node, topic: str, payload: bytes) -> None:
     timeline_store.save(node.cache_dir, payload)
 
 
-def on_alert(node: Node, topic: str, payload: bytes) -> None:
+def _alert_area(node: Node, topic: str) -> str | None:
+    """The area whose alert topic this is, if it is one of the node's."""
+    t = node.topics
+    return next((a for a in node.config.areas if topic == t.area_alert(a)), None)
+
+
+def on_alert(node: Node, topic: str, payload: bytes, area: str) -> None:
     env = verify(node, topic, payload, "alert")
     if env is None:
         return
@@ -107,6 +113,10 @@ def on_alert(node: Node, topic: str, payload: bytes) -> None:
         body = AlertBody.model_validate(env.body)
     except ValidationError as exc:
         node.reject("invalid_body", summarise(exc), topic)
+        return
+    if body.area != area:
+        # Signed for another area (or for none): a captured alert replayed onto this topic.
+        node.reject("wrong_area", f"alert {body.alert_id} is for area {body.area!r}", topic)
         return
     if body.action == "play" and body.media is None:
         node.reject("invalid_body", f"alert {body.alert_id} to play has no media", topic)

@@ -263,6 +263,12 @@ class AlertBody(Model):
     alert_id: ShortText
     version: int = Field(ge=1, default=1)
     action: Literal["play", "cancel"]
+    area: Id | None = Field(
+        default=None,
+        description="The area whose alert topic this message is for. Signed with the rest, so "
+        "a captured alert cannot be replayed onto another area's topic: a node refuses an alert "
+        "that names no area or another area than the topic it came on (`wrong_area`).",
+    )
     title: ShortText = ""
     media: MediaRef | None = None
     duration_ms: int = Field(ge=0, le=3600 * 1000, default=0)

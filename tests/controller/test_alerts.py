@@ -256,6 +256,62 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
             assert got == []
 
 
+async def test_an_alert_replayed_onto_another_area_is_refused(make_settings):
+    """Whoever holds the controller's broker login captures thon-1's alert and publishes it on
+    thon-2's topic: the signed body names thon-1, so thon-2's loudspeaker refuses it and says
+    so."""
+    async with running_controller(make_settings()) as ctl:
+        configs = await make_commune(ctl, 2)  # n0 in thon-1, n1 in thon-2
+        topics = ctl.service.topics
+        login = ctl.service.registry.controller_login()
+        port = ctl.service.settings.mqtt_embedded_port
+        async with (
+            fleet_of(configs) as fleet,
+            aiomqtt.Client(
+                "127.0.0.1",
+                port,
+                username=login.username,
+                password=login.password,
+                identifier=f"{login.username}:spy",
+            ) as spy,
+        ):
+            await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
+            await spy.subscribe(topics.area_alert("thon-1"))
+            r = await ctl.api(
+                "POST", "/alerts", json={"areas": ["thon-1"], "template": "storm", "repeat": 0}
+            )
+            assert r.status_code == 201, r.text
+            alert_id = r.json()["id"]
+            async with asyncio.timeout(10):
+                captured = bytes((await anext(aiter(spy.messages))).payload)
+            n0, n1 = fleet.nodes
+            await wait_for(lambda: sounding(n0) == f"alert:{alert_id}", 15, "thon-1 to sound")
+            await spy.publish(topics.area_alert("thon-2"), captured, qos=1, retain=True)
+            await wait_for(lambda: n1.rejected.get("wrong_area"), 10, "thon-2 to refuse it")
+            assert n1.alerts_received == 0 and sounding(n1) is None
+
+            def reported() -> list[str]:
+                return [
+                    e["detail"]
+                    for e in ingested_events(ctl, "n1")
+                    if e["type"] == "message_rejected"
+                ]
+
+            await wait_for(reported, 10, "the refusal to be reported")
+            assert reported()[0].startswith("wrong_area on alert")
+            await spy.publish(topics.area_alert("thon-2"), b"", qos=1, retain=True)
+
+
+def ingested_events(ctl, node_id: str) -> list[dict]:
+    from sqlmodel import select
+
+    from controller.models import NodeEventRecord
+
+    with ctl.service.db.session() as s:
+        rows = s.exec(select(NodeEventRecord).where(NodeEventRecord.node_id == node_id)).all()
+        return [{"type": r.type, "detail": r.detail} for r in rows]
+
+
 def cap_doc(
     identifier: str, msg_type: str = "Alert", references=(), areas=(("thon-1", "Thôn 1"),)
 ) -> bytes:

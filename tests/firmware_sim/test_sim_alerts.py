@@ -40,8 +40,10 @@ def cancel(alert_id: str, version: int = 1) -> dict[str, Any]:
 
 
 async def send(ctl: Controller, body: dict[str, Any], area: str = "village-1", **kw: Any) -> int:
-    """Publish like the controller: `play` retained, `cancel` not; returns the publish time."""
+    """Publish like the controller: `play` retained, `cancel` not, the body naming the area of
+    the topic (unless it names one already); returns the publish time."""
     retain = kw.pop("retain", body["action"] == "play")
+    body = {"area": area, **body}
     sent = now()
     await ctl.publish(ctl.topics.area_alert(area), ctl.sign("alert", body, **kw), retain=retain)
     return sent
@@ -192,13 +194,14 @@ async def test_forged_replayed_and_duplicate_alerts(
     await asyncio.wait_for(node.connected.wait(), 5)
     url, topic = media.url("siren.mp3"), controller.topics.area_alert("village-1")
     stranger = Signer(new_private_key())
-    replayed = controller.sign("alert", alert("old", url, SIREN))  # lower seq, signed first
-    valid = controller.sign("alert", alert("real", url, SIREN))
+    replayed = controller.sign("alert", alert("old", url, SIREN, area="village-1"))  # lower seq
+    valid = controller.sign("alert", alert("real", url, SIREN, area="village-1"))
     await controller.publish(topic, valid)
     await until(lambda: node.alerts_played, what="the valid alert")
     await controller.publish(topic, valid)  # the same envelope again: benign, not counted
     await controller.publish(
-        topic, controller.sign("alert", alert("fake", url, SIREN), signer=stranger)
+        topic,
+        controller.sign("alert", alert("fake", url, SIREN, area="village-1"), signer=stranger),
     )
     await controller.publish(topic, replayed)
     await controller.publish(topic, controller.sign("alert", {"alert_id": "x", "action": "play"}))
@@ -206,6 +209,31 @@ async def test_forged_replayed_and_duplicate_alerts(
     assert dict(node.rejected) == {"unknown_key": 1, "replayed": 1, "invalid_body": 1}
     await asyncio.sleep(0.3)
     assert [p.alert_id for p in node.alerts_played] == ["real"]
+
+
+async def test_alert_signed_for_another_area_is_refused(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    """The signed body names its area: an alert captured on one area's topic and replayed on
+    another's (by whoever holds the controller's broker login) is refused, as is one that names
+    no area; the node reports each refusal."""
+    media.files["siren.mp3"] = SIREN
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 5)
+    url, topic = media.url("siren.mp3"), controller.topics.area_alert("village-1")
+    elsewhere = controller.sign("alert", alert("a1", url, SIREN, area="village-2"))
+    unbound = controller.sign("alert", alert("a2", url, SIREN))
+    await controller.publish(topic, elsewhere)
+    await controller.publish(topic, unbound)
+    await until(lambda: len(controller.events("n1", "message_rejected")) == 2, what="refusals")
+    details = [e.detail for e in controller.events("n1", "message_rejected")]
+    assert all(d.startswith("wrong_area on alert") for d in details), details
+    assert dict(node.rejected) == {"wrong_area": 2}
+    assert node.alerts_received == 0 and node.active_alert is None
+    # The same alert signed for this area plays.
+    await send(controller, alert("a3", url, SIREN), "village-1", retain=False)
+    await until(lambda: node.alerts_played, what="the alert signed for this area")
+    assert [p.alert_id for p in node.alerts_played] == ["a3"]
 
 
 async def test_same_alert_on_two_areas_plays_once(

@@ -185,10 +185,14 @@ async def test_replays_after_a_restart_are_refused_and_retained_state_comes_back
         await controller.publish(
             timeline_topic, controller.sign("timeline", timeline_body("n1", 3, [])), retain=True
         )
-        play = controller.sign("alert", alert("a1", media.url("siren.mp3"), SIREN))
+        play = controller.sign(
+            "alert", alert("a1", media.url("siren.mp3"), SIREN, area="village-1")
+        )
         await controller.publish(alert_topic, play, retain=True)
         await until(lambda: node.alerts_played, what="the alert")
-        await controller.publish(alert_topic, controller.sign("alert", cancel("a1")))
+        await controller.publish(
+            alert_topic, controller.sign("alert", cancel("a1") | {"area": "village-1"})
+        )
         await controller.publish(alert_topic, b"", retain=True)
         command = controller.sign(
             "cmd", {"node_id": "n1", "command": "volume", "args": {"level": 35}}
