@@ -37,7 +37,7 @@ class MediaStore:
         self.tmp_dir = self.root / "tmp"
         self.keys_dir = self.root / "keys"
         for directory in (self.root, self.tmp_dir, self.keys_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}{self.suffix}"
@@ -72,7 +72,7 @@ class MediaStore:
             if move:
                 src.unlink(missing_ok=True)
             return sha256
-        final.parent.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-", suffix=self.suffix)
         os.close(fd)
         try:
@@ -85,6 +85,7 @@ class MediaStore:
                     src.unlink(missing_ok=True)
             else:
                 shutil.copyfile(src, tmp_name)
+            os.chmod(tmp_name, 0o600)  # the moved file kept its own mode: media is private
             os.replace(tmp_name, final)
         finally:
             Path(tmp_name).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.private_files import private_dir
 from protocol import Topics
 
 PBKDF2_ITERATIONS = 101  # Mosquitto 2's default for its "$7$" PBKDF2-SHA512 hashes
@@ -95,9 +96,13 @@ def render_acl_file(users: list[BrokerUser]) -> str:
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    # Created with its mode: never readable by others, not even until a chmod.
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     tmp.chmod(mode)
     tmp.replace(path)
 

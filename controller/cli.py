@@ -18,6 +18,7 @@ from controller import live_cli
 from controller.cli_fleet import firmware_app, node_import, node_list
 from controller.config import ConfigError, Settings
 from controller.keys_cli import keys_app
+from controller.private_files import UMASK
 from protocol.heap import keep_heap_frozen
 
 app = typer.Typer(help="Đài truyền thanh thông minh — smart commune radio", no_args_is_help=True)
@@ -89,6 +90,7 @@ def serve(log_level: str = "INFO") -> None:
     """Run the controller: API, web console, scheduler, MQTT gateway (and the embedded broker
     when RADIO_MQTT_URL is unset)."""
     setup_logging(log_level)
+    os.umask(UMASK)  # everything the service writes (data directory, logs) is its own
     settings = load_settings()
     if settings.log_format == "json":
         from controller.logs import use_json_logs

@@ -17,7 +17,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from controller.private_files import private_file
+
 TIMEZONE = "Asia/Ho_Chi_Minh"
+MIN_SECRET_KEY_CHARS = 32
 
 
 class ConfigError(ValueError):
@@ -177,12 +180,16 @@ class Settings(BaseSettings):
             if path.exists():
                 self.secret_key = path.read_text().strip()
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.secret_key = "demo-" + secrets.token_urlsafe(24)
-                path.write_text(self.secret_key)
-                path.chmod(0o600)
-        elif len(self.secret_key) < 16 and not self.demo:
-            raise ConfigError("RADIO_SECRET_KEY must be at least 16 characters")
+                self.secret_key = "demo-" + secrets.token_urlsafe(32)
+                private_file(path).write_text(self.secret_key)
+        elif len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            # Also in demo mode: a secret someone chose is used as given, and a short one can
+            # be guessed offline from any access or media token.
+            raise ConfigError(
+                f"RADIO_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters "
+                f"(it has {len(self.secret_key)}); make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return self
 
     @cached_property

@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
+from controller.private_files import private_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -19,7 +21,8 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Created private before SQLite opens it; its -wal and -shm files take its mode.
+            private_file(Path(path))
         engine = create_engine(
             url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
         )

@@ -24,6 +24,7 @@ from controller.keys import load_or_create_signer
 from controller.leadership import Leadership
 from controller.live import LiveBroadcasts
 from controller.metrics import Metrics
+from controller.private_files import secure_data_dir
 from controller.registry import Registry
 from controller.relay_sources import Relays
 from controller.security import LoginThrottle
@@ -43,7 +44,7 @@ class RadioService:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings.data_dir)
         self.db = Database(settings.db_url)
         self.topics = Topics(settings.topic_prefix)
         self.signer = load_or_create_signer(settings.secrets_dir)

@@ -386,6 +386,6 @@ def test_default_secrets_are_refused_outside_demo_mode(tmp_path, monkeypatch):
     monkeypatch.delenv("RADIO_DEMO", raising=False)
     with pytest.raises((ConfigError, ValueError), match="RADIO_SECRET_KEY"):
         Settings(data_dir=tmp_path)
-    with pytest.raises((ConfigError, ValueError), match="16 characters"):
+    with pytest.raises((ConfigError, ValueError), match="32 characters"):
         Settings(data_dir=tmp_path, secret_key="short")
     assert Settings(data_dir=tmp_path, demo=True).secret_key
