@@ -6,7 +6,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,8 +100,24 @@ def read_token(secret: str, token: str, kind: str) -> TokenClaims:
         raise InvalidToken("malformed claims") from None
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """One login attempt, counted before its password is checked. `wait` > 0: refused unchecked
+    (seconds to wait). `undo`: per key, the lock before this attempt and the one it set."""
+
+    account: str
+    address: str
+    wait: float
+    undo: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
 class LoginThrottle:
-    """After 5 failures for one user name or one address, wait 30 s, doubling up to 15 min."""
+    """After 5 failures for one user name or one address, wait 30 s, doubling up to 15 min.
+
+    Each attempt is counted on both keys *before* its password is checked, under one lock, so
+    attempts sent in parallel are counted as they come and the ones past the limit are refused
+    unchecked. A success clears the account's own failures and takes back only its own attempt
+    from the address: the address's failures for other accounts stay."""
 
     def __init__(self, free_failures: int = 5, base_s: float = 30, max_s: float = 900) -> None:
         self.free = free_failures
@@ -110,24 +126,40 @@ class LoginThrottle:
         self._failures: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def retry_after(self, *keys: str) -> float:
+    def attempt(self, account: str, address: str) -> LoginAttempt:
         now = time.monotonic()
         with self._lock:
-            waits = [self._failures.get(k, (0, 0.0))[1] - now for k in keys]
-        return max([0.0, *waits])
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for k in keys:
-                count, _ = self._failures.get(k, (0, 0.0))
+            waits = [self._failures.get(k, (0, 0.0))[1] - now for k in (account, address)]
+            wait = max([0.0, *waits])
+            if wait > 0:
+                return LoginAttempt(account, address, wait)
+            undo = {}
+            for k in (account, address):
+                count, before = self._failures.get(k, (0, 0.0))
                 count += 1
-                until = 0.0
+                until = before
                 if count >= self.free:
                     until = now + min(self.base * 2 ** (count - self.free), self.max)
                 self._failures[k] = (count, until)
+                undo[k] = (before, until)
+            return LoginAttempt(account, address, 0.0, undo)
 
-    def succeeded(self, *keys: str) -> None:
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        with self._lock:
+            self._failures.pop(attempt.account, None)
+            if attempt.address not in self._failures:
+                return
+            count, until = self._failures[attempt.address]
+            before, set_by_it = attempt.undo.get(attempt.address, (until, until))
+            if until == set_by_it:
+                until = before  # the lock this attempt's count set, not a later one
+            if count <= 1:
+                self._failures.pop(attempt.address, None)
+            else:
+                self._failures[attempt.address] = (count - 1, until)
+
+    def clear(self, *keys: str) -> None:
+        """Forget every failure of these keys (an administrator's reset)."""
         with self._lock:
             for k in keys:
                 self._failures.pop(k, None)

@@ -153,21 +153,27 @@ class LoginRefused(Exception):
         self.retry_after = retry_after
 
 
-def authenticate(service: RadioService, db: Session, username: str, password: str, ip: str) -> User:
-    """The same checks and throttle as the API's token login, recorded the same way."""
-    keys = (f"u:{username[:64]}", f"ip:{ip}")
-    throttle = service.login_throttle
-    wait = throttle.retry_after(*keys)
-    if wait > 0:
-        raise LoginRefused(int(wait) + 1)
+def authenticate(
+    service: RadioService,
+    db: Session,
+    username: str,
+    password: str,
+    ip: str,
+    via: str | None = "console",
+) -> User:
+    """The one password login, for the API's token and the console's form: throttled (the
+    attempt is counted before the password is checked) and recorded the same way."""
+    detail = {"via": via} if via else None
+    attempt = service.login_throttle.attempt(f"u:{username[:64]}", f"ip:{ip}")
+    if attempt.wait > 0:
+        raise LoginRefused(int(attempt.wait) + 1)
     user = None
     if len(username) <= 64 and len(password) <= 200:
         user = db.exec(select(User).where(User.username == username)).first()
     ok = verify_password(password[:200], user.password_hash if user else DUMMY_HASH)
     if not ok or user is None or not user.active:
-        throttle.failed(*keys)
-        record(db, username[:64], "login", detail={"via": "console"}, outcome="failed", ip=ip)
+        record(db, username[:64], "login", detail=detail, outcome="failed", ip=ip)
         raise LoginRefused()
-    throttle.succeeded(*keys)
-    record(db, user.username, "login", detail={"via": "console"}, role=user.role, ip=ip)
+    service.login_throttle.succeeded(attempt)
+    record(db, user.username, "login", detail=detail, role=user.role, ip=ip)
     return user

@@ -9,19 +9,17 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
+from api.console.session import LoginRefused, authenticate
 from api.deps import CurrentUser, GuardDep, ServiceDep, SessionDep, client_ip
 from api.schemas import ID_PATTERN, Strict
 from controller.access import Permission
-from controller.audit import record
 from controller.models import RefreshToken, Role, User
 from controller.security import (
     ACCESS_TTL,
-    DUMMY_HASH,
     REFRESH_TTL,
     InvalidToken,
     make_token,
     read_token,
-    verify_password,
 )
 from controller.users import UserError
 from controller.users import create_user as create
@@ -76,25 +74,20 @@ def login(
     service: ServiceDep,
     session: SessionDep,
 ) -> TokenPair:
-    ip = client_ip(request)
-    throttle = service.login_throttle
-    wait = throttle.retry_after(f"u:{form.username}", f"ip:{ip}")
-    if wait > 0:
-        raise HTTPException(
-            429,
-            f"too many failed logins; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+    try:
+        user = authenticate(
+            service, session, form.username, form.password, client_ip(request), via=None
         )
-    user = session.exec(select(User).where(User.username == form.username)).first()
-    ok = verify_password(form.password, user.password_hash if user else DUMMY_HASH)
-    if not ok or user is None or not user.active:
-        throttle.failed(f"u:{form.username}", f"ip:{ip}")
-        record(session, form.username[:64], "login", outcome="failed", ip=ip)
+    except LoginRefused as refused:
+        if refused.retry_after:
+            raise HTTPException(
+                429,
+                f"too many failed logins; try again in {refused.retry_after} s",
+                headers={"Retry-After": str(refused.retry_after)},
+            ) from None
         raise HTTPException(
             401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"}
-        )
-    throttle.succeeded(f"u:{form.username}", f"ip:{ip}")
-    record(session, user.username, "login", role=user.role, ip=ip)
+        ) from None
     return issue_tokens(service, session, user)
 
 

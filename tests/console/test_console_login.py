@@ -34,7 +34,7 @@ async def test_refusal_throttle_logout_and_csrf(make_settings):
             data={"username": "tech-a", "password": "correct-horse-42"},
         )
         assert api_login.status_code == 429
-        site.ctl.service.login_throttle.succeeded("u:tech-a", "ip:127.0.0.1")
+        site.ctl.service.login_throttle.clear("u:tech-a", "ip:127.0.0.1")
 
         await page.fill("#password", "correct-horse-42")
         await page.click("#login-submit")

@@ -345,7 +345,7 @@ async def test_login_throttling_refresh_and_audit_chain(make_settings):
         r = await ctl.http.post(url, data={"username": "root", "password": "correct-horse-42"})
         assert r.status_code == 429 and "Retry-After" in r.headers
 
-        ctl.service.login_throttle.succeeded("u:root", "ip:127.0.0.1")
+        ctl.service.login_throttle.clear("u:root", "ip:127.0.0.1")
         pair = (
             await ctl.http.post(url, data={"username": "root", "password": "correct-horse-42"})
         ).json()
