@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from typing import Any
@@ -13,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlmodel import col, select
 
+from api.csv_export import csv_response
 from api.deps import GuardDep, SessionDep
 from controller.access import Permission
 from controller.audit import verify_chain
@@ -85,44 +84,36 @@ def export_audit(
     until: datetime | None = None,
 ) -> Response:
     guard.check(Permission.read_audit)
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(
+    header = [
+        "id",
+        "ts",
+        "actor",
+        "role",
+        "action",
+        "target",
+        "detail",
+        "ip",
+        "outcome",
+        "prev_hash",
+        "hash",
+    ]
+    rows = (
         [
-            "id",
-            "ts",
-            "actor",
-            "role",
-            "action",
-            "target",
-            "detail",
-            "ip",
-            "outcome",
-            "prev_hash",
-            "hash",
+            e.id,
+            e.ts.isoformat(),
+            e.actor,
+            e.role,
+            e.action,
+            e.target,
+            e.detail,
+            e.ip,
+            e.outcome,
+            e.prev_hash,
+            e.hash,
         ]
+        for e in reversed(_query(session, None, None, since, until, 1_000_000))
     )
-    for e in reversed(_query(session, None, None, since, until, 1_000_000)):
-        w.writerow(
-            [
-                e.id,
-                e.ts.isoformat(),
-                e.actor,
-                e.role,
-                e.action,
-                e.target,
-                e.detail,
-                e.ip,
-                e.outcome,
-                e.prev_hash,
-                e.hash,
-            ]
-        )
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=audit.csv"},
-    )
+    return csv_response(header, rows, "audit.csv")
 
 
 @router.get("/verify")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from api.csv_export import csv_response
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.programme_schemas import PlaybackRow
 from controller.access import Permission
@@ -65,15 +64,10 @@ def get_playback_log(
 def get_playback_log_csv(
     guard: GuardDep, session: SessionDep, service: ServiceDep, area_id: str, date: DayQuery
 ) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for row in rows_for(guard, session, service, area_id, date):
-        data = row.model_dump(mode="json")
-        writer.writerow(["" if data[c] is None else data[c] for c in COLUMNS])
-    name = f"playback-{area_id}-{date.isoformat()}.csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    rows = (
+        [data[c] for c in COLUMNS]
+        for data in (
+            row.model_dump(mode="json") for row in rows_for(guard, session, service, area_id, date)
+        )
     )
+    return csv_response(COLUMNS, rows, f"playback-{area_id}-{date.isoformat()}.csv")
