@@ -8,9 +8,19 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from api.console.session import cookie_user as console_user
-from controller.access import Forbidden, Permission, in_scope, require
+from api.errors import CodedHTTPException
+from controller.access import (
+    Forbidden,
+    Permission,
+    in_scope,
+    may_change_content,
+    require,
+    sees_content,
+)
 from controller.models import User
 from controller.security import InvalidToken, read_token
 from controller.service import RadioService
@@ -35,33 +45,60 @@ def get_session(service: ServiceDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+UNAUTHORIZED = "log in first: send 'Authorization: Bearer <access token>'"
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+def user_of(request: Request, service: RadioService, session: Session) -> User | None:
+    """The caller: an access token, else the console's session cookie (whose unsafe requests
+    must carry its CSRF token: HTTPException 403 otherwise); None when neither is valid."""
+    token = bearer_token(request)
+    if not token:
+        return console_user(request, service, session)
+    try:
+        claims = read_token(service.settings.secret_key, token, "access")
+    except InvalidToken:
+        return None
+    user = session.get(User, claims.user_id)
+    if user is None or not user.active:
+        return None
+    return user
+
+
 def current_user(
     request: Request,
     service: ServiceDep,
     session: SessionDep,
-    token: Annotated[str | None, Depends(oauth2)],
+    _token: Annotated[str | None, Depends(oauth2)],
 ) -> User:
-    unauthorized = HTTPException(
-        401,
-        "log in first: send 'Authorization: Bearer <access token>'",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-    if not token:
-        # The web console sends its session cookie instead (and a CSRF header when it writes).
-        cookie_user = console_user(request, service, session)
-        if cookie_user is None:
-            raise unauthorized
-        request.state.user = cookie_user
-        return cookie_user
-    try:
-        claims = read_token(service.settings.secret_key, token, "access")
-    except InvalidToken:
-        raise unauthorized from None
-    user = session.get(User, claims.user_id)
-    if user is None or not user.active:
-        raise unauthorized
+    user = user_of(request, service, session)
+    if user is None:
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
     request.state.user = user
     return user
+
+
+async def upload_caller(scope: Scope) -> tuple[int, str, str] | None:
+    """Checked before an upload's body is read: None when the caller is logged in, else the
+    refusal (status, detail, code). The route's own checks follow once the body is read."""
+    request = Request(scope)
+    service: RadioService = request.app.state.service
+
+    def check() -> tuple[int, str, str] | None:
+        with service.db.session() as session:
+            try:
+                user = user_of(request, service, session)
+            except HTTPException as exc:
+                return exc.status_code, str(exc.detail), "csrf"
+        return None if user is not None else (401, UNAUTHORIZED, "login_needed")
+
+    return await run_in_threadpool(check)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -101,6 +138,21 @@ class Guard:
 
     def sees(self, area_id: str | None) -> bool:
         return in_scope(self.user, area_id, self.tree)
+
+    def sees_content(self, content_area: str | None) -> bool:
+        return sees_content(self.user, content_area, self.tree)
+
+    def check_content_change(self, what: str, content_area: str | None) -> None:
+        """Every route that changes or deletes content asks here (controller/access.py says
+        who may); a refusal is recorded like any other."""
+        self.check(Permission.write_content)
+        if not may_change_content(self.user, content_area, self.tree):
+            reason = (
+                f"{what} belongs to a higher level ({content_area or 'the whole system'}); "
+                "only that level may change or delete it"
+            )
+            self.audit("denied:change_content", what, {"reason": reason}, outcome="denied")
+            raise CodedHTTPException(403, reason, "content_of_higher_level")
 
     def concerns(self, areas: list[str]) -> bool:
         """Something aimed at these areas concerns the user when it targets their area, an

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -18,6 +20,25 @@ log = logging.getLogger(__name__)
 
 class ErrorOut(BaseModel):
     detail: str
+    code: str | None = None  # for the console to say it in the user's language
+
+
+class CodedHTTPException(HTTPException):
+    """An HTTP error with a code the console translates (locales: `js.code.<code>`)."""
+
+    def __init__(
+        self, status_code: int, detail: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, detail, headers)
+        self.code = code
+
+
+def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Which field and why, never the value sent: an error must not echo a hostile body back."""
+    return [
+        {"type": str(e.get("type", "")), "loc": list(e.get("loc", ())), "msg": str(e.get("msg"))}
+        for e in errors
+    ]
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -37,6 +58,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(CodedHTTPException)
+    async def coded(_request: Request, exc: CodedHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail, "code": exc.code},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": field_errors(exc.errors()), "code": "invalid_input"}, status_code=422
+        )
+
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from api import errors, live_audio, media, streams
 from api.console.app import install as install_console
+from api.deps import upload_caller
+from api.middleware import (
+    FORM_OVERHEAD,
+    MAX_BODY,
+    BodyLimit,
+    SecurityHeaders,
+    content_security_policy,
+)
 from api.routes import (
     alarms,
     alerts,
@@ -38,8 +48,6 @@ from controller.config import Settings
 from controller.service import RadioService
 from protocol.clock import Clock
 
-MAX_BODY = 2 * 1024 * 1024
-
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     service = RadioService(settings, clock)
@@ -62,19 +70,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     errors.install(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        limit = MAX_BODY
-        if request.url.path == "/api/v1/announcements/upload":
-            limit = int(settings.upload_max_mb * 1024 * 1024) + 64 * 1024
-        elif request.url.path == "/api/v1/firmware":
-            limit = int(settings.firmware_max_mb * 1024 * 1024) + 64 * 1024
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return JSONResponse(
-                {"detail": f"request body too large (limit {limit} bytes)"}, status_code=413
-            )
-        return await call_next(request)
+    upload_limits = {
+        "/api/v1/announcements/upload": int(settings.upload_max_mb * 1024 * 1024) + FORM_OVERHEAD,
+        "/api/v1/firmware": int(settings.firmware_max_mb * 1024 * 1024) + FORM_OVERHEAD,
+    }
+    build_stack = app.build_middleware_stack
+
+    def outer_stack() -> ASGIApp:
+        # Outside FastAPI's own middleware, so that no error answer escapes them.
+        inner = BodyLimit(build_stack(), MAX_BODY, upload_limits, upload_caller)
+        return SecurityHeaders(inner, content_security_policy(settings.console_tile_url))
+
+    app.build_middleware_stack = outer_stack  # type: ignore[method-assign]
 
     routers = (
         auth.router,
@@ -108,3 +115,20 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(metrics.router)
     install_console(app)
     return app
+
+
+def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.Config:
+    """How the controller is served. Forwarded headers (X-Forwarded-For/-Proto) are believed
+    only from the proxies `trusted_proxies` names: uvicorn would otherwise take them from any
+    local process, and a forged address would dodge the login throttle and mislead the audit."""
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    return uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or [],
+        **options,
+    )

@@ -72,3 +72,19 @@ def require(
         outside = [a for a in area_ids if not in_scope(user, a, tree)]
         if outside:
             raise Forbidden(f"outside your area ({user.area_id}): {', '.join(outside)}")
+
+
+def sees_content(user: User, content_area: str | None, tree: AreaTree) -> bool:
+    """Content written for an area is seen there, below and above it; content from the top
+    (no area) everywhere. What a user may play or name in a playlist or schedule."""
+    if content_area is None or in_scope(user, content_area, tree):
+        return True
+    return user.area_id is not None and tree.contains(content_area, user.area_id)
+
+
+def may_change_content(user: User, content_area: str | None, tree: AreaTree) -> bool:
+    """The one rule for changing or deleting content (announcements, recordings, playlists):
+    the content must belong to the user's own area or one below it. Content of a higher level
+    (a district's bulletin seen by a commune), and content from the top, is only read and
+    played; administrators change everything."""
+    return has(user, Permission.write_content) and in_scope(user, content_area, tree)

@@ -62,15 +62,12 @@ async def serve_app(settings: Settings, clock: object = None, extra: list | None
     """Run the HTTP server (and with it the controller) until cancelled."""
     import uvicorn
 
-    from api.main import create_app
+    from api.main import create_app, server_config
 
     application = create_app(settings, clock)  # type: ignore[arg-type]
-    config = uvicorn.Config(
+    config = server_config(
         application,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level="warning",
-        lifespan="on",
+        settings,
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
         # Open pages keep server-sent event streams open; without a bound, one browser tab

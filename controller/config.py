@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         description="Map tiles for the web console, e.g. https://tiles.example/{z}/{x}/{y}.png; "
         "unset: a plain grid that needs no internet",
     )
+    trusted_proxies: str = Field(
+        default="",
+        max_length=2000,
+        description="Addresses of the reverse proxies (nginx) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed, comma-separated (e.g. 127.0.0.1); unset: none, the "
+        "connecting address is the client's",
+    )
     instance: str = Field(default_factory=lambda: f"ctl-{secrets.token_hex(3)}")
     # Several instances against one PostgreSQL and one Mosquitto: each takes a share of the
     # node reports through `$share/<group>/…` subscriptions (MQTT 5 / Mosquitto; not amqtt).

@@ -35,7 +35,7 @@ async def run_demo(
 ) -> int:
     import uvicorn
 
-    from api.main import create_app
+    from api.main import create_app, server_config
     from firmware_sim.config import NodeConfig
     from firmware_sim.fleet import Fleet
 
@@ -46,15 +46,7 @@ async def run_demo(
     registry.db.dispose()
     application = create_app(settings)
     service = application.state.service
-    server = uvicorn.Server(
-        uvicorn.Config(
-            application,
-            host=settings.http_host,
-            port=settings.http_port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
+    server = uvicorn.Server(server_config(application, settings))
     server_task = asyncio.create_task(server.serve())
     fleet_task: asyncio.Task[None] | None = None
     try:

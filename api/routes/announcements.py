@@ -51,9 +51,7 @@ def list_announcements(
 
 def visible(guard: GuardDep, ann: Announcement) -> bool:
     """Content written for an area is seen there and above; content from the top everywhere."""
-    if ann.area_id is None or guard.sees(ann.area_id):
-        return True
-    return guard.user.area_id is not None and guard.tree.contains(ann.area_id, guard.user.area_id)
+    return guard.sees_content(ann.area_id)
 
 
 @router.get("/{announcement_id}", response_model=AnnouncementPublic)
@@ -123,8 +121,7 @@ def delete_announcement(announcement_id: int, guard: GuardDep, session: SessionD
     ann = session.get(Announcement, announcement_id)
     if ann is None or not visible(guard, ann):
         raise NotFound(f"announcement {announcement_id} does not exist")
-    if ann.area_id is not None and not guard.sees(ann.area_id):
-        raise Invalid("this announcement belongs to a higher level; only its authors may delete it")
+    guard.check_content_change(f"announcement {announcement_id}", ann.area_id)
     ensure_unused(session, ann, "delete")
     used = session.exec(
         select(Schedule.id).where(Schedule.announcement_id == announcement_id).limit(1)

@@ -133,6 +133,7 @@ async def replace_playlist(
     chime = Chime(*await service.speech.chime())
     with service.db.session() as session:
         playlist = _visible_playlist(guard, session, playlist_id)
+        guard.check_content_change(f"playlist {playlist_id}", playlist.area_id)
         ensure_unused(session, playlist, "change")
         rows = check_entries(session, entries(body), chime, lambda a: visible(guard, a))
         save_playlist(session, body.title, rows, None, "", playlist)

@@ -21,7 +21,7 @@ from controller.access import Permission
 from controller.approvals import Approvals
 from controller.broadcasts import Repetition, Targets
 from controller.errors import NotFound
-from controller.models import Delivery, Node, Role, Schedule, ScheduleStatus
+from controller.models import Announcement, Delivery, Node, Role, Schedule, ScheduleStatus
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -81,6 +81,11 @@ async def create_schedule(
         areas=body.targets.areas, nodes=body.targets.nodes, groups=body.targets.groups
     )
     guard.check(Permission.schedule, service.broadcasts.target_areas(targets))
+    with service.db.session() as session:
+        content = session.get(Announcement, body.announcement_id)
+        if content is None or not guard.sees_content(content.area_id):
+            # Another commune's content is answered like a missing one: nothing tells it exists.
+            raise NotFound(f"announcement {body.announcement_id} does not exist")
     # Commune staff draft; an officer's approval puts the draft on air.
     drafted = guard.user.role == Role.commune_staff
     schedule = await service.broadcasts.create_schedule(
