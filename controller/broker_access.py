@@ -41,6 +41,40 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+def client_id_allowed(username: str | None, client_id: str | None) -> bool:
+    """Whether a login may use this MQTT client id: its user name, or the user name followed by
+    `:` and anything (the controller's instances, a second connection of a tool). No valid
+    node id or generated login contains `:`, so no login can take another's id, and with it
+    cut the other off (a broker drops the older of two connections with one id)."""
+    if not username or not client_id:
+        return False
+    return client_id == username or client_id.startswith(f"{username}:")
+
+
+def client_id_for(username: str | None, instance: str) -> str:
+    """The client id a login connects with (see `client_id_allowed`)."""
+    return f"{username}:{instance}" if username else instance
+
+
+def render_mosquitto_conf(directory: Path, port: int = 1883, bind: str | None = None) -> str:
+    """The Mosquitto listener the password and ACL files are meant for (docs/operations.md)."""
+    directory = directory.resolve()
+    listener = f"listener {port}" + (f" {bind}" if bind else "")
+    return "\n".join(
+        [
+            "# Generated from the registry; include it from mosquitto.conf or copy it.",
+            listener,
+            "allow_anonymous false",
+            f"password_file {directory / 'passwd'}",
+            f"acl_file {directory / 'acl'}",
+            "# A client's id is its login, so no login can take over (and cut off) another's",
+            "# connection by connecting with its id.",
+            "use_username_as_clientid true",
+            "",
+        ]
+    )
+
+
 def new_password() -> str:
     return secrets.token_urlsafe(18)
 
@@ -112,6 +146,7 @@ def write_broker_files(users: list[BrokerUser], directory: Path) -> tuple[Path, 
     passwd, acl = directory / "passwd", directory / "acl"
     write_atomic(passwd, render_password_file(users))
     write_atomic(acl, render_acl_file(users))
+    write_atomic(directory / "mosquitto.conf", render_mosquitto_conf(directory))
     return passwd, acl
 
 

@@ -9,13 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
+from amqtt.errors import AMQTTError, MQTTError
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from controller.broker_access import (
     AccessRules,
+    client_id_allowed,
     filter_allows,
     parse_acl,
     parse_password_file,
@@ -54,9 +58,12 @@ class AccessFiles:
         self.users, self.rules, self._stamp = users, rules, stamp
         log.info("broker access: %d users loaded", len(users))
 
-    def authenticate(self, username: str | None, password: str | None) -> bool:
+    def authenticate(
+        self, username: str | None, password: str | None, client_id: str | None = None
+    ) -> bool:
+        """The password is right and the client id is one this login may use."""
         self.refresh()
-        if not username or password is None:
+        if not username or password is None or not client_id_allowed(username, client_id):
             return False
         stored = self.users.get(username)
         return stored is not None and verify_password(password, stored)
@@ -92,9 +99,11 @@ class RegistryAuthPlugin(BaseAuthPlugin):
         self.files = _access(self.config.password_file, self.config.acl_file)
 
     async def authenticate(self, *, session: Session) -> bool | None:
-        ok = self.files.authenticate(session.username, session.password)
+        ok = self.files.authenticate(session.username, session.password, session.client_id)
         if not ok:
-            log.warning("broker: refused login for %r", session.username)
+            log.warning(
+                "broker: refused login for %r (client id %r)", session.username, session.client_id
+            )
         return ok
 
 
@@ -155,10 +164,61 @@ class _TrackedBroker(Broker):
     """amqtt's broker, remembering each client connection so that a stop can end them all
     even when amqtt's own shutdown stalls (it can, with clients publishing during it)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], files: AccessFiles) -> None:
         super().__init__(config)
         self._subscriptions = _Snapshots(self._subscriptions)
         self.client_writers: set[asyncio.StreamWriter] = set()
+        self.files = files
+
+    async def _initialize_client_session(
+        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        """amqtt 0.12's, with the login checked first. amqtt acts on a CONNECT's client id before
+        it authenticates: a clean session deletes the session holding that id (and its
+        subscriptions), and the connection holding it is taken over, even when the newcomer's
+        login is then refused. So anyone who knew a node's or the controller's client id could
+        cut it off. Here the password and the client id (bound to the login) are checked
+        before anything else, and a refused CONNECT touches no session."""
+        try:
+            handler, session = await BrokerProtocolHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except (AMQTTError, MQTTError) as exc:
+            log.warning("broker: bad CONNECT from %s:%s: %s", remote_address, remote_port, exc)
+            await writer.close()
+            raise AMQTTError(exc) from exc
+        if not self.files.authenticate(session.username, session.password, session.client_id):
+            log.warning(
+                "broker: refused login for %r (client id %r) from %s",
+                session.username,
+                session.client_id,
+                remote_address,
+            )
+            handler.attach(session, reader, writer)
+            await handler.mqtt_connack_authorize(False)
+            await writer.close()
+            raise AMQTTError("login refused")
+        # From here on, as amqtt 0.12 does it.
+        if session.clean_session:
+            await self._delete_session(session.client_id)
+            session.parent = 0
+        elif session.client_id in self._sessions:
+            existing, _ = self._sessions[session.client_id]
+            existing.will_flag = session.will_flag
+            existing.will_message = session.will_message
+            existing.will_topic = session.will_topic
+            existing.will_qos = session.will_qos
+            existing.keep_alive = session.keep_alive
+            existing.username = session.username
+            existing.password = session.password
+            session = existing
+            session.parent = 1
+        else:
+            session.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return handler, session
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
@@ -211,7 +271,8 @@ class EmbeddedBroker:
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("embedded broker bound to %s: it is meant for one machine", host)
         self.host, self.port = host, port
-        self._broker = _TrackedBroker(broker_config(host, port, password_file, acl_file))
+        config = broker_config(host, port, password_file, acl_file)
+        self._broker = _TrackedBroker(config, _access(str(password_file), str(acl_file)))
 
     async def start(self) -> None:
         await self._broker.start()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 
+from controller.broker_access import client_id_for
 from protocol import ControllerState, Topics
 from protocol.aio import raise_if_cancelling
 from protocol.clock import Clock
@@ -78,7 +79,9 @@ class Gateway:
             self.address.port,
             username=self.address.username,
             password=self.address.password,
-            identifier=f"{self.instance}",
+            # Bound to the login: the broker refuses any other login using it (a login that
+            # could would cut the controller off by connecting with it).
+            identifier=client_id_for(self.address.username, self.instance),
             keepalive=30,
             clean_session=True,
             tls_context=tls,

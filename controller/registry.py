@@ -172,6 +172,8 @@ class Registry:
             )
         if session.get(Node, node_id) is not None:
             raise RegistryError(f"node {node_id!r} already exists")
+        if node_id == self.controller_login().username:
+            raise RegistryError(f"node id {node_id!r} is the controller's broker login")
         if session.get(Area, area_id) is None:
             raise RegistryError(f"area {area_id!r} does not exist")
         password = new_password()

@@ -35,7 +35,9 @@ def ready(service: ServiceDep) -> JSONResponse:
     ok = all(checks.values())
     # Not a readiness condition: a follower serves the API and ingests as well as the leader.
     role = "leader" if service.leadership.is_leader.is_set() else "follower"
-    body = {"ready": ok, "checks": checks, "instance": service.settings.instance, "role": role}
+    # No instance name here: anyone may ask, and it was the controller's MQTT client id (what a
+    # client needs to cut a connection off). People with read rights see it in /stats.
+    body = {"ready": ok, "checks": checks, "role": role}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

@@ -181,7 +181,7 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
                 port,
                 username=login.username,
                 password=login.password,
-                identifier="eavesdropper",
+                identifier=f"{login.username}:eavesdropper",
             ) as spy,
         ):
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
@@ -236,7 +236,11 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
         # A node's own login cannot publish on alert topics at all (the broker's ACL).
         rogue = configs[0]
         async with aiomqtt.Client(
-            "127.0.0.1", port, username=login.username, password=login.password, identifier="check"
+            "127.0.0.1",
+            port,
+            username=login.username,
+            password=login.password,
+            identifier=f"{login.username}:check",
         ) as check:
             await check.publish(topics.area_alert("thon-1"), b"", qos=1, retain=True)
             async with aiomqtt.Client(
@@ -244,7 +248,7 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
                 port,
                 username=rogue.username,
                 password=rogue.password,
-                identifier="rogue",
+                identifier=rogue.username,
             ) as c:
                 await c.publish(topics.area_alert("thon-1"), captured, qos=1, retain=True)
             await check.subscribe(topics.area_alert("thon-1"))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import shutil
+import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
 
+from controller.broker_access import client_id_for
 from controller.embedded_broker import EmbeddedBroker
 from controller.models import AreaKind
 from controller.registry import Registry
@@ -109,3 +114,106 @@ async def test_wrong_password_and_retired_node_are_refused(kind, make_settings, 
         with pytest.raises(aiomqtt.MqttError):
             async with client(port, "n2", provs["n2"]["password"]):
                 pass
+
+
+@contextlib.asynccontextmanager
+async def bound_broker(
+    kind: str, registry: Registry, tmp_path: Path
+) -> AsyncIterator[tuple[int, Callable[[], None]]]:
+    """A broker as the project configures it: the embedded one, or a Mosquitto run with the
+    listener configuration the controller writes beside the password and ACL files."""
+    d = registry.settings.broker_dir
+    if kind == "embedded":
+        async with broker(kind, registry, lambda *a: None) as found:  # type: ignore[arg-type]
+            yield found
+        return
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed")
+    m = Mosquitto(tmp_path / "bound-mosquitto", d / "passwd", d / "acl")
+    generated = (d / "mosquitto.conf").read_text()
+    m.conf.write_text("user root\npersistence false\n" + generated.replace("1883", str(m.port), 1))
+    m.start()
+    try:
+        yield m.port, m.reload
+    finally:
+        m.stop()
+
+
+async def alive(sender: aiomqtt.Client, receiver: aiomqtt.Client, topic: str) -> bool:
+    """Whether a message from `sender` reaches `receiver` (subscribed to `topic`) now: proof
+    that both connections still stand."""
+    marker = uuid.uuid4().hex.encode()
+    try:
+        await sender.publish(topic, marker, qos=1)
+        async with asyncio.timeout(5):
+            async for m in receiver.messages:
+                if m.payload == marker:
+                    return True
+    except (aiomqtt.MqttError, TimeoutError):
+        return False
+    return False
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "embedded"])
+async def test_a_login_cannot_take_over_another_clients_id(kind, make_settings, tmp_path):
+    """With n1's login, connecting with n2's client id, or with the controller's, must not cut
+    n2 or the controller off (a broker drops the older of two connections with one id)."""
+    settings = make_settings()
+    registry = open_registry(settings)
+    provs = seed(registry)
+    t = registry.topics
+    ctl = registry.controller_login()
+    ctl_id = client_id_for(ctl.username, settings.instance)  # the gateway's id
+    async with bound_broker(kind, registry, tmp_path) as (port, _reload):
+        async with (
+            aiomqtt.Client(
+                "127.0.0.1", port, username=ctl.username, password=ctl.password, identifier=ctl_id
+            ) as controller,
+            client(port, "n2", provs["n2"]["password"]) as n2,
+        ):
+            await controller.subscribe(t.node_state("n2"), qos=1)
+            await n2.subscribe(t.cmd("n2"), qos=1)
+            assert await alive(controller, n2, t.cmd("n2"))
+            for victim in ("n2", ctl_id):
+                # Refused by the embedded broker; Mosquitto makes the id n1's own login.
+                with contextlib.suppress(aiomqtt.MqttError):
+                    async with aiomqtt.Client(
+                        "127.0.0.1",
+                        port,
+                        username="n1",
+                        password=provs["n1"]["password"],
+                        identifier=victim,
+                    ):
+                        pass
+                assert await alive(controller, n2, t.cmd("n2")), f"{victim} was cut off"
+                assert await alive(n2, controller, t.node_state("n2")), f"{victim} was cut off"
+
+
+async def test_the_running_controller_keeps_its_connection(make_settings):
+    """The controller's own client id, as the gateway uses it, cannot be taken with a node's
+    login, and unauthenticated readiness no longer names it."""
+    from tests.conftest import running_controller, wait_for
+    from tests.controller.test_broadcast_e2e import make_commune
+
+    async with running_controller(make_settings()) as ctl:
+        configs = await make_commune(ctl, 1)
+        service = ctl.service
+        login = service.registry.controller_login()
+        ready = (await ctl.http.get(f"{ctl.base_url}/api/v1/ready")).json()
+        assert service.settings.instance not in json.dumps(ready)
+        port = service.settings.mqtt_embedded_port
+        with pytest.raises(aiomqtt.MqttError):
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                port,
+                username=configs[0].username,
+                password=configs[0].password,
+                identifier=client_id_for(login.username, service.settings.instance),
+            ):
+                pass
+        # A report still reaches the controller through the connection it had all along.
+        async with client(port, configs[0].username, configs[0].password) as n0:
+            state = {"v": 1, "node_id": "n0", "status": "online", "ts": 1}
+            await n0.publish(service.topics.node_state("n0"), json.dumps(state).encode(), qos=1)
+            await wait_for(lambda: service.gateway.received >= 1, 10, "the report")
+        assert service.gateway.connects == 1 and service.gateway.connected.is_set()

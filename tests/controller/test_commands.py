@@ -41,7 +41,7 @@ async def as_node(config: NodeConfig) -> AsyncIterator[aiomqtt.Client]:
         broker.port,
         username=broker.username,
         password=broker.password,
-        identifier=f"raw-{config.node_id}-{uuid.uuid4().hex[:6]}",
+        identifier=f"{config.node_id}:raw-{uuid.uuid4().hex[:6]}",
     ) as client:
         yield client
 

@@ -38,7 +38,11 @@ async def rogue_publish(ctl: RunningController, topic: str, payload: bytes) -> N
     login = ctl.service.registry.controller_login()
     port = ctl.service.settings.mqtt_embedded_port
     async with aiomqtt.Client(
-        "127.0.0.1", port, username=login.username, password=login.password, identifier="rogue"
+        "127.0.0.1",
+        port,
+        username=login.username,
+        password=login.password,
+        identifier=f"{login.username}:rogue",
     ) as c:
         await c.publish(topic, payload, qos=1)
 

@@ -237,7 +237,11 @@ async def test_the_api_imports_a_csv_and_retires_nodes(make_settings):
         config = NodeConfig.model_validate(first["provisioning"])
         broker = config.broker()
         async with aiomqtt.Client(
-            broker.host, broker.port, username=broker.username, password=broker.password
+            broker.host,
+            broker.port,
+            username=broker.username,
+            password=broker.password,
+            identifier=broker.username,
         ):
             pass  # it may log in
         given = await ctl.api(

@@ -39,7 +39,7 @@ async def test_alert_and_command_replayed_after_a_restart_are_refused(
             settings.mqtt_embedded_port,
             username=login.username,
             password=login.password,
-            identifier="eavesdropper",
+            identifier=f"{login.username}:eavesdropper",
         ) as spy:
             await spy.subscribe([(topics.area_alert("thon-1"), 1), (topics.cmd("n0"), 1)])
             listening = asyncio.create_task(capture(spy))
