@@ -1,13 +1,21 @@
 """Shared fixtures: free ports, real brokers (embedded and Mosquitto), real databases, a running
-controller on real sockets, and simulated nodes."""
+controller on real sockets, and simulated nodes.
+
+Runs under pytest-xdist: every worker reserves its own ports (a lock file per port) and migrates
+its own template databases once, so tests in parallel never meet.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import fnmatch
 import os
+import random
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,16 +31,56 @@ from controller.config import Settings
 from protocol.clock import Clock
 
 POSTGRES_URL = os.environ.get("RADIO_TEST_POSTGRES_URL")
-# RADIO_TEST_DATABASE=postgres runs every test on PostgreSQL (production mode): each test gets a
-# fresh database as RADIO_DATABASE_URL, which in-process settings and `radio` commands read.
-ALL_ON_POSTGRES = os.environ.get("RADIO_TEST_DATABASE", "sqlite") == "postgres"
+# Which pass this is (scripts/test.sh runs both):
+#   sqlite    every test, on SQLite; the tests that need PostgreSQL wait for the other pass;
+#   postgres  production mode: only the tests whose behaviour can differ by database (marked
+#             `sql`, see SQL_MODULES) and those that need PostgreSQL, every one on PostgreSQL
+#             (each test gets a fresh database as RADIO_DATABASE_URL, which in-process settings
+#             and `radio` commands read);
+#   unset     what was asked for, on SQLite, and on PostgreSQL too where a server is given.
+TEST_DATABASE = os.environ.get("RADIO_TEST_DATABASE", "")
+ALL_ON_POSTGRES = TEST_DATABASE == "postgres"
 TEST_PASSWORD = "correct-horse-42"
 
 
-def free_port() -> int:
+# Ports for test servers come from below Linux's ephemeral range (32768-60999), so the kernel
+# never hands one of them to an outgoing connection or to a bind to port 0 in the meantime; a
+# lock file per port keeps every test process on this machine (xdist workers, parallel runs)
+# from handing out the same one. A process keeps its ports until it exits.
+PORT_RANGE = range(20000, 32000)
+PORT_LOCKS = Path(tempfile.gettempdir()) / "radio-test-ports"
+_reserved: list[int] = []  # lock file descriptors, held open for the life of the process
+_next_port = [random.randrange(len(PORT_RANGE))]
+
+
+def _port_is_free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        # As servers bind (SO_REUSEADDR): only a listener, not a closed connection, is in the way.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port that nothing listens on and that no other test process will be given."""
+    PORT_LOCKS.mkdir(exist_ok=True)
+    for _ in range(len(PORT_RANGE)):
+        port = PORT_RANGE[_next_port[0] % len(PORT_RANGE)]
+        _next_port[0] += 1
+        fd = os.open(PORT_LOCKS / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if _port_is_free(port):
+            _reserved.append(fd)
+            return port
+        os.close(fd)
+    raise RuntimeError(f"no free port left in {PORT_RANGE}")
 
 
 def wait_port(port: int, timeout: float = 10) -> None:
@@ -62,14 +110,114 @@ async def wait_for(cond: Callable[[], Any], timeout: float = 30, what: str = "co
 # --- databases -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+# Test modules whose behaviour can differ between SQLite and PostgreSQL: they read or write
+# through SQL that the two engines run differently (locking, transactions, types, upserts,
+# time zones, migrations), or they are the end-to-end smoke set that crosses every store. The
+# PostgreSQL pass runs these (and every test that needs PostgreSQL); pure logic, the console's
+# pages, the node software and the audio chain run once, in the SQLite pass.
+SQL_MODULES = {
+    "tests/controller/test_migrations.py",  # the schema from nothing, and models = migrations
+    "tests/controller/test_lock_order.py",  # row locks
+    "tests/controller/test_health_ingest.py",  # ingestion: batches, de-duplication, upserts
+    "tests/controller/test_health_alarms.py",  # alarm state in SQL
+    "tests/controller/test_health_logs.py",  # telemetry roll-ups, retention
+    "tests/controller/test_recurring.py",  # occurrences, exdates, time zones in SQL
+    "tests/controller/test_conflicts_api.py",  # conflicts over stored broadcasts
+    "tests/controller/test_approval.py",  # state transitions in transactions
+    "tests/controller/test_api_input.py",  # constraints, long text, odd input through SQL
+    "tests/controller/test_commands.py",  # command progress rows
+    "tests/controller/test_key_rotation.py",  # keyring rows
+    "tests/controller/test_seed.py",  # 3,321 communes in bulk
+    "tests/controller/test_node_cli.py",  # the registry from the command line, CSV import
+    "tests/controller/test_access_control.py",  # filtering by area in SQL, for every role
+    "tests/controller/test_programme_api.py",  # calendar and log queries over time ranges
+    "tests/controller/test_playlists.py",  # ordered entries, content in use
+    "tests/controller/test_health_api.py",  # fleet views: aggregates over telemetry
+    "tests/controller/test_broadcast_e2e.py",  # smoke: a broadcast end to end
+    "tests/controller/test_alerts.py",  # smoke: alerts and their confirmations
+    "tests/controller/test_programme_e2e.py",  # smoke: a programme across a restart
+    "tests/faults/test_fault_storage.py",  # the database going away
+    "tests/faults/test_fault_two_controllers.py",  # leadership (advisory lock)
+}
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("database_url") == "postgres":
+        return True
+    return "postgres_url" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        module = Path(str(item.path)).relative_to(root).as_posix()
+        if module in SQL_MODULES:
+            item.add_marker(pytest.mark.sql)
+        if _needs_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+        if TEST_DATABASE == "sqlite":
+            wanted = not item.get_closest_marker("postgres")
+        elif TEST_DATABASE == "postgres":
+            wanted = bool(item.get_closest_marker("sql") or item.get_closest_marker("postgres"))
+        else:
+            wanted = True
+        (keep if wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once for this process; tests get copies of it."""
     if not POSTGRES_URL:
         pytest.skip("RADIO_TEST_POSTGRES_URL is not set")
     import psycopg
 
+    from controller.db import Database
+
+    name = f"radio_tpl_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    db = Database(f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}")
+    db.migrate()
+    db.dispose()  # CREATE DATABASE ... TEMPLATE wants no one connected to the template
+    try:
+        yield name
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A PostgreSQL database for one test, already migrated, dropped afterwards."""
+    import psycopg
+
+    assert POSTGRES_URL
     name = f"radio_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database with nothing in it (for migrations from nothing)."""
+    import psycopg
+
+    if not POSTGRES_URL:
+        pytest.skip("RADIO_TEST_POSTGRES_URL is not set")
+    name = f"radio_empty_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = POSTGRES_URL.rsplit("/", 1)[0]
@@ -80,9 +228,17 @@ def postgres_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["postgres"] if ALL_ON_POSTGRES else ["sqlite", "postgres"])
+def _database_params() -> list[str]:
+    if TEST_DATABASE == "sqlite":
+        return ["sqlite"]
+    if TEST_DATABASE == "postgres":
+        return ["postgres"]
+    return ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(params=_database_params())
 def database_url(request: pytest.FixtureRequest) -> str | None:
-    """Run a test on SQLite (None: the default file) and, where present, on PostgreSQL."""
+    """Run a test on the pass's database: SQLite (None: the default file) or PostgreSQL."""
     if request.param == "sqlite":
         return None
     return str(request.getfixturevalue("postgres_url"))
@@ -96,16 +252,78 @@ def _every_test_on_postgres(
         monkeypatch.setenv("RADIO_DATABASE_URL", str(request.getfixturevalue("postgres_url")))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once for this process; each test's data dir starts with a
+    copy (migrating from nothing is tested on its own, in test_migrations)."""
+    from controller.db import Database
+
+    path = tmp_path_factory.mktemp("template") / "radio.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    with db.engine.connect() as conn:  # everything into the main file: the copy is complete
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if ALL_ON_POSTGRES and not POSTGRES_URL:
         raise pytest.UsageError("RADIO_TEST_DATABASE=postgres needs RADIO_TEST_POSTGRES_URL")
+
+
+# --- skips: reported, and under CI=true a failure unless allowed ---------------------------
+
+SKIPS_ALLOWED = Path(__file__).parent / "skips_allowed.txt"
+_skipped: list[tuple[str, str]] = []
+_unallowed: list[tuple[str, str]] = []
+
+
+def allowed_skips() -> list[str]:
+    """Node-id patterns (fnmatch) from tests/skips_allowed.txt; each line gives its reason."""
+    if not SKIPS_ALLOWED.exists():
+        return []
+    patterns = []
+    for line in SKIPS_ALLOWED.read_text(encoding="utf-8").splitlines():
+        pattern = line.split("#", 1)[0].strip()
+        if pattern:
+            patterns.append(pattern)
+    return patterns
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _skipped.append((report.nodeid, reason))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput") or os.environ.get("CI") != "true":
+        return  # xdist workers report to the controller, which decides
+    patterns = allowed_skips()
+    _unallowed[:] = [
+        (nodeid, reason)
+        for nodeid, reason in _skipped
+        if not any(fnmatch.fnmatch(nodeid, p) for p in patterns)
+    ]
+    if _unallowed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _unallowed:
+        terminalreporter.section("skipped, and not allowed under CI", red=True)
+        for nodeid, reason in _unallowed:
+            terminalreporter.line(f"{nodeid}: {reason}")
+        terminalreporter.line(f"(a skip that is expected goes in {SKIPS_ALLOWED}, with its reason)")
 
 
 # --- settings and the controller -----------------------------------------------------------
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, sqlite_template: Path) -> Callable[..., Settings]:
     prefix = f"t{uuid.uuid4().hex[:8]}"
     ports = {"mqtt_embedded_port": free_port(), "http_port": free_port()}
 
@@ -123,7 +341,14 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             **ports,
         }
         values.update(overrides)
-        return Settings(**values)
+        settings = Settings(**values)
+        if not settings.database_url:
+            target = Path(settings.data_dir) / "radio.db"
+            if not target.exists():
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shutil.copyfile(sqlite_template, target)
+                target.chmod(0o600)
+        return settings
 
     return make
 
@@ -249,10 +474,22 @@ class Mosquitto:
         wait_port(self.port)
         return self
 
-    def reload(self) -> None:
+    def reloads(self) -> int:
+        self.log.flush()
+        return (self.directory / "mosquitto.log").read_bytes().count(b"Reloading config.")
+
+    def reload(self, timeout: float = 10) -> None:
+        """SIGHUP: re-read the password and ACL files. Returns once Mosquitto has logged the
+        reload: it reloads in its main loop before it reads from any client again, so every
+        connection after this sees the new files."""
         assert self.proc is not None
-        self.proc.send_signal(1)  # SIGHUP: re-read password and ACL files
-        time.sleep(0.3)
+        before = self.reloads()
+        self.proc.send_signal(1)
+        deadline = time.monotonic() + timeout
+        while self.reloads() == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError("Mosquitto did not reload its configuration")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -36,12 +36,26 @@ def plain(url: str) -> str:
 
 async def writer_waits_without_holding_n_b(url: str, writer) -> object:
     """Hold "n-a", run the writer in a thread, and prove "n-b" is still free while it waits."""
-    with psycopg.connect(plain(url)) as holder:
+    with (
+        psycopg.connect(plain(url)) as holder,
+        psycopg.connect(plain(url), autocommit=True) as watcher,
+    ):
         holder.execute("UPDATE node SET name = name WHERE id = 'n-a'")
+        holder_pid = holder.info.backend_pid
         task = asyncio.create_task(asyncio.to_thread(writer))
-        # The writer must be blocked on "n-a" (it cannot finish while we hold it).
-        await asyncio.sleep(1.0)
-        assert not task.done(), "the writer finished while n-a was locked: it wrote nothing?"
+
+        def writer_is_blocked_by_holder() -> bool:
+            # A backend of this database waits for a lock that the holder has: the writer,
+            # stopped at "n-a" (what it took before that is what the test checks next).
+            assert not task.done(), "the writer finished while n-a was locked: it wrote nothing?"
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND %s = ANY(pg_blocking_pids(pid))",
+                (holder_pid,),
+            ).fetchone()
+            return bool(row and row[0])
+
+        await wait_for(writer_is_blocked_by_holder, 30, "the writer to wait for n-a")
         try:
             holder.execute("SELECT id FROM node WHERE id = 'n-b' FOR UPDATE NOWAIT")
         except psycopg.errors.LockNotAvailable:

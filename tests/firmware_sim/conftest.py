@@ -1,17 +1,36 @@
-"""Fixtures for firmware_sim tests: the real Mosquitto on 127.0.0.1:1883, unique prefixes."""
+"""Fixtures for firmware_sim tests: a real Mosquitto of their own (anonymous, on a free port,
+one per test process), unique prefixes."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import fwsim_support
 import pytest
-from fwsim_support import BROKER_PORT, Controller, MediaServer, TcpProxy
+from fwsim_support import Controller, MediaServer, TcpProxy
 
 from firmware_sim import Node, NodeConfig
 from protocol import SystemClock
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """An anonymous Mosquitto for the node tests of this process; its port."""
+    from tests.conftest import Mosquitto
+
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed")
+    m = Mosquitto(tmp_path_factory.mktemp("fwsim-broker"), None, None).start()
+    fwsim_support.BROKER_PORT = m.port
+    try:
+        yield m.port
+    finally:
+        m.stop()
+        fwsim_support.BROKER_PORT = 0
 
 
 @pytest.fixture
@@ -48,8 +67,9 @@ async def start_node(prefix: str, controller: Controller) -> AsyncIterator[Calla
     tasks: list[asyncio.Task[None]] = []
 
     def start(
-        node_id: str = "n1", port: int = BROKER_PORT, clock: Any = None, **overrides: Any
+        node_id: str = "n1", port: int | None = None, clock: Any = None, **overrides: Any
     ) -> Node:
+        port = port or fwsim_support.broker_port()
         config = NodeConfig(
             node_id=node_id,
             mqtt_url=f"mqtt://127.0.0.1:{port}",

@@ -26,7 +26,16 @@ from protocol import (
     public_key_b64,
 )
 
-BROKER_PORT = 1883
+# The port of the Mosquitto these tests start (tests/firmware_sim/conftest.py sets it for the
+# session); read it as fwsim_support.BROKER_PORT at the time of use.
+BROKER_PORT = 0
+
+
+def broker_port() -> int:
+    """The port of this session's anonymous Mosquitto."""
+    if not BROKER_PORT:
+        raise RuntimeError("no broker: use the `broker` fixture of tests/firmware_sim")
+    return BROKER_PORT
 
 
 async def until(cond: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
@@ -101,7 +110,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", BROKER_PORT)
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", broker_port())
         except OSError:
             writer.transport.abort()
             return
@@ -145,7 +154,9 @@ class Controller:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.client = aiomqtt.Client("127.0.0.1", BROKER_PORT, identifier=f"ctl-{uuid.uuid4().hex}")
+        self.client = aiomqtt.Client(
+            "127.0.0.1", broker_port(), identifier=f"ctl-{uuid.uuid4().hex}"
+        )
         await self.client.__aenter__()
         for topic in self.topics.report_filters():
             await self.client.subscribe(topic, qos=1)

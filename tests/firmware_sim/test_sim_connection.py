@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from fwsim_support import Controller, MediaServer, TcpProxy, item, until
+from fwsim_support import Controller, MediaServer, TcpProxy, broker_port, item, until
 
 from firmware_sim import Node
 from protocol import NodeStatus, SystemClock
@@ -31,6 +31,7 @@ async def test_clean_shutdown_says_offline(prefix: str, controller: Controller) 
 
     config = NodeConfig(
         node_id="n2",
+        mqtt_url=f"mqtt://127.0.0.1:{broker_port()}",
         topic_prefix=prefix,
         client_id=f"{prefix}-n2",
         controller_keys=[controller.public_key],

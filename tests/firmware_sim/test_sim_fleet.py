@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from fwsim_support import Controller, MediaServer, item, until
+from fwsim_support import Controller, MediaServer, broker_port, item, until
 
 from firmware_sim import Fleet, NodeConfig
 from protocol import ScaledClock, SystemClock
@@ -20,6 +20,7 @@ async def test_fleet_runs_nodes_and_summarises(
     configs = [
         NodeConfig(
             node_id=f"n{i}",
+            mqtt_url=f"mqtt://127.0.0.1:{broker_port()}",
             topic_prefix=prefix,
             areas=["village-1"],
             client_id=f"{prefix}-n{i}",

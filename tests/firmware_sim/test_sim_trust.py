@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fwsim_support import BROKER_PORT, Controller, MediaServer, timeline_body, until
+from fwsim_support import Controller, MediaServer, broker_port, timeline_body, until
 from hypothesis import given
 from hypothesis import strategies as st
 from test_sim_alerts import SIREN, alert, cancel
@@ -54,7 +54,7 @@ def config(
 ) -> NodeConfig:
     return NodeConfig(
         node_id=node_id,
-        mqtt_url=f"mqtt://127.0.0.1:{BROKER_PORT}",
+        mqtt_url=f"mqtt://127.0.0.1:{broker_port()}",
         topic_prefix=prefix,
         areas=["village-1"],
         controller_keys=[controller.public_key],
