@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     loudness_target_lufs: float = Field(default=-16.0, ge=-30, le=-10)
     true_peak_dbtp: float = Field(default=-1.5, ge=-6, le=0)
     mp3_bitrate_kbps: int = 48
+    opening_chime: bool = Field(
+        default=True, description="Open every spoken announcement with the chime"
+    )
     max_text_chars: int = Field(default=5000, gt=0)
     upload_max_mb: float = Field(default=50, gt=0, le=1024)
     upload_max_duration_s: float = Field(default=1800, gt=0)

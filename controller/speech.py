@@ -51,6 +51,7 @@ class Speech:
             true_peak_dbtp=s.true_peak_dbtp,
             bitrate_kbps=s.mp3_bitrate_kbps,  # type: ignore[arg-type]
             repeat=repeat,
+            opening_chime=s.opening_chime,
         )
 
     def renderer(self, repeat: int = 1) -> Renderer:
@@ -107,7 +108,12 @@ class Speech:
             max_duration_s=self.settings.upload_max_duration_s,
         )
         return await asyncio.to_thread(
-            ingest_upload, path, self.store, self.mastering(), limits, opening_chime=True
+            ingest_upload,
+            path,
+            self.store,
+            self.mastering(),
+            limits,
+            opening_chime=self.settings.opening_chime,
         )
 
     def _chime_key(self) -> str:

@@ -338,6 +338,9 @@ def make_settings(tmp_path: Path, sqlite_template: Path) -> Callable[..., Settin
             # Rendering the six alert templates at every start would slow every test; the alert
             # tests turn it on.
             "prerender_alert_templates": False,
+            # Announcements without the 2 s opening chime: shorter to render and to play
+            # (the chime is tested in tests/audio and test_speech_api).
+            "opening_chime": False,
             **ports,
         }
         values.update(overrides)

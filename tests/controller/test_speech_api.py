@@ -45,6 +45,19 @@ async def test_preview_and_dictionary(make_settings):
         assert "đồng bằng sông Cửu Long" not in reading["normalized_text"]
 
 
+async def test_announcements_open_with_the_chime_unless_turned_off(make_settings):
+    from audio.chime import CHIME_DURATION_S
+
+    text = "Xin chào bà con thôn Đoài."
+    durations = {}
+    for chime in (True, False):  # True is the production default; tests turn it off
+        async with running_controller(make_settings(opening_chime=chime)) as ctl:
+            r = await ctl.api("POST", "/announcements", json={"title": "a", "text": text})
+            assert r.status_code == 201, r.text
+            durations[chime] = r.json()["duration_s"]
+    assert durations[True] - durations[False] >= CHIME_DURATION_S, durations
+
+
 async def test_engines_fallback_repeat_and_render_once(make_settings):
     async with running_controller(make_settings()) as ctl:
         text = "Xin chào bà con thôn Đông."
