@@ -62,7 +62,7 @@ def speak_sentences(
 
 def _sample_rate(wav: Path) -> int:
     try:
-        with wave.open(str(wav)) as handle:
+        with wave.open(str(wav), "rb") as handle:
             return handle.getframerate()
     except (OSError, wave.Error, EOFError) as exc:
         raise AudioError(f"speech file {wav.name} is not a readable WAV: {exc}") from exc

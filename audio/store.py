@@ -154,8 +154,8 @@ class MediaStore:
                 record = json.loads(record_path.read_text("utf-8"))
             except (OSError, ValueError):
                 continue
-            sha256 = record.get("sha256") if isinstance(record, dict) else None
-            if sha256 in gone or (is_sha256(sha256) and not self.has(str(sha256))):
+            recorded: object = record.get("sha256") if isinstance(record, dict) else None
+            if recorded in gone or (is_sha256(recorded) and not self.has(str(recorded))):
                 record_path.unlink(missing_ok=True)
         return sorted(deleted)
 

@@ -110,7 +110,7 @@ def _decode(src: Path, out_wav: Path, rate: int, limits: UploadLimits) -> float:
     ]  # fmt: skip
     try:
         run_ffmpeg(args, timeout_s=limits.decode_timeout_s)
-        with wave.open(str(out_wav)) as handle:
+        with wave.open(str(out_wav), "rb") as handle:
             return handle.getnframes() / handle.getframerate()
     except (AudioError, OSError, wave.Error, EOFError) as exc:
         raise UploadRefused("undecodable", f"the recording could not be decoded: {exc}") from exc

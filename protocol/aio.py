@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 
 def raise_if_cancelling() -> None:
@@ -17,7 +18,7 @@ def raise_if_cancelling() -> None:
         raise asyncio.CancelledError
 
 
-async def cancel_and_wait(tasks: list[asyncio.Task[None]]) -> None:
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[object]]) -> None:
     """Cancel tasks and wait until they end, cancelling again any that swallowed it."""
     pending = {t for t in tasks if not t.done()}
     while pending:

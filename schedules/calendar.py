@@ -139,4 +139,5 @@ def to_ics(
             event.add("dtstart", item.start_local.replace(microsecond=0))
             event.add("duration", timedelta(milliseconds=item.duration_ms))
         cal.add_component(event)
-    return cal.to_ical().decode("utf-8")
+    ical: bytes = cal.to_ical()
+    return ical.decode("utf-8")

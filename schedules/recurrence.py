@@ -12,7 +12,7 @@ from dateutil import rrule as du
 
 from schedules.errors import InvalidRecurrence
 from schedules.localtime import as_local, from_ms, label_date, label_dt, to_ms
-from schedules.rules import RuleParts, end_of_day, parse_parts
+from schedules.rules import RRuleKwargs, RuleParts, end_of_day, parse_parts
 
 MAX_PER_YEAR = 5_000
 # A rule that gives nothing within this span is taken as giving nothing at all; searching
@@ -92,7 +92,7 @@ class Recurrence:
         return sorted(times)
 
 
-def _kwargs(rec: Recurrence) -> dict[str, object]:
+def _kwargs(rec: Recurrence) -> RRuleKwargs:
     assert rec.parts is not None
     kwargs = rec.parts.kwargs()
     # A moved dtstart must not change the day a plain monthly rule falls on.

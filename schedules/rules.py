@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Literal, NotRequired, TypedDict
 
 from dateutil import rrule as du
 
 from schedules.errors import InvalidRecurrence
 from schedules.localtime import LOCAL_TZ
 
-FREQUENCIES = {"DAILY": du.DAILY, "WEEKLY": du.WEEKLY, "MONTHLY": du.MONTHLY}
+FREQUENCIES: dict[str, Literal[1, 2, 3]] = {
+    "DAILY": du.DAILY,
+    "WEEKLY": du.WEEKLY,
+    "MONTHLY": du.MONTHLY,
+}
 SUPPORTED = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYHOUR", "BYMINUTE")
 # Known to RFC 5545 but refused, so an officer learns it is unsupported rather than misspelt.
 UNSUPPORTED = ("BYSECOND", "BYSETPOS", "BYWEEKNO", "BYYEARDAY", "BYMONTH", "WKST")
@@ -31,6 +35,18 @@ _BYDAY = re.compile(r"^([+-]?\d{1,2})?([A-Z]{2})$")
 _SUPPORTED_TEXT = ", ".join(SUPPORTED[:-1]) + " and " + SUPPORTED[-1]
 
 
+class RRuleKwargs(TypedDict):
+    """The keyword arguments of dateutil's rrule that a checked rule can set."""
+
+    freq: Literal[1, 2, 3]
+    interval: int
+    count: NotRequired[int]
+    byweekday: NotRequired[list[du.weekday]]
+    bymonthday: NotRequired[list[int]]
+    byhour: NotRequired[list[int]]
+    byminute: NotRequired[list[int]]
+
+
 @dataclass(frozen=True)
 class RuleParts:
     """A checked rule: its parts in canonical text, and what dateutil needs to expand it."""
@@ -44,21 +60,20 @@ class RuleParts:
     def get(self, name: str) -> str | None:
         return dict(self.parts).get(name)
 
-    def kwargs(self) -> dict[str, Any]:
+    def kwargs(self) -> RRuleKwargs:
         """Keyword arguments for dateutil's rrule, without dtstart and until."""
         values = dict(self.parts)
-        out: dict[str, Any] = {"freq": FREQUENCIES[self.freq], "interval": self.interval}
+        out: RRuleKwargs = {"freq": FREQUENCIES[self.freq], "interval": self.interval}
         if self.count is not None:
             out["count"] = self.count
         if "BYDAY" in values:
             out["byweekday"] = [_weekday(v) for v in values["BYDAY"].split(",")]
-        for name, key in (
-            ("BYMONTHDAY", "bymonthday"),
-            ("BYHOUR", "byhour"),
-            ("BYMINUTE", "byminute"),
-        ):
-            if name in values:
-                out[key] = [int(v) for v in values[name].split(",")]
+        if "BYMONTHDAY" in values:
+            out["bymonthday"] = _int_list(values["BYMONTHDAY"])
+        if "BYHOUR" in values:
+            out["byhour"] = _int_list(values["BYHOUR"])
+        if "BYMINUTE" in values:
+            out["byminute"] = _int_list(values["BYMINUTE"])
         return out
 
 
@@ -162,6 +177,10 @@ def _check_byday(item: str, freq: str) -> None:
         raise InvalidRecurrence(
             f"BYDAY={item}: a month has at most five of each weekday, use 1 to 5 or -1 to -5"
         )
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
 
 
 def _weekday(item: str) -> du.weekday:

@@ -35,11 +35,11 @@ class FallbackEngine(SpeechEngine):
         return self.fallback if self.failure is not None else self.primary
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:  # type: ignore[override]  # read-only: says who spoke last
         return self.active.name
 
     @property
-    def voice(self) -> str:  # type: ignore[override]
+    def voice(self) -> str:  # type: ignore[override]  # read-only: says who spoke last
         return self.active.voice
 
     @property
