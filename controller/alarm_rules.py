@@ -166,10 +166,10 @@ class AlarmRules:
             )
             .order_by(col(Delivery.planned_start))
         ).all()
-        for d in rows:
-            end = d.planned_start + timedelta(milliseconds=d.planned_duration_ms) + grace
-            if d.state not in _NOT_DUE and end <= now:
-                newest[d.node_id] = d
+        for row in rows:
+            end = row.planned_start + timedelta(milliseconds=row.planned_duration_ms) + grace
+            if row.state not in _NOT_DUE and end <= now:
+                newest[row.node_id] = row
         for node in nodes:
             if node.id not in online:
                 continue  # offline: its reports may still be on the way; the offline alarm speaks
@@ -227,7 +227,7 @@ class AlarmRules:
         assert self.latest_firmware is not None
         try:
             try:
-                return self.latest_firmware(session, hardware or None)  # type: ignore[call-arg]
+                return self.latest_firmware(session, hardware or None)  # type: ignore[call-arg]  # an older source: TypeError below
             except TypeError:
                 return self.latest_firmware(session)
         except Exception:

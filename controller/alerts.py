@@ -8,9 +8,10 @@ import base64
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
@@ -19,9 +20,9 @@ from controller.db import Database
 from controller.errors import Conflict, Invalid, NotFound
 from controller.gateway import Gateway, NotConnected
 from controller.models import Alert, AlertReceipt, AlertStatus, Area, Node, utcnow
+from controller.occurrences import from_ms, to_ms
 from controller.registry import Registry
 from controller.speech import Speech
-from controller.timelines import from_ms, to_ms
 from protocol import AlertBody, MediaRef, Signer, Topics
 from protocol.clock import Clock
 from protocol.messages import MAX_INLINE_MEDIA_BYTES
@@ -166,7 +167,7 @@ class Alerts:
             raise Conflict(f"alert {alert_id} is {alert.status}: issue a new one")
         return alert
 
-    def body(self, alert: Alert, action: str, area_id: str) -> dict[str, Any]:
+    def body(self, alert: Alert, action: Literal["play", "cancel"], area_id: str) -> dict[str, Any]:
         """The alert's body for one area's topic: the area is signed with it, so the message
         cannot be replayed onto another area's topic."""
         media = None
@@ -181,7 +182,7 @@ class Alerts:
         return AlertBody(
             alert_id=alert.id,
             version=alert.version,
-            action=action,  # type: ignore[arg-type]
+            action=action,
             area=area_id,
             title=alert.title[:200],
             media=media,
@@ -309,21 +310,20 @@ class Alerts:
 
     def view(self, session: Session, alert: Alert, silent_after_s: float) -> dict[str, Any]:
         # Columns, not objects: ten thousand of each are read for every look at the view.
-        receipts = {
-            r.node_id: r
-            for r in session.exec(
-                select(
-                    AlertReceipt.node_id,
-                    AlertReceipt.version,
-                    AlertReceipt.received_at,
-                    AlertReceipt.started_at,
-                    AlertReceipt.finished_at,
-                    AlertReceipt.stopped_at,
-                    AlertReceipt.failed_at,
-                    AlertReceipt.detail,
-                ).where(AlertReceipt.alert_id == alert.id)
-            ).all()
-        }
+        # Rows read by column name, which the row type (a tuple to mypy) does not declare.
+        found: Sequence[Any] = session.exec(
+            select(  # type: ignore[call-overload,misc]  # sqlmodel types select() to 4 columns
+                AlertReceipt.node_id,
+                AlertReceipt.version,
+                AlertReceipt.received_at,
+                AlertReceipt.started_at,
+                AlertReceipt.finished_at,
+                AlertReceipt.stopped_at,
+                AlertReceipt.failed_at,
+                AlertReceipt.detail,
+            ).where(AlertReceipt.alert_id == alert.id)
+        ).all()
+        receipts = {r.node_id: r for r in found}
         rows = []
         deadline = alert.created_at + timedelta(seconds=silent_after_s)
         now = utcnow()

@@ -25,10 +25,11 @@ from controller.models import (
     ScheduleStatus,
     ScheduleTarget,
 )
+from controller.occurrences import from_ms, to_ms
 from controller.recurrences import checked_recurrence, exdates_json, parse_exdates
 from controller.registry import Registry
 from controller.speech import Speech
-from controller.timelines import TimelineService, affected_nodes, from_ms, to_ms
+from controller.timelines import TimelineService, affected_nodes
 from protocol import Priority
 from protocol.clock import Clock
 from schedules import Policy

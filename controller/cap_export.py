@@ -72,7 +72,7 @@ def export_cap(alert: Mapping[str, Any]) -> bytes:
             _put(area, "polygon", _ring(ring))
         for lat, lon, radius in circles:
             _put(area, "circle", f"{_num(lat)},{_num(lon)} {_num(radius)}")
-    document = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     try:
         parse_cap(document)
     except CapRefused as err:
@@ -102,9 +102,8 @@ def _stamp(when: Any, key: str) -> str:
 def _reference(ref: CapReference | Sequence[Any] | str) -> str:
     if isinstance(ref, str):
         return ref
-    if isinstance(ref, CapReference):
-        ref = (ref.sender, ref.identifier, ref.sent)
-    sender, identifier, sent = ref
+    parts = (ref.sender, ref.identifier, ref.sent) if isinstance(ref, CapReference) else tuple(ref)
+    sender, identifier, sent = parts
     stamp = _stamp(sent, "references") if isinstance(sent, datetime) else str(sent)
     return f"{sender},{identifier},{stamp}"
 

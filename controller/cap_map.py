@@ -33,6 +33,20 @@ _ACTIONS: dict[str, Action] = {"Alert": "issue", "Update": "update", "Cancel": "
 TITLE_CHARS = 200
 
 
+def _default_statuses() -> dict[Status, Literal["live", "test", "refuse"]]:
+    return {
+        "Actual": "live",
+        "Test": "test",
+        "Exercise": "test",
+        "System": "refuse",
+        "Draft": "refuse",
+    }
+
+
+def _per_priority(emergency: int, priority: int) -> dict[Priority, int]:
+    return {"emergency": emergency, "priority": priority}
+
+
 class CapMapping(BaseModel):
     """Policy for turning CAP alerts into ours. By default Test and Exercise alerts go out as
     test alerts (nodes play them as tests), while Draft and System alerts are refused: they are
@@ -42,13 +56,7 @@ class CapMapping(BaseModel):
 
     preferred_languages: tuple[str, ...] = ("vi", "vi-VN")
     statuses: dict[Status, Literal["live", "test", "refuse"]] = Field(
-        default_factory=lambda: {
-            "Actual": "live",
-            "Test": "test",
-            "Exercise": "test",
-            "System": "refuse",
-            "Draft": "refuse",
-        }
+        default_factory=_default_statuses
     )
     # Loudspeakers speak to everyone, so Restricted and Private alerts are not broadcast.
     scopes: frozenset[Literal["Public", "Restricted", "Private"]] = frozenset({"Public"})
@@ -61,8 +69,8 @@ class CapMapping(BaseModel):
     geocode_identity: frozenset[str] = frozenset({"VN-ADM"})
     # valueName -> {value -> our area id}, e.g. {"EMMA_ID": {"VN123": "thon-dong"}}.
     geocode_areas: dict[str, dict[str, str]] = Field(default_factory=dict)
-    repeat: dict[Priority, int] = Field(default_factory=lambda: {"emergency": 3, "priority": 2})
-    volume: dict[Priority, int] = Field(default_factory=lambda: {"emergency": 100, "priority": 85})
+    repeat: dict[Priority, int] = Field(default_factory=lambda: _per_priority(3, 2))
+    volume: dict[Priority, int] = Field(default_factory=lambda: _per_priority(100, 85))
     # CAP lets <expires> out; an alert without it still must not stay on the air forever.
     default_validity: timedelta = timedelta(hours=6)
     max_text_chars: int = Field(default=2000, ge=100)

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +20,11 @@ from controller.config import ConfigError, Settings
 from controller.keys_cli import keys_app
 from controller.private_files import UMASK
 from protocol.heap import keep_heap_frozen
+
+if TYPE_CHECKING:
+    from firmware_sim.config import NodeConfig
+    from firmware_sim.scenario import Scenario
+    from protocol.clock import Clock
 
 app = typer.Typer(help="Đài truyền thanh thông minh — smart commune radio", no_args_is_help=True)
 node_app = typer.Typer(help="Loudspeaker nodes: register, provision, retire.", no_args_is_help=True)
@@ -50,21 +55,23 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except (ValidationError, ConfigError) as exc:
         typer.secho(f"Configuration error:\n{exc}", fg="red", err=True)
         raise typer.Exit(2) from None
 
 
-async def serve_app(settings: Settings, clock: object = None, extra: list | None = None) -> None:
+async def serve_app(
+    settings: Settings, clock: Clock | None = None, extra: list[object] | None = None
+) -> None:
     """Run the HTTP server (and with it the controller) until cancelled."""
     import uvicorn
 
     from api.main import create_app, server_config
 
-    application = create_app(settings, clock)  # type: ignore[arg-type]
+    application = create_app(settings, clock)
     config = server_config(
         application,
         settings,
@@ -177,7 +184,7 @@ def sim(
 
 
 def _run_processes(
-    configs: list, processes: int, speed: float, scenario: Path | None, log_level: str
+    configs: list[NodeConfig], processes: int, speed: float, scenario: Path | None, log_level: str
 ) -> int:
     """The fleet as `python -m firmware_sim --processes N` over a directory of its files."""
     import json
@@ -195,7 +202,9 @@ def _run_processes(
     return fleet_main(args)
 
 
-async def _run_fleet(configs: list, speed: float, scenario: object = None) -> None:
+async def _run_fleet(
+    configs: list[NodeConfig], speed: float, scenario: Scenario | None = None
+) -> None:
     from firmware_sim.fleet import Fleet
     from protocol import ScaledClock, SystemClock
 
@@ -203,7 +212,7 @@ async def _run_fleet(configs: list, speed: float, scenario: object = None) -> No
     fleet = Fleet(configs, clock)
     jobs = [fleet.run()]
     if scenario is not None:
-        jobs.append(scenario.run(fleet.nodes, clock))  # type: ignore[attr-defined]
+        jobs.append(scenario.run(fleet.nodes, clock))
     await asyncio.gather(*jobs)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from controller.errors import Invalid
 from protocol import CommandName
@@ -17,7 +17,7 @@ ACCEPTS: dict[CommandName, dict[str, str]] = {
 }
 
 
-def _integer(value: object) -> bool:
+def _integer(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -31,7 +31,7 @@ def check_args(name: CommandName, args: dict[str, Any]) -> dict[str, Any]:
         raise Invalid(f"{name} does not take {', '.join(unknown)[:200]}; it takes {takes}")
     if name == CommandName.volume:
         level = args.get("level")
-        if not _integer(level) or not 0 <= level <= 100:  # type: ignore[operator]
+        if not _integer(level) or not 0 <= level <= 100:
             raise Invalid("volume needs args.level, an integer from 0 to 100")
         return {"level": level}
     if name == CommandName.test_tone:

@@ -145,7 +145,9 @@ def counts_of(session: Session, command_ids: list[str]) -> dict[str, dict[str, i
     return out
 
 
-def node_rows(session: Session, command: Command, sees: Callable[[str], bool]) -> list[dict]:
+def node_rows(
+    session: Session, command: Command, sees: Callable[[str], bool]
+) -> list[dict[str, Any]]:
     """Every node's part the viewer may see, with the node's area."""
     rows = session.exec(
         select(NodeCommand, Node.area_id)

@@ -167,10 +167,10 @@ class Commands:
                 ),
             ):
                 for i in range(0, len(ids), 500):
-                    session.exec(  # type: ignore[call-overload]
+                    session.exec(
                         update(NodeCommand)
                         .where(
-                            NodeCommand.command_id == command_id,
+                            col(NodeCommand.command_id) == command_id,
                             col(NodeCommand.node_id).in_(ids[i : i + 500]),
                             col(NodeCommand.state).in_(progress.OPEN),
                         )

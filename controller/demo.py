@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import select
 
 from controller.models import Area, AreaKind, Node
@@ -23,11 +25,11 @@ PROVINCE = ("tinh-demo", "Tỉnh Demo")
 BASE_LAT, BASE_LON = 21.0285, 105.8542
 
 
-def seed_demo(registry: Registry) -> list[dict]:
+def seed_demo(registry: Registry) -> list[dict[str, Any]]:
     """Create the demo areas and nodes if absent; returns the provisioning of new nodes and
     rewrites it for existing ones (their passwords are rotated, since only hashes are kept)."""
 
-    provisioning: list[dict] = []
+    provisioning: list[dict[str, Any]] = []
     with registry.db.session() as session:
         if session.get(Area, PROVINCE[0]) is None:
             registry.add_area(session, PROVINCE[0], PROVINCE[1], AreaKind.province, None)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from controller.tools import open_registry
 from protocol import Priority, SystemClock
 
 if TYPE_CHECKING:
+    from controller.service import RadioService
     from firmware_sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -119,8 +121,8 @@ async def run_demo(
             await asyncio.wait_for(server_task, 15)
 
 
-def _counts(service: object, schedule_id: int | None) -> Counter[str]:
-    with service.db.session() as session:  # type: ignore[attr-defined]
+def _counts(service: RadioService, schedule_id: int | None) -> Counter[str]:
+    with service.db.session() as session:
         rows = session.exec(select(Delivery.state).where(Delivery.schedule_id == schedule_id)).all()
         online = session.exec(select(Node.id).where(Node.status == "online")).all()
     c = Counter(rows)
@@ -128,9 +130,9 @@ def _counts(service: object, schedule_id: int | None) -> Counter[str]:
     return c
 
 
-async def _wait(cond: object, timeout: float, guard: asyncio.Task[None]) -> None:
+async def _wait(cond: Callable[[], bool], timeout: float, guard: asyncio.Task[None]) -> None:
     deadline = time.perf_counter() + timeout
-    while not cond():  # type: ignore[operator]
+    while not cond():
         if guard.done():
             exc = guard.exception()
             raise RuntimeError(f"the server stopped: {exc}")

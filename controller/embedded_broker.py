@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,15 +149,15 @@ def broker_config(
     }
 
 
-class _Snapshots(dict):  # type: ignore[type-arg]
+class _Snapshots(dict[str, list[tuple[Session, int]]]):
     """A dict whose iteration works on a copy: amqtt 0.12 iterates its subscriptions across
     awaits, and a client subscribing meanwhile raised 'dictionary changed size during
     iteration', dropping that broadcast."""
 
-    def items(self):  # type: ignore[no-untyped-def,override]
+    def items(self) -> list[tuple[str, list[tuple[Session, int]]]]:  # type: ignore[override]  # a copy, not a view, on purpose
         return list(super().items())
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(list(super().keys()))
 
 
@@ -187,7 +188,10 @@ class _TrackedBroker(Broker):
             log.warning("broker: bad CONNECT from %s:%s: %s", remote_address, remote_port, exc)
             await writer.close()
             raise AMQTTError(exc) from exc
-        if not self.files.authenticate(session.username, session.password, session.client_id):
+        client_id = session.client_id  # None or empty: refused below
+        if client_id is None or not self.files.authenticate(
+            session.username, session.password, client_id
+        ):
             log.warning(
                 "broker: refused login for %r (client id %r) from %s",
                 session.username,
@@ -200,7 +204,7 @@ class _TrackedBroker(Broker):
             raise AMQTTError("login refused")
         # From here on, as amqtt 0.12 does it.
         if session.clean_session:
-            await self._delete_session(session.client_id)
+            await self._delete_session(client_id)
             session.parent = 0
         elif session.client_id in self._sessions:
             existing, _ = self._sessions[session.client_id]

@@ -57,7 +57,7 @@ def open_alarm_kinds(session: Session) -> dict[str, list[str]]:
 def fleet(
     session: Session, presence: Presence, include_retired: bool = False
 ) -> list[NodeHealthRow]:
-    query = select(*NODE_COLUMNS).order_by(col(Node.id))
+    query = select(*NODE_COLUMNS).order_by(col(Node.id))  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
     if not include_retired:
         query = query.where(Node.retired == False)  # noqa: E712
     kinds = open_alarm_kinds(session)

@@ -12,6 +12,7 @@ import random
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import aiomqtt
 
@@ -66,8 +67,8 @@ class Gateway:
         self.connects = 0
         self._after: asyncio.Task[None] | None = None
 
-    def _state(self, status: str) -> bytes:
-        msg = ControllerState(status=status, ts=self.clock.now_ms(), instance=self.instance)  # type: ignore[arg-type]
+    def _state(self, status: Literal["online", "offline"]) -> bytes:
+        msg = ControllerState(status=status, ts=self.clock.now_ms(), instance=self.instance)
         return msg.model_dump_json().encode()
 
     def _client_for(self) -> aiomqtt.Client:

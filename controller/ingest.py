@@ -20,7 +20,7 @@ from controller.alerts import record_alert_event
 from controller.db import Database
 from controller.ingest_guard import QuietLog
 from controller.models import Delivery, DeliveryState, Node, NodeEventRecord
-from controller.timelines import from_ms, to_ms
+from controller.occurrences import from_ms, to_ms
 from protocol import (
     CommandAck,
     EventType,
@@ -256,16 +256,16 @@ class ReportIngest:
         # Flush so that a second copy of the same event in this batch is seen as a duplicate.
         session.flush()
         if ev.type == EventType.timeline_applied and ev.timeline_version is not None:
-            for d in session.exec(
+            for planned in session.exec(
                 select(Delivery).where(
                     Delivery.node_id == ev.node_id,
                     Delivery.state == DeliveryState.planned,
                     Delivery.timeline_version <= ev.timeline_version,
                 )
             ).all():
-                d.state = DeliveryState.delivered
-                d.delivered_at = from_ms(ev.ts)
-                session.add(d)
+                planned.state = DeliveryState.delivered
+                planned.delivered_at = from_ms(ev.ts)
+                session.add(planned)
             return None
         if ev.type.value.startswith("alert_") and ev.item_id:
             return record_alert_event(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy import text
@@ -105,7 +105,7 @@ class Leadership:
             self.is_leader.clear()
             self.lost.set()
 
-    async def while_leader(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+    async def while_leader(self, work: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         """Run `work()` whenever this instance leads; cancel it when the leadership is lost."""
         while True:
             await self.is_leader.wait()

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, or_
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from controller.groups import members
 from controller.models import (
@@ -55,7 +56,7 @@ class Reach:
     nodes: set[str]
 
 
-def reaching(session: Session, reach: Reach) -> Select:  # type: ignore[type-arg]
+def reaching(session: Session, reach: Reach) -> SelectOfScalar[int]:
     """Ids of schedules with a target among the areas, the nodes, or the nodes' groups."""
     groups = select(NodeGroupMember.group_id).where(col(NodeGroupMember.node_id).in_(reach.nodes))
     return select(ScheduleTarget.schedule_id).where(

@@ -49,7 +49,7 @@ class Speech:
         return MasteringSettings(
             target_lufs=s.loudness_target_lufs,
             true_peak_dbtp=s.true_peak_dbtp,
-            bitrate_kbps=s.mp3_bitrate_kbps,  # type: ignore[arg-type]
+            bitrate_kbps=s.mp3_bitrate_kbps,  # type: ignore[arg-type]  # checked by pydantic
             repeat=repeat,
             opening_chime=s.opening_chime,
         )

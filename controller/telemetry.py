@@ -6,9 +6,9 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import case, delete, insert
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, delete, insert
 from sqlalchemy import func as sa_func
 from sqlmodel import Session, col, func, select
 
@@ -96,7 +96,8 @@ class TelemetryStore:
         `telemetry_full_days` and summaries older than `telemetry_keep_days`."""
         current = floor_hour(now)
         if self._done_until is None:
-            done = session.exec(select(func.max(TelemetryHourly.hour))).one()
+            # MAX is NULL over no rows, whatever the column's type.
+            done: datetime | None = session.exec(select(func.max(TelemetryHourly.hour))).one()
             self._done_until = done + HOUR if done is not None else None
         hours = 0
         hour = self._next_hour(session, self._done_until)
@@ -109,8 +110,8 @@ class TelemetryStore:
         self._done_until = max(self._done_until or current, current)
         full = now - timedelta(days=self.settings.telemetry_full_days)
         keep = now - timedelta(days=self.settings.telemetry_keep_days)
-        session.exec(delete(TelemetrySample).where(col(TelemetrySample.ts) < full))  # type: ignore[call-overload]
-        session.exec(delete(TelemetryHourly).where(col(TelemetryHourly.hour) < keep))  # type: ignore[call-overload]
+        session.exec(delete(TelemetrySample).where(col(TelemetrySample.ts) < full))
+        session.exec(delete(TelemetryHourly).where(col(TelemetryHourly.hour) < keep))
         session.commit()
         return hours
 
@@ -119,12 +120,15 @@ class TelemetryStore:
         q = select(func.min(TelemetrySample.ts))
         if after is not None:
             q = q.where(col(TelemetrySample.ts) >= after)
-        first = session.exec(q).one()
+        first: datetime | None = session.exec(q).one()  # NULL over no rows
         return floor_hour(first) if first is not None else None
 
     def _summarise(self, session: Session, hour: datetime) -> None:
         s = TelemetrySample
-        bad = lambda c: sa_func.sum(case((c == False, 1), else_=0))  # noqa: E712, E731
+
+        def bad(c: SQLColumnExpression[bool]) -> ColumnElement[int]:
+            return sa_func.sum(case((c == False, 1), else_=0))  # noqa: E712
+
         aggregates: list[Any] = [
             s.node_id,
             func.count(),
@@ -140,7 +144,7 @@ class TelemetryStore:
             bad(col(s.amplifier_ok)),
         ]
         rows = session.exec(
-            select(*aggregates)  # type: ignore[call-overload]
+            select(*aggregates)
             .where(col(s.ts) >= hour, col(s.ts) < hour + HOUR)
             .group_by(col(s.node_id))
         ).all()
@@ -164,7 +168,7 @@ class TelemetryStore:
 
     def history(
         self, session: Session, node_id: str, start: datetime, end: datetime, now: datetime
-    ) -> tuple[str, list[dict[str, Any]]]:
+    ) -> tuple[Literal["full", "hourly"], list[dict[str, Any]]]:
         """Samples when the range is short and still held at full resolution, else hours."""
         full_from = now - timedelta(days=self.settings.telemetry_full_days)
         if end - start <= RAW_RANGE_MAX and start >= full_from:

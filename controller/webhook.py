@@ -87,7 +87,7 @@ class Webhook:
                 except Exception:  # the notifier must outlive any one notification
                     log.exception("notifying alarm %s failed", change.get("id"))
                 finally:
-                    self._in_flight.discard(change.get("id"))  # type: ignore[arg-type]
+                    self._in_flight.discard(change.get("id"))
 
     async def _deliver(self, client: httpx.AsyncClient, change: dict[str, Any]) -> bool:
         name = await asyncio.to_thread(self._node_name, str(change.get("node_id")))
