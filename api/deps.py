@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -164,7 +164,11 @@ class Guard:
         )
 
     def audit(
-        self, action: str, target: str = "", detail: dict | None = None, outcome: str = "ok"
+        self,
+        action: str,
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+        outcome: str = "ok",
     ) -> None:
         from controller.audit import record
 

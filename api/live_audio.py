@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -46,7 +47,7 @@ def _user(ws: WebSocket, service: RadioService, session: Session) -> User | None
     origin = urlparse(ws.headers.get("origin", ""))
     if origin.netloc != ws.headers.get("host"):
         return None  # a cookie is only good from the console's own pages
-    console = read_session(ws, service, session)  # type: ignore[arg-type]
+    console = read_session(ws, service, session)  # type: ignore[arg-type]  # reads only cookies
     return console.user if console is not None else None
 
 
@@ -112,7 +113,7 @@ async def _receive(ws: WebSocket, encoder: Encoder) -> bool:
     """Audio until the source leaves (False) or asks to stop the broadcast (True)."""
     while True:
         try:
-            message: dict[str, Any] = await ws.receive()
+            message: MutableMapping[str, Any] = await ws.receive()
         except (WebSocketDisconnect, RuntimeError):
             return False
         if message.get("type") == "websocket.disconnect":

@@ -81,7 +81,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         inner = BodyLimit(build_stack(), MAX_BODY, upload_limits, upload_caller)
         return SecurityHeaders(inner, content_security_policy(settings.console_tile_url))
 
-    app.build_middleware_stack = outer_stack  # type: ignore[method-assign]
+    app.build_middleware_stack = outer_stack  # type: ignore[method-assign]  # wrap it whole
 
     routers = (
         auth.router,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -61,7 +61,7 @@ def error_body(detail: str, code: str) -> bytes:
 
 
 async def send_error(
-    send: Send, status: int, detail: str, code: str, headers: list[tuple[bytes, bytes]] = ()
+    send: Send, status: int, detail: str, code: str, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
     """An answer before (or instead of) the application's; the connection is closed after it,
     since the rest of the body was never read."""

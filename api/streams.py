@@ -24,7 +24,9 @@ HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 AUDIO: dict[int | str, dict[str, object]] = {
     200: {"content": {"audio/mpeg": {}}, "description": "An endless MP3 stream"}
 }
-GONE = {410: {"model": ErrorOut, "description": "The live broadcast has ended"}}
+GONE: dict[int | str, dict[str, object]] = {
+    410: {"model": ErrorOut, "description": "The live broadcast has ended"}
+}
 
 
 def _check(service: ServiceDep, authorization: str | None) -> None:

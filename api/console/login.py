@@ -93,9 +93,9 @@ def log_in(
             response.headers["Retry-After"] = str(refused.retry_after)
             return response
         return login_page(request, service, back_to, t("login.wrong"), 401, username[:64])
-    response = RedirectResponse(back_to, status_code=303)
-    start_session(response, request, service, db, user)
-    return response
+    redirect = RedirectResponse(back_to, status_code=303)
+    start_session(redirect, request, service, db, user)
+    return redirect
 
 
 @router.post("/logout")

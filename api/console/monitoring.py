@@ -40,13 +40,15 @@ async def alarm_list(console: ConsoleDep, state: str = "active", kind: str = "")
     )
 
 
-def chart(points: list[dict[str, Any]], field: str, width: int = 600, height: int = 120) -> dict:
+def chart(
+    points: list[dict[str, Any]], field: str, width: int = 600, height: int = 120
+) -> dict[str, Any]:
     """An SVG polyline of one measure: drawn by the server, so no chart library is needed."""
-    values = [
+    raw = [
         (p["ts"] if "ts" in p else p.get("hour"), p.get(field, p.get(f"{field}_avg")))
         for p in points
     ]
-    values = [(t, float(v)) for t, v in values if v is not None]
+    values = [(t, float(v)) for t, v in raw if v is not None]
     if len(values) < 2:
         return {"field": field, "points": "", "count": len(values)}
     lo, hi = min(v for _, v in values), max(v for _, v in values)

@@ -86,9 +86,10 @@ def local(value: datetime | str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
         return "—"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
             return value
+        value = parsed
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(LOCAL).strftime(fmt)

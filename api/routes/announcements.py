@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, status
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import AnnouncementCreate, AnnouncementPublic
@@ -45,7 +45,7 @@ def list_announcements(
     guard: GuardDep, session: SessionDep, service: ServiceDep
 ) -> list[AnnouncementPublic]:
     guard.check(Permission.read)
-    rows = session.exec(select(Announcement).order_by(Announcement.id.desc()).limit(500)).all()  # type: ignore[union-attr]
+    rows = session.exec(select(Announcement).order_by(col(Announcement.id).desc()).limit(500)).all()
     return [public(a, service.settings.base_url) for a in rows if visible(guard, a)]
 
 

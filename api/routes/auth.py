@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.console.session import LoginRefused, authenticate
 from api.deps import CurrentUser, GuardDep, ServiceDep, SessionDep, client_ip
@@ -21,6 +21,7 @@ from controller.security import (
     make_token,
     read_token,
 )
+from controller.service import RadioService
 from controller.users import UserError
 from controller.users import create_user as create
 
@@ -55,7 +56,7 @@ class UserCreate(Strict):
     area_id: str | None = Field(default=None, pattern=ID_PATTERN)
 
 
-def issue_tokens(service, session, user: User) -> TokenPair:  # type: ignore[no-untyped-def]
+def issue_tokens(service: RadioService, session: Session, user: User) -> TokenPair:
     assert user.id is not None
     secret = service.settings.secret_key
     access, _ = make_token(secret, user.id, user.username, user.role, "access", ACCESS_TTL)

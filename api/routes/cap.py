@@ -55,6 +55,7 @@ async def receive_cap(
         mapped = map_alert(parse_cap(body), areas=areas, nodes=nodes, now=datetime.now(UTC))
     except CapRefused as exc:
         raise Invalid(f"CAP document refused ({exc.reason}): {exc.message}") from None
+    earlier: Alert | None = None
     if mapped.action in ("update", "cancel"):
         earlier = session.exec(
             select(Alert).where(
@@ -84,8 +85,8 @@ async def receive_cap(
         cap_identifier=mapped.identifier,
         author=guard.user.username,
     )
-    if mapped.action == "update":
-        alert = await service.alerts.update(earlier.id, req)  # type: ignore[union-attr]
+    if mapped.action == "update" and earlier is not None:  # None: refused above
+        alert = await service.alerts.update(earlier.id, req)
         alert.cap_identifier = mapped.identifier
         with service.db.session() as s:
             s.add(alert)

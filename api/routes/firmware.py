@@ -133,10 +133,10 @@ def image_file(
         raise HTTPException(401, "firmware needs a node's media token or a user's access token")
     match = _NAME.match(name)
     path = service.firmware.store.path_for(match.group(1)) if match else None
-    if path is None:
+    if match is None or path is None:
         raise HTTPException(404, "no such firmware image: use /firmware/<sha256>.bin")
     return FileResponse(
         path,
         media_type="application/octet-stream",
-        headers={"ETag": f'"{match.group(1)}"', "Cache-Control": "private, max-age=86400"},  # type: ignore[union-attr]
+        headers={"ETag": f'"{match.group(1)}"', "Cache-Control": "private, max-age=86400"},
     )

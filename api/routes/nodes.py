@@ -17,8 +17,8 @@ from controller.broadcasts import LOCAL
 from controller.errors import Invalid, NotFound
 from controller.fleet_view import NodeHealthRow, fleet, open_alarm_kinds, timeline
 from controller.models import Node
+from controller.occurrences import from_ms
 from controller.registry import RegistryError
-from controller.timelines import from_ms
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 

@@ -36,6 +36,7 @@ def public(schedule: Schedule, targets: Targets) -> SchedulePublic:
         rrule=schedule.rrule,
         exdates=json.loads(schedule.exdates or "[]"),
         ends_on=schedule.ends_on,
+        # The stored text: pydantic turns it into the enum.
         priority=schedule.priority,  # type: ignore[arg-type]
         on_preempt=schedule.on_preempt,  # type: ignore[arg-type]
         status=schedule.status,
@@ -138,7 +139,7 @@ def deliveries(
         d
         for d, area_id in session.exec(
             select(Delivery, Node.area_id)
-            .join(Node, Node.id == Delivery.node_id)  # type: ignore[arg-type]
+            .join(Node, col(Node.id) == Delivery.node_id)
             .where(Delivery.schedule_id == schedule_id)
             .order_by(Delivery.node_id)
         ).all()
