@@ -40,6 +40,7 @@ class AlertRun:
 
     def __init__(self, desk: Alerts, body: AlertBody, stream: MediaStream | None) -> None:
         assert body.media is not None
+        self.media = body.media
         self.desk = desk
         self.body = body
         self.stream = stream
@@ -127,7 +128,7 @@ class AlertRun:
             self.playings += 1
             end = self.desk.clock.now_ms() + playing_ms
             sounds = self.desk.playback.sounds
-            sound = sounds.alert(b.media, stream) if sounds is not None else None
+            sound = sounds.alert(self.media, stream) if sounds is not None else None
             try:
                 why = await self._sound_until(end)
                 if why == "done" and stream is not None and not stream.ended.is_set():

@@ -8,7 +8,9 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import httpx
@@ -82,7 +84,7 @@ class Node:
         self.client: aiomqtt.Client | None = None
         self.connects = 0
         self._started = time.monotonic()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[object]] = set()
 
     # Observable state -------------------------------------------------------------------
 
@@ -154,9 +156,9 @@ class Node:
     def state(self, status: NodeStatus) -> bytes:
         return node_state(self, status)
 
-    def spawn(self, coro: object, name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, object], name: str) -> None:
         """Run a side job (test tone) that lives as long as the node, not the session."""
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

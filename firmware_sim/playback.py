@@ -141,14 +141,15 @@ class Playback:
                 sound.stop()
             if self._current is playing:
                 self._current = None
-        preempted = playing.stopped_ms is not None
+        stopped_ms = playing.stopped_ms
+        preempted = stopped_ms is not None
         if sound is not None and sound.ended.is_set() and not preempted:
             playing.finish_detail = sound.detail  # a live source ended it
         result = Played(
             item_id=item.item_id,
             broadcast_id=item.broadcast_id,
             start_ms=playing.started_ms,
-            end_ms=playing.stopped_ms if preempted else self.clock.now_ms(),
+            end_ms=stopped_ms if stopped_ms is not None else self.clock.now_ms(),
             timeline_version=version,
             outcome="preempted" if preempted else "finished",
         )

@@ -141,7 +141,8 @@ async def play(node: Node, fault: Fault, clock: Clock, start_ms: int) -> None:
 async def _until(clock: Clock, end: int | None) -> None:
     if end is None:
         await asyncio.Event().wait()  # stays until the scenario is cancelled
-    await clock.sleep_until(end)
+    else:
+        await clock.sleep_until(end)
 
 
 async def _step(clock: Clock, seconds: float) -> None:

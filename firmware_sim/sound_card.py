@@ -15,7 +15,9 @@ import array
 import logging
 import threading
 import time
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import TypeVar
 
 import miniaudio
 
@@ -24,6 +26,8 @@ from firmware_sim.player import Sound, StreamSink, Volume
 from protocol import StreamFormat
 
 log = logging.getLogger(__name__)
+
+_Arg = TypeVar("_Arg")
 
 RATE = 48_000  # mono, 16-bit: what every voice is decoded to
 BYTES_PER_S = RATE * 2
@@ -103,7 +107,8 @@ class SoundCardPlayer:
         found = miniaudio.Devices(backends=[self.backend]).get_playbacks()
         for info in found:
             if device in (_device_name(info), info["name"]):
-                return info["id"]
+                device_id: object = info["id"]
+                return device_id
         names = ", ".join(sorted(_device_name(i) for i in found)) or "none"
         raise DeviceError(f"audio device {device!r} not found; playback devices: {names}")
 
@@ -138,7 +143,7 @@ class SoundCardPlayer:
 
     # Mixing ---------------------------------------------------------------------------------
 
-    def _start(self, voice: Voice, target: object, arg: object) -> None:
+    def _start(self, voice: Voice, target: Callable[[Voice, _Arg, int], None], arg: _Arg) -> None:
         thread = threading.Thread(target=target, args=(voice, arg, RATE), daemon=True)
         self._add(voice)
         thread.start()
@@ -155,7 +160,7 @@ class SoundCardPlayer:
             nchannels=1,
             sample_rate=RATE,
             buffersize_msec=100,
-            device_id=self.device_id,  # type: ignore[arg-type]
+            device_id=self.device_id,
             backends=[self.backend],
             app_name="commune-radio",
         )
@@ -170,7 +175,7 @@ class SoundCardPlayer:
             self._output.close()
             self._output = None
 
-    def _feed(self):  # type: ignore[no-untyped-def]
+    def _feed(self) -> Generator[bytes, int, None]:
         """The device callback: `required` frames from the voices, silence where none."""
         required = yield b""
         while True:
@@ -216,5 +221,5 @@ def _backend(name: str) -> miniaudio.Backend:
 
 def _device_name(info: dict[str, object]) -> str:
     # The device id is a C union whose ALSA and PulseAudio members are the device's name.
-    raw = bytes(miniaudio.ffi.buffer(info["id"], 256))  # type: ignore[arg-type]
+    raw = bytes(miniaudio.ffi.buffer(info["id"], 256))  # type: ignore[attr-defined]  # miniaudio does not re-export its cffi module
     return raw.split(b"\0", 1)[0].decode(errors="replace")

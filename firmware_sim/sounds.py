@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from io import BufferedReader
 from pathlib import Path
 
 import httpx
@@ -132,6 +133,7 @@ class _Tail:
 
     def __init__(self, part: Path) -> None:
         final = part.with_name(part.name.removesuffix(".alert.part"))
+        self.fh: BufferedReader | None
         try:
             self.fh = part.open("rb")
         except FileNotFoundError:  # the download finished (and was renamed) meanwhile

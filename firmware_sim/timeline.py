@@ -90,10 +90,10 @@ class Timeline:
                 self.playback.shorten(item_id, new.start + new.duration_ms, reason)
         needs_media: list[TimelineItem] = []
         for item_id, item in items.items():
-            plan = self._plans.get(item_id)
-            if plan is not None:
-                plan.item = item
-                if plan.task is not None and not plan.task.done():
+            kept = self._plans.get(item_id)
+            if kept is not None:
+                kept.item = item
+                if kept.task is not None and not kept.task.done():
                     needs_media.append(item)
                 continue
             if item.start + item.duration_ms <= now:
