@@ -3,28 +3,81 @@
 from __future__ import annotations
 
 import re
+import time
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import FileResponse, Response
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel
 
 from api.deps import ServiceDep
-from controller.keys import check_media_token
+from controller.broker_access import verify_password
+from controller.keys import check_media_token, media_token_parts
+from controller.models import Node
 from controller.security import InvalidToken, read_token
 from controller.service import RadioService
 
 router = APIRouter(tags=["media"])
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+_basic = HTTPBasic(auto_error=False)
 
 
-def authorized(secret: str, token: str) -> bool:
+def _credential(service: RadioService, node_id: str) -> str | None:
+    """The node's current broker credential (password hash); None when unknown or retired."""
+    with service.db.session() as session:
+        node = session.get(Node, node_id)
+        if node is None or node.retired:
+            return None
+        return node.mqtt_password_hash or None
+
+
+def node_token_ok(service: RadioService, token: str) -> bool:
+    """A node's media token, checked against the registry: unexpired, and made for the node's
+    current credential (a retired or re-provisioned node's tokens are dead)."""
+    parts = media_token_parts(token)
+    if parts is None:
+        return False
+    credential = _credential(service, parts[0])
+    return check_media_token(service.settings.secret_key, token, credential, time.time())
+
+
+def authorized(service: RadioService, token: str) -> bool:
     """A node's media token, or a logged-in user's access token (to listen in the console)."""
-    if check_media_token(secret, token) is not None:
+    if node_token_ok(service, token):
         return True
     try:
-        read_token(secret, token, "access")
+        read_token(service.settings.secret_key, token, "access")
     except InvalidToken:
         return False
     return True
+
+
+class MediaTokenOut(BaseModel):
+    media_token: str
+    expires: int  # epoch seconds
+
+
+@router.post("/media/token", response_model=MediaTokenOut)
+def renew_media_token(
+    service: ServiceDep, credentials: HTTPBasicCredentials | None = Depends(_basic)
+) -> MediaTokenOut:
+    """A fresh media token for a node, which logs in with its broker login (HTTP Basic: node
+    id and broker password); a retired node, or a wrong password, gets 401."""
+    refused = HTTPException(
+        401, "give the node id and broker password", headers={"WWW-Authenticate": "Basic"}
+    )
+    if credentials is None:
+        raise refused
+    with service.db.session() as session:
+        node = session.get(Node, credentials.username)
+        if node is None or node.retired or not node.mqtt_password_hash:
+            raise refused
+        if not verify_password(credentials.password, node.mqtt_password_hash):
+            raise refused
+        token = service.registry.media_token(node)
+    parts = media_token_parts(token)
+    assert parts is not None
+    return MediaTokenOut(media_token=token, expires=parts[1])
 
 
 @router.get(
@@ -43,7 +96,7 @@ def media(
     authorization: str | None = Header(default=None),
 ) -> Response:
     token = (authorization or "").removeprefix("Bearer ").strip()
-    if not token or not authorized(service.settings.secret_key, token):
+    if not token or not authorized(service, token):
         raise HTTPException(401, "media needs a node's media token or a user's access token")
     sha, _, ext = name.partition(".")
     if ext != "mp3" or not _SHA.match(sha):

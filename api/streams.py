@@ -31,7 +31,7 @@ GONE: dict[int | str, dict[str, object]] = {
 
 def _check(service: ServiceDep, authorization: str | None) -> None:
     token = (authorization or "").removeprefix("Bearer ").strip()
-    if not token or not authorized(service.settings.secret_key, token):
+    if not token or not authorized(service, token):
         raise HTTPException(401, "streams need a node's media token or a user's access token")
 
 

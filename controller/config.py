@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(default=None, description="Alarms are POSTed here as JSON")
     webhook_timeout_s: float = Field(default=5, gt=0, le=120)
     webhook_retries: int = Field(default=4, ge=0, le=20)
+    media_token_ttl_h: float = Field(
+        default=72,
+        gt=0,
+        le=24 * 366,
+        description="How long a node's media token lasts; nodes renew theirs before it ends",
+    )
     metrics_token: str | None = Field(
         default=None, description="Bearer token a Prometheus scraper may use on /metrics"
     )

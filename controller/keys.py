@@ -87,15 +87,34 @@ def key_serial(signer: Signer) -> int:
     return signer.keyring.serial if isinstance(signer, KeyringSigner) else 0
 
 
-def media_token(secret: str, node_id: str) -> str:
-    """A node's bearer token for media downloads: `node_id.hmac`, checkable without a lookup."""
-    mac = hmac.new(secret.encode(), f"media:{node_id}".encode(), hashlib.sha256).hexdigest()
-    return f"{node_id}.{mac[:40]}"
+def media_token(secret: str, node_id: str, credential: str, expires_s: int) -> str:
+    """A node's bearer token for media, streams and firmware: `node_id.expires.hmac`.
+
+    The HMAC covers the node's current broker credential (its password hash), so a token dies
+    when the node is retired (no credential) or provisioned again (a new one), and `expires`
+    (epoch seconds), so a copied token dies on its own; nodes get fresh ones with their broker
+    password (`POST /media/token`)."""
+    message = f"media:{node_id}:{expires_s}:{credential}".encode()
+    mac = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"{node_id}.{expires_s}.{mac[:40]}"
 
 
-def check_media_token(secret: str, token: str) -> str | None:
-    """The node id the token belongs to, or None."""
-    node_id, _, _mac = token.partition(".")
-    if not node_id or not _mac:
+def media_token_parts(token: str) -> tuple[str, int] | None:
+    """The node id and expiry (epoch seconds) a token claims, unchecked; None if malformed."""
+    node_id, _, rest = token.rpartition(".")  # node ids may contain dots; the rest do not
+    node_id, _, expires = node_id.rpartition(".")
+    if not node_id or not rest or not expires.isdigit() or len(expires) > 12:
         return None
-    return node_id if hmac.compare_digest(media_token(secret, node_id), token) else None
+    return node_id, int(expires)
+
+
+def check_media_token(secret: str, token: str, credential: str | None, now_s: float) -> bool:
+    """Whether `token` is valid now for a node whose current credential is `credential`
+    (None or empty: unknown or retired node)."""
+    parts = media_token_parts(token)
+    if parts is None or not credential:
+        return False
+    node_id, expires_s = parts
+    if expires_s <= now_s:
+        return False
+    return hmac.compare_digest(media_token(secret, node_id, credential, expires_s), token)

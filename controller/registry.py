@@ -7,6 +7,7 @@ import logging
 import secrets
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,11 +201,17 @@ class Registry:
             "controller_keys": trusted_keys(self.signer),
             "root_keys": root_keys(self.signer),
             "key_serial": key_serial(self.signer),
-            "media_token": media_token(self.settings.secret_key, node.id),
+            "media_token": self.media_token(node),
+            "media_token_url": f"{self.settings.base_url}/media/token",
             "firmware": node.firmware or "sim-1.0.0",
             "heartbeat_s": self.settings.heartbeat_s,
             "ca_file": self.settings.mqtt_ca_file,
         }
+
+    def media_token(self, node: Node) -> str:
+        """A fresh media token for an active node (see `controller.keys.media_token`)."""
+        expires = int(time.time() + self.settings.media_token_ttl_h * 3600)
+        return media_token(self.settings.secret_key, node.id, node.mqtt_password_hash, expires)
 
     def reprovision(self, session: Session, node: Node) -> dict[str, Any]:
         """A fresh broker password for an existing node (only hashes are kept, so a lost

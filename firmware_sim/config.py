@@ -54,6 +54,8 @@ class NodeConfig(BaseModel):
     # The key set the controller_keys belong to: older announcements are refused as stale.
     key_serial: int = Field(default=0, ge=0)
     media_token: str = ""
+    # Where a fresh media token is asked for (with the broker login) before this one ends.
+    media_token_url: str | None = Field(default=None, max_length=2000)
     firmware: str = Field(default="sim-1.0.0", max_length=200)
     heartbeat_s: float = Field(default=30, gt=0)
     cache_dir: str | None = None

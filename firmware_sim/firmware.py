@@ -115,7 +115,7 @@ class Firmware:
     async def _download(self, update: FirmwareUpdate) -> tuple[str, Path | None]:
         if not update.url.startswith(("http://", "https://")):
             raise FirmwareError(f"unsupported image url {update.url[:100]!r}")
-        token = self.node.config.media_token
+        token = self.node.media.token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         digest = hashlib.sha256()
         received = 0

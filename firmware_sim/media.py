@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from firmware_sim.media_token import MediaToken
 from firmware_sim.outbox import Emit
 from protocol import Clock, EventType, MediaRef, TimelineItem
 
@@ -58,19 +59,25 @@ class MediaStore:
         http: httpx.AsyncClient,
         emit: Emit,
         clock: Clock,
-        token: str = "",
+        token: str | MediaToken = "",
         cache_dir: Path | None = None,
     ) -> None:
         self.http = http
         self.emit = emit
         self.clock = clock
-        self.token = token
+        self.credential = token if isinstance(token, MediaToken) else None
+        self._token = token if isinstance(token, str) else ""
         self.dir = cache_dir / "media" if cache_dir is not None else None
         self.verified: dict[str, int] = {}
         self._downloads: dict[str, _Download] = {}
         self._announced: set[tuple[str, str]] = set()
         self._prefetching: dict[str, asyncio.Task[None]] = {}
         self.corrupt = False  # a fault scenario: downloads arrive damaged and fail their check
+
+    @property
+    def token(self) -> str:
+        """The media token as it is now (renewed by downloads when due)."""
+        return self.credential.value if self.credential is not None else self._token
 
     @property
     def prefetching(self) -> int:
@@ -222,9 +229,20 @@ class MediaStore:
         return 0
 
     async def _fetch(self, ref: MediaRef) -> int:
+        try:
+            return await self._fetch_once(ref)
+        except _Refused:
+            # The controller no longer takes the token (expired while the node was away):
+            # renew it with the broker login, once, and try again.
+            if self.credential is None or not await self.credential.renew():
+                raise MediaError(f"HTTP 401 from {ref.url[:200]}") from None
+            return await self._fetch_once(ref)
+
+    async def _fetch_once(self, ref: MediaRef) -> int:
         if not ref.url.startswith(("http://", "https://")):
             raise MediaError(f"unsupported media url {ref.url[:100]!r}")
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        token = await self.credential.current() if self.credential is not None else self._token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         digest = hashlib.sha256()
         received = 0
         tmp: Path | None = None
@@ -235,6 +253,8 @@ class MediaStore:
             async with self.http.stream(
                 "GET", ref.url, headers=headers, timeout=HTTP_TIMEOUT_S, follow_redirects=False
             ) as resp:
+                if resp.status_code == 401 and self.credential is not None:
+                    raise _Refused
                 if resp.status_code != 200:
                     raise MediaError(f"HTTP {resp.status_code} from {ref.url[:200]}")
                 with tmp.open("wb") if tmp is not None else DiscardSink() as sink:
@@ -255,6 +275,10 @@ class MediaStore:
         finally:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
+
+
+class _Refused(Exception):
+    """The server answered 401 to the media token."""
 
 
 def _check(ref: MediaRef, size: int, digest: str) -> None:

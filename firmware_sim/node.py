@@ -22,6 +22,7 @@ from firmware_sim.config import NodeConfig
 from firmware_sim.firmware import Firmware
 from firmware_sim.health import NodeHealth, heartbeat, next_boot, node_state
 from firmware_sim.media import MediaStore
+from firmware_sim.media_token import MediaToken
 from firmware_sim.outbox import Outbox
 from firmware_sim.playback import Playback, Played
 from firmware_sim.player import make_player
@@ -72,7 +73,14 @@ class Node:
         self.outbox = Outbox(path=self.cache_dir / "outbox.jsonl" if self.cache_dir else None)
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30)
-        self.media = MediaStore(self.http, self.emit, clock, config.media_token, self.cache_dir)
+        token = MediaToken(
+            self.http,
+            config.media_token,
+            config.media_token_url,
+            config.node_id,
+            config.password or "",
+        )
+        self.media = MediaStore(self.http, self.emit, clock, token, self.cache_dir)
         self.player = make_player(config)
         self.sounds = Sounds(self.player, self.media, self.emit, config.media_token, self.health)
         self.playback = Playback(clock, self.emit, self.sounds)

@@ -84,7 +84,7 @@ class Sounds:
                 version,
                 self.player,
                 self.stream_http,
-                self.token,
+                self.media.token,  # as renewed by the node's downloads
                 self.emit,
                 volume,
                 lambda: (self.media.is_ready(sha), self.path(sha)),

@@ -129,7 +129,7 @@ def image_file(
 ) -> FileResponse:
     """For nodes (their media token) and logged-in people, like media."""
     token = (authorization or "").removeprefix("Bearer ").strip()
-    if not token or not authorized(service.settings.secret_key, token):
+    if not token or not authorized(service, token):
         raise HTTPException(401, "firmware needs a node's media token or a user's access token")
     match = _NAME.match(name)
     path = service.firmware.store.path_for(match.group(1)) if match else None

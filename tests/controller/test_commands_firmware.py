@@ -12,7 +12,6 @@ import pytest
 from sqlmodel import select
 
 from controller.firmware import latest_version, version_key
-from controller.keys import media_token
 from controller.models import Node
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune
@@ -75,7 +74,8 @@ async def test_catalogue_upload_release_and_download_with_a_node_token(make_sett
             assert latest_version(s) == "2.1.0"
 
         url = f"{ctl.base_url}/firmware/{image['sha256']}.bin"
-        token = media_token(ctl.service.settings.secret_key, "n0")
+        with ctl.service.db.session() as s:
+            token = ctl.service.registry.media_token(s.get(Node, "n0"))
         r = await ctl.http.get(url, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.content == IMAGE
         assert (await ctl.http.get(url)).status_code == 401
