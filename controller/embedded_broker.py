@@ -189,8 +189,15 @@ class _TrackedBroker(Broker):
             await writer.close()
             raise AMQTTError(exc) from exc
         client_id = session.client_id  # None or empty: refused below
-        if client_id is None or not self.files.authenticate(
-            session.username, session.password, client_id
+        # amqtt publishes (and retains) a will without any ACL check: a node's login could
+        # leave a will on another node's state, or an empty retained one clearing an alert.
+        will_refused = bool(session.will_flag) and not self.files.allowed(
+            session.username, session.will_topic or "", Action.PUBLISH
+        )
+        if (
+            will_refused
+            or client_id is None
+            or not self.files.authenticate(session.username, session.password, client_id)
         ):
             log.warning(
                 "broker: refused login for %r (client id %r) from %s",

@@ -217,3 +217,29 @@ async def test_the_running_controller_keeps_its_connection(make_settings):
             await n0.publish(service.topics.node_state("n0"), json.dumps(state).encode(), qos=1)
             await wait_for(lambda: service.gateway.received >= 1, 10, "the report")
         assert service.gateway.connects == 1 and service.gateway.connected.is_set()
+
+
+@pytest.mark.parametrize("kind", ["embedded"])
+async def test_a_will_only_on_topics_the_login_may_write(kind, make_settings, tmp_path):
+    """A will is a publish: n1 may not leave one on n2's state, nor an empty retained one that
+    would clear an area's alert. amqtt 0.12 published wills unchecked; the embedded broker
+    refuses such a CONNECT. (Mosquitto accepts the CONNECT and checks the ACL when it sends
+    the will.)"""
+    settings = make_settings()
+    registry = open_registry(settings)
+    provs = seed(registry)
+    t = registry.topics
+    password = provs["n1"]["password"]
+    async with bound_broker(kind, registry, tmp_path) as (port, _reload):
+        for topic, payload in ((t.node_state("n2"), b"lost"), (t.area_alert("xa"), b"")):
+            will = aiomqtt.Will(topic, payload, qos=1, retain=True)
+            with pytest.raises(aiomqtt.MqttError):
+                async with aiomqtt.Client(
+                    "127.0.0.1", port, username="n1", password=password, identifier="n1", will=will
+                ):
+                    pass
+        own = aiomqtt.Will(t.node_state("n1"), b"lost", qos=1, retain=True)
+        async with aiomqtt.Client(
+            "127.0.0.1", port, username="n1", password=password, identifier="n1", will=own
+        ):
+            pass
