@@ -45,7 +45,7 @@
         weight: 2,
         fillOpacity: 1,
       })
-        .bindTooltip(`${n.name} — ${place.name}`)
+        .bindTooltip(Radio.text(`${n.name} — ${place.name}`))
         .on("click", () => toggle(place.id))
         .addTo(map);
       const path = marker.getElement();

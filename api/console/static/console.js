@@ -8,7 +8,8 @@ const Radio = (() => {
 
   function t(key, values) {
     let text = words[key] || key;
-    for (const [k, v] of Object.entries(values || {})) text = text.replace(`{${k}}`, v);
+    // A function replacement: a value's own `$&` or `$1` stays as written.
+    for (const [k, v] of Object.entries(values || {})) text = text.replace(`{${k}}`, () => v);
     return text;
   }
 
@@ -29,9 +30,19 @@ const Radio = (() => {
   }
 
   function explain(status, data) {
+    // An error with a code has its own words; the API's detail (English) follows in brackets.
+    const coded = data && typeof data.code === "string" && words[`code.${data.code}`];
     const detail = detailOf(data);
-    const head = words[`status.${status}`] || words["status.other"];
+    const head = coded || words[`status.${status}`] || words["status.other"];
     return detail ? `${head} (${detail})` : head;
+  }
+
+  // Text from users (a node's name, a title) goes into the page as text, never as HTML: for
+  // libraries that take "content" (Leaflet's tooltips and popups), an element holding the text.
+  function text(value, tag) {
+    const element = document.createElement(tag || "span");
+    element.textContent = value;
+    return element;
   }
 
   // Every write carries the session's CSRF token; the cookie goes by itself (same origin).
@@ -72,5 +83,5 @@ const Radio = (() => {
     select.addEventListener("change", () => select.form.submit());
   }
 
-  return { csrf, words, t, api, say, ApiError };
+  return { csrf, words, t, api, say, text, ApiError };
 })();

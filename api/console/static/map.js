@@ -29,7 +29,8 @@
     path.setAttribute("class", `leaflet-interactive node-marker status-${status}`);
     path.dataset.node = node.id;
     path.dataset.status = status;
-    marker.setTooltipContent(`${node.name} (${node.area}) — ${Radio.t(`status.${status}`)}`);
+    const label = `${node.name} (${node.area}) — ${Radio.t(`status.${status}`)}`;
+    marker.setTooltipContent(Radio.text(label));
   }
   for (const node of nodes) {
     const marker = L.circleMarker([node.lat, node.lon], {
@@ -37,7 +38,7 @@
       color: "#ffffff",
       weight: 2,
       fillOpacity: 1,
-    }).bindTooltip("");
+    }).bindTooltip(Radio.text(node.name));
     marker.addTo(map);
     markers[node.id] = { marker, node };
     mark(marker, node, node.status);
