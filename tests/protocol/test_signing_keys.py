@@ -144,11 +144,29 @@ def test_junk_on_the_keys_topic_is_refused_cleanly(payload: bytes) -> None:
         verifier.verify("keys", payload, "keys", NOW)
 
 
-@given(st.dictionaries(st.sampled_from(["serial", "keys", "retired"]), JSON))
+SIGNERS = [Signer(new_private_key()) for _ in range(3)]
+KEY_ENTRY = st.sampled_from(SIGNERS).map(
+    lambda s: {"kid": s.kid, "public_key": public_key_b64(s.public_key)}
+)
+# Bodies shaped like key sets (often valid, sometimes not) beside arbitrary JSON in their fields.
+KEY_SET_LIKE = st.fixed_dictionaries(
+    {"serial": st.integers(-1, 5), "keys": st.lists(KEY_ENTRY, max_size=3)},
+    optional={"retired": st.lists(st.sampled_from([s.kid for s in SIGNERS]), max_size=2)},
+)
+
+
+@given(st.dictionaries(st.sampled_from(["serial", "keys", "retired"]), JSON) | KEY_SET_LIKE)
 def test_any_signed_body_is_a_key_set_or_a_validation_error(body: dict[str, Any]) -> None:
     verifier = Verifier({}, {ROOT.kid: ROOT.public_key})
     env = verifier.verify("keys", ROOT.sign("keys", body, NOW, 60_000), "keys", NOW)
+    assert env.body == body  # the signed body arrives as it was signed
+    keyset = KeySet({})
     try:
-        KeySet({}).adopt(KeySetBody.model_validate(env.body))
+        parsed = KeySetBody.model_validate(env.body)
     except ValidationError:
-        pass
+        return  # refused whole, before anything could be adopted
+    # Valid: adopted as announced, exactly these keys and this serial, the rest retired.
+    assert keyset.adopt(parsed)
+    assert set(keyset.keys) == {e["kid"] for e in body["keys"]}
+    assert keyset.serial == body["serial"] >= 1
+    assert not set(keyset.keys) & keyset.retired
