@@ -6,6 +6,7 @@ the next item, without any race between the machine's load and a scaled clock.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import datetime
 
@@ -31,10 +32,12 @@ class SteppedClock:
 
     async def sleep_until(self, when_ms: int) -> None:
         while True:
+            # The event before the time: a move after this read finds the event to set (a
+            # move between the two would otherwise leave the sleeper on the old remainder).
+            moved = self._event()
             remaining = when_ms - self.now_ms()
             if remaining <= 0:
                 return
-            moved = self._event()
             timeout = None if self._paused_at is not None else min(remaining, 60_000) / 1000
             try:
                 await asyncio.wait_for(moved.wait(), timeout)
@@ -95,7 +98,8 @@ class SteppedClock:
             elif loop is _running_loop():
                 event.set()
             else:
-                loop.call_soon_threadsafe(event.set)
+                with contextlib.suppress(RuntimeError):  # that loop closed meanwhile
+                    loop.call_soon_threadsafe(event.set)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
