@@ -127,21 +127,27 @@ class TimelineService:
         session: Session, node_ids: Collection[str] | None, occurrences: list[Occurrence], now: int
     ) -> dict[str, set[str]]:
         """Per node, the occurrences whose own start has passed but that its last timeline
-        put later (shifted or queued behind another): the node has not begun them, so they
-        may still move. Only what the node was told, kept in its deliveries, can say so."""
-        begun = [o.item_id for o in occurrences if o.start_ms <= now]
+        put later (shifted or queued behind another), at a place that has not ended yet: the
+        node has not begun them, so they may still move, or it plays them there now, and they
+        must stay where they are (placed as an item it has begun, at their own start, the
+        item that pushed them would cut them, and the node would stop them mid-sentence).
+        Only what the node was told, kept in its deliveries, can say so."""
+        begun = {o.item_id: o for o in occurrences if o.start_ms <= now}
+        ids = list(begun)
         out: dict[str, set[str]] = {}
-        for i in range(0, len(begun), _IN_CHUNK):
-            chunk = begun[i : i + _IN_CHUNK]
-            query = select(Delivery.node_id, Delivery.item_id).where(
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            query = select(Delivery.node_id, Delivery.item_id, Delivery.planned_start).where(
                 col(Delivery.item_id).in_(chunk + [f"{c}#0" for c in chunk]),
-                col(Delivery.state).in_(_WAITING),
-                col(Delivery.planned_start) > from_ms(now),
+                col(Delivery.state).in_((*_WAITING, DeliveryState.started)),
             )
             if node_ids is not None:
                 query = query.where(col(Delivery.node_id).in_(node_ids))
-            for node_id, item_id in session.exec(query).all():
-                out.setdefault(node_id, set()).add(occurrence_of(item_id))
+            for node_id, item_id, planned_start in session.exec(query).all():
+                occ = begun[occurrence_of(item_id)]
+                planned = to_ms(planned_start)
+                if planned > occ.start_ms and planned + occ.duration_ms > now:
+                    out.setdefault(node_id, set()).add(occ.item_id)
         return out
 
     def view(self, node: Node) -> tuple[NodeTimeline, int, int]:
