@@ -245,6 +245,15 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture(autouse=True)
+def _nodes_reconnect_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node waits up to 30 s between reconnects in the field (a province of nodes must not
+    storm a broker that comes back); in tests that would only be waiting. Capped at 2 s."""
+    from firmware_sim.node import Node
+
+    monkeypatch.setattr(Node, "backoff_max_s", 2.0)
+
+
+@pytest.fixture(autouse=True)
 def _every_test_on_postgres(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
