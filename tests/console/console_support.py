@@ -62,18 +62,22 @@ class Site:
     def url(self) -> str:
         return self.ctl.base_url
 
-    async def page(self, viewport: dict[str, int] | None = None) -> Any:
+    async def page(self, viewport: dict[str, int] | None = None, enforce_csp: bool = False) -> Any:
+        # Playwright's wait_for_function evaluates its predicate with eval inside the page, which
+        # the console's Content-Security-Policy forbids; test_console_xss.py enforces it.
         context = await self.browser.new_context(
-            viewport=viewport or {"width": 1280, "height": 860}
+            viewport=viewport or {"width": 1280, "height": 860}, bypass_csp=not enforce_csp
         )
         self.contexts.append(context)
         page = await context.new_page()
         page.set_default_timeout(20_000)
         return page
 
-    async def login(self, username: str, viewport: dict[str, int] | None = None) -> Any:
+    async def login(
+        self, username: str, viewport: dict[str, int] | None = None, enforce_csp: bool = False
+    ) -> Any:
         """A fresh browser context logged in through the login form."""
-        page = await self.page(viewport)
+        page = await self.page(viewport, enforce_csp)
         await page.goto(f"{self.url}/console/login")
         await page.fill("#username", username)
         await page.fill("#password", TEST_PASSWORD)
