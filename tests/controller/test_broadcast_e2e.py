@@ -16,6 +16,7 @@ from firmware_sim.config import NodeConfig
 from firmware_sim.fleet import Fleet
 from protocol import SystemClock
 from protocol.clock import Clock
+from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 
 SHORT_TEXT = "UBND xã thông báo: 7h30 sáng mai họp dân tại nhà văn hóa."
@@ -62,11 +63,19 @@ async def announce(ctl: RunningController, text: str = SHORT_TEXT) -> dict[str, 
 async def schedule(
     ctl: RunningController, ann_id: int, in_s: float, **targets: list[str]
 ) -> dict[str, Any]:
-    starts = (datetime.now(UTC) + timedelta(seconds=in_s)).isoformat()
+    return await schedule_at(ctl, ann_id, datetime.now(UTC) + timedelta(seconds=in_s), **targets)
+
+
+async def schedule_at(
+    ctl: RunningController, ann_id: int, starts: datetime | int, **targets: list[str]
+) -> dict[str, Any]:
+    """Schedule at `starts` (a datetime, or epoch ms: e.g. `clock.now_ms() + 4000`)."""
+    if isinstance(starts, int):
+        starts = datetime.fromtimestamp(starts / 1000, UTC)
     r = await ctl.api(
         "POST",
         "/schedules",
-        json={"announcement_id": ann_id, "starts_at": starts, "targets": targets},
+        json={"announcement_id": ann_id, "starts_at": starts.isoformat(), "targets": targets},
     )
     assert r.status_code == 201, r.text
     return dict(r.json())
@@ -138,16 +147,31 @@ async def test_village_target_reaches_only_that_village(make_settings):
 
 @pytest.mark.slow
 async def test_node_offline_at_scheduling_plays_when_back_before_air_time(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 3)
-        async with fleet_of(configs[:2]) as fleet:
+        async with fleet_of(configs[:2], clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             ann = await announce(ctl)
-            sched = await schedule(ctl, ann["id"], 7, areas=["xa-a"])
-            await asyncio.sleep(1)
-            async with fleet_of(configs[2:]) as late:
+            # Held still: air time cannot come before the late node is back, however slow.
+            clock.pause()
+            sched = await schedule_at(ctl, ann["id"], clock.now_ms() + 3000, areas=["xa-a"])
+            await wait_for(
+                lambda: all(n.timeline.body and n.timeline.body.items for n in fleet.nodes),
+                30,
+                "the online nodes to take the new timeline",
+            )
+            async with fleet_of(configs[2:], clock) as late:
+                node = late.nodes[0]
+                await wait_for(
+                    lambda: node.media.is_ready(ann["media_sha256"]),
+                    30,
+                    "the late node to take the timeline and hold the media",
+                )
+                assert not node.played
+                clock.resume()
                 await wait_for(lambda: all_finished(ctl, sched["id"], 3), 60, "3 nodes to play")
-                assert len(late.nodes[0].played) == 1
+                assert len(node.played) == 1
 
 
 @pytest.mark.slow

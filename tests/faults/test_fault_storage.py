@@ -3,7 +3,6 @@ Each is answered clearly (507, 503), nothing is half-saved, and nothing reported
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -14,8 +13,9 @@ import pytest
 from sqlmodel import func, select
 
 from controller.models import Announcement, NodeEventRecord
+from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
-from tests.controller.test_broadcast_e2e import announce, fleet_of, make_commune, schedule
+from tests.controller.test_broadcast_e2e import announce, fleet_of, make_commune, schedule_at
 from tests.faults.tcp_proxy import ThreadedProxy
 
 
@@ -70,18 +70,32 @@ async def test_database_briefly_unavailable(make_settings, postgres_url):
     proxy = ThreadedProxy(u.port or 5432, u.hostname or "127.0.0.1")
     url = postgres_url.replace(f"{u.hostname}:{u.port or 5432}", f"127.0.0.1:{proxy.port}")
     settings = make_settings(database_url=url, heartbeat_s=1)
+    clock = SteppedClock()
     try:
-        async with running_controller(settings) as ctl:
+        async with running_controller(settings, clock) as ctl:
             configs = await make_commune(ctl, 3)
-            async with fleet_of(configs) as fleet:
+            async with fleet_of(configs, clock) as fleet:
                 await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
                 ann = await announce(ctl)
-                sched = await schedule(ctl, ann["id"], 4, areas=["xa-a"])
-                await asyncio.sleep(3)
+                # Held still until the database is gone: air time cannot come first.
+                clock.pause()
+                sched = await schedule_at(ctl, ann["id"], clock.now_ms() + 4000, areas=["xa-a"])
+                await wait_for(
+                    lambda: all(n.media.is_ready(ann["media_sha256"]) for n in fleet.nodes),
+                    30,
+                    "every node to hold the media",
+                )
                 proxy.cut()  # the database goes away across the air time
+                await wait_for(lambda: not proxy.proxy.up, 10, "the database link to be cut")
                 r = await ctl.api("GET", "/nodes")
                 assert r.status_code == 503 and r.headers.get("Retry-After"), r.text
-                await asyncio.sleep(ann["duration_s"] + 2)
+                assert not any(n.played for n in fleet.nodes)
+                clock.resume()
+                await wait_for(
+                    lambda: all(n.played for n in fleet.nodes),
+                    ann["duration_s"] + 60,
+                    "every node to play while the database is away",
+                )
                 assert all(len(n.played) == 1 for n in fleet.nodes)
                 proxy.restore()
 
