@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlmodel import select
 
-from protocol import ScaledClock
+from controller.models import Delivery
+from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_api_input import counts
 from tests.controller.test_broadcast_e2e import all_finished, announce, fleet_of, make_commune
@@ -81,8 +83,11 @@ async def test_priority_bulletin_cuts_a_normal_one_on_timeline_and_nodes(make_se
 
 async def test_a_shifted_news_survives_recomputation_after_its_own_start(make_settings):
     """The news yields to a bulletin at the same minute: between its own start and its shifted
-    start, a recomputation keeps it where the nodes were told, and its delivery stays planned."""
-    clock = ScaledClock(1)
+    start, a recomputation keeps it where the nodes were told, and its delivery stays planned.
+    Once a node plays it there, a recomputation keeps it there too (placed at its own start,
+    the bulletin would cut it, and the node would stop it mid-sentence)."""
+    # Held still at each moment the test looks at: nothing runs on while it recomputes.
+    clock = SteppedClock()
     async with running_controller(make_settings(), clock) as ctl:
         await make_commune(ctl, 1)
         ann = await announce(ctl)
@@ -104,17 +109,30 @@ async def test_a_shifted_news_survives_recomputation_after_its_own_start(make_se
         shifted = next(i for i in before["items"] if i["item_id"].startswith(f"s{news}@"))
         assert datetime.fromisoformat(shifted["start"]) > at
 
+        def start_of(timeline: dict) -> str:
+            return next(i["start"] for i in timeline["items"] if i["item_id"] == shifted["item_id"])
+
         # Half-way through the bulletin: the news's own start has passed, its turn has not come.
-        clock.offset_ms += int((at - datetime.now(UTC)).total_seconds() * 1000) + 1000
+        clock.pause()
+        clock.skip_to(at + timedelta(seconds=1))
         await ctl.service.timelines.refresh(force=True)
         after = (await ctl.api("GET", "/nodes/n0/timeline")).json()
         assert news_items(after) == news_items(before) != []
-        assert (
-            next(i["start"] for i in after["items"] if i["item_id"] == shifted["item_id"])
-            == shifted["start"]
-        )
+        assert start_of(after) == shifted["start"]
         d = (await ctl.api("GET", f"/schedules/{news}/deliveries")).json()
         assert d["counts"] == {"planned": 1}, d
+
+        # A second into its shifted turn, the node reported it started (as a node would).
+        clock.skip_to(datetime.fromisoformat(shifted["start"]) + timedelta(seconds=1))
+        with ctl.service.db.session() as s:
+            row = s.exec(select(Delivery).where(Delivery.schedule_id == news)).one()
+            row.state = "started"
+            s.add(row)
+            s.commit()
+        await ctl.service.timelines.refresh(force=True)
+        playing = (await ctl.api("GET", "/nodes/n0/timeline")).json()
+        assert news_items(playing) == news_items(before)
+        assert start_of(playing) == shifted["start"]
 
 
 async def test_equal_priority_clash_is_refused_unless_it_queues(make_settings, database_url):
