@@ -13,26 +13,39 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 GAP_S = 0.02
 LONGEST_S = 1.0
 
 
 class Quiet:
-    def __init__(self, gap_s: float = GAP_S, longest_s: float = LONGEST_S) -> None:
+    """`monotonic` and `sleep` (seconds) are the time it reads and waits on: the process's
+    by default; a test gives its own to move the time by hand."""
+
+    def __init__(
+        self,
+        gap_s: float = GAP_S,
+        longest_s: float = LONGEST_S,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self.gap_s = gap_s
         self.longest_s = longest_s
+        self.monotonic = monotonic
+        self.sleep = sleep
         self.last = 0.0
         self._calm: asyncio.Future[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     def touch(self) -> None:
         """A controller message arrived."""
-        self.last = time.monotonic()
+        self.last = self.monotonic()
 
     async def wait(self) -> None:
         """Return once no message has arrived for the gap, or after the longest wait."""
-        if time.monotonic() - self.last >= self.gap_s:
+        if self.monotonic() - self.last >= self.gap_s:
             return
         loop = asyncio.get_running_loop()
         if self._calm is None or self._calm.done() or self._calm.get_loop() is not loop:
@@ -41,11 +54,11 @@ class Quiet:
         await asyncio.shield(self._calm)
 
     async def _watch(self, calm: asyncio.Future[None]) -> None:
-        deadline = time.monotonic() + self.longest_s
+        deadline = self.monotonic() + self.longest_s
         # A timestamp polled once per gap, rather than an event set by each of the thousands
         # of messages in a burst.
-        while (now := time.monotonic()) < deadline and now - self.last < self.gap_s:  # noqa: ASYNC110
-            await asyncio.sleep(self.gap_s - (now - self.last))
+        while (now := self.monotonic()) < deadline and now - self.last < self.gap_s:
+            await self.sleep(self.gap_s - (now - self.last))
         if not calm.done():
             calm.set_result(None)
 
