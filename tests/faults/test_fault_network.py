@@ -7,11 +7,10 @@ path that the test cuts and restores.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 import aiomqtt
@@ -20,9 +19,10 @@ from sqlmodel import select
 
 from controller.models import Delivery, NodeEventRecord
 from firmware_sim.config import NodeConfig
-from tests.conftest import RunningController, running_controller, wait_for
+from tests.clocks import SteppedClock
+from tests.conftest import RunningController, free_port, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import announce, deliveries, fleet_of, make_commune
-from tests.faults.tcp_proxy import TcpProxy, free_port
+from tests.faults.tcp_proxy import TcpProxy
 
 
 @contextlib.asynccontextmanager
@@ -47,8 +47,8 @@ async def counts(ctl: RunningController, schedule_id: int) -> dict[str, int]:
     return dict((await deliveries(ctl, schedule_id))["counts"])
 
 
-async def post_schedule(ctl: RunningController, ann_id: int, in_s: float) -> dict:
-    starts = (datetime.now(UTC) + timedelta(seconds=in_s)).isoformat()
+async def post_schedule(ctl: RunningController, ann_id: int, starts_ms: int) -> dict:
+    starts = datetime.fromtimestamp(starts_ms / 1000, UTC).isoformat()
     r = await ctl.api(
         "POST",
         "/schedules",
@@ -58,36 +58,61 @@ async def post_schedule(ctl: RunningController, ann_id: int, in_s: float) -> dic
     return dict(r.json())
 
 
+def starts_ms(sched: dict) -> int:
+    return int(datetime.fromisoformat(sched["starts_at"]).timestamp() * 1000)
+
+
 @pytest.mark.slow
 async def test_cut_during_timeline_push_and_during_playback(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 2)
-        async with proxied(configs) as (configs, proxies), fleet_of(configs) as fleet:
+        async with proxied(configs) as (configs, proxies), fleet_of(configs, clock) as fleet:
             for node in fleet.nodes:
                 node.backoff_max_s = 1.0
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             ann = await announce(ctl)
+            # Held still: air time comes when the test moves the clock, not when the load says.
+            clock.pause()
 
             # Node 0 is cut while its new timeline is published; the retained copy waits.
             proxies[0].cut()
             await wait_for(lambda: not fleet.nodes[0].connected.is_set(), 10, "node 0 to drop")
-            sched = await post_schedule(ctl, ann["id"], 20)
-            await asyncio.sleep(1.5)
+            before = fleet.nodes[1].timeline_version
+            sched = await post_schedule(ctl, ann["id"], clock.now_ms() + 5000)
+            await wait_for(
+                lambda: fleet.nodes[1].timeline_version > before, 30, "node 1 to take the timeline"
+            )
             assert fleet.nodes[0].timeline_version < fleet.nodes[1].timeline_version
             proxies[0].restore()
             await wait_for(
                 lambda: fleet.nodes[0].timeline_version == fleet.nodes[1].timeline_version,
-                15,
+                30,
                 "node 0 to get the timeline published while it was cut off",
             )
+            await wait_for(
+                lambda: all(n.media.is_ready(ann["media_sha256"]) for n in fleet.nodes),
+                30,
+                "both nodes to hold the media",
+            )
 
-            # Both are cut while playing: playback goes on, reports wait in the outbox.
-            starts = datetime.fromisoformat(sched["starts_at"])
-            await asyncio.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.5)
-            assert all(n.playback.now_playing is not None for n in fleet.nodes)
+            # Both are cut while playing: playback goes on, reports wait in the outbox. The
+            # clock stands at air time until the links are cut, so the cut falls mid-playback.
+            clock.skip_to(starts_ms(sched))
+            await wait_for(
+                lambda: all(n.playback.now_playing is not None for n in fleet.nodes),
+                30,
+                "both nodes to start playing",
+            )
             for p in proxies:
                 p.cut()
-            await asyncio.sleep(ann["duration_s"] + 0.5)
+            await wait_for(lambda: fleet.summary().connected == 0, 20, "both nodes to drop")
+            clock.resume()
+            await wait_for(
+                lambda: all(n.played for n in fleet.nodes),
+                ann["duration_s"] + 60,
+                "both nodes to finish playing while cut off",
+            )
             assert all(n.outbox_size > 0 for n in fleet.nodes)
             for p in proxies:
                 p.restore()
@@ -106,22 +131,30 @@ async def test_cut_during_media_download(make_settings):
     api_port = free_port()
     proxy = await TcpProxy(api_port).start()
     settings = make_settings(http_port=api_port, public_url=f"http://127.0.0.1:{proxy.port}")
+    clock = SteppedClock()
     try:
-        async with running_controller(settings) as ctl:
+        async with running_controller(settings, clock) as ctl:
             configs = await make_commune(ctl, 1)
-            async with fleet_of(configs) as fleet:
+            async with fleet_of(configs, clock) as fleet:
                 await wait_for(lambda: fleet.summary().connected == 1, 20, "node to connect")
+                node = fleet.nodes[0]
                 ann = await announce(ctl, "Thông báo dài. " * 20)
                 proxy.limit_bytes = 4000  # far less than the MP3: every connection breaks
-                sched = await post_schedule(ctl, ann["id"], 14)
-                await wait_for(lambda: proxy.connections >= 2, 15, "a retried download")
+                # Held still: the retries cannot run into air time, however slow they are.
+                clock.pause()
+                sched = await post_schedule(ctl, ann["id"], clock.now_ms() + 3000)
+                await wait_for(lambda: proxy.connections >= 2, 30, "a retried download")
+                assert not node.media.is_ready(ann["media_sha256"])
                 proxy.limit_bytes = None
+                await wait_for(
+                    lambda: node.media.is_ready(ann["media_sha256"]), 60, "the retried download"
+                )
+                clock.resume()
 
                 async def finished() -> bool:
                     return (await counts(ctl, sched["id"])).get("finished", 0) == 1
 
                 await wait_for(finished, 60, "the broadcast after the retried download")
-                node = fleet.nodes[0]
                 assert len(node.played) == 1
                 assert node.media.is_ready(ann["media_sha256"])
     finally:
@@ -133,7 +166,7 @@ async def test_duplicate_and_out_of_order_reports(make_settings):
     async with running_controller(make_settings()) as ctl:
         configs = await make_commune(ctl, 1)
         ann = await announce(ctl)
-        sched = await post_schedule(ctl, ann["id"], 3600)
+        sched = await post_schedule(ctl, ann["id"], ctl.service.clock.now_ms() + 3_600_000)
         with ctl.service.db.session() as s:
             d = s.exec(select(Delivery).where(Delivery.schedule_id == sched["id"])).one()
             item_id = d.item_id
@@ -151,18 +184,28 @@ async def test_duplicate_and_out_of_order_reports(make_settings):
         finished = event("playback_finished", planned + 4000)
         started = event("playback_started", planned)
         async with aiomqtt.Client(
-            u.hostname or "127.0.0.1", u.port or 1883, username=c.username, password=c.password
+            u.hostname or "127.0.0.1",
+            u.port or 1883,
+            username=c.username,
+            password=c.password,
+            identifier=f"{c.username}:replayer",  # a second connection with the node's login
         ) as client:
             # The end arrives first, then the start, then the end again (a redelivery).
             for payload in (finished, started, finished, started):
                 await client.publish(topic, payload, qos=1)
 
-        async def settled() -> bool:
+        def recorded() -> int:
             with ctl.service.db.session() as s:
-                return len(s.exec(select(NodeEventRecord)).all()) == 2
+                return len(s.exec(select(NodeEventRecord)).all())
 
-        await wait_for(settled, 10, "both events recorded")
-        await asyncio.sleep(0.5)
+        # Each of the four copies is either recorded or counted as a duplicate: once they add
+        # up to four, ingestion has dealt with every one.
+        await wait_for(
+            lambda: recorded() + ctl.service.ingest.stats["duplicate:event"] >= 4,
+            30,
+            "all four copies ingested",
+        )
+        assert ctl.service.ingest.stats["accepted:events"] == 4
         with ctl.service.db.session() as s:
             d = s.exec(select(Delivery).where(Delivery.schedule_id == sched["id"])).one()
             assert d.state == "finished" and d.started_at is not None and d.finished_at is not None
