@@ -61,11 +61,18 @@ def error_body(detail: str, code: str) -> bytes:
 
 
 async def send_error(
-    send: Send, status: int, detail: str, code: str, headers: Sequence[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    detail: str,
+    code: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    close: bool = False,
 ) -> None:
-    """An answer before (or instead of) the application's; the connection is closed after it,
-    since the rest of the body was never read."""
+    """An answer before (or instead of) the application's. `close`: hang up after it, reading
+    no more of the body (an endless chunked one); otherwise the server discards the rest of a
+    body of declared length as it comes, so that the client reads the answer."""
     body = error_body(detail, code)
+    extra = [(b"connection", b"close")] if close else []
     await send(
         {
             "type": "http.response.start",
@@ -73,7 +80,7 @@ async def send_error(
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                *extra,
                 *headers,
             ],
         }
@@ -182,14 +189,14 @@ class BodyLimit:
         headers = Headers(scope=scope)
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await self.too_large(send, limit)
+            await self.too_large(send, limit, close=not length.isdigit())
             return
         if upload:
             refusal = await self.authenticate(scope)
             if refusal is not None:
                 status, detail, code = refusal
                 extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-                await send_error(send, status, detail, code, extra)
+                await send_error(send, status, detail, code, extra, close=length is None)
                 return
 
         received = 0
@@ -212,7 +219,7 @@ class BodyLimit:
             try:
                 body = await read_all(counted)
             except BodyTooLarge:
-                await self.too_large(send, limit)
+                await self.too_large(send, limit, close=True)
                 return
             problem = check_json(body) if body else None
             if problem is not None:
@@ -236,12 +243,16 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self.too_large(send, limit)
+            await self.too_large(send, limit, close=True)
 
     @staticmethod
-    async def too_large(send: Send, limit: int) -> None:
+    async def too_large(send: Send, limit: int, close: bool) -> None:
         await send_error(
-            send, 413, f"the request body is too large (limit {limit} bytes)", "body_too_large"
+            send,
+            413,
+            f"the request body is too large (limit {limit} bytes)",
+            "body_too_large",
+            close=close,
         )
 
 
