@@ -65,6 +65,7 @@ async def test_a_node_with_an_expired_token_renews_it_and_downloads(make_setting
             sha = ann["media_sha256"]
             size = ctl.service.store.size(sha)
             ref = MediaRef(url=f"{ctl.base_url}/media/{sha}.mp3", sha256=sha, size=size)
+            node.media.prefetch_spread_s = 0  # no random first delay (up to 30 s in the field)
             node.media.prefetch([ref])
             await wait_for(lambda: node.media.is_ready(sha), 20, "the download")
             assert node.media.credential is not None and node.media.credential.renewals == 1
