@@ -414,14 +414,11 @@ async def running_controller(
 ) -> AsyncIterator[RunningController]:
     import uvicorn
 
-    from api.main import create_app
+    from api.main import create_app, server_config
 
     app = create_app(settings, clock)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=settings.http_port, log_level="warning", lifespan="on"
-        )
-    )
+    # Served as `radio serve` serves it (forwarded headers believed only from trusted proxies).
+    server = uvicorn.Server(server_config(app, settings))
 
     async def serve() -> None:
         # uvicorn exits the process (SystemExit) when it cannot bind; inside a task that would
