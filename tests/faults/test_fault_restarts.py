@@ -4,7 +4,6 @@ between scheduling and air time and during an alert."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -17,19 +16,22 @@ import httpx
 import pytest
 
 from firmware_sim.config import NodeConfig
-from tests.conftest import Mosquitto, running_controller, wait_for
+from firmware_sim.node import Node
+from tests.clocks import SteppedClock
+from tests.conftest import Mosquitto, free_port, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import (
     announce,
     deliveries,
     fleet_of,
     make_commune,
-    schedule,
+    schedule_at,
     started_events,
 )
-from tests.faults.tcp_proxy import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "fault-test-pw-2026"
+# How far ahead of now a controller in its own process schedules (it cannot share a test clock).
+LEAD_S = 20
 
 
 def restart(m: Mosquitto) -> None:
@@ -41,30 +43,48 @@ async def states(ctl, schedule_id: int) -> dict[str, int]:  # type: ignore[no-un
     return dict((await deliveries(ctl, schedule_id))["counts"])
 
 
+def last_seq(node: Node, topic: str) -> int:
+    """The sequence number of the last signed message the node accepted on `topic`: it grows
+    with every message the controller signs, a republished retained copy included."""
+    return node.verifier.replay.last.get(topic, (0, ""))[0]
+
+
+def timeline_seq(node: Node) -> int:
+    return last_seq(node, node.topics.timeline(node.node_id))
+
+
 @pytest.mark.slow
 async def test_broker_restart_across_air_time_loses_and_doubles_nothing(
     make_settings, mosquitto_factory
 ):
     broker = mosquitto_factory()
     settings = make_settings(mqtt_url=f"mqtt://127.0.0.1:{broker.port}")
-    async with running_controller(settings) as ctl:
+    clock = SteppedClock()
+    async with running_controller(settings, clock) as ctl:
         configs = await make_commune(ctl, 4)
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             for node in fleet.nodes:
                 node.backoff_max_s = 3.0  # a fleet's 30 s cap would only make the test wait
             await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to connect")
             ann = await announce(ctl)
-            sched = await schedule(ctl, ann["id"], 6, areas=["xa-a"])
+            # Held still until the broker is down: air time cannot come first.
+            clock.pause()
+            sched = await schedule_at(ctl, ann["id"], clock.now_ms() + 4000, areas=["xa-a"])
 
             async def ready() -> bool:
                 return (await states(ctl, sched["id"])).get("downloaded", 0) == 4
 
-            await wait_for(ready, 20, "every node to hold the media")
+            await wait_for(ready, 30, "every node to hold the media")
             broker.stop()  # down before air time, back after it: the nodes play alone
-            air_end = datetime.fromisoformat(sched["starts_at"]) + timedelta(
-                seconds=ann["duration_s"]
+            await wait_for(lambda: fleet.summary().connected == 0, 20, "nodes to lose the broker")
+            seqs = [timeline_seq(n) for n in fleet.nodes]
+            assert not any(n.played for n in fleet.nodes)
+            clock.resume()
+            await wait_for(
+                lambda: all(n.played for n in fleet.nodes),
+                ann["duration_s"] + 60,
+                "every node to play without the broker",
             )
-            await asyncio.sleep(max(0.0, (air_end - datetime.now(UTC)).total_seconds()) + 1)
             assert all(len(n.played) == 1 for n in fleet.nodes)
             assert fleet.summary().connected == 0
             restart(broker)
@@ -77,7 +97,13 @@ async def test_broker_restart_across_air_time_loses_and_doubles_nothing(
             # The controller republished every retained timeline to the empty broker; the
             # nodes took the same version again and played nothing twice.
             await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to reconnect")
-            await asyncio.sleep(1)
+            await wait_for(
+                lambda: all(
+                    timeline_seq(n) > seq for n, seq in zip(fleet.nodes, seqs, strict=True)
+                ),
+                30,
+                "every node to take the timeline republished to the restarted broker",
+            )
             assert [len(n.played) for n in fleet.nodes] == [1, 1, 1, 1]
             assert started_events(ctl) == 4
 
@@ -176,7 +202,9 @@ async def test_controller_killed_between_scheduling_and_air_time(serve: ServePro
             node.backoff_max_s = 3.0
         await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
         ann = (await http.post("/announcements", json={"title": "t", "text": "Xin chào."})).json()
-        starts = datetime.now(UTC) + timedelta(seconds=6)
+        # The controller runs in its own process, on the real clock: air time is far enough
+        # ahead for the download and the kill to come first even on a loaded machine.
+        starts = datetime.now(UTC) + timedelta(seconds=LEAD_S)
         r = await http.post(
             "/schedules",
             json={
@@ -192,11 +220,17 @@ async def test_controller_killed_between_scheduling_and_air_time(serve: ServePro
             d = (await http.get(f"/schedules/{sched['id']}/deliveries")).json()
             return d["counts"].get("downloaded", 0) == 3
 
-        await wait_for(held, 20, "every node to hold the media")
+        await wait_for(held, LEAD_S, "every node to hold the media")
         serve.kill()  # controller and its embedded broker gone before air time
+        assert not any(n.played or n.playback.now_playing for n in fleet.nodes)
         await http.aclose()
-        end = starts + timedelta(seconds=ann["duration_s"])
-        await asyncio.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 1)
+        await wait_for(lambda: fleet.summary().connected == 0, 20, "nodes to lose the broker")
+        seqs = [timeline_seq(n) for n in fleet.nodes]
+        await wait_for(
+            lambda: all(n.played for n in fleet.nodes),
+            LEAD_S + ann["duration_s"] + 60,
+            "every node to play without the controller",
+        )
         assert [len(n.played) for n in fleet.nodes] == [1, 1, 1]
 
         serve.start()
@@ -207,7 +241,12 @@ async def test_controller_killed_between_scheduling_and_air_time(serve: ServePro
             return d["counts"].get("finished", 0) == 3
 
         await wait_for(finished, 60, "the reports after the restart")
-        await asyncio.sleep(1)
+        # The restarted controller republished the timelines; each node has taken its copy.
+        await wait_for(
+            lambda: all(timeline_seq(n) > seq for n, seq in zip(fleet.nodes, seqs, strict=True)),
+            30,
+            "every node to take the timeline the restarted controller published",
+        )
         assert [len(n.played) for n in fleet.nodes] == [1, 1, 1]
         d = (await http.get(f"/schedules/{sched['id']}/deliveries")).json()
         assert d["nodes"] == 3 and d["counts"] == {"finished": 3}
@@ -234,6 +273,8 @@ async def test_controller_killed_during_an_alert(serve: ServeProcess):
         )
         serve.kill()  # mid-alert: the nodes finish it on their own
         await http.aclose()
+        await wait_for(lambda: fleet.summary().connected == 0, 20, "nodes to lose the broker")
+        received = [n.alerts_received for n in fleet.nodes]
         await wait_for(
             lambda: all(len(n.alerts_played) == 1 for n in fleet.nodes), 60, "the alert to end"
         )
@@ -246,8 +287,13 @@ async def test_controller_killed_during_an_alert(serve: ServeProcess):
 
         await wait_for(confirmed, 60, "the confirmations after the restart")
         # The restarted controller republished the still-active alert; no node played it again.
-        await asyncio.sleep(2)
+        await wait_for(
+            lambda: all(n.alerts_received > r for n, r in zip(fleet.nodes, received, strict=True)),
+            30,
+            "every node to take the alert the restarted controller published",
+        )
         assert [len(n.alerts_played) for n in fleet.nodes] == [1, 1, 1]
+        assert all(n.alerts.active is None and not n.alerts.runs for n in fleet.nodes)
         r = await http.post(f"/alerts/{alert['id']}/cancel")
         assert r.status_code == 200, r.text
         await http.aclose()
