@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.controller.test_broadcast_e2e import fleet_of
-from tests.faults.test_fault_restarts import ServeProcess, register
+from tests.faults.test_fault_restarts import LEAD_S, ServeProcess, register
 
 
 async def role(http: httpx.AsyncClient) -> str:
@@ -45,7 +45,12 @@ async def test_leader_killed_hands_over_and_nothing_is_lost_or_doubled(
     try:
         first.start()
         a = await first.client()
-        await wait_for(lambda: role(a), 20, "the first instance to lead")
+
+        async def first_leads() -> bool:
+            return await role(a) == "leader"
+
+        # Alone, it takes the lock at its start, perhaps a moment after it first answers.
+        await wait_for(first_leads, 30, "the first instance to lead")
         assert await role(a) == "leader"
         second.start()
         b = await second.client()
@@ -58,7 +63,9 @@ async def test_leader_killed_hands_over_and_nothing_is_lost_or_doubled(
             await wait_for(lambda: fleet.summary().connected == 4, 30, "nodes to connect")
             # Scheduled through the follower: any instance serves the API.
             ann = (await b.post("/announcements", json={"title": "t", "text": "Xin chào."})).json()
-            starts = datetime.now(UTC) + timedelta(seconds=10)
+            # The instances run in their own processes, on the real clock: air time is far
+            # enough ahead for the downloads and the kill to come first on a loaded machine.
+            starts = datetime.now(UTC) + timedelta(seconds=LEAD_S)
             r = await b.post(
                 "/schedules",
                 json={
@@ -74,7 +81,7 @@ async def test_leader_killed_hands_over_and_nothing_is_lost_or_doubled(
                 d = (await b.get(f"/schedules/{sched['id']}/deliveries")).json()
                 return d["counts"].get("downloaded", 0) == 4
 
-            await wait_for(held, 20, "every node to hold the media")
+            await wait_for(held, LEAD_S, "every node to hold the media")
             # Reports were shared: each instance took some of them.
             taken = []
             for http in (a, b):
@@ -83,6 +90,7 @@ async def test_leader_killed_hands_over_and_nothing_is_lost_or_doubled(
             assert all(t > 0 for t in taken), taken
 
             first.kill()
+            assert not any(n.played or n.playback.now_playing for n in fleet.nodes)
             await a.aclose()
             killed = asyncio.get_running_loop().time()
 
@@ -97,8 +105,27 @@ async def test_leader_killed_hands_over_and_nothing_is_lost_or_doubled(
                 d = (await b.get(f"/schedules/{sched['id']}/deliveries")).json()
                 return d["counts"].get("finished", 0) == 4
 
-            await wait_for(finished, 40, "the broadcast to play and be reported")
-            await asyncio.sleep(1)
+            await wait_for(finished, LEAD_S + 40, "the broadcast to play and be reported")
+            # A barrier: one more schedule (an hour ahead) through the new leader. Each node
+            # takes the new timeline version after every timeline published before it.
+            versions = [n.timeline_version for n in fleet.nodes]
+            later = datetime.now(UTC) + timedelta(hours=1)
+            r = await b.post(
+                "/schedules",
+                json={
+                    "announcement_id": ann["id"],
+                    "starts_at": later.isoformat(),
+                    "targets": {"areas": ["xa-a"]},
+                },
+            )
+            assert r.status_code == 201, r.text
+            await wait_for(
+                lambda: all(
+                    n.timeline_version > v for n, v in zip(fleet.nodes, versions, strict=True)
+                ),
+                30,
+                "every node to take the timeline published after the broadcast",
+            )
             assert [len(n.played) for n in fleet.nodes] == [1, 1, 1, 1]
             d = (await b.get(f"/schedules/{sched['id']}/deliveries")).json()
             assert d["counts"] == {"finished": 4}
