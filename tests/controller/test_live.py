@@ -9,7 +9,7 @@ import contextlib
 import json
 import math
 import struct
-import time
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,7 +154,9 @@ async def test_live_voice_reaches_nodes_preempts_and_is_cut_by_an_alert(make_set
 
 
 async def test_live_rules_and_refusals(make_settings):
-    settings = make_settings(live_source_grace_s=1.5)
+    # A grace no run of the refusals below can outlast, however busy the machine; the source's
+    # absence is then made that long by hand, for the controller to end the broadcast.
+    settings = make_settings(live_source_grace_s=3600)
     async with running_controller(settings) as ctl:
         await make_commune(ctl, 2)
         for body, status, reason in (
@@ -189,6 +191,9 @@ async def test_live_rules_and_refusals(make_settings):
             async with source(ctl, live["id"]) as second:
                 assert json.loads(await second.recv())["code"] == 4409
         # No source for longer than the grace: the controller ends it, and says so.
+        feed = ctl.service.live.feeds[live["id"]]
+        await wait_for(lambda: feed.absent_since is not None, 10, "the source to be gone")
+        feed.absent_since -= 3601
         await wait_for(
             lambda: ctl.service.live.feeds.get(live["id"]) is None, 10, "the live to end by itself"
         )
@@ -220,10 +225,21 @@ async def test_watch_never_ends_a_broadcast_that_is_still_starting(make_settings
         create = service._create
 
         def create_then_watch(*args: Any) -> Any:
+            # In start()'s worker thread: the row is committed, the feed not yet in place.
             live = create(*args)
-            # The watch runs now, between the commit and the feed, and has time to finish.
-            watched.append(asyncio.run_coroutine_threadsafe(service._watch_once(), loop))
-            time.sleep(0.5)
+            # The watch begins now, on the event loop. Its first step takes the lock that
+            # start() holds until the feed is in place; `begun` is set just before that step,
+            # with no await in between, so start() (resumed on the same loop) cannot go on
+            # before the watch waits on that lock. No timing: the order is forced.
+            begun = threading.Event()
+
+            async def watch() -> None:
+                begun.set()
+                await service._watch_once()
+
+            watched.append(asyncio.run_coroutine_threadsafe(watch(), loop))
+            assert begun.wait(timeout=30), "the watch did not begin"
+            assert not watched[0].done()  # it waits for start() to put its feed in place
             return live
 
         service._create = create_then_watch
