@@ -207,8 +207,16 @@ async def test_replays_after_a_restart_are_refused_and_retained_state_comes_back
         await controller.publish(alert_topic, play)
         await controller.publish(cmd_topic, command)
         await until(lambda: node.rejected["replayed"] == 2, what="both replays refused")
-        await asyncio.sleep(0.3)
-        assert node.health.volume == 70 and node.alerts_played == [] and node.rejected_total == 2
+        # A barrier: behind each replay, on its topic, a message signed two hours ago (so
+        # refused as expired). Once both are refused, the node has dealt with all before them.
+        old = now() - 7_200_000
+        stale_alert = alert("a2", media.url("siren.mp3"), SIREN, area="village-1")
+        await controller.publish(alert_topic, controller.sign("alert", stale_alert, now_ms=old))
+        stale_cmd = {"node_id": "n1", "command": "volume", "args": {"level": 50}}
+        await controller.publish(cmd_topic, controller.sign("cmd", stale_cmd, now_ms=old))
+        await until(lambda: node.rejected["expired"] == 2, what="the barrier")
+        assert node.health.volume == 70 and node.alerts_played == []
+        assert dict(node.rejected) == {"replayed": 2, "expired": 2}
         assert len(controller.acks("n1")) == 1
 
     (tmp_path / "n1" / "replay.log").write_bytes(b"{not json\n\xff\n")

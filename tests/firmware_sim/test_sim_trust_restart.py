@@ -72,6 +72,11 @@ async def test_alert_and_command_replayed_after_a_restart_are_refused(
                 for topic, payload in captured.items():
                     await spy.publish(topic, payload, qos=1)
                 await wait_for(lambda: node.rejected["replayed"] == 2, 10, "both replays refused")
-                await asyncio.sleep(1)
+                # A barrier: behind each replay, on its topic, a message that is not even JSON.
+                # Once both are refused, the node has dealt with all before them.
+                for topic in captured:
+                    await spy.publish(topic, b"{", qos=1)
+                await wait_for(lambda: node.rejected["malformed"] == 2, 10, "the barrier")
+                assert dict(node.rejected) == {"replayed": 2, "malformed": 2}
                 assert node.alerts_played == [] and sounding(node) is None
                 assert node.health.volume == 70  # the command did not run again
