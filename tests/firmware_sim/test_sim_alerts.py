@@ -54,6 +54,21 @@ async def clear(ctl: Controller, *areas: str) -> None:
         await ctl.publish(ctl.topics.area_alert(area), b"", retain=True)
 
 
+async def barrier(ctl: Controller, area: str = "village-1", node_id: str = "n1") -> None:
+    """Send, behind everything before it on the area's alert topic, an alert that has already
+    expired: the node refuses to sound it and reports it failed. Once that report is at the
+    controller, the node has handled every message before it on that topic, and the controller
+    has every event the node sent before it: "nothing more happened" can then be asserted."""
+    before = len(ctl.events(node_id, "alert_failed"))
+    body = alert(f"barrier-{area}-{before}", "http://127.0.0.1:9/none.mp3", b"-", expires=now())
+    await send(ctl, body, area, retain=False)
+    await until(lambda: len(ctl.events(node_id, "alert_failed")) > before, what="the barrier")
+    assert ctl.events(node_id, "alert_failed")[-1].detail == "v1; expired"
+
+
+BARRIER = ("alert_failed", "v1; expired")
+
+
 def kinds(ctl: Controller, node_id: str = "n1") -> list[tuple[str, str]]:
     return [(e.type, e.detail) for e in ctl.events(node_id) if e.type.startswith("alert_")]
 
@@ -124,9 +139,10 @@ async def test_cancel_stops_at_once_with_volume_restored(
     await until(lambda: len(kinds(controller)) == 3, what="alert events")
     assert kinds(controller)[2] == ("alert_stopped", "v1; test; cancelled (v1)")
     assert kinds(controller)[1][1] == "v1; test; volume 95"
+    before = kinds(controller)
     await send(controller, body, retain=False)  # the same version again: settled, not replayed
-    await asyncio.sleep(0.3)
-    assert len(node.alerts_played) == 1 and len(kinds(controller)) == 3
+    await barrier(controller)
+    assert len(node.alerts_played) == 1 and kinds(controller) == [*before, BARRIER]
 
 
 async def test_update_switches_media(
@@ -159,8 +175,10 @@ async def test_retained_play_reaches_late_node_but_cleared_one_does_not(
     await clear(controller, "commune-1")
     late = start_node("n2")
     await asyncio.wait_for(late.connected.wait(), 5)
-    await asyncio.sleep(0.5)
-    assert late.alerts_played == [] and late.alerts_received == 0
+    # A retained message reaches a subscriber before anything published after it.
+    await barrier(controller, "commune-1", "n2")
+    assert late.alerts_played == [] and late.alerts_received == 1  # the barrier alone
+    assert kinds(controller, "n2") == [BARRIER]
     assert early.alerts_played[0].outcome == "finished" and early.rejected_total == 0
 
 
@@ -207,8 +225,9 @@ async def test_forged_replayed_and_duplicate_alerts(
     await controller.publish(topic, controller.sign("alert", {"alert_id": "x", "action": "play"}))
     await until(lambda: node.rejected_total == 3, what="rejections")
     assert dict(node.rejected) == {"unknown_key": 1, "replayed": 1, "invalid_body": 1}
-    await asyncio.sleep(0.3)
+    await barrier(controller)
     assert [p.alert_id for p in node.alerts_played] == ["real"]
+    assert dict(node.rejected) == {"unknown_key": 1, "replayed": 1, "invalid_body": 1}
 
 
 async def test_alert_signed_for_another_area_is_refused(
@@ -246,9 +265,10 @@ async def test_same_alert_on_two_areas_plays_once(
     await send(controller, body, "village-1")
     await send(controller, body, "commune-1")
     await until(lambda: node.alerts_played, what="played")
-    await asyncio.sleep(0.5)
-    assert len(node.alerts_played) == 1 and node.alerts_received == 2
-    assert [k for k, _ in kinds(controller)] == CYCLE
+    await barrier(controller, "village-1")
+    await barrier(controller, "commune-1")
+    assert len(node.alerts_played) == 1 and node.alerts_received == 2 + 2  # and the barriers
+    assert [k for k, _ in kinds(controller)] == [*CYCLE, "alert_failed", "alert_failed"]
     await clear(controller, "village-1", "commune-1")
 
 
