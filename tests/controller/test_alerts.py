@@ -5,7 +5,6 @@ all-clear, and forged or replayed alerts never played."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,6 +205,8 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
             )
             played_before = len(n0.alerts_played)
             rejected_before = sum(fleet.summary().rejected.values())
+            before = {n.node_id: n.rejected.copy() for n in fleet.nodes}
+            received = [n.alerts_received for n in fleet.nodes]
 
             # Someone with the controller's stolen broker login replays the old alert and forges
             # a new one with a key of their own.
@@ -229,8 +230,21 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
                 10,
                 "the replay and the forgery to be refused",
             )
-            await asyncio.sleep(2)
+
+            def refused_by_each() -> bool:
+                # thon-1's node takes both topics; thon-2's node only xa-a's.
+                n1 = fleet.nodes[1]
+                return (
+                    n0.rejected["replayed"] == before["n0"]["replayed"] + 1
+                    and n0.rejected["unknown_key"] == before["n0"]["unknown_key"] + 1
+                    and n1.rejected["unknown_key"] == before["n1"]["unknown_key"] + 1
+                )
+
+            # Each node drops a message as it handles it: once every node has counted what it
+            # was sent, nothing of either is left to play.
+            await wait_for(refused_by_each, 30, "every node to refuse what it was sent")
             assert len(n0.alerts_played) == played_before
+            assert all(n.alerts_received == r for n, r in zip(fleet.nodes, received, strict=True))
             assert all(not (sounding(n) or "").startswith("alert:") for n in fleet.nodes)
 
         # A node's own login cannot publish on alert topics at all (the broker's ACL).
@@ -251,12 +265,17 @@ async def test_cancelled_forged_and_replayed_alerts_are_not_played(make_settings
                 identifier=rogue.username,
             ) as c:
                 await c.publish(topics.area_alert("thon-1"), captured, qos=1, retain=True)
-            await check.subscribe(topics.area_alert("thon-1"))
+            await check.subscribe(topics.area_alert("thon-1"), qos=1)
+            # A retained message comes right after the subscription, before anything published
+            # after it: a marker of our own published now closes the window.
+            marker = b"marker-after-subscribe"
+            await check.publish(topics.area_alert("thon-1"), marker, qos=1)
             got = []
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.5):
-                    async for m in check.messages:
-                        got.append(bytes(m.payload))
+            async with asyncio.timeout(30):
+                async for m in check.messages:
+                    if bytes(m.payload) == marker:
+                        break
+                    got.append(bytes(m.payload))
             assert got == []
 
 

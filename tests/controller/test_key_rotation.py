@@ -133,7 +133,19 @@ async def test_nodes_keep_playing_across_a_rotation(make_settings, tmp_path: Pat
                     )
 
                 await wait_for(counted, 10, "the retired key and the forgeries to be refused")
-                await asyncio.sleep(1)
+
+                def counted_by_all() -> bool:
+                    # The alert went to thon-1 (n0, n2); both key sets to every node.
+                    return all(
+                        n.rejected["retired_key"]
+                        == before[n.node_id]["retired_key"] + (n.node_id != "n1")
+                        and n.rejected["unknown_key"] == before[n.node_id]["unknown_key"] + 2
+                        for n in [*fleet.nodes, n2]
+                    )
+
+                # A node drops each message as it handles it: once every node has counted all
+                # it was sent, none of them can still change its keys or sound.
+                await wait_for(counted_by_all, 30, "every node to refuse what it was sent")
                 assert all(n.verifier.keys.serial == 1 for n in [*fleet.nodes, n2])
                 assert [a.alert_id for a in n2.alerts_played] == [alert_id]
                 assert not (sounding(n2) or "").startswith("alert:")
