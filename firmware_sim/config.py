@@ -66,6 +66,15 @@ class NodeConfig(BaseModel):
     # "hw:1,0" or "null"; unset, the node is simulated. Backend: "alsa", "pulseaudio", "null".
     audio_device: str | None = Field(default=None, max_length=200)
     audio_backend: Literal["alsa", "pulseaudio", "null"] = "alsa"
+    # Where the heartbeat's readings come from: "machine" (a real node: read from this
+    # computer, unknown where it offers none) or "simulated" (the simulator's scenarios).
+    # Unset: machine in single-node mode, simulated otherwise.
+    health: Literal["machine", "simulated"] | None = None
+    # Hooks of a real node (docs/node-install.md, "Health"): a command printing the power
+    # state as JSON, and check commands for the speaker and the amplifier (exit 0: fine).
+    power_command: str | None = Field(default=None, max_length=1000)
+    speaker_check_command: str | None = Field(default=None, max_length=1000)
+    amplifier_check_command: str | None = Field(default=None, max_length=1000)
 
     @field_validator("node_id")
     @classmethod

@@ -1,5 +1,9 @@
 """Simulated hardware readings, boot counter and heartbeat of a node; scenarios may set faults
-(see `firmware_sim.scenario`): broken speaker or amplifier, battery, heat, a cut link, a hang."""
+(see `firmware_sim.scenario`): broken speaker or amplifier, battery, heat, a cut link, a hang.
+
+A real node (single-node mode) reports what its machine measures instead: `NodeHealth.machine`
+is then a `firmware_sim.health_machine.MachineHealth`, and none of the simulated readings below
+reach the wire."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from protocol import NodeState, NodeStatus, Telemetry
 from protocol.aio import raise_if_cancelling
 
 if TYPE_CHECKING:
+    from firmware_sim.health_machine import MachineHealth, Readings
     from firmware_sim.node import Node
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,8 @@ class NodeHealth:
     # The firmware hangs: the MQTT connection stays up but no heartbeat goes out, so only the
     # controller's heartbeat timeout notices (a "silent death").
     hung: bool = False
+    # Set on a real node: every reading comes from the machine, unknown where it offers none.
+    machine: MachineHealth | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def telemetry(
@@ -57,7 +64,22 @@ class NodeHealth:
         now_playing: str | None,
         timeline_version: int,
         rejected_messages: int,
+        controller_delay_ms: int | None = None,
+        readings: Readings | None = None,
     ) -> Telemetry:
+        volume = self.volume if self.alert_volume is None else self.alert_volume
+        if readings is not None:
+            return _measured(
+                readings,
+                node_id=node_id,
+                ts=ts,
+                uptime_s=max(0, uptime_s if readings.uptime_s is None else readings.uptime_s),
+                volume=volume,
+                now_playing=now_playing[:200] if now_playing else None,
+                timeline_version=timeline_version,
+                rejected_messages=rejected_messages,
+                controller_delay_ms=controller_delay_ms,
+            )
         signal, temp, supply = self.signal_dbm, self.temperature_c, self.supply_v
         if self.jitter:
             # Small noise so dashboards of a simulated fleet look like real ones.
@@ -70,7 +92,7 @@ class NodeHealth:
             node_id=node_id,
             ts=ts,
             uptime_s=max(0, uptime_s),
-            volume=self.volume if self.alert_volume is None else self.alert_volume,
+            volume=volume,
             signal_dbm=signal,
             temperature_c=max(-40.0, min(150.0, temp)),
             power=self.power,
@@ -82,7 +104,34 @@ class NodeHealth:
             now_playing=now_playing[:200] if now_playing else None,
             timeline_version=timeline_version,
             rejected_messages=rejected_messages,
+            controller_delay_ms=controller_delay_ms,
         )
+
+
+def _measured(r: Readings, **common: object) -> Telemetry:
+    """The heartbeat of a real node: the machine's readings, None where it has none."""
+    return Telemetry.model_validate(
+        {
+            **common,
+            "signal_dbm": r.signal_dbm,
+            "temperature_c": r.temperature_c,
+            "power": r.power.power,
+            "battery_pct": r.power.battery_pct,
+            "supply_v": r.power.supply_v,
+            "speaker_ok": r.speaker_ok,
+            "amplifier_ok": r.amplifier_ok,
+            "storage_free_mb": r.storage_free_mb,
+            "memory_free_mb": r.memory_free_mb,
+            "load_1m": r.load_1m,
+            "network": r.network[:200] if r.network else None,
+            "clock_synced": r.clock.synced,
+            "clock_source": r.clock.source,
+            # A clock a day off is reported as unknown offset (its sync state still tells).
+            "clock_offset_ms": r.clock.offset_ms
+            if r.clock.offset_ms is not None and abs(r.clock.offset_ms) <= 86_400_000
+            else None,
+        }
+    )
 
 
 def _set(event: asyncio.Event) -> asyncio.Event:
@@ -144,6 +193,9 @@ async def heartbeat(node: Node, client: aiomqtt.Client) -> None:
             await node.clock.sleep(int(node.config.heartbeat_s * 1000))
             await asyncio.sleep(MIN_HEARTBEAT_REAL_S)
             continue
+        machine = node.health.machine
+        readings = await asyncio.to_thread(machine.read) if machine is not None else None
+        raise_if_cancelling()
         playing = node.playback.now_playing
         telemetry = node.health.telemetry(
             node.node_id,
@@ -152,6 +204,8 @@ async def heartbeat(node: Node, client: aiomqtt.Client) -> None:
             node.playback.held_by or (playing.item_id if playing else None),
             node.timeline.version,
             node.rejected_total,
+            controller_delay_ms=node.clock_watch.delay_ms(),
+            readings=readings,
         )
         await client.publish(topic, telemetry.model_dump_json(), qos=0)
         raise_if_cancelling()

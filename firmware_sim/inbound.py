@@ -40,6 +40,8 @@ async def handle(node: Node, client: aiomqtt.Client, message: aiomqtt.Message) -
         payload = b""
     elif not isinstance(payload, bytes | bytearray):
         payload = str(payload).encode()
+    # Timed on arrival: a live message's issue time against this clock (retained ones are old).
+    node.clock_watch.arrived(node.clock.now_ms(), live=not message.retain)
     try:
         await _dispatch(node, client, topic, bytes(payload))
     except (aiomqtt.MqttError, commands.Reboot):
@@ -144,6 +146,7 @@ def on_controller_state(node: Node, topic: str, payload: bytes) -> None:
         log.info("%s: controller %s (%s)", node.node_id, state.status, state.instance or "?")
     node.controller_online = online
     node.controller_heard = True
+    node.clock_watch.issued(state.ts)
     if online:
         node.controller_up.set()
     else:

@@ -17,10 +17,12 @@ import httpx
 
 from firmware_sim import inbound, timeline_store
 from firmware_sim.alerts import Alerts
+from firmware_sim.clock_watch import ClockWatch
 from firmware_sim.commands import Reboot
 from firmware_sim.config import NodeConfig
 from firmware_sim.firmware import Firmware
 from firmware_sim.health import NodeHealth, heartbeat, next_boot, node_state
+from firmware_sim.health_machine import MachineHealth
 from firmware_sim.media import MediaStore
 from firmware_sim.media_token import MediaToken
 from firmware_sim.outbox import Outbox
@@ -55,6 +57,7 @@ class Node:
         self.clock = clock
         self.topics = Topics(config.topic_prefix)
         self.health = NodeHealth()
+        self.clock_watch = ClockWatch()  # this clock against the controller's
         self.rejections = Rejections()
         self.rejected: collections.Counter[str] = self.rejections.counts
         self.connected = asyncio.Event()
@@ -67,6 +70,13 @@ class Node:
         self.cache_dir = Path(config.cache_dir) / config.node_id if config.cache_dir else None
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
+        if config.health == "machine":
+            self.health.machine = MachineHealth(
+                cache_dir=self.cache_dir,
+                power_command=config.power_command,
+                speaker_check_command=config.speaker_check_command,
+                amplifier_check_command=config.amplifier_check_command,
+            )
         self.trust = TrustStore(config, self.cache_dir)
         self.verifier = self.trust.verifier
         self.boot = next_boot(self.cache_dir, 0)

@@ -44,6 +44,8 @@ def single_config(
         )
     if not config.audio_device:
         config = config.model_copy(update={"audio_device": "default"})
+    if config.health is None:
+        config = config.model_copy(update={"health": "machine"})  # never the simulator's
     return NodeConfig.model_validate(config.model_dump())
 
 

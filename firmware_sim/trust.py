@@ -68,6 +68,7 @@ def verify(node: Node, topic: str, payload: bytes, kind: str) -> Envelope | None
         node.reject("malformed", type(exc).__name__, topic)
     else:
         node.trust.accepted(topic)
+        node.clock_watch.issued(env.iat)
         return env
     return None
 

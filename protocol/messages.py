@@ -64,7 +64,12 @@ class NodeState(Model):
 
 
 class Telemetry(Model):
-    """`{prefix}/v1/node/{id}/telemetry`, QoS 0: the heartbeat."""
+    """`{prefix}/v1/node/{id}/telemetry`, QoS 0: the heartbeat.
+
+    `null` means unknown: the node has no way to measure it (no thermal sensor, no modem, no
+    battery board, no speaker check) or the reading failed. A node never reports a value it
+    did not measure, and the controller raises no alarm on an unknown.
+    """
 
     v: Literal[1] = 1
     node_id: Id
@@ -73,15 +78,44 @@ class Telemetry(Model):
     volume: int = Field(ge=0, le=100, default=70)
     signal_dbm: int | None = Field(default=None, ge=-150, le=0)
     temperature_c: float | None = Field(default=None, ge=-40, le=150)
-    power: Literal["mains", "battery"] = "mains"
+    # Defaults are what a node that predates unknowns meant by leaving them out.
+    power: Literal["mains", "battery"] | None = "mains"
     battery_pct: int | None = Field(default=None, ge=0, le=100)
     supply_v: float | None = Field(default=None, ge=0, le=400)
-    speaker_ok: bool = True
-    amplifier_ok: bool = True
+    speaker_ok: bool | None = True
+    amplifier_ok: bool | None = True
     storage_free_mb: int | None = Field(default=None, ge=0)
     now_playing: ShortText | None = None
     timeline_version: int = Field(ge=0, default=0)
     rejected_messages: int = Field(ge=0, default=0)
+    # Added after v1 was first published (a node that predates them leaves them out: unknown).
+    memory_free_mb: int | None = Field(
+        default=None, ge=0, description="Memory available to programs (MemAvailable), MiB"
+    )
+    load_1m: float | None = Field(default=None, ge=0, description="1-minute load average")
+    network: ShortText | None = Field(
+        default=None, description="The network interface of the default route, e.g. wlan0"
+    )
+    clock_synced: bool | None = Field(
+        default=None, description="The time-sync daemon (chrony, timesyncd) says it is in sync"
+    )
+    clock_source: ShortText | None = Field(
+        default=None, description="Which daemon said so: chrony or timesyncd"
+    )
+    clock_offset_ms: float | None = Field(
+        default=None,
+        ge=-86_400_000,
+        le=86_400_000,
+        description="The daemon's estimate of this clock minus true time (positive: ahead)",
+    )
+    controller_delay_ms: int | None = Field(
+        default=None,
+        ge=-86_400_000,
+        le=86_400_000,
+        description="The smallest recent (node receive time − controller issue time) of live "
+        "controller messages: the node's clock offset from the controller's plus the network "
+        "delay (docs/protocol.md, 'Clock offset')",
+    )
 
 
 class EventType(StrEnum):
