@@ -10,9 +10,29 @@ from pydantic import BaseModel, Field
 from api.schemas import NodePublic, Strict
 
 
+class ClockOffsetPublic(BaseModel):
+    """The node's clock minus the controller's (positive: the node is ahead)."""
+
+    offset_ms: float
+    method: Literal["two_way", "node_only", "controller_only"] = Field(
+        description="two_way: the midpoint of both directions' bounds; node_only: an upper "
+        "bound (the node's measure); controller_only: a lower bound (from heartbeats)"
+    )
+    low_ms: float | None
+    high_ms: float | None
+
+
 class NodeHealthPublic(NodePublic):
     state: str = Field(description="online, offline, flapping or unknown (never seen)")
     alarms: list[str] = Field(description="Kinds of the node's alarms not yet cleared")
+    clock: ClockOffsetPublic | None = Field(
+        default=None, description="Null: nothing heard from the node since the controller started"
+    )
+    telemetry: dict[str, Any] | None = Field(
+        default=None,
+        description="The node's latest heartbeat (protocol `Telemetry`; a null value is "
+        "unknown: not measured or not checked) and `received`, when the controller got it",
+    )
 
 
 class AlarmPublic(BaseModel):

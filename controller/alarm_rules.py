@@ -15,6 +15,7 @@ from controller.config import Settings
 from controller.models import Alarm, Delivery, DeliveryState, Node, NodeEventRecord
 from controller.presence import Presence
 from controller.telemetry import TelemetryStore
+from protocol import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -118,22 +119,28 @@ class AlarmRules:
         if latest is None or now - latest.received > timedelta(seconds=self.s.offline_after_s):
             return  # nothing fresh to judge by: leave these alarms as they are
         t = latest.report
-        out[(node.id, AlarmKind.speaker_fault)] = None if t.speaker_ok else "speaker check failed"
-        out[(node.id, AlarmKind.amplifier_fault)] = (
-            None if t.amplifier_ok else "amplifier check failed"
-        )
-        on_battery = t.power == "battery"
-        out[(node.id, AlarmKind.mains_lost)] = (
-            f"on battery ({t.battery_pct if t.battery_pct is not None else '?'} %)"
-            if on_battery
-            else None
-        )
-        low = (
-            on_battery
-            and t.battery_pct is not None
-            and t.battery_pct < self.s.alarm_low_battery_pct
-        )
-        out[(node.id, AlarmKind.low_battery)] = f"battery at {t.battery_pct} %" if low else None
+        # None is unknown (not measured, not checked): such an alarm is left as it is.
+        if t.speaker_ok is not None:
+            out[(node.id, AlarmKind.speaker_fault)] = (
+                None if t.speaker_ok else "speaker check failed"
+            )
+        if t.amplifier_ok is not None:
+            out[(node.id, AlarmKind.amplifier_fault)] = (
+                None if t.amplifier_ok else "amplifier check failed"
+            )
+        if t.power is not None:
+            on_battery = t.power == "battery"
+            out[(node.id, AlarmKind.mains_lost)] = (
+                f"on battery ({t.battery_pct if t.battery_pct is not None else '?'} %)"
+                if on_battery
+                else None
+            )
+            if not on_battery or t.battery_pct is not None:
+                low = on_battery and (t.battery_pct or 0) < self.s.alarm_low_battery_pct
+                out[(node.id, AlarmKind.low_battery)] = (
+                    f"battery at {t.battery_pct} %" if low else None
+                )
+        self._clock(node, t, out)
         limit = self.s.alarm_over_temperature_c
         key = (node.id, AlarmKind.over_temperature)
         if t.temperature_c is not None and t.temperature_c >= limit:
@@ -146,6 +153,28 @@ class AlarmRules:
             if storage is not None and storage < self.s.alarm_storage_low_mb
             else None
         )
+
+    def _clock(self, node: Node, t: Telemetry, out: Decisions) -> None:
+        """Off by more than the limit, measured through the protocol or by the node's time
+        daemon: raise; within it by both (as far as they are known): clear; else leave."""
+        limit = self.s.alarm_clock_offset_ms
+        measured = self.telemetry.clock_offset(node.id)
+        verdict = measured.beyond(limit) if measured is not None else None
+        daemon = None if t.clock_offset_ms is None else abs(t.clock_offset_ms) > limit
+        key = (node.id, AlarmKind.clock_offset)
+        if verdict:
+            assert measured is not None
+            out[key] = (
+                f"{measured.offset_ms:+.0f} ms from the controller's clock "
+                f"({measured.method.replace('_', ' ')}; limit {limit:.0f} ms)"
+            )
+        elif daemon:
+            out[key] = (
+                f"{t.clock_offset_ms:+.1f} ms from true time by {t.clock_source or 'its daemon'} "
+                f"(limit {limit:.0f} ms)"
+            )
+        elif verdict is False:  # and the daemon, if it says, agrees
+            out[key] = None
 
     def _dead_air(self, session: Session, nodes: list[Node], now: datetime, out: Decisions) -> None:
         """Online, yet the newest item that should have ended by now was not played."""

@@ -39,6 +39,7 @@ class AlarmKind(StrEnum):
     media_failing = "media_failing"
     firmware_outdated = "firmware_outdated"
     stream_dead = "stream_dead"  # a relayed station or live stream stopped reaching the node
+    clock_offset = "clock_offset"  # the node's clock is off: its items start out of step
 
 
 SEVERITY = {
@@ -54,6 +55,7 @@ SEVERITY = {
     AlarmKind.storage_low: "minor",
     AlarmKind.firmware_outdated: "minor",
     AlarmKind.stream_dead: "major",
+    AlarmKind.clock_offset: "major",
 }
 
 # For people (the webhook's text, the console): Vietnamese first.
@@ -70,6 +72,7 @@ LABELS_VI = {
     AlarmKind.media_failing: "tải tệp âm thanh thất bại",
     AlarmKind.firmware_outdated: "phần mềm thiết bị đã cũ",
     AlarmKind.stream_dead: "mất nguồn tiếp sóng",
+    AlarmKind.clock_offset: "đồng hồ thiết bị bị lệch",
 }
 
 Listener = Callable[[dict[str, Any]], None]

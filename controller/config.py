@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     alarm_storage_low_mb: int = Field(default=100, ge=0)
     alarm_media_failures: int = Field(default=3, ge=1)
     alarm_media_window_s: float = Field(default=900, gt=0)
+    alarm_clock_offset_ms: float = Field(
+        default=50,
+        gt=0,
+        description="A node's clock further than this from the controller's (or, by its own "
+        "time daemon, from true time) raises clock_offset: loudspeakers this far apart echo",
+    )
     alarm_repeat_s: float = Field(default=3600, gt=0)
     webhook_url: str | None = Field(default=None, description="Alarms are POSTed here as JSON")
     webhook_timeout_s: float = Field(default=5, gt=0, le=120)

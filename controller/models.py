@@ -314,7 +314,9 @@ class AlertReceipt(SQLModel, table=True):
 
 class TelemetrySample(SQLModel, table=True):
     """One heartbeat at full resolution, kept for `telemetry_full_days`; `ts` is when the
-    controller received it (node clocks may be wrong)."""
+    controller received it (node clocks may be wrong). None: the node could not measure it.
+    `offset_ms` is the controller's estimate of the node's clock offset at the time
+    (`controller.telemetry.ClockOffset`), `clock_synced` what the node's time daemon said."""
 
     __table_args__ = (Index("ix_telemetrysample_node_ts", "node_id", "ts"),)
 
@@ -325,14 +327,18 @@ class TelemetrySample(SQLModel, table=True):
     volume: int = 0
     signal_dbm: int | None = None
     temperature_c: float | None = None
-    power: str = Field(default="mains", max_length=8)
+    power: str | None = Field(default="mains", max_length=8)
     battery_pct: int | None = None
     supply_v: float | None = None
-    speaker_ok: bool = True
-    amplifier_ok: bool = True
+    speaker_ok: bool | None = True
+    amplifier_ok: bool | None = True
     storage_free_mb: int | None = None
     now_playing: str | None = Field(default=None, max_length=200)
     timeline_version: int = 0
+    memory_free_mb: int | None = None
+    load_1m: float | None = None
+    offset_ms: float | None = None
+    clock_synced: bool | None = None
 
 
 class TelemetryHourly(SQLModel, table=True):

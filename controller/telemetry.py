@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from dataclasses import dataclass
@@ -31,6 +32,51 @@ class Latest:
     report: Telemetry
 
 
+# The uplink half of the clock measure: the minimum over this many recent heartbeats.
+UPLINK_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class ClockOffset:
+    """A node's clock minus the controller's, in ms (positive: the node is ahead).
+
+    Two measures, each the minimum over recent messages, so the least delayed one counts:
+    the node's `controller_delay_ms` (its receive time − the controller's issue time of live
+    controller messages) is offset + downlink delay, an upper bound; the controller's
+    (receive time − heartbeat `ts`) is −offset + uplink delay, so its negation is a lower
+    bound. With both, the estimate is the midpoint (delays taken as equal, as NTP does) and
+    the error at most half the round trip; with one, it is that bound.
+    """
+
+    offset_ms: float
+    method: Literal["two_way", "node_only", "controller_only"]
+    low_ms: float | None
+    high_ms: float | None
+
+    def beyond(self, limit_ms: float) -> bool | None:
+        """True: off by more than the limit; False: within it; None: cannot be told (one
+        bound only, and it does not prove the offset too large)."""
+        if self.method == "two_way":
+            return abs(self.offset_ms) > limit_ms
+        if self.low_ms is not None and self.low_ms > limit_ms:
+            return True
+        if self.high_ms is not None and self.high_ms < -limit_ms:
+            return True
+        return None
+
+
+def clock_offset(uplink_ms: int | None, downlink_ms: int | None) -> ClockOffset | None:
+    low = -uplink_ms if uplink_ms is not None else None
+    high = downlink_ms
+    if low is not None and high is not None:
+        return ClockOffset((low + high) / 2, "two_way", low, high)
+    if high is not None:
+        return ClockOffset(high, "node_only", None, high)
+    if low is not None:
+        return ClockOffset(low, "controller_only", low, None)
+    return None
+
+
 def floor_hour(when: datetime) -> datetime:
     return when.replace(minute=0, second=0, microsecond=0)
 
@@ -42,11 +88,29 @@ class TelemetryStore:
         self._lock = threading.Lock()
         self.written = 0
         self._done_until: datetime | None = None  # hours before this are summarised
+        # Per node: (controller receive time − heartbeat ts) of recent heartbeats, ms.
+        self._uplink: dict[str, collections.deque[int]] = {}
+
+    def clock_offset(self, node_id: str) -> ClockOffset | None:
+        """The node's clock against the controller's, from its latest heartbeat and the
+        recent ones; None when nothing was heard since the controller started."""
+        latest = self.latest.get(node_id)
+        with self._lock:
+            samples = self._uplink.get(node_id)
+            uplink = min(samples) if samples else None
+        downlink = latest.report.controller_delay_ms if latest is not None else None
+        return clock_offset(uplink, downlink)
 
     def record(self, session: Session, rows: list[tuple[str, Telemetry, datetime]]) -> None:
         """Store a batch of heartbeats in one multi-row insert (part of the caller's commit)."""
         if not rows:
             return
+        offsets: list[ClockOffset | None] = []
+        with self._lock:
+            for node_id, t, received in rows:
+                samples = self._uplink.setdefault(node_id, collections.deque(maxlen=UPLINK_SAMPLES))
+                samples.append(round(received.timestamp() * 1000) - t.ts)
+                offsets.append(clock_offset(min(samples), t.controller_delay_ms))
         values = [
             {
                 "node_id": node_id,
@@ -63,8 +127,12 @@ class TelemetryStore:
                 "storage_free_mb": t.storage_free_mb,
                 "now_playing": t.now_playing,
                 "timeline_version": t.timeline_version,
+                "memory_free_mb": t.memory_free_mb,
+                "load_1m": t.load_1m,
+                "offset_ms": None if offset is None else round(offset.offset_ms, 1),
+                "clock_synced": t.clock_synced,
             }
-            for node_id, t, received in rows
+            for (node_id, t, received), offset in zip(rows, offsets, strict=True)
         ]
         session.connection().execute(insert(TelemetrySample), values)
         with self._lock:
@@ -86,7 +154,8 @@ class TelemetryStore:
         ).all()
         with self._lock:
             for r in rows:
-                report = Telemetry.model_construct(**r.model_dump(exclude={"id", "ts"}), ts=0)
+                stored = r.model_dump(exclude={"id", "ts", "offset_ms"})
+                report = Telemetry.model_construct(**stored, ts=0)
                 self.latest.setdefault(r.node_id, Latest(r.ts, report))
 
     # --- downsampling --------------------------------------------------------------------
@@ -126,7 +195,7 @@ class TelemetryStore:
     def _summarise(self, session: Session, hour: datetime) -> None:
         s = TelemetrySample
 
-        def bad(c: SQLColumnExpression[bool]) -> ColumnElement[int]:
+        def bad(c: SQLColumnExpression[bool | None]) -> ColumnElement[int]:
             return sa_func.sum(case((c == False, 1), else_=0))  # noqa: E712
 
         aggregates: list[Any] = [

@@ -3,6 +3,7 @@ a node's telemetry history and its timeline of events."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -19,14 +20,28 @@ from controller.fleet_view import NodeHealthRow, fleet, open_alarm_kinds, timeli
 from controller.models import Node
 from controller.occurrences import from_ms
 from controller.registry import RegistryError
+from controller.telemetry import TelemetryStore
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
 
-def health_public(row: NodeHealthRow) -> NodeHealthPublic:
+def health_public(row: NodeHealthRow, store: TelemetryStore) -> NodeHealthPublic:
     # `row.node` is a Node or a row of the fleet view's columns: both have these attributes.
     fields = {name: getattr(row.node, name) for name in NodePublic.model_fields}
-    return NodeHealthPublic.model_validate({**fields, "state": row.state, "alarms": row.alarms})
+    offset = store.clock_offset(row.node.id)
+    latest = store.latest.get(row.node.id)
+    telemetry = None
+    if latest is not None:
+        telemetry = latest.report.model_dump(mode="json") | {"received": latest.received}
+    return NodeHealthPublic.model_validate(
+        {
+            **fields,
+            "state": row.state,
+            "alarms": row.alarms,
+            "clock": None if offset is None else asdict(offset),
+            "telemetry": telemetry,
+        }
+    )
 
 
 @router.get("", response_model=list[NodeHealthPublic])
@@ -60,7 +75,7 @@ def list_nodes(
             continue
         if alarm not in (None, "any", "none") and str(alarm) not in row.alarms:
             continue
-        out.append(health_public(row))
+        out.append(health_public(row, service.health.telemetry))
     return out
 
 
@@ -78,7 +93,8 @@ def get_node(
     guard.check(Permission.read)
     node = visible(session, guard, node_id)
     kinds = sorted(open_alarm_kinds(session).get(node.id, []))
-    return health_public(NodeHealthRow(node, service.health.presence.state_of(node), kinds))
+    row = NodeHealthRow(node, service.health.presence.state_of(node), kinds)
+    return health_public(row, service.health.telemetry)
 
 
 def window(
