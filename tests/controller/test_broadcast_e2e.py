@@ -14,6 +14,7 @@ from sqlmodel import func, select
 from controller.models import NodeEventRecord
 from firmware_sim.config import NodeConfig
 from firmware_sim.fleet import Fleet
+from firmware_sim.node import Node
 from protocol import SystemClock
 from protocol.clock import Clock
 from tests.clocks import SteppedClock
@@ -92,6 +93,13 @@ async def all_finished(ctl: RunningController, schedule_id: int, n: int) -> bool
     return d["counts"].get("finished", 0) == n
 
 
+async def hold_media(nodes: list[Node], sha256: str, timeout: float = 60) -> None:
+    """Wait until every one of `nodes` holds the media, verified."""
+    await wait_for(
+        lambda: all(n.media.is_ready(sha256) for n in nodes), timeout, "the nodes to hold the media"
+    )
+
+
 def started_events(ctl: RunningController) -> int:
     with ctl.service.db.session() as s:
         return int(
@@ -106,14 +114,19 @@ def started_events(ctl: RunningController) -> int:
 @pytest.mark.slow
 async def test_announcement_plays_on_every_node_and_reports_back(make_settings, database_url):
     settings = make_settings(database_url=database_url)
-    async with running_controller(settings) as ctl:
+    clock = SteppedClock()
+    async with running_controller(settings, clock) as ctl:
         configs = await make_commune(ctl, 6)
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 6, 20, "nodes to connect")
             ann = await announce(ctl)
             assert ann["duration_s"] > 1
             assert "ủy ban nhân dân" in ann["normalized_text"].lower()
-            sched = await schedule(ctl, ann["id"], 4, areas=["xa-a"])
+            # Held still until every node holds the media: a loaded machine cannot make one late.
+            clock.pause()
+            sched = await schedule_at(ctl, ann["id"], clock.now_ms() + 4000, areas=["xa-a"])
+            await hold_media(fleet.nodes, ann["media_sha256"])
+            clock.resume()
             await wait_for(lambda: all_finished(ctl, sched["id"], 6), 60, "all 6 nodes to play")
 
             d = await deliveries(ctl, sched["id"])
@@ -134,12 +147,19 @@ async def test_announcement_plays_on_every_node_and_reports_back(make_settings, 
 
 @pytest.mark.slow
 async def test_village_target_reaches_only_that_village(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 4)
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to connect")
             ann = await announce(ctl)
-            sched = await schedule(ctl, ann["id"], 3, areas=["thon-2"], nodes=["n0"])
+            clock.pause()
+            sched = await schedule_at(
+                ctl, ann["id"], clock.now_ms() + 3000, areas=["thon-2"], nodes=["n0"]
+            )
+            targeted = [n for n in fleet.nodes if n.node_id in {"n0", "n1", "n3"}]
+            await hold_media(targeted, ann["media_sha256"])
+            clock.resume()
             await wait_for(lambda: all_finished(ctl, sched["id"], 3), 60, "3 nodes to play")
             played = {n.node_id for n in fleet.nodes if n.played}
             assert played == {"n0", "n1", "n3"}
@@ -177,22 +197,29 @@ async def test_node_offline_at_scheduling_plays_when_back_before_air_time(make_s
 @pytest.mark.slow
 async def test_controller_restart_between_scheduling_and_air_time_loses_nothing(make_settings):
     settings = make_settings()
-    async with running_controller(settings) as ctl:
+    clock = SteppedClock()
+    async with running_controller(settings, clock) as ctl:
         configs = await make_commune(ctl, 4)
         ann = await announce(ctl)
-    async with fleet_of(configs) as fleet:
-        async with running_controller(settings) as ctl:
+    async with fleet_of(configs, clock) as fleet:
+        async with running_controller(settings, clock) as ctl:
             await wait_for(lambda: fleet.summary().connected == 4, 30, "nodes to connect")
-            sched = await schedule(ctl, ann["id"], 8, areas=["xa-a"])
+            # Held still until the controller is gone: air time cannot come first.
+            clock.pause()
+            sched = await schedule_at(ctl, ann["id"], clock.now_ms() + 4000, areas=["xa-a"])
 
             async def all_delivered() -> bool:
                 d = await deliveries(ctl, sched["id"])
                 return d["counts"].get("delivered", 0) + d["counts"].get("downloaded", 0) == 4
 
-            await wait_for(all_delivered, 20, "timelines to reach the nodes")
+            await wait_for(all_delivered, 30, "timelines to reach the nodes")
+            # The media comes from the controller: the nodes must hold it before it goes.
+            await hold_media(fleet.nodes, ann["media_sha256"])
         # The controller (and its embedded broker) is down now; nodes play on their own.
-        await wait_for(lambda: all(n.played for n in fleet.nodes), 40, "nodes to play alone")
-        async with running_controller(settings) as ctl:
+        assert not any(n.played for n in fleet.nodes)
+        clock.resume()
+        await wait_for(lambda: all(n.played for n in fleet.nodes), 60, "nodes to play alone")
+        async with running_controller(settings, clock) as ctl:
             await wait_for(lambda: all_finished(ctl, sched["id"], 4), 60, "reports after restart")
             assert started_events(ctl) == 4
             assert all(len(n.played) == 1 for n in fleet.nodes)
@@ -200,15 +227,18 @@ async def test_controller_restart_between_scheduling_and_air_time_loses_nothing(
 
 @pytest.mark.slow
 async def test_corrupt_media_is_retried_and_reported_never_played(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 2)
         ann = await announce(ctl)
         path = ctl.service.store.path_for(ann["media_sha256"])
         good = path.read_bytes()
         path.write_bytes(good[: len(good) // 2] + b"\0" * (len(good) - len(good) // 2))
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
-            sched = await schedule(ctl, ann["id"], 9, areas=["xa-a"])
+            # Held still: the retries cannot run into air time, however slow they are.
+            clock.pause()
+            sched = await schedule_at(ctl, ann["id"], clock.now_ms() + 4000, areas=["xa-a"])
 
             def failures() -> int:
                 with ctl.service.db.session() as s:
@@ -221,4 +251,6 @@ async def test_corrupt_media_is_retried_and_reported_never_played(make_settings)
             await wait_for(lambda: failures() >= 2, 20, "media_failed reports")
             assert not any(n.played for n in fleet.nodes)
             path.write_bytes(good)
+            await hold_media(fleet.nodes, ann["media_sha256"], 90)
+            clock.resume()
             await wait_for(lambda: all_finished(ctl, sched["id"], 2), 60, "play after repair")
