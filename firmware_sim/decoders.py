@@ -110,6 +110,10 @@ class FfmpegStreamDecoder:
     def feed(self, frames: list[bytes]) -> None:
         self.pending.put(b"".join(frames))
 
+    def end(self) -> None:
+        """No more frames: the decoder plays out those it holds, then the voice is done."""
+        self.pending.put(None)
+
     def stop(self) -> None:
         self.voice.stop()
         self.pending.put(None)
@@ -125,6 +129,9 @@ class NoDecoder:
         voice.finish()
 
     def feed(self, frames: list[bytes]) -> None:
+        return None
+
+    def end(self) -> None:
         return None
 
     def stop(self) -> None:

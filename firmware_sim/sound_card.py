@@ -100,6 +100,7 @@ class SoundCardPlayer:
         self._lock = threading.Lock()
         self._output: miniaudio.PlaybackDevice | None = None
         self.opened = 0  # times the device was opened (for tests and logs)
+        self.fed = 0  # bytes handed to the device, silence included (for tests and logs)
 
     def _find(self, device: str) -> object | None:
         if device == "default" or self.backend is miniaudio.Backend.NULL:
@@ -192,6 +193,7 @@ class SoundCardPlayer:
                 # at that pace anyway; a sink without a clock (ALSA's null or file devices)
                 # would otherwise take silence as fast as the CPU can make it.
                 time.sleep(required / RATE / 2)
+            self.fed += nbytes
             required = yield _mix(chunks, nbytes)
 
 
