@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-__all__ = ["ABBREVIATIONS", "expand_abbreviations"]
+__all__ = ["ABBREVIATIONS", "CONTEXTUAL_ABBREVIATIONS", "expand_abbreviations"]
 
 # Matching is case-sensitive and on whole tokens: "TP" expands, "tp" inside a word does not.
 # Callers extend or override entries with an admin-managed dictionary (extra_abbreviations).
@@ -16,7 +16,16 @@ ABBREVIATIONS: dict[str, str] = {
     "UBMTTQ": "ủy ban mặt trận tổ quốc",
     "MTTQ": "mặt trận tổ quốc",
     "UBKT": "ủy ban kiểm tra",
-    "BCH": "ban chấp hành",
+    "BCH": "ban chấp hành",  # "ban chỉ huy" before military and disaster words, see below
+    "BCHQS": "ban chỉ huy quân sự",
+    "CHQS": "chỉ huy quân sự",
+    "NVQS": "nghĩa vụ quân sự",
+    "DQCĐ": "dân quân cơ động",
+    "DQTT": "dân quân thường trực",
+    "TW": "trung ương",
+    "TƯ": "trung ương",
+    "T.Ư": "trung ương",
+    "PBT": "phó bí thư",
     "BCĐ": "ban chỉ đạo",
     "HĐ": "hội đồng",
     "HND": "hội nông dân",
@@ -58,6 +67,18 @@ ABBREVIATIONS: dict[str, str] = {
     "GPMB": "giải phóng mặt bằng",
     "CMND": "chứng minh nhân dân",
     "CCCD": "căn cước công dân",
+    "HKTT": "hộ khẩu thường trú",
+    "TDP": "tổ dân phố",
+    "KDC": "khu dân cư",
+    "BVTV": "bảo vệ thực vật",
+    "LMLM": "lở mồm long móng",
+    "TBA": "trạm biến áp",
+    "MBA": "máy biến áp",
+    "USD": "đô la Mỹ",
+    # Letter codes with a vowel are not spelled by the generic rule (they could be words).
+    "ATM": "a tê em",
+    "OTP": "ô tê pê",
+    "UV": "u vê",
     "SĐT": "số điện thoại",
     "ĐT": "điện thoại",
     "TTYT": "trung tâm y tế",
@@ -92,31 +113,60 @@ ABBREVIATIONS: dict[str, str] = {
     "CN": "chủ nhật",
 }
 
+# Abbreviations whose reading depends on the words that follow: (pattern matched right after
+# the abbreviation, reading) in order; the first match wins, and without one the plain table
+# applies (or, for a key not in it, the text is left as written).
+CONTEXTUAL_ABBREVIATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    # The command of the military and of disaster response vs the executive committee of
+    # the Party, the Youth Union and the mass organisations.
+    "BCH": (
+        (r"\s+(?:(?i:quân\s+sự|phòng,?\s+chống|phòng\s+thủ|phòng\s+cháy|tìm\s+kiếm)"
+         r"|QS|PCTT|TKCN|PCCC|PCCCR|PTDS)\b", "ban chỉ huy"),
+    ),
+    # "SN 1990" is a year of birth; "SN 12" a house number.
+    "SN": ((r"\s*:?\s*(?:19|20)\d\d\b", "sinh năm"), (r"\s*:?\s*\d", "số nhà")),
+}  # fmt: skip
+_CONTEXT_PATTERNS = {
+    key: tuple((re.compile(pattern), reading) for pattern, reading in rules)
+    for key, rules in CONTEXTUAL_ABBREVIATIONS.items()
+}
+
 _TOKEN_START = r"(?<![^\W_])"
 _TOKEN_END = r"(?![^\W\d_])"
 
 
-def _pattern(table: Mapping[str, str]) -> re.Pattern[str]:
+def _pattern(*tables: Iterable[str]) -> re.Pattern[str]:
     # Longest first, so "UBMTTQ" wins over "MTTQ" and "TP.HCM" over "TP".
-    keys = sorted(table, key=len, reverse=True)
+    keys = sorted({key for table in tables for key in table}, key=len, reverse=True)
     alternatives = "|".join(r"\s+".join(map(re.escape, key.split())) for key in keys)
     return re.compile(f"{_TOKEN_START}(?:{alternatives}){_TOKEN_END}")
 
 
-_DEFAULT_PATTERN = _pattern(ABBREVIATIONS)
+_DEFAULT_PATTERN = _pattern(CONTEXTUAL_ABBREVIATIONS, ABBREVIATIONS)
 
 
 def expand_abbreviations(text: str, extra: Mapping[str, str] | None = None) -> str:
     """Replace every known abbreviation in `text`; `extra` entries add to or override the table."""
     table: Mapping[str, str] = ABBREVIATIONS
     pattern = _DEFAULT_PATTERN
+    overridden: set[str] = set()
     if extra:
-        table = {**ABBREVIATIONS, **{k.strip(): v for k, v in extra.items() if k.strip()}}
-        pattern = _pattern(table)
+        overrides = {k.strip(): v for k, v in extra.items() if k.strip()}
+        overridden = set(overrides)
+        table = {**ABBREVIATIONS, **overrides}
+        pattern = _pattern(CONTEXTUAL_ABBREVIATIONS, table)
     lookup = {" ".join(key.split()): value for key, value in table.items()}
 
     def replace(match: re.Match[str]) -> str:
-        expansion = lookup[" ".join(match.group(0).split())]
+        key = " ".join(match.group(0).split())
+        expansion = lookup.get(key)
+        if key in _CONTEXT_PATTERNS and key not in overridden:
+            for context, reading in _CONTEXT_PATTERNS[key]:
+                if context.match(match.string, match.end()):
+                    expansion = reading
+                    break
+        if expansion is None:
+            return match.group(0)
         # "QL1A" -> "quốc lộ 1A": keep the number apart from the expanded words.
         following = match.string[match.end() : match.end() + 1]
         return expansion + " " if following.isalnum() else expansion

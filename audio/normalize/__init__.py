@@ -8,12 +8,15 @@ from collections.abc import Mapping
 from audio.abbreviations import expand_abbreviations
 from audio.normalize.codes import (
     read_addresses,
+    read_admin_units,
+    read_km_posts,
     read_legal_references,
+    read_letter_codes,
     read_number_letters,
     read_phones_and_roads,
     spell_consonant_codes,
 )
-from audio.normalize.dates import read_dates, read_times
+from audio.normalize.dates import read_dates, read_fractions, read_times
 from audio.normalize.measures import read_measures, read_numbers
 from audio.normalize.numbers import cardinal, ordinal
 from audio.normalize.ordinals import read_ordinals
@@ -38,8 +41,12 @@ def normalize(text: str, extra_abbreviations: Mapping[str, str] | None = None) -
         }
     text = read_legal_references(text)
     text = read_phones_and_roads(text)
+    text = read_km_posts(text)
+    text = read_admin_units(text)
     text = expand_abbreviations(text, extra_abbreviations)
     text = read_addresses(text)
+    text = read_letter_codes(text)
+    text = read_fractions(text)
     text = read_dates(text)
     text = read_times(text)
     text = read_ordinals(text)

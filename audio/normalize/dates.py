@@ -6,7 +6,7 @@ import re
 
 from audio.normalize.numbers import cardinal, month_name
 
-__all__ = ["read_dates", "read_times"]
+__all__ = ["FRACTION_AFTER", "FRACTION_BEFORE", "read_dates", "read_fractions", "read_times"]
 
 _DAY_WORD = r"(?:(?i:\b(ngày))\s+)?"
 _FULL_DATE = re.compile(
@@ -21,6 +21,30 @@ _DAY_MONTH = re.compile(_DAY_WORD + r"(?<![\d.,/])(\d{1,2})/(\d{1,2})(?![\d/])(?
 _DASHED_DAY_MONTH = re.compile(r"(?i:\b(ngày))\s+(\d{1,2})-(\d{1,2})(?![\d/-])(?!\s*(?i:tháng)\b)")
 _MONTH = re.compile(r"(?i:\b(tháng))\s+(\d{1,2})(?![\d/])(?![.,]\d)")
 
+# A slash between small numbers is a fraction ("3/4 diện tích"), not a date, when a noun of
+# quantity follows or a word of comparison or share comes before; "ngày 3/4" stays a date.
+FRACTION_AFTER = (
+    "diện tích", "số", "tổng số", "dân số", "kế hoạch", "chỉ tiêu", "viên", "lượng",
+    "khối lượng", "giá trị", "kinh phí", "thời gian", "chiều dài", "quãng đường", "sản lượng",
+    "số lượng", "lương", "mức", "phần", "cốc", "bát", "thìa",
+)  # fmt: skip
+FRACTION_BEFORE = (
+    "khoảng", "gần", "hơn", "trên", "dưới", "bằng", "chiếm", "đạt", "còn", "mất", "uống",
+    "thu hồi", "quá", "tới", "gấp", "có", "được",
+)  # fmt: skip
+_DATE_WORDS = ("ngày", "sáng", "trưa", "chiều", "tối", "đêm", "hôm", "rạng sáng", "từ", "đến",
+               "trước", "sau", "dịp")  # fmt: skip
+_FRACTION = re.compile(r"(?<![\w.,/])(\d{1,2})/(\d{1,2})(?![\w/])(?![.,]\d)")
+_AFTER_FRACTION = re.compile(
+    r"\s+(?:" + "|".join(map(re.escape, FRACTION_AFTER)) + r")(?![^\W_])", re.IGNORECASE
+)
+_BEFORE_FRACTION = re.compile(
+    r"(?<![^\W_])(" + "|".join(map(re.escape, (*FRACTION_BEFORE, *_DATE_WORDS))) + r")\s+$",
+    re.IGNORECASE,
+)
+# "ngày 11 và 12/6": the day word already said applies to the second day too.
+_AFTER_LISTED_DAY = re.compile(r"(?i:\bngày)\s+\d{1,2}\s*(?:,|và|hoặc|hay)\s*$")
+
 _TIME = r"\d{1,2}(?:[hH](?:[0-5]\d)?|:[0-5]\d)(?:['′p]|\s?phút)?"
 _TIME_RANGE = re.compile(rf"(?<![\d.,/:])({_TIME}|\d{{1,2}})\s*[-–]\s*({_TIME})(?![^\W_])")
 _SINGLE_TIME = re.compile(rf"(?<![\d.,/:])({_TIME})(?![^\W_])(?!:\d)")
@@ -34,6 +58,23 @@ def _valid(day: int, month: int) -> bool:
 def _date_words(day_word: str | None, day: int, month: int, year: str | None) -> str:
     words = f"{day_word or 'ngày'} {cardinal(day)} tháng {month_name(month)}"
     return f"{words} năm {cardinal(int(year))}" if year else words
+
+
+def read_fractions(text: str) -> str:
+    """ "3/4 diện tích" -> "ba phần tư diện tích", "trên 2/3" -> "trên hai phần ba"."""
+
+    def replace(match: re.Match[str]) -> str:
+        numerator, denominator = int(match.group(1)), int(match.group(2))
+        if not 0 < numerator < denominator <= 10:
+            return match.group(0)
+        before = _BEFORE_FRACTION.search(text, max(0, match.start() - 12), match.start())
+        if before and before.group(1).lower() in _DATE_WORDS:
+            return match.group(0)
+        if before is None and not _AFTER_FRACTION.match(text, match.end()):
+            return match.group(0)
+        return f"{cardinal(numerator)} phần {month_name(denominator)}"
+
+    return _FRACTION.sub(replace, text)
 
 
 def read_dates(text: str) -> str:
@@ -62,7 +103,10 @@ def read_dates(text: str) -> str:
         day_word, day, month = match.groups()
         if not _valid(int(day), int(month)):
             return match.group(0)
-        return _date_words(day_word, int(day), int(month), None)
+        words = _date_words(day_word, int(day), int(month), None)
+        if day_word is None and _AFTER_LISTED_DAY.search(match.string, 0, match.start()):
+            return words.removeprefix("ngày ")
+        return words
 
     def month_only(match: re.Match[str]) -> str:
         month_word, month = match.groups()
