@@ -1,11 +1,12 @@
-"""Device health end to end: a controller, simulated nodes and a fault scenario on a scaled
-clock; every alarm kind is raised, notified through a real webhook, acknowledged by a
+"""Device health end to end: a controller, simulated nodes and a fault scenario on a paced
+test clock; every alarm kind is raised, notified through a real webhook, acknowledged by a
 technician and cleared when its fault ends, and /metrics says what the API says."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,14 @@ from controller.alarms import AlarmKind
 from controller.occurrences import from_ms
 from firmware_sim.config import NodeConfig
 from firmware_sim.fleet import Fleet
+from firmware_sim.node import Node
 from firmware_sim.scenario import Scenario
-from protocol import ScaledClock
+from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.health_support import WebhookServer, prometheus
 
-SPEED = 10  # node and controller time run ten times faster than real time
+# The clock moves STEP_MS every TICK_S of real time (about ten times real speed).
+STEP_MS, TICK_S = 1_000, 0.1
 # Each node gets one fault, so every alarm has one cause. Times are node seconds.
 SCENARIO = """
 [[fault]]
@@ -78,6 +81,42 @@ kind = "silent"
 duration = 150
 """
 NODES = ["spk", "amp", "pwr", "hot", "off", "hang", "flap", "media", "mute", "ok"]
+
+
+def due_handled(node: Node, now_ms: int) -> bool:
+    """Every item of the node's timeline that has come due is playing or was dealt with
+    (played, missed, failed, or dropped by a stalled player): moving the time on can no longer
+    make it late."""
+    playing = node.playback.now_playing
+    for plan in node.timeline._plans.values():
+        if plan.item.start > now_ms or plan.task is None or plan.task.done():
+            continue
+        if playing is not None and playing.item_id == plan.item.item_id:
+            continue
+        return False
+    return True
+
+
+async def pace(clock: SteppedClock, nodes: Callable[[], list[Node]]) -> None:
+    """Move the held clock on by STEP_MS every TICK_S, from the test's own event loop (which
+    the controller and the nodes share): when the machine is too busy to run the loop, the
+    time waits too. A step never passes an item's start: the clock stops there until every
+    node has started or dealt with what came due. A scaled clock gave a node's 5 s late
+    tolerance half a real second, which a busy machine overran ("missed: late by ...")."""
+    while True:
+        await asyncio.sleep(TICK_S)
+        now = clock.now_ms()
+        starts = [
+            plan.item.start
+            for node in nodes()
+            for plan in list(node.timeline._plans.values())
+            if now < plan.item.start <= now + STEP_MS
+        ]
+        clock.advance((min(starts) if starts else now + STEP_MS) - now)
+        if starts:
+            due = clock.now_ms()
+            await wait_for(lambda due=due: all(due_handled(n, due) for n in nodes()), 30,
+                           "the nodes to take the items that came due")  # fmt: skip
 
 
 async def register(ctl: RunningController) -> list[NodeConfig]:
@@ -147,13 +186,19 @@ async def test_every_alarm_kind_is_raised_notified_acknowledged_and_cleared(
     # back while it waits for the dead client's PUBACKs (the heartbeat timeout then catches it).
     broker = mosquitto_factory()
     hook = WebhookServer(fail_first=2)  # the first two posts fail: retried with back-off
-    clock = ScaledClock(SPEED)
+    clock = SteppedClock()
+    clock.pause()  # `pace` moves it
     settings = make_settings(
         mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
         heartbeat_s=2,
         offline_after_s=40,
         alarm_offline_after_s=30,
-        alarm_check_s=5,
+        # In real seconds here (a scaled clock's were divided by its speed): 5 s of the
+        # clock's time, as before.
+        alarm_check_s=0.5,
+        # A message on its way while the clock steps looks a step late: the clock-offset
+        # measure would take that for an offset. The nodes share the controller's clock.
+        alarm_clock_offset_ms=60_000,
         flap_changes=4,
         flap_window_s=120,
         alarm_dead_air_grace_s=20,
@@ -162,6 +207,8 @@ async def test_every_alarm_kind_is_raised_notified_acknowledged_and_cleared(
         webhook_retries=3,
         metrics_token="scrape-token-0123456789",
     )
+    fleet: Fleet | None = None
+    pacer = asyncio.create_task(pace(clock, lambda: fleet.nodes if fleet is not None else []))
     fleet_task = scenario_task = None
     try:
         async with running_controller(settings, clock) as ctl:
@@ -248,7 +295,7 @@ async def test_every_alarm_kind_is_raised_notified_acknowledged_and_cleared(
             assert health.webhook.stats["attempts_failed"] == 2
             assert await wait_for(lambda: metrics_match_api(ctl, tech), 10)
     finally:
-        for task in (scenario_task, fleet_task):
+        for task in (scenario_task, fleet_task, pacer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):
