@@ -54,14 +54,15 @@ class ClockOffset:
     high_ms: float | None
 
     def beyond(self, limit_ms: float) -> bool | None:
-        """True: off by more than the limit; False: within it; None: cannot be told (one
-        bound only, and it does not prove the offset too large)."""
-        if self.method == "two_way":
-            return abs(self.offset_ms) > limit_ms
+        """True: proven further than the limit (a bound is beyond it: delays cannot be
+        negative, so no network delay makes this a false alarm); False: the two-way estimate
+        is within it; None: cannot be told (the bounds are wider than the limit)."""
         if self.low_ms is not None and self.low_ms > limit_ms:
             return True
         if self.high_ms is not None and self.high_ms < -limit_ms:
             return True
+        if self.method == "two_way" and abs(self.offset_ms) <= limit_ms:
+            return False
         return None
 
 

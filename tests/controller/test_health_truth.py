@@ -189,3 +189,19 @@ def _has(ctl: RunningController, node_id: str, kind: str) -> bool:
 def test_node_config_hooks_are_optional() -> None:
     config = NodeConfig(node_id="n0")
     assert config.health is None and config.power_command is None
+
+
+def test_the_clock_alarm_needs_proof_and_clears_on_a_two_way_estimate() -> None:
+    from controller.telemetry import clock_offset
+
+    def judged(up: int | None, down: int | None) -> bool | None:
+        offset = clock_offset(up, down)
+        return None if offset is None else offset.beyond(50)
+
+    assert judged(-398, 402) is True  # 400 ms ahead, 2 ms each way: both bounds say so
+    assert judged(402, -398) is True  # 400 ms behind
+    assert judged(-380, None) is True  # heartbeats alone prove a node ahead
+    assert judged(None, -380) is True  # the node's measure alone proves it behind
+    assert judged(2, 298) is None  # a slow downlink: [−2, 298] proves nothing; left as it is
+    assert judged(3, 5) is False  # within 1 ms, say both ways: cleared
+    assert judged(None, 30) is None and judged(None, None) is None
