@@ -10,7 +10,7 @@ from audio.errors import AudioError, EngineUnavailable
 from audio.ffmpeg import ffmpeg_exe
 from audio.mastering import MasteringSettings, make_chime, master
 from audio.measure import Measurement, measure
-from audio.normalize import normalize, split_sentences
+from audio.normalize import find_overrides, normalize, shown_text, split_sentences
 from audio.render import Renderer, RenderResult, RenderSettings
 from audio.speech import SpokenSentence
 from audio.store import MediaStore
@@ -32,11 +32,13 @@ __all__ = [
     "UploadResult",
     "engine_names",
     "ffmpeg_exe",
+    "find_overrides",
     "get_engine",
     "ingest_upload",
     "make_chime",
     "master",
     "measure",
     "normalize",
+    "shown_text",
     "split_sentences",
 ]

@@ -20,9 +20,18 @@ from audio.normalize.dates import read_dates, read_fractions, read_times
 from audio.normalize.measures import read_measures, read_numbers
 from audio.normalize.numbers import cardinal, ordinal
 from audio.normalize.ordinals import read_ordinals
+from audio.normalize.overrides import Override, find_overrides, hide_overrides, shown_text
 from audio.normalize.sentences import prepare_lines, split_sentences, tidy_punctuation
 
-__all__ = ["cardinal", "normalize", "ordinal", "split_sentences"]
+__all__ = [
+    "Override",
+    "cardinal",
+    "find_overrides",
+    "normalize",
+    "ordinal",
+    "shown_text",
+    "split_sentences",
+]
 
 
 def normalize(text: str, extra_abbreviations: Mapping[str, str] | None = None) -> str:
@@ -32,8 +41,11 @@ def normalize(text: str, extra_abbreviations: Mapping[str, str] | None = None) -
     `extra_abbreviations` add to or override the built-in table (see audio.abbreviations).
     The order matters: codes that contain slashes, dots or capitals are read before the
     generic rules could misread them ("17/NQ-CP" is not a date, "0912.345.678" not a number).
+    An inline override `[[UBND|ủy ban nhân dân]]` is spoken as the part after the bar, as
+    written: it is hidden from every rule and put back at the end (audio.normalize.overrides).
     """
-    text = prepare_lines(unicodedata.normalize("NFC", text))
+    text, restore = hide_overrides(unicodedata.normalize("NFC", text))
+    text = prepare_lines(text)
     if extra_abbreviations:
         extra_abbreviations = {
             unicodedata.normalize("NFC", key): unicodedata.normalize("NFC", value)
@@ -54,4 +66,4 @@ def normalize(text: str, extra_abbreviations: Mapping[str, str] | None = None) -
     text = read_number_letters(text)
     text = read_numbers(text)
     text = spell_consonant_codes(text)
-    return " ".join(tidy_punctuation(text).splitlines())
+    return restore(" ".join(tidy_punctuation(text).splitlines()))
