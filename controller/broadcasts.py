@@ -121,7 +121,7 @@ class Broadcasts:
                 "Split it into several announcements."
             )
         try:
-            result = await self.speech.render(text, engine, repeat)
+            result = await self.speech.render(text, engine, repeat, area_id)
         except ValueError as exc:  # an unknown engine name
             raise Invalid(str(exc)) from exc
         except AudioError as exc:

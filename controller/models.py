@@ -113,10 +113,14 @@ class NodeGroupMember(SQLModel, table=True):
 
 
 class Abbreviation(SQLModel, table=True):
-    """An administrator's addition to the reading dictionary (e.g. a local place name)."""
+    """An entry of the reading dictionary: for every area (`area_id` None, administrators'),
+    or a commune's local list (place names) applied to its announcements and those below."""
+
+    __table_args__ = (UniqueConstraint("term", "area_id", name="uq_abbreviation_term_area"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    term: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    term: str = Field(max_length=64)
+    area_id: str | None = Field(default=None, foreign_key="area.id", index=True, max_length=64)
     reading: str = Field(max_length=300)
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)

@@ -22,15 +22,17 @@ from audio import (
     RenderSettings,
     UploadLimits,
     UploadResult,
+    find_overrides,
     ingest_upload,
     make_chime,
     master,
     normalize,
+    shown_text,
     split_sentences,
 )
 from controller.config import Settings
 from controller.db import Database
-from controller.models import Abbreviation, Announcement, PlaylistItem
+from controller.models import Abbreviation, Announcement, Area, PlaylistItem
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ class Speech:
         self.db = db
         self.store = store
         self._renderers: dict[int, Renderer] = {}
-        self._dictionary: dict[str, str] | None = None
+        # Every entry as (term, reading, area_id); None until read (and after a change).
+        self._dictionary: list[tuple[str, str, str | None]] | None = None
         self.on_render: Callable[[float], None] | None = None  # seconds per render (metrics)
 
     def mastering(self, repeat: int = 1) -> MasteringSettings:
@@ -75,28 +78,69 @@ class Speech:
 
     # --- the dictionary ------------------------------------------------------------------
 
-    def dictionary(self) -> dict[str, str]:
-        if self._dictionary is None:
+    def _entries(self) -> list[tuple[str, str, str | None]]:
+        entries = self._dictionary
+        if entries is None:
             with self.db.session() as session:
                 rows = session.exec(select(Abbreviation)).all()
-            self._dictionary = {r.term: r.reading for r in rows}
-        return dict(self._dictionary)
+            entries = [(r.term, r.reading, r.area_id) for r in rows]
+            self._dictionary = entries
+        return entries
+
+    def _lineage(self, area_id: str) -> list[str]:
+        """The area, its parent, and so on up to the top."""
+        chain: list[str] = []
+        with self.db.session() as session:
+            current: str | None = area_id
+            while current is not None and current not in chain:
+                chain.append(current)
+                area = session.get(Area, current)
+                current = area.parent_id if area is not None else None
+        return chain
+
+    def dictionary(self, area_id: str | None = None) -> dict[str, str]:
+        """The readings that apply to content of `area_id`: the list for every area, then the
+        local lists of the area and of each area above it, the nearest winning a term."""
+        entries = self._entries()
+        local = {entry_area for _, _, entry_area in entries if entry_area is not None}
+        lineage = self._lineage(area_id) if area_id is not None and local else []
+        rank = {area: index for index, area in enumerate(lineage)}
+        chosen: dict[str, tuple[int, str]] = {}
+        for term, reading, entry_area in entries:
+            if entry_area is None:
+                order = len(lineage)
+            elif entry_area in rank:
+                order = rank[entry_area]
+            else:
+                continue
+            if term not in chosen or order < chosen[term][0]:
+                chosen[term] = (order, reading)
+        return {term: reading for term, (_, reading) in chosen.items()}
 
     def forget_dictionary(self) -> None:
         self._dictionary = None
 
-    def preview(self, text: str) -> dict[str, Any]:
-        extra = self.dictionary()
-        reading = normalize(text, extra)
-        return {"normalized_text": reading, "sentences": split_sentences(reading)}
+    def preview(self, text: str, area_id: str | None = None) -> dict[str, Any]:
+        """How `text` will be read for content of `area_id`, sentence by sentence, with the
+        inline overrides it holds and the text as people see it."""
+        reading = normalize(text, self.dictionary(area_id))
+        return {
+            "normalized_text": reading,
+            "sentences": split_sentences(reading),
+            "shown_text": shown_text(text),
+            "overrides": [{"shown": o.shown, "reading": o.reading} for o in find_overrides(text)],
+        }
 
-    async def render(self, text: str, engine: str | None, repeat: int) -> RenderResult:
+    async def render(
+        self, text: str, engine: str | None, repeat: int, area_id: str | None = None
+    ) -> RenderResult:
+        """Speech of `text` with the dictionary of content of `area_id` (None: every area's)."""
         started = time.perf_counter()
         result = await asyncio.to_thread(
             self.renderer(repeat).render_text,
             text,
             engine=engine,
-            extra_abbreviations=self.dictionary(),
+            extra_abbreviations=self.dictionary(area_id),
         )
         if self.on_render is not None:
             self.on_render(time.perf_counter() - started)

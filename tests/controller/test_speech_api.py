@@ -178,3 +178,107 @@ def test_speech_render_command_writes_an_mp3(tmp_path):
     ).stdout
     assert target.stat().st_size > 1000
     assert '"engine": "espeak"' in out and "bảy giờ ba mươi phút" in out
+
+
+async def test_local_lists_per_area_and_who_may_edit_them(make_settings):
+    async with running_controller(make_settings()) as ctl:
+        for area in (
+            {"id": "huyen", "name": "Huyện", "kind": "district"},
+            {"id": "xa-a", "name": "Xã A", "kind": "commune", "parent_id": "huyen"},
+            {"id": "thon-1", "name": "Thôn 1", "kind": "village", "parent_id": "xa-a"},
+            {"id": "xa-b", "name": "Xã B", "kind": "commune", "parent_id": "huyen"},
+        ):
+            assert (await ctl.api("POST", "/areas", json=area)).status_code == 201
+        officer_a = await ctl.login_as_new("officer-a", "officer", "xa-a")
+        staff_a = await ctl.login_as_new("staff-a", "commune_staff", "xa-a")
+        staff_village = await ctl.login_as_new("staff-t1", "commune_staff", "thon-1")
+        staff_b = await ctl.login_as_new("staff-b", "commune_staff", "xa-b")
+        auditor = await ctl.login_as_new("auditor-1", "auditor", None)
+
+        local = {"term": "Ea Kar", "reading": "Ê a Ca", "area_id": "xa-a"}
+        # Commune B's staff and an auditor may not touch commune A's list; the list for
+        # every area is the administrators'.
+        assert (
+            await ctl.api("POST", "/speech/abbreviations", json=local, token=staff_b)
+        ).status_code == 403
+        assert (
+            await ctl.api("POST", "/speech/abbreviations", json=local, token=auditor)
+        ).status_code == 403
+        common = {"term": "Ea Kar", "reading": "E a Kar"}
+        assert (
+            await ctl.api("POST", "/speech/abbreviations", json=common, token=officer_a)
+        ).status_code == 403
+        r = await ctl.api("POST", "/speech/abbreviations", json=local, token=staff_a)
+        assert r.status_code == 201, r.text
+        local_id = r.json()["id"]
+        assert r.json()["area_id"] == "xa-a" and r.json()["created_by"] == "staff-a"
+        again = await ctl.api("POST", "/speech/abbreviations", json=local, token=officer_a)
+        assert again.status_code == 422 and again.json()["code"] == "dictionary_duplicate"
+        # The same term may be in another list: the nearest list wins.
+        assert (await ctl.api("POST", "/speech/abbreviations", json=common)).status_code == 201
+        missing = {**local, "area_id": "nowhere"}
+        assert (await ctl.api("POST", "/speech/abbreviations", json=missing)).status_code == 404
+
+        text = "Hội nghị tại Ea Kar."
+
+        async def reading(token: str | None, **extra: str) -> str:
+            body = {"text": text, **extra}
+            r = await ctl.api("POST", "/speech/preview", json=body, token=token)
+            assert r.status_code == 200, r.text
+            return r.json()["normalized_text"]
+
+        assert await reading(staff_a) == "Hội nghị tại Ê a Ca."
+        assert await reading(staff_village) == "Hội nghị tại Ê a Ca."  # a village of commune A
+        assert await reading(staff_b) == "Hội nghị tại E a Kar."
+        assert await reading(None) == "Hội nghị tại E a Kar."  # the administrator: every area
+        assert await reading(None, area_id="thon-1") == "Hội nghị tại Ê a Ca."
+        assert (
+            await ctl.api(
+                "POST", "/speech/preview", json={"text": text, "area_id": "xa-a"}, token=staff_b
+            )
+        ).status_code == 403
+
+        # Announcements get the reading of their author's area.
+        ann = await ctl.api(
+            "POST", "/announcements", json={"title": "t", "text": text}, token=staff_village
+        )
+        assert ann.status_code == 201, ann.text
+        assert ann.json()["normalized_text"] == "Hội nghị tại Ê a Ca."
+        ann = await ctl.api(
+            "POST", "/announcements", json={"title": "t", "text": text}, token=staff_b
+        )
+        assert ann.json()["normalized_text"] == "Hội nghị tại E a Kar."
+
+        # Lists: commune B sees the common list only, commune A both, filters by list.
+        terms_b = await ctl.api("GET", "/speech/abbreviations", token=staff_b)
+        assert [e["area_id"] for e in terms_b.json()] == [None]
+        seen_a = (await ctl.api("GET", "/speech/abbreviations", token=staff_village)).json()
+        assert sorted(e["area_id"] or "" for e in seen_a) == ["", "xa-a"]
+        only_a = await ctl.api("GET", "/speech/abbreviations", params={"area_id": "xa-a"})
+        assert [e["id"] for e in only_a.json()] == [local_id]
+        only_common = await ctl.api("GET", "/speech/abbreviations", params={"common": "true"})
+        assert [e["area_id"] for e in only_common.json()] == [None]
+
+        assert (
+            await ctl.api("DELETE", f"/speech/abbreviations/{local_id}", token=staff_b)
+        ).status_code == 404
+        assert (
+            await ctl.api("DELETE", f"/speech/abbreviations/{local_id}", token=staff_village)
+        ).status_code == 403
+        assert (
+            await ctl.api("DELETE", f"/speech/abbreviations/{local_id}", token=officer_a)
+        ).status_code == 204
+        assert await reading(staff_a) == "Hội nghị tại E a Kar."
+
+
+async def test_preview_shows_inline_overrides(make_settings):
+    async with running_controller(make_settings()) as ctl:
+        text = "Mời [[UBND|uỷ ban]] xã và UBND huyện họp lúc 7h."
+        r = await ctl.api("POST", "/speech/preview", json={"text": text})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["normalized_text"] == "Mời uỷ ban xã và ủy ban nhân dân huyện họp lúc bảy giờ."
+        assert body["overrides"] == [{"shown": "UBND", "reading": "uỷ ban"}]
+        assert body["shown_text"] == "Mời UBND xã và UBND huyện họp lúc 7h."
+        ann = await ctl.api("POST", "/announcements", json={"title": "t", "text": text})
+        assert ann.json()["normalized_text"] == body["normalized_text"]
