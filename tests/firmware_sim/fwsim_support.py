@@ -49,18 +49,22 @@ async def until(cond: Callable[[], object], timeout: float = 5.0, what: str = ""
 
 
 class MediaServer:
-    """Serves `files[name]` over real HTTP; tests swap bytes to break or repair media, and set
-    `stall_s` to hold back all but the first KiB for that long."""
+    """Serves `files[name]` over real HTTP; tests swap bytes to break or repair media, set
+    `stall_s` to hold back all but the first KiB for that long, or set `hold` (an Event) to hold
+    it back until the test sets the event. `requests` lists the names asked for, in order."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.auth: list[str | None] = []
+        self.requests: list[str] = []
         self.stall_s = 0.0
+        self.hold: threading.Event | None = None
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.auth.append(self.headers.get("Authorization"))
+                server.requests.append(self.path.lstrip("/"))
                 data = server.files.get(self.path.lstrip("/"))
                 if data is None:
                     self.send_response(404)
@@ -69,10 +73,14 @@ class MediaServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if server.stall_s:  # a slow link: the first part now, the rest later
+                hold = server.hold
+                if server.stall_s or hold is not None:  # the first part now, the rest later
                     self.wfile.write(data[:1024])
                     self.wfile.flush()
-                    time.sleep(server.stall_s)
+                    if hold is not None:
+                        hold.wait(60)
+                    else:
+                        time.sleep(server.stall_s)
                     data = data[1024:]
                 self.wfile.write(data)
 

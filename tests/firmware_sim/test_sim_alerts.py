@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from fwsim_support import Controller, MediaServer, item, until
 
 from firmware_sim import Node
 from protocol import Signer, SystemClock, Telemetry, new_private_key
+from tests.clocks import SteppedClock
 
 SIREN = b"siren " * 2000
 UPDATE = b"update " * 2000
@@ -90,13 +92,15 @@ async def test_alert_preempts_item_repeats_and_timeline_resumes(
         ],
     )
     await until(lambda: node.playback.now_playing, what="news playing")
+    asked = len(media.requests)
     body = alert("a1", media.url("siren.mp3"), SIREN, duration_ms=400, repeat=2, pause_ms=200)
-    sent = await send(controller, body)
+    await send(controller, body)
     await until(lambda: [p.item_id for p in node.played] == ["news", "later"], what="later")
     [played] = node.alerts_played
     assert (played.alert_id, played.playings, played.outcome) == ("a1", 2, "finished")
     assert played.ended_ms - played.started_ms >= 400 + 200 + 400
-    assert played.started_ms - sent < 500  # media was already verified for the timeline
+    # The same audio was verified for the timeline: the alert sounded from it, no download.
+    assert media.requests[asked:] == []
     assert node.played[0].outcome == "preempted" and node.played[1].outcome == "finished"
     await until(lambda: len(kinds(controller)) == 3, what="alert events")
     assert [k for k, _ in kinds(controller)] == CYCLE
@@ -112,7 +116,8 @@ async def test_cancel_stops_at_once_with_volume_restored(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["siren.mp3"] = media.files["a.mp3"] = SIREN
-    node = start_node(heartbeat_s=0.2)
+    clock = SteppedClock()
+    node = start_node(heartbeat_s=0.2, clock=clock)
     node.health.jitter = False
 
     def telemetry() -> list[Telemetry]:
@@ -125,14 +130,20 @@ async def test_cancel_stops_at_once_with_volume_restored(
         lambda: any(t.now_playing == "alert:a1" and t.volume == 95 for t in telemetry()),
         what="telemetry during the alert",
     )
-    start = now()
+    start = clock.now_ms()
     await controller.push_timeline("n1", 1, [item("after", start + 900, media.url("a.mp3"), SIREN)])
+    await until(lambda: node.media.is_ready(hashlib.sha256(SIREN).hexdigest()), what="media")
+    # Held still: the cancel has to stop the alert by itself, at once, not by any time passing.
+    clock.pause()
+    stopped_at = clock.now_ms()
     await send(controller, cancel("a1"))
     await clear(controller)
     await until(lambda: node.active_alert is None, what="alert stopped")
-    stopped_after = now() - start
+    assert node.alerts_played[0].ended_ms == stopped_at  # no time passed on the node's clock
+    clock.resume()
+    clock.skip_to(now())  # back on the controller's time, as the barriers below expect
     await until(lambda: node.played, what="timeline resumed")
-    assert stopped_after < 500 and node.played[0].item_id == "after"
+    assert node.played[0].item_id == "after"
     assert node.alerts_played[0].outcome == "stopped" and node.health.volume == 70
     await until(lambda: telemetry()[-1].volume == 70, timeout=3, what="volume restored")
     assert telemetry()[-1].now_playing != "alert:a1"
@@ -186,18 +197,26 @@ async def test_expired_alerts_are_not_played_and_expiry_ends_playing(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["siren.mp3"] = SIREN
-    node = start_node()
+    clock = SteppedClock()
+    node = start_node(clock=clock)
     await asyncio.wait_for(node.connected.wait(), 5)
     url = media.url("siren.mp3")
     await send(controller, alert("old", url, SIREN, expires=now() - 1000))
     await until(lambda: controller.events("n1", "alert_failed"), what="expired reported")
     assert controller.events("n1", "alert_failed")[0].detail == "v1; expired"
-    until_ms = now() + 1200
+    until_ms = now() + 60_000
     await send(controller, alert("flood", url, SIREN, repeat=0, expires=until_ms), "commune-1")
+    await until(lambda: node.active_alert, what="the alert sounding")
+    # Held still, then moved to the expiry: the alert ends exactly there, neither before nor
+    # after, however busy the machine is.
+    clock.pause()
+    assert not node.alerts_played and clock.now_ms() < until_ms
+    clock.skip_to(until_ms)
     await until(lambda: node.alerts_played, what="stopped at expiry")
     [played] = node.alerts_played
     assert played.alert_id == "flood" and played.outcome == "finished"
-    assert until_ms <= played.ended_ms < until_ms + 200
+    assert played.ended_ms == until_ms
+    clock.resume()
     await until(lambda: controller.events("n1", "alert_finished"), what="finished event")
     finished = controller.events("n1", "alert_finished")
     assert finished[0].detail.startswith("v1; expired after")
@@ -276,12 +295,14 @@ async def test_corrupted_media_fails_and_never_plays_again(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["siren.mp3"] = b"X" * len(SIREN)  # right size, wrong bytes
-    media.stall_s = 0.6
+    media.hold = threading.Event()  # the first KiB, then nothing until released
     node = start_node()
     await asyncio.wait_for(node.connected.wait(), 5)
-    sent = await send(controller, alert("a1", media.url("siren.mp3"), SIREN, repeat=0))
+    await send(controller, alert("a1", media.url("siren.mp3"), SIREN, repeat=0))
+    # Progressive: it sounds from the first chunk while the rest is still held back.
     await until(lambda: node.active_alert, what="sound from the first chunk")
-    assert now() - sent < 400  # progressive: long before the download ends
+    assert not controller.events("n1", "alert_failed")
+    media.hold.set()
     await until(lambda: controller.events("n1", "alert_failed"), what="alert_failed")
     assert controller.events("n1", "alert_started")
     assert "sha256 mismatch" in controller.events("n1", "alert_failed")[0].detail
