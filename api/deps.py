@@ -11,9 +11,9 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from api.console.session import cookie_user as console_user
 from api.errors import CodedHTTPException
-from controller.access import (
+from api.session import cookie_user as console_user
+from controller.auth.access import (
     Forbidden,
     Permission,
     in_scope,
@@ -21,8 +21,8 @@ from controller.access import (
     require,
     sees_content,
 )
-from controller.models import User
-from controller.security import InvalidToken, read_token
+from controller.auth.security import InvalidToken, read_token
+from controller.core.models import User
 from controller.service import RadioService
 from schedules import AreaTree
 
@@ -143,7 +143,7 @@ class Guard:
         return sees_content(self.user, content_area, self.tree)
 
     def check_content_change(self, what: str, content_area: str | None) -> None:
-        """Every route that changes or deletes content asks here (controller/access.py says
+        """Every route that changes or deletes content asks here (controller/auth/access.py says
         who may); a refusal is recorded like any other."""
         self.check(Permission.write_content)
         if not may_change_content(self.user, content_area, self.tree):
@@ -170,7 +170,7 @@ class Guard:
         detail: dict[str, Any] | None = None,
         outcome: str = "ok",
     ) -> None:
-        from controller.audit import record
+        from controller.auth.audit import record
 
         with self.service.db.session() as s:
             record(

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 
-from controller.errors import DomainError, is_no_space
+from controller.core.errors import DomainError, is_no_space
 
 log = logging.getLogger(__name__)
 

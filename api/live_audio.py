@@ -19,14 +19,14 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlmodel import Session
 
-from api.console.session import read_session
-from controller.access import Forbidden, Permission, require
-from controller.audit import record
-from controller.errors import Conflict
-from controller.live_encoder import INPUTS, Encoder
-from controller.live_feed import LiveFeed
-from controller.models import LiveBroadcast, LiveStatus, User
-from controller.security import InvalidToken, read_token
+from api.session import read_session
+from controller.auth.access import Forbidden, Permission, require
+from controller.auth.audit import record
+from controller.auth.security import InvalidToken, read_token
+from controller.core.errors import Conflict
+from controller.core.models import LiveBroadcast, LiveStatus, User
+from controller.live.live_encoder import INPUTS, Encoder
+from controller.live.live_feed import LiveFeed
 from controller.service import RadioService
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,13 +45,22 @@ from api.routes import (
     speech,
     system,
 )
-from controller.config import Settings
+from controller.core.config import Settings
 from controller.service import RadioService
-from protocol.clock import Clock
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
-    service = RadioService(settings, clock)
+def package_version() -> str:
+    """The installed project's version (pyproject.toml), which the API reports as its own."""
+    try:
+        return importlib.metadata.version("commune-radio")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
+        return "0+unknown"
+
+
+def create_app(service: RadioService) -> FastAPI:
+    """The HTTP face of a controller service built by the composition root (`radio`); the app's
+    lifespan starts and stops it."""
+    settings = service.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +72,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Đài truyền thanh thông minh — Smart commune radio",
-        version="1.0",
+        version=package_version(),
         lifespan=lifespan,
         docs_url="/docs",
     )

@@ -11,10 +11,10 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 
 from api.deps import ServiceDep
-from controller.broker_access import verify_password
-from controller.keys import check_media_token, media_token_parts
-from controller.models import Node
-from controller.security import InvalidToken, read_token
+from controller.auth.keys import check_media_token, media_token_parts
+from controller.auth.security import InvalidToken, read_token
+from controller.core.models import Node
+from controller.mqtt.broker_access import verify_password
 from controller.service import RadioService
 
 router = APIRouter(tags=["media"])

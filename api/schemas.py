@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.models import AreaKind
+from controller.core.models import AreaKind
 from protocol import Priority
 from schedules import Policy
 

@@ -14,8 +14,8 @@ from fastapi.responses import StreamingResponse
 from api.deps import ServiceDep, SessionDep
 from api.errors import ErrorOut
 from api.media import authorized
-from controller.models import LiveBroadcast
-from controller.stream_hub import StreamHub
+from controller.core.models import LiveBroadcast
+from controller.live.stream_hub import StreamHub
 
 router = APIRouter(tags=["media"])
 _LIVE = re.compile(r"^([0-9a-f]{16})\.mp3$")

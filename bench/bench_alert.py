@@ -34,7 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-RADIO = [PY, "-m", "controller.cli"]
+RADIO = [PY, "-m", "radio.cli"]
 PASSWORD = "measure-pw-2026"
 PAYLOAD_BYTES = 1024  # a signed alert envelope is of this order (measured: printed per run)
 SETTLE_MIN_S = 18.0
@@ -327,8 +327,8 @@ class System:
         sh = {"env": self.env, "cwd": ROOT, "check": True, "capture_output": True}
         subprocess.run([*RADIO, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
         subprocess.run([*RADIO, "user", "add", "bench", "--role", "admin"], **sh)
-        from controller.config import Settings
-        from controller.simnodes import ensure_sim_nodes
+        from controller.core.config import Settings
+        from radio.simnodes import ensure_sim_nodes
 
         old = dict(os.environ)
         os.environ.update(self.env)

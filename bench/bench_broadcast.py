@@ -20,7 +20,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-RADIO = [PY, "-m", "controller.cli"]
+RADIO = [PY, "-m", "radio.cli"]
 LEAD_S = 8.0
 
 
@@ -51,8 +51,8 @@ def run(n: int) -> dict[str, float]:
     sh = {"env": env, "cwd": ROOT, "check": True, "capture_output": True}
     subprocess.run([*RADIO, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
     subprocess.run([*RADIO, "user", "add", "bench", "--role", "admin"], **sh)
-    from controller.config import Settings
-    from controller.simnodes import ensure_sim_nodes
+    from controller.core.config import Settings
+    from radio.simnodes import ensure_sim_nodes
 
     old = dict(os.environ)
     os.environ.update(env)

@@ -52,8 +52,8 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 def register(db: Path, n: int) -> list[str]:
     """N nodes written straight into the migrated database (no broker logins are needed)."""
-    from controller.db import Database
-    from controller.models import Area, AreaKind, Node
+    from controller.core.db import Database
+    from controller.core.models import Area, AreaKind, Node
 
     database = Database(f"sqlite:///{db}")
     database.migrate()
@@ -109,7 +109,7 @@ def start(n: int) -> tuple[Path, subprocess.Popen[bytes], subprocess.Popen[bytes
         "PYTHONPATH": str(ROOT),
     }
     ctl = subprocess.Popen(
-        [PY, "-m", "controller.cli", "serve", "--log-level", "WARNING"], env=env, cwd=ROOT
+        [PY, "-m", "radio.cli", "serve", "--log-level", "WARNING"], env=env, cwd=ROOT
     )
     for _ in range(300):
         try:

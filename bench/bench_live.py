@@ -228,8 +228,8 @@ class LoopWatch:
 
 def serve_sampled(report: Path, log_level: str) -> None:
     """`radio serve` under a LoopWatch, the live start's two phases timed; report at exit."""
-    from controller.cli import load_settings, serve_app, setup_logging
-    from controller.timelines import TimelineService
+    from controller.programme.timelines import TimelineService
+    from radio.cli import load_settings, serve_app, setup_logging
 
     watch = LoopWatch()
     compute, refresh = TimelineService.compute, TimelineService.refresh
@@ -350,10 +350,10 @@ def start_mosquitto(directory: Path, port: int) -> subprocess.Popen[bytes]:
 
 def register(env: dict[str, str], count: int, prov: Path) -> None:
     """The area, the admin and `count` nodes, written before the controller starts."""
-    from controller.config import Settings
-    from controller.simnodes import ensure_sim_nodes
+    from controller.core.config import Settings
+    from radio.simnodes import ensure_sim_nodes
 
-    radio = [sys.executable, "-m", "controller.cli"]
+    radio = [sys.executable, "-m", "radio.cli"]
     sh: dict[str, Any] = {"env": env, "cwd": ROOT, "check": True, "capture_output": True}
     subprocess.run([*radio, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
     subprocess.run([*radio, "user", "add", "bench", "--role", "admin"], **sh)
@@ -429,7 +429,7 @@ async def measure(count: int, work: Path, broker: str, profile: bool) -> str:
     if profile:
         serve = [__file__, "--serve-sampled", str(report)]
     else:
-        serve = ["-m", "controller.cli", "serve", "--log-level", "WARNING"]
+        serve = ["-m", "radio.cli", "serve", "--log-level", "WARNING"]
     controller = await asyncio.create_subprocess_exec(sys.executable, *serve, env=env, cwd=ROOT)
     await asyncio.to_thread(wait_port, port, 60)
     base = f"http://127.0.0.1:{port}"
@@ -547,7 +547,7 @@ async def measure(count: int, work: Path, broker: str, profile: bool) -> str:
 
 def _encode(raw: bytes) -> bytes:
     from audio.ffmpeg import ffmpeg_exe
-    from controller.live_encoder import mp3_out
+    from controller.live.live_encoder import mp3_out
 
     args = [
         ffmpeg_exe(),

@@ -59,11 +59,11 @@ def start() -> tuple[subprocess.Popen[bytes], int, list[dict]]:
         "PYTHONPATH": str(ROOT),
     }
     sh = {"env": env, "cwd": ROOT, "check": True, "capture_output": True}
-    radio = [PY, "-m", "controller.cli"]
+    radio = [PY, "-m", "radio.cli"]
     subprocess.run([*radio, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
     subprocess.run([*radio, "user", "add", "bench", "--role", "admin"], **sh)
-    from controller.config import Settings
-    from controller.simnodes import ensure_sim_nodes
+    from controller.core.config import Settings
+    from radio.simnodes import ensure_sim_nodes
 
     saved = dict(os.environ)
     os.environ.update(env)

@@ -204,8 +204,8 @@ def readers_main(url: str, token: str, count: int, window: float) -> None:
 def bare_main(station: str, port: int, kbps: int, ready: Path) -> None:
     """The floor: the controller's ffmpeg arguments, and each chunk written to every listener."""
     from audio.ffmpeg import ffmpeg_exe
-    from controller.live_encoder import Encoder
-    from controller.stream_hub import StreamHub
+    from controller.live.live_encoder import Encoder
+    from controller.live.stream_hub import StreamHub
 
     args = Encoder.for_url(StreamHub("bare"), station, kbps).args
     listeners: set[asyncio.StreamWriter] = set()
@@ -378,7 +378,7 @@ def start_controller(work: Path, nodes: int) -> tuple[subprocess.Popen[bytes], s
     }  # fmt: skip
     register(env, nodes, work / "prov")
     ctl = spawn(
-        [sys.executable, "-m", "controller.cli", "serve", "--log-level", "WARNING"],
+        [sys.executable, "-m", "radio.cli", "serve", "--log-level", "WARNING"],
         env,
         work / "controller.log",
     )

@@ -41,9 +41,9 @@ def rss_mb() -> float:
 def populate(settings, n_schedules: int) -> list[str]:  # type: ignore[no-untyped-def]
     """Areas, nodes, content and schedules written straight to the database (the API would
     validate each; what is measured here is what the controller does with them)."""
-    from controller.db import Database
-    from controller.models import Announcement, Node, Schedule, ScheduleTarget
-    from controller.seed import seed_areas, vietnam_units
+    from controller.core.db import Database
+    from controller.core.models import Announcement, Node, Schedule, ScheduleTarget
+    from controller.fleet.seed import seed_areas, vietnam_units
 
     rng = random.Random(7)
     db = Database(settings.db_url)
@@ -89,9 +89,9 @@ def populate(settings, n_schedules: int) -> list[str]:  # type: ignore[no-untype
 async def measure(n_schedules: int) -> dict[str, float]:
     from sqlmodel import func, select
 
-    from controller.broadcasts import Targets
-    from controller.config import Settings
-    from controller.models import Node
+    from controller.core.config import Settings
+    from controller.core.models import Node
+    from controller.programme.broadcasts import Targets
     from controller.service import RadioService
     from protocol import Priority
 

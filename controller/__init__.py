@@ -1,1 +1,3 @@
-"""The controller service: config, database, MQTT gateway, timelines, registry, `radio` CLI."""
+"""The controller service, in sub-packages by domain: core (settings, database, the service that
+composes the rest), mqtt, fleet, programme, alerts, live, commands, health, auth. It knows nothing
+of HTTP (api) or of the node software (firmware_sim); the composition root (radio) builds it."""

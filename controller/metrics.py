@@ -13,9 +13,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlmodel import col, func, select
 
-from controller.alarms import AlarmKind
-from controller.fleet_view import STATES, counts, fleet
-from controller.models import Alarm, Delivery, Schedule
+from controller.core.models import Alarm, Delivery, Schedule
+from controller.health.alarms import AlarmKind
+from controller.health.fleet_view import STATES, counts, fleet
 
 if TYPE_CHECKING:
     from controller.service import RadioService
@@ -41,7 +41,7 @@ class Metrics:
         )
         self.registry.register(FleetCollector(service))
         service.speech.on_render = self.render_seconds.observe
-        service.ingest.listeners.append(self._on_change)
+        service.changes.subscribe(self._on_change)
 
     def _on_change(self, kind: str, change: dict[str, Any]) -> None:
         if kind == "delivery" and "latency_ms" in change:
@@ -142,3 +142,27 @@ class FleetCollector(Collector):
         for outcome in ("delivered", "attempts_failed", "failed", "dropped_queue_full"):
             hooks.add_metric([outcome], s.health.webhook.stats.get(outcome, 0))
         yield hooks
+        yield from self._tasks()
+
+    def _tasks(self) -> Iterator[Metric]:
+        restarts = CounterMetricFamily(
+            "radio_task_restarts",
+            "Background tasks restarted after a crash (or a kill), by task",
+            labels=["task"],
+        )
+        running = GaugeMetricFamily(
+            "radio_task_running", "1 while a background task runs, by task", labels=["task"]
+        )
+        for name, health in sorted(self.service.supervisor.health.items()):
+            restarts.add_metric([name], health.restarts)
+            running.add_metric([name], int(health.running))
+        yield restarts
+        yield running
+        failed = CounterMetricFamily(
+            "radio_change_listener_failures",
+            "Listeners of ingestion's changes that raised, by listener",
+            labels=["listener"],
+        )
+        for name, n in sorted(self.service.changes.failures.items()):
+            failed.add_metric([name], n)
+        yield failed

@@ -9,30 +9,32 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from audio import MediaStore
-from controller.alerts import Alerts
-from controller.broadcasts import Broadcasts
-from controller.commands import Commands
-from controller.config import Settings
-from controller.db import Database
-from controller.device_health import DeviceHealth
-from controller.embedded_broker import EmbeddedBroker
-from controller.firmware import FirmwareCatalogue
-from controller.gateway import BrokerAddress, Gateway
-from controller.ingest import ReportIngest
-from controller.key_rotation import KeyRollover
-from controller.keys import load_or_create_signer
-from controller.leadership import Leadership
-from controller.live import LiveBroadcasts
+from controller.alerts.alerts import Alerts, record_alert_event
+from controller.auth.key_rotation import KeyRollover
+from controller.auth.keys import load_or_create_signer
+from controller.auth.security import LoginThrottle
+from controller.commands.commands import Commands
+from controller.commands.firmware import FirmwareCatalogue
+from controller.core.config import Settings
+from controller.core.db import Database
+from controller.core.events import Changes
+from controller.core.leadership import Leadership
+from controller.core.periodic import Periodic
+from controller.core.private_files import secure_data_dir
+from controller.core.supervisor import Supervisor
+from controller.fleet.registry import Registry
+from controller.health.device_health import DeviceHealth
+from controller.health.stream_alarms import StreamAlarms
+from controller.live.live import LiveBroadcasts
+from controller.live.relay_sources import Relays
 from controller.metrics import Metrics
-from controller.private_files import secure_data_dir
-from controller.registry import Registry
-from controller.relay_sources import Relays
-from controller.security import LoginThrottle
-from controller.speech import Speech
-from controller.stream_alarms import StreamAlarms
-from controller.timelines import TimelineService
+from controller.mqtt.embedded_broker import EmbeddedBroker
+from controller.mqtt.gateway import BrokerAddress, Gateway
+from controller.mqtt.ingest import ReportIngest
+from controller.programme.broadcasts import Broadcasts
+from controller.programme.speech import Speech
+from controller.programme.timelines import TimelineService
 from protocol import Topics
-from protocol.aio import cancel_and_wait
 from protocol.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,12 @@ class RadioService:
         self.leadership = Leadership(self.db, settings.instance, settings.leader_retry_s)
         self.health = DeviceHealth(settings, self.db, self.clock)
         self.alarms = self.health.alarms  # raise_alarm / clear_alarm for other modules
-        self.ingest = ReportIngest(self.db, self.topics, self.clock, health=self.health)
-        self.ingest.listeners.append(self.health.on_change)
+        # Ingestion's changes, heard by every domain above it (subscribed below, as composed).
+        self.changes = Changes()
+        self.ingest = ReportIngest(
+            self.db, self.topics, self.clock, health=self.health, changes=self.changes
+        )
+        self.changes.subscribe(self.health.on_change)
         self.gateway = Gateway(
             self._broker_address(),
             self.topics,
@@ -89,7 +95,8 @@ class RadioService:
             self.clock,
             settings.base_url,
         )
-        self.ingest.listeners.append(self._alert_change)
+        self.ingest.event_writers["alert_"] = record_alert_event
+        self.changes.subscribe(self._alert_change)
         self.firmware = FirmwareCatalogue(settings, self.db)
         self.commands = Commands(
             settings,
@@ -101,7 +108,7 @@ class RadioService:
             self.topics,
             self.clock,
         )
-        self.ingest.listeners.append(self.commands.on_report)
+        self.changes.subscribe(self.commands.on_report)
         self.relays = Relays(settings.stream_bitrate_kbps)
         self.live = LiveBroadcasts(
             settings, self.db, self.registry, self.timelines, self.speech, self.clock
@@ -110,7 +117,7 @@ class RadioService:
         self.metrics = Metrics(self)
         self.login_throttle = LoginThrottle()
         self.broker: EmbeddedBroker | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor()
 
     def _broker_address(self) -> BrokerAddress:
         if self.settings.mqtt_url:
@@ -143,16 +150,17 @@ class RadioService:
             await self.broker.start()
         await asyncio.to_thread(self.ingest.reload_nodes)
         await self.health.load()
-        for coro in (
-            self.leadership.run(),
-            self.gateway.run(),
-            self.ingest.run(),
-            self.ingest.watch_registry(self.nodes_changed),
-            self.commands.run(),
-            self.live.run_watch(),
-            self.relays.run_idle(),
-        ):
-            self._tasks.append(asyncio.create_task(coro))
+        tasks: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("leadership", self.leadership.run),
+            ("gateway", self.gateway.run),
+            ("ingest", self.ingest.run),
+            ("registry-watch", lambda: self.ingest.watch_registry(self.nodes_changed)),
+            ("command-acks", self.commands.run),
+            ("live-watch", self.live.run_watch),
+            ("relay-idle", self.relays.run_idle),
+        ]
+        for name, work in tasks:
+            self.supervisor.start(name, work)
         # Work that must happen once however many instances share the database: the leader's.
         once: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
             ("horizon", self.timelines.run_horizon),
@@ -164,17 +172,20 @@ class RadioService:
             *((f"health-{i}", job) for i, job in enumerate(self.health.task_factories())),
         ]
         for name, work in once:
-            self._tasks.append(asyncio.create_task(self.leadership.while_leader(work, name)))
+            self.supervisor.start(name, _while_leader(self.leadership, work, name))
         if self.settings.prerender_alert_templates:
-            self._tasks.append(asyncio.create_task(self.alerts.prerender_templates(self.timelines)))
+            self.supervisor.start(
+                "alert-templates",
+                lambda: self.alerts.prerender_templates(self.timelines),
+                restart=False,
+            )
         log.info("controller %s started: %s", self.settings.instance, self.settings.summary())
 
     async def stop(self) -> None:
         await self.live.close()  # nodes hear the end while the broker is still there
         await self.relays.close()
         await self.gateway.close()
-        await cancel_and_wait(self._tasks)
-        self._tasks.clear()
+        await self.supervisor.stop()
         if self.broker is not None:
             await self.broker.stop()
         self.db.dispose()
@@ -196,9 +207,16 @@ class RadioService:
             self.alerts.notify(change)
 
     async def _collect_media_garbage(self) -> None:
-        while True:
-            await asyncio.sleep(3600)
-            try:
-                await asyncio.to_thread(self.speech.collect_garbage)
-            except Exception:
-                log.exception("media garbage collection failed")
+        async def once() -> None:
+            await asyncio.to_thread(self.speech.collect_garbage)
+
+        await Periodic("media garbage collection", 3600, once).run()
+
+
+def _while_leader(
+    leadership: Leadership, work: Callable[[], Coroutine[Any, Any, None]], name: str
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    def run() -> Coroutine[Any, Any, None]:
+        return leadership.while_leader(work, name)
+
+    return run

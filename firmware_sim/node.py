@@ -27,7 +27,7 @@ from firmware_sim.media import MediaStore
 from firmware_sim.media_token import MediaToken
 from firmware_sim.outbox import Outbox
 from firmware_sim.playback import Playback, Played
-from firmware_sim.player import make_player
+from firmware_sim.player_choice import make_player
 from firmware_sim.quiet import QUIET
 from firmware_sim.sounds import Sounds
 from firmware_sim.stream_run import StreamRun

@@ -4,7 +4,7 @@
 real one; only the `Player` at the end differs. The simulated player has no loudspeaker: a
 recording "sounds" for as long as its item lasts (the caller times it) and a stream's frames
 are counted, not decoded. `SoundCardPlayer` (firmware_sim/sound_card.py) plays through a sound
-card; `make_player` picks one from the node's configuration.
+card; `firmware_sim.player_choice.make_player` picks one from the node's configuration.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from protocol import StreamFormat
 
 if TYPE_CHECKING:
-    from firmware_sim.config import NodeConfig
+    pass
 
 Volume = Callable[[], int]  # the level to play at now, 0-100 (alerts may override it)
 
@@ -87,13 +87,3 @@ class SimulatedPlayer:
 
     def close(self) -> None:
         return None
-
-
-def make_player(config: NodeConfig) -> Player:
-    """The sound card named by `audio_device` (e.g. "default", "hw:1,0", "null"), or the
-    simulated player when there is none."""
-    if not config.audio_device:
-        return SimulatedPlayer()
-    from firmware_sim.sound_card import SoundCardPlayer  # needs miniaudio; simulators do not
-
-    return SoundCardPlayer(config.audio_device, config.audio_backend)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from firmware_sim.config import ConfigError, NodeConfig, load_config
 from firmware_sim.node import Node
-from firmware_sim.player import make_player
+from firmware_sim.player_choice import make_player
 from protocol import Clock
 
 log = logging.getLogger(__name__)

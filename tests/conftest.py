@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.config import Settings
+from controller.core.config import Settings
 from protocol.clock import Clock
 
 POSTGRES_URL = os.environ.get("RADIO_TEST_POSTGRES_URL")
@@ -177,7 +177,7 @@ def postgres_template() -> Iterator[str]:
         pytest.skip("RADIO_TEST_POSTGRES_URL is not set")
     import psycopg
 
-    from controller.db import Database
+    from controller.core.db import Database
 
     name = f"radio_tpl_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
@@ -265,7 +265,7 @@ def _every_test_on_postgres(
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database migrated once for this process; each test's data dir starts with a
     copy (migrating from nothing is tested on its own, in test_migrations)."""
-    from controller.db import Database
+    from controller.core.db import Database
 
     path = tmp_path_factory.mktemp("template") / "radio.db"
     db = Database(f"sqlite:///{path}")
@@ -396,8 +396,8 @@ class RunningController:
         """Create a user directly in the database and log in; the first becomes the default."""
         from sqlmodel import select
 
-        from controller.models import Role, User
-        from controller.users import create_user
+        from controller.auth.users import create_user
+        from controller.core.models import Role, User
 
         with self.service.db.session() as s:
             if s.exec(select(User).where(User.username == username)).first() is None:
@@ -415,8 +415,9 @@ async def running_controller(
     import uvicorn
 
     from api.main import create_app, server_config
+    from controller.service import RadioService
 
-    app = create_app(settings, clock)
+    app = create_app(RadioService(settings, clock))
     # Served as `radio serve` serves it (forwarded headers believed only from trusted proxies).
     server = uvicorn.Server(server_config(app, settings))
 

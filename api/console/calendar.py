@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse
 
 from api.console.content import today
 from api.console.pages import ApiRefused, ConsoleDep
-from controller.access import Permission
-from controller.playlists import LIVE, PLAYLIST
+from controller.auth.access import Permission
+from controller.programme.playlists import LIVE, PLAYLIST
 from schedules import AreaTree
 
 router = APIRouter(prefix="/console", include_in_schema=False)

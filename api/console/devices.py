@@ -103,7 +103,7 @@ async def node_events(console: ConsoleDep, request: Request) -> StreamingRespons
             wake.set()
 
     async def stream() -> AsyncIterator[str]:
-        service.ingest.listeners.append(on_change)
+        unsubscribe = service.changes.subscribe(on_change)
         last: dict[str, str] | None = None
         ends = asyncio.get_running_loop().time() + STREAM_S
         try:
@@ -122,7 +122,7 @@ async def node_events(console: ConsoleDep, request: Request) -> StreamingRespons
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), RECHECK_S)
         finally:
-            service.ingest.listeners.remove(on_change)
+            unsubscribe()
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.console.pages import ApiRefused, AreaChoice, ConsoleDep
-from controller.access import Permission
-from controller.alert_templates import TEMPLATES
+from controller.alerts.alert_templates import TEMPLATES
+from controller.auth.access import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 # The order in which the page offers them: the commonest dangers first.

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.console.pages import ConsoleDep
-from controller.access import Permission
-from controller.models import DeliveryState
+from controller.auth.access import Permission
+from controller.core.models import DeliveryState
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

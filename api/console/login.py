@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console.i18n import Words, language_of
 from api.console.pages import render
-from api.console.session import (
+from api.deps import ServiceDep, SessionDep, client_ip
+from api.session import (
     CSRF_FIELD,
     LOGIN_COOKIE,
     LoginRefused,
@@ -22,7 +23,6 @@ from api.console.session import (
     set_login_cookie,
     start_session,
 )
-from api.deps import ServiceDep, SessionDep, client_ip
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 HOME = "/console/"

@@ -7,9 +7,9 @@ import re
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from api.console.session import read_session
 from api.deps import ServiceDep, SessionDep
 from api.media import stored_mp3
+from api.session import read_session
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _NAME = re.compile(r"^([0-9a-f]{64})\.mp3$")

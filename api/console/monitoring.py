@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from api.console.devices import state_of
 from api.console.pages import ApiRefused, ConsoleDep
-from controller.access import Permission
+from controller.auth.access import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ALARM_STATES = ("active", "open", "acknowledged", "cleared")

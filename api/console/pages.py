@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.console.i18n import LANG_COOKIE, Words, language_of
-from api.console.session import SESSION_COOKIE, ConsoleSession, read_session
 from api.deps import ServiceDep, SessionDep
-from controller.access import Permission, has
-from controller.config import TIMEZONE
-from controller.models import Role
+from api.session import SESSION_COOKIE, ConsoleSession, read_session
+from controller.auth.access import Permission, has
+from controller.core.config import TIMEZONE
+from controller.core.models import Role
 from controller.service import RadioService
 from schedules import AreaTree
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.console.pages import ConsoleDep
-from controller.access import Permission
-from controller.playlists import WITH_ENTRIES
+from controller.auth.access import Permission
+from controller.programme.playlists import WITH_ENTRIES
 from schedules import AreaTree
 
 router = APIRouter(prefix="/console", include_in_schema=False)

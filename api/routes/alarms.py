@@ -18,10 +18,10 @@ from sqlmodel import col, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.health_schemas import AlarmAck, AlarmPublic
-from controller.access import Permission
-from controller.alarms import AlarmKind
-from controller.errors import NotFound
-from controller.models import Alarm, Node
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import Alarm, Node
+from controller.health.alarms import AlarmKind
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 

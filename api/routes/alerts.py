@@ -16,11 +16,11 @@ from sqlmodel import col, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import Strict
-from controller.access import Permission
-from controller.alert_templates import TEMPLATES
-from controller.alerts import AlertRequest
-from controller.errors import NotFound
-from controller.models import Alert
+from controller.alerts.alert_templates import TEMPLATES
+from controller.alerts.alerts import AlertRequest
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import Alert
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 

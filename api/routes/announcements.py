@@ -11,10 +11,10 @@ from sqlmodel import col, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import AnnouncementCreate, AnnouncementPublic
-from controller.access import Permission
-from controller.errors import Conflict, Invalid, NotFound
-from controller.models import Announcement, Schedule
-from controller.playlists import ensure_unused, items_of
+from controller.auth.access import Permission
+from controller.core.errors import Conflict, Invalid, NotFound
+from controller.core.models import Announcement, Schedule
+from controller.programme.playlists import ensure_unused, items_of
 
 router = APIRouter(prefix="/announcements", tags=["announcements"])
 

@@ -7,10 +7,10 @@ from sqlmodel import select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import AreaCreate, AreaPublic
-from controller.access import Permission
-from controller.errors import Invalid
-from controller.models import Area
-from controller.registry import RegistryError
+from controller.auth.access import Permission
+from controller.core.errors import Invalid
+from controller.core.models import Area
+from controller.fleet.registry import RegistryError
 
 router = APIRouter(prefix="/areas", tags=["areas"])
 

@@ -13,9 +13,9 @@ from sqlmodel import col, select
 
 from api.csv_export import csv_response
 from api.deps import GuardDep, SessionDep
-from controller.access import Permission
-from controller.audit import verify_chain
-from controller.models import AuditEntry
+from controller.auth.access import Permission
+from controller.auth.audit import verify_chain
+from controller.core.models import AuditEntry
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

@@ -9,21 +9,21 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
-from api.console.session import LoginRefused, authenticate
 from api.deps import CurrentUser, GuardDep, ServiceDep, SessionDep, client_ip
 from api.schemas import ID_PATTERN, Strict
-from controller.access import Permission
-from controller.models import RefreshToken, Role, User
-from controller.security import (
+from api.session import LoginRefused, authenticate
+from controller.auth.access import Permission
+from controller.auth.security import (
     ACCESS_TTL,
     REFRESH_TTL,
     InvalidToken,
     make_token,
     read_token,
 )
+from controller.auth.users import UserError
+from controller.auth.users import create_user as create
+from controller.core.models import RefreshToken, Role, User
 from controller.service import RadioService
-from controller.users import UserError
-from controller.users import create_user as create
 
 router = APIRouter(tags=["auth"])
 

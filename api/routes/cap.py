@@ -13,14 +13,14 @@ from sqlmodel import col, select
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.errors import ErrorOut
 from api.routes.alerts import AlertPublic, load, public
-from controller.access import Permission
-from controller.alerts import AlertRequest
-from controller.cap import MAX_BYTES, CapRefused
-from controller.cap_export import export_cap
-from controller.cap_map import map_alert
-from controller.cap_parse import parse_cap
-from controller.errors import Invalid, NotFound
-from controller.models import Alert, Area, Node
+from controller.alerts.alerts import AlertRequest
+from controller.alerts.cap import MAX_BYTES, CapRefused
+from controller.alerts.cap_export import export_cap
+from controller.alerts.cap_map import map_alert
+from controller.alerts.cap_parse import parse_cap
+from controller.auth.access import Permission
+from controller.core.errors import Invalid, NotFound
+from controller.core.models import Alert, Area, Node
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 SENDER = "radio-controller@commune-radio"

@@ -12,10 +12,10 @@ from sqlmodel import col, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import ID_PATTERN, Strict
-from controller import command_progress as progress
-from controller.access import Permission
-from controller.errors import NotFound
-from controller.models import Command, Node, NodeCommand
+from controller.auth.access import Permission
+from controller.commands import command_progress as progress
+from controller.core.errors import NotFound
+from controller.core.models import Command, Node, NodeCommand
 from protocol import CommandName
 
 router = APIRouter(prefix="/commands", tags=["commands"])

@@ -14,10 +14,10 @@ from sqlmodel import col, func, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.media import authorized
-from controller.access import Permission
-from controller.errors import Invalid
-from controller.firmware import latest_version
-from controller.models import FirmwareImage, Node
+from controller.auth.access import Permission
+from controller.commands.firmware import latest_version
+from controller.core.errors import Invalid
+from controller.core.models import FirmwareImage, Node
 
 router = APIRouter(prefix="/firmware", tags=["firmware"])
 files = APIRouter(tags=["firmware"])

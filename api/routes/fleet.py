@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.health_schemas import FleetSummary
-from controller.access import Permission
-from controller.errors import NotFound
-from controller.fleet_view import summary
-from controller.models import Area
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import Area
+from controller.health.fleet_view import summary
 
 router = APIRouter(prefix="/fleet", tags=["fleet"])
 

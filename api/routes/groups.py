@@ -7,9 +7,10 @@ from sqlmodel import Session, col, select
 
 from api.content_schemas import GroupCreate, GroupMembers, GroupPublic
 from api.deps import GuardDep, ServiceDep, SessionDep
-from controller.access import Permission
-from controller.errors import NotFound
-from controller.groups import (
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import NodeGroup
+from controller.fleet.groups import (
     check_members,
     create_group,
     delete_group,
@@ -17,7 +18,6 @@ from controller.groups import (
     members,
     set_members,
 )
-from controller.models import NodeGroup
 
 router = APIRouter(prefix="/groups", tags=["groups"])
 

@@ -14,10 +14,10 @@ from sqlmodel import col, select
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.live_schemas import LiveCreate, LivePublic
 from api.schemas import TargetsIn
-from controller.access import Permission
-from controller.broadcasts import Targets
-from controller.errors import NotFound
-from controller.models import LiveBroadcast, LiveStatus
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import LiveBroadcast, LiveStatus
+from controller.programme.broadcasts import Targets
 from controller.service import RadioService
 
 router = APIRouter(prefix="/live", tags=["live"])

@@ -12,8 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import ServiceDep
-from controller.models import Role, User
-from controller.security import InvalidToken, read_token
+from controller.auth.security import InvalidToken, read_token
+from controller.core.models import Role, User
 
 router = APIRouter(tags=["system"])
 bearer = HTTPBearer(auto_error=False)

@@ -12,15 +12,15 @@ from fastapi import APIRouter, Query, status
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.health_schemas import NodeEventPublic, NodeHealthPublic, TelemetryHistory
 from api.schemas import NodeCreate, NodeProvisioned, NodePublic
-from controller.access import Permission
-from controller.alarms import AlarmKind
-from controller.broadcasts import LOCAL
-from controller.errors import Invalid, NotFound
-from controller.fleet_view import NodeHealthRow, fleet, open_alarm_kinds, timeline
-from controller.models import Node
-from controller.occurrences import from_ms
-from controller.registry import RegistryError
-from controller.telemetry import TelemetryStore
+from controller.auth.access import Permission
+from controller.core.errors import Invalid, NotFound
+from controller.core.models import Node
+from controller.core.time import utc_datetime
+from controller.fleet.registry import RegistryError
+from controller.health.alarms import AlarmKind
+from controller.health.fleet_view import NodeHealthRow, fleet, open_alarm_kinds, timeline
+from controller.health.telemetry import TelemetryStore
+from controller.programme.broadcasts import LOCAL
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -128,7 +128,7 @@ def node_telemetry(
     minimum / average / maximum."""
     guard.check(Permission.read)
     node = visible(session, guard, node_id)
-    now = from_ms(service.clock.now_ms())
+    now = utc_datetime(service.clock.now_ms())
     first, last = window(start, end, now, timedelta(hours=24))
     if last - first > timedelta(days=service.settings.telemetry_keep_days + 1):
         raise Invalid(
@@ -153,7 +153,7 @@ def node_events(
     """The node's timeline, newest first: state changes, alarms, what the node reported."""
     guard.check(Permission.read)
     node = visible(session, guard, node_id)
-    now = from_ms(service.clock.now_ms())
+    now = utc_datetime(service.clock.now_ms())
     first, last = window(start, end, now + timedelta(seconds=1), timedelta(days=7))
     return [NodeEventPublic(**e) for e in timeline(session, node.id, first, last, limit)]
 

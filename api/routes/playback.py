@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Response
 from api.csv_export import csv_response
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.programme_schemas import PlaybackRow
-from controller.access import Permission
-from controller.errors import NotFound
-from controller.models import Area
-from controller.programme import LogRow, check_day, playback_log
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import Area
+from controller.programme.programme import LogRow, check_day, playback_log
 from schedules.localtime import as_local
 
 router = APIRouter(prefix="/playback-log", tags=["programme"])

@@ -12,10 +12,10 @@ from api.content_schemas import (
 )
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.routes.announcements import delete_announcement, visible
-from controller.access import Permission
-from controller.errors import NotFound
-from controller.models import Announcement, Schedule
-from controller.playlists import (
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import Announcement, Schedule
+from controller.programme.playlists import (
     ACTIVE,
     PLAYLIST,
     Chime,

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.programme_schemas import CalendarItem, NodeTimelinePublic, TimelineChange, TimelineEntry
-from controller.access import Permission
-from controller.errors import NotFound
-from controller.models import Area, Node, ScheduleStatus
-from controller.occurrences import to_ms
-from controller.programme import concerning, day_span
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import Area, Node, ScheduleStatus
+from controller.core.time import utc_ms
+from controller.programme.programme import concerning, day_span
 from schedules import calendar_entries, to_ics
 from schedules.localtime import from_ms
 
@@ -115,7 +115,7 @@ def programme_ics(
     found = [
         c
         for c in concerning(session, guard.tree, area_id, [ScheduleStatus.scheduled])
-        if c.schedule.rrule is not None or to_ms(c.schedule.starts_at) >= now - ICS_PAST_MS
+        if c.schedule.rrule is not None or utc_ms(c.schedule.starts_at) >= now - ICS_PAST_MS
     ]
     text = to_ics([c.broadcast() for c in found], f"{area.name} — chương trình", now_ms=now)
     return Response(text, media_type="text/calendar; charset=utf-8")

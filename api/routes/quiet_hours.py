@@ -6,9 +6,9 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.programme_schemas import QuietHoursIn, QuietHoursPublic
-from controller.access import Permission
-from controller.errors import Invalid, NotFound
-from controller.models import Area, QuietHoursRule, Role, utcnow
+from controller.auth.access import Permission
+from controller.core.errors import Invalid, NotFound
+from controller.core.models import Area, QuietHoursRule, Role, utcnow
 from schedules import InvalidQuietHours, QuietHours
 
 router = APIRouter(prefix="/areas", tags=["areas"])

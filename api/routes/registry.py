@@ -9,11 +9,11 @@ from pydantic import BaseModel
 
 from api.deps import GuardDep, ServiceDep
 from api.schemas import NodeProvisioned, NodePublic
-from controller.access import Permission
-from controller.command_progress import abandon_for_node
-from controller.errors import Conflict, Invalid, NotFound
-from controller.models import Node
-from controller.node_import import NodeImportError, add_rows, checked_rows
+from controller.auth.access import Permission
+from controller.commands.command_progress import abandon_for_node
+from controller.core.errors import Conflict, Invalid, NotFound
+from controller.core.models import Node
+from controller.fleet.node_import import NodeImportError, add_rows, checked_rows
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 

@@ -17,11 +17,11 @@ from api.schemas import (
     SchedulePublic,
     TargetsIn,
 )
-from controller.access import Permission
-from controller.approvals import Approvals
-from controller.broadcasts import Repetition, Targets
-from controller.errors import NotFound
-from controller.models import Announcement, Delivery, Node, Role, Schedule, ScheduleStatus
+from controller.auth.access import Permission
+from controller.core.errors import NotFound
+from controller.core.models import Announcement, Delivery, Node, Role, Schedule, ScheduleStatus
+from controller.programme.approvals import Approvals
+from controller.programme.broadcasts import Repetition, Targets
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 

@@ -13,9 +13,9 @@ from sqlmodel import col, select
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.errors import CodedHTTPException
 from api.schemas import Strict
-from controller.access import Permission, has
-from controller.errors import NotFound
-from controller.models import Abbreviation, Area
+from controller.auth.access import Permission, has
+from controller.core.errors import NotFound
+from controller.core.models import Abbreviation, Area
 
 router = APIRouter(prefix="/speech", tags=["speech"])
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import GuardDep, ServiceDep
-from controller.access import Permission
+from controller.auth.access import Permission
 
 router = APIRouter(tags=["system"])
 
@@ -32,12 +32,16 @@ def ready(service: ServiceDep) -> JSONResponse:
         checks["database"] = True
     except Exception:
         checks["database"] = False
+    # Every background task running (one that crashed waits for its restart).
+    failing = service.supervisor.failing()
+    checks["background"] = not failing
     ok = all(checks.values())
     # Not a readiness condition: a follower serves the API and ingests as well as the leader.
     role = "leader" if service.leadership.is_leader.is_set() else "follower"
     # No instance name here: anyone may ask, and it was the controller's MQTT client id (what a
     # client needs to cut a connection off). People with read rights see it in /stats.
-    body = {"ready": ok, "checks": checks, "role": role}
+    restarts = {n: h.restarts for n, h in service.supervisor.health.items() if h.restarts}
+    body = {"ready": ok, "checks": checks, "role": role, "failing": failing, "restarts": restarts}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

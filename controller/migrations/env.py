@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed in by controller.db.migrate."""
+"""Alembic environment: runs on the connection handed in by controller.core.db.migrate."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-import controller.models  # noqa: F401  (registers the tables)
+import controller.core.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controller.config import Settings
+from controller.core.config import Settings
 from firmware_sim.config import NodeConfig
 from tests.conftest import TEST_PASSWORD, RunningController, running_controller
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from api.console.session import SESSION_COOKIE
+from api.session import SESSION_COOKIE
 from tests.console.console_support import PHONE, console_site, needs_chromium, no_horizontal_scroll
 
 pytestmark = needs_chromium

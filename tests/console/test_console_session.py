@@ -7,7 +7,7 @@ import httpx
 
 from api.console.i18n import catalogue
 from api.console.pages import PAGES
-from api.console.session import CSRF_HEADER, LOGIN_COOKIE, SESSION_COOKIE
+from api.session import CSRF_HEADER, LOGIN_COOKIE, SESSION_COOKIE
 from tests.conftest import TEST_PASSWORD, running_controller
 
 

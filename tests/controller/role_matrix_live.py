@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.broadcasts import Targets
+from controller.programme.broadcasts import Targets
 from protocol import Priority
 from tests.conftest import RunningController
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from controller.broadcasts import Targets
-from controller.config import ConfigError, Settings
-from controller.models import AuditEntry, ScheduleStatus
+from controller.core.config import ConfigError, Settings
+from controller.core.models import AuditEntry, ScheduleStatus
+from controller.programme.broadcasts import Targets
 from protocol import Priority
 from tests.conftest import RunningController, running_controller
 

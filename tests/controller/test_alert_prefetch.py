@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from controller.alert_templates import TEMPLATES
+from controller.alerts.alert_templates import TEMPLATES
 from firmware_sim.media import MediaStore
 from protocol import MediaRef
 from tests.conftest import running_controller, wait_for

@@ -328,7 +328,7 @@ async def test_an_alert_replayed_onto_another_area_is_refused(make_settings):
 def ingested_events(ctl, node_id: str) -> list[dict]:
     from sqlmodel import select
 
-    from controller.models import NodeEventRecord
+    from controller.core.models import NodeEventRecord
 
     with ctl.service.db.session() as s:
         rows = s.exec(select(NodeEventRecord).where(NodeEventRecord.node_id == node_id)).all()
@@ -338,7 +338,7 @@ def ingested_events(ctl, node_id: str) -> list[dict]:
 def cap_doc(
     identifier: str, msg_type: str = "Alert", references=(), areas=(("thon-1", "Thôn 1"),)
 ) -> bytes:
-    from controller.cap_export import export_cap
+    from controller.alerts.cap_export import export_cap
 
     now = datetime.now(UTC).replace(microsecond=0)
     return export_cap(
@@ -362,7 +362,7 @@ def cap_doc(
 
 
 async def test_a_cap_document_raises_and_cancels_the_same_alert(make_settings):
-    from controller.cap_parse import parse_cap
+    from controller.alerts.cap_parse import parse_cap
 
     async with running_controller(make_settings()) as ctl:
         await make_commune(ctl, 0)
@@ -398,7 +398,7 @@ def test_cap_check_command(tmp_path):
         [
             sys.executable,
             "-m",
-            "controller.cli",
+            "radio.cli",
             "area",
             "add",
             "thon-1",
@@ -416,7 +416,7 @@ def test_cap_check_command(tmp_path):
     good.write_bytes(cap_doc("AG-9"))
     bad = root / "tests" / "controller" / "cap_samples" / "xxe_file.xml"
     ok = subprocess.run(
-        [sys.executable, "-m", "controller.cli", "cap", "check", str(good)],
+        [sys.executable, "-m", "radio.cli", "cap", "check", str(good)],
         cwd=root,
         env=env,
         capture_output=True,
@@ -425,7 +425,7 @@ def test_cap_check_command(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "✔ good.xml" in ok.stdout and "thon-1" in ok.stdout
     mixed = subprocess.run(
-        [sys.executable, "-m", "controller.cli", "cap", "check", str(good), str(bad)],
+        [sys.executable, "-m", "radio.cli", "cap", "check", str(good), str(bad)],
         cwd=root,
         env=env,
         capture_output=True,
@@ -471,6 +471,6 @@ async def test_short_alert_audio_travels_inside_the_alert(make_settings, monkeyp
             assert all(n.media.is_ready(sha) for n in fleet.nodes)
             assert not [p for p in fetched if sha in p], fetched
 
-            monkeypatch.setattr("controller.alerts.MAX_INLINE_MEDIA_BYTES", 1000)
+            monkeypatch.setattr("controller.alerts.alerts.MAX_INLINE_MEDIA_BYTES", 1000)
             big = await issue("Cháy rừng ở khu đồi phía tây, mọi người tránh xa khu vực đó.")
             assert [p for p in fetched if big["media_sha256"] in p]

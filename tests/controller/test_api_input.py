@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import func, select
 
-from controller.models import Schedule, ScheduleTarget
+from controller.core.models import Schedule, ScheduleTarget
 from tests.conftest import running_controller
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from controller.models import AuditEntry
+from controller.core.models import AuditEntry
 from tests.conftest import running_controller
 from tests.controller.test_broadcast_e2e import announce, make_commune
 

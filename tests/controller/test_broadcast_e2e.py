@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from controller.models import NodeEventRecord
+from controller.core.models import NodeEventRecord
 from firmware_sim.config import NodeConfig
 from firmware_sim.fleet import Fleet
 from firmware_sim.node import Node

@@ -14,11 +14,11 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from controller.broker_access import client_id_for
-from controller.embedded_broker import EmbeddedBroker
-from controller.models import AreaKind
-from controller.registry import Registry
-from controller.tools import open_registry
+from controller.core.models import AreaKind
+from controller.fleet.registry import Registry
+from controller.mqtt.broker_access import client_id_for
+from controller.mqtt.embedded_broker import EmbeddedBroker
+from radio.tools import open_registry
 from tests.conftest import Mosquitto, free_port
 
 

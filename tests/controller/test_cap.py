@@ -10,11 +10,18 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from controller.cap import EARTH_RADIUS_KM, VIETNAM, CapRefused, choose_info, distance_km, in_ring
-from controller.cap_export import CapExportError, check_file, export_cap, format_result
-from controller.cap_map import CapMapping, map_alert, speech_text
-from controller.cap_parse import parse_cap
-from controller.errors import Invalid
+from controller.alerts.cap import (
+    EARTH_RADIUS_KM,
+    VIETNAM,
+    CapRefused,
+    choose_info,
+    distance_km,
+    in_ring,
+)
+from controller.alerts.cap_export import CapExportError, check_file, export_cap, format_result
+from controller.alerts.cap_map import CapMapping, map_alert, speech_text
+from controller.alerts.cap_parse import parse_cap
+from controller.core.errors import Invalid
 
 SAMPLES = Path(__file__).parent / "cap_samples"
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=VIETNAM)

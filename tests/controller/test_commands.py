@@ -11,7 +11,7 @@ from typing import Any
 import aiomqtt
 from sqlmodel import select
 
-from controller.models import NodeCommand
+from controller.core.models import NodeCommand
 from firmware_sim.config import NodeConfig
 from protocol import CommandAck, SystemClock
 from tests.conftest import RunningController, running_controller, wait_for

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from controller.firmware import latest_version, version_key
-from controller.models import Node
+from controller.commands.firmware import latest_version, version_key
+from controller.core.models import Node
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from controller.models import Delivery
+from controller.core.models import Delivery
 from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_api_input import counts

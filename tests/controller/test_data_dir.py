@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import Settings
+from controller.core.config import Settings
 from tests.conftest import running_controller
 from tests.controller.test_broadcast_e2e import make_commune
 

@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from controller.alarm_rules import AlarmRules, outdated
-from controller.alarms import AlarmBook
-from controller.db import Database
-from controller.errors import Conflict, Invalid, NotFound
-from controller.models import (
+from controller.core.db import Database
+from controller.core.errors import Conflict, Invalid, NotFound
+from controller.core.models import (
     Alarm,
     Announcement,
     Area,
@@ -26,9 +24,11 @@ from controller.models import (
     TelemetryHourly,
     TelemetrySample,
 )
-from controller.occurrences import from_ms
-from controller.presence import Presence
-from controller.telemetry import TelemetryStore
+from controller.core.time import utc_datetime
+from controller.health.alarm_rules import AlarmRules, outdated
+from controller.health.alarms import AlarmBook
+from controller.health.presence import Presence
+from controller.health.telemetry import TelemetryStore
 from protocol import NodeState, NodeStatus, Telemetry
 from protocol.clock import SystemClock
 
@@ -151,7 +151,7 @@ def telemetry(**fields: Any) -> Telemetry:
 
 def beat(db, world, **fields: Any) -> None:
     """A heartbeat of n1 as ingestion stores it."""
-    now = from_ms(world["clock"].now_ms())
+    now = utc_datetime(world["clock"].now_ms())
     with db.session() as s:
         node = s.get(Node, "n1")
         world["presence"].on_heartbeat(s, node, now)
@@ -202,7 +202,7 @@ def test_offline_alarm_waits_for_the_threshold_and_flapping_is_damped(db, world)
         with db.session() as s:
             node = s.get(Node, "n1")
             report = NodeState(node_id="n1", status=status, ts=clock.now_ms())
-            presence.on_state(s, node, report, from_ms(clock.now_ms()))
+            presence.on_state(s, node, report, utc_datetime(clock.now_ms()))
             s.add(node)
             s.commit()
 
@@ -254,17 +254,17 @@ def test_a_stale_retained_online_does_not_revive_a_node(db, world):
         # The broker re-delivers the retained `online` of the old connection after a
         # controller reconnect: older than the recorded change, it is ignored.
         stale = NodeState(node_id="n1", status="online", ts=connected_at)
-        assert presence.on_state(s, node, stale, from_ms(clock.now_ms())) is None
+        assert presence.on_state(s, node, stale, utc_datetime(clock.now_ms())) is None
         assert node.status == "offline"
         # It reconnects; the will of its old session, delivered late by the broker, is ignored.
         fresh = NodeState(node_id="n1", status="online", ts=clock.now_ms())
-        assert presence.on_state(s, node, fresh, from_ms(clock.now_ms()))["state"] == "online"
+        assert presence.on_state(s, node, fresh, utc_datetime(clock.now_ms()))["state"] == "online"
         old_will = NodeState(node_id="n1", status="lost", ts=connected_at)
-        assert presence.on_state(s, node, old_will, from_ms(clock.now_ms())) is None
+        assert presence.on_state(s, node, old_will, utc_datetime(clock.now_ms())) is None
         assert node.status == "online" and presence.stale == 2
         # Its own session's will (built just before its `online`) counts.
         will = NodeState(node_id="n1", status="lost", ts=fresh.ts - 50)
-        assert presence.on_state(s, node, will, from_ms(clock.now_ms())) is not None
+        assert presence.on_state(s, node, will, utc_datetime(clock.now_ms())) is not None
         assert node.status == "lost"
 
 
@@ -274,7 +274,7 @@ def test_dead_air_media_failures_and_firmware(db, world):
     beat(db, world)
     clock.advance(60)
     beat(db, world)
-    now = from_ms(clock.now_ms())
+    now = utc_datetime(clock.now_ms())
     with db.session() as s:
         s.add(Announcement(id=1, title="t", text="t", media_sha256="0" * 64))
         s.flush()

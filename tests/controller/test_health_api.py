@@ -229,7 +229,12 @@ async def test_readiness_follows_the_broker(make_settings, mosquitto_factory):
         url = f"{ctl.base_url}/api/v1/ready"
         r = await ctl.http.get(url)
         assert r.status_code == 200
-        assert r.json()["checks"] == {"broker": True, "database": True, "ingest": True}
+        assert r.json()["checks"] == {
+            "broker": True,
+            "database": True,
+            "ingest": True,
+            "background": True,
+        }
         broker.stop()  # the broker goes away: not ready, though alive
 
         async def not_ready() -> bool:

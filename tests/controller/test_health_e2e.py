@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from controller.alarms import AlarmKind
-from controller.occurrences import from_ms
+from controller.core.time import utc_datetime
+from controller.health.alarms import AlarmKind
 from firmware_sim.config import NodeConfig
 from firmware_sim.fleet import Fleet
 from firmware_sim.node import Node
@@ -227,7 +227,7 @@ async def test_every_alarm_kind_is_raised_notified_acknowledged_and_cleared(
                 await ctl.api("POST", "/announcements", json={"title": "t", "text": "Xin chào."})
             ).json()
             for in_s, targets in ((100, ["mute"]), (200, ["mute", "media"])):
-                starts = from_ms(clock.now_ms() + in_s * 1000).isoformat()
+                starts = utc_datetime(clock.now_ms() + in_s * 1000).isoformat()
                 r = await ctl.api(
                     "POST",
                     "/schedules",

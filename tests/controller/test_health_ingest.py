@@ -11,7 +11,7 @@ import aiomqtt
 import pytest
 from sqlmodel import func, select
 
-from controller.models import Node, TelemetrySample
+from controller.core.models import Node, TelemetrySample
 from tests.conftest import running_controller, wait_for
 from tests.controller.health_support import prometheus
 

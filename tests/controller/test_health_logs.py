@@ -7,14 +7,19 @@ import logging
 
 import pytest
 
-from controller.config import ConfigError, Settings
-from controller.logs import JsonFormatter
+from controller.core.config import ConfigError, Settings
+from controller.core.logs import JsonFormatter
 
 
 def test_json_log_lines_carry_the_message_extras_and_exceptions():
     formatter = JsonFormatter("ctl-1")
     record = logging.makeLogRecord(
-        {"name": "controller.alarms", "levelname": "WARNING", "msg": "alarm %s", "args": ("x",)}
+        {
+            "name": "controller.health.alarms",
+            "levelname": "WARNING",
+            "msg": "alarm %s",
+            "args": ("x",),
+        }
     )
     record.node_id = "loa-01"
     line = json.loads(formatter.format(record))

@@ -99,7 +99,7 @@ async def test_unknown_power_and_checks_raise_nothing_and_show_as_unknown(
 def _alarmed(ctl: RunningController, node_id: str) -> bool:
     from sqlmodel import col, select
 
-    from controller.models import Alarm
+    from controller.core.models import Alarm
 
     with ctl.service.db.session() as s:
         rows = s.exec(
@@ -173,7 +173,7 @@ async def test_a_node_whose_clock_is_off_is_shown_so_and_raises_the_clock_alarm(
 def _has(ctl: RunningController, node_id: str, kind: str) -> bool:
     from sqlmodel import col, select
 
-    from controller.models import Alarm
+    from controller.core.models import Alarm
 
     with ctl.service.db.session() as s:
         return (
@@ -192,7 +192,7 @@ def test_node_config_hooks_are_optional() -> None:
 
 
 def test_the_clock_alarm_needs_proof_and_clears_on_a_two_way_estimate() -> None:
-    from controller.telemetry import clock_offset
+    from controller.health.telemetry import clock_offset
 
     def judged(up: int | None, down: int | None) -> bool | None:
         offset = clock_offset(up, down)

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from controller.config import Settings
-from controller.models import AuditEntry, Role
+from controller.core.config import Settings
+from controller.core.models import AuditEntry, Role
 from tests.conftest import TEST_PASSWORD, running_controller, wait_for
 
 CHUNK = 64 * 1024
@@ -247,9 +247,10 @@ async def served(settings: Settings) -> AsyncIterator[str]:
     import uvicorn
 
     from api.main import create_app, server_config
-    from controller.users import create_user
+    from controller.auth.users import create_user
+    from controller.service import RadioService
 
-    app = create_app(settings)
+    app = create_app(RadioService(settings))
     server = uvicorn.Server(server_config(app, settings))
     task = asyncio.create_task(server.serve())
     try:

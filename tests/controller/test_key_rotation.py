@@ -11,7 +11,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from controller.keyring import Keyring
+from controller.auth.keyring import Keyring
 from firmware_sim.config import NodeConfig
 from protocol import (
     KeySetBody,

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.key_rotation import retire, rotate
-from controller.keyring import FIRST_KEY_FILE, ROOT_KEY_FILE, Keyring, KeyringError
-from controller.keys import SEQ_FILE, load_or_create_signer
+from controller.auth.key_rotation import retire, rotate
+from controller.auth.keyring import FIRST_KEY_FILE, ROOT_KEY_FILE, Keyring, KeyringError
+from controller.auth.keys import SEQ_FILE, load_or_create_signer
 from protocol import load_private_key, new_private_key
 from protocol.signing import save_private_key
+from radio.cli import app
 
 NOW = 1_800_000_000_000
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from controller.broadcasts import Targets
+from controller.programme.broadcasts import Targets
 from protocol import Priority
 from tests.conftest import RunningController, running_controller
 

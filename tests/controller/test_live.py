@@ -18,7 +18,7 @@ import pytest
 from sqlmodel import select
 from websockets.asyncio.client import ClientConnection, connect
 
-from controller.models import AuditEntry, LiveBroadcast
+from controller.core.models import AuditEntry, LiveBroadcast
 from firmware_sim.stream_run import StreamRun
 from schedules.localtime import LOCAL_TZ as LOCAL
 from tests.conftest import RunningController, running_controller, wait_for

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from audio.ffmpeg import ffmpeg_exe
-from controller.models import LiveBroadcast
+from controller.core.models import LiveBroadcast
 from tests.conftest import TEST_PASSWORD, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import deliveries, fleet_of, make_commune
 from tests.controller.test_live import live_run
@@ -29,7 +29,7 @@ async def test_radio_live_from_a_file(make_settings, tmp_path):
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             env = {**os.environ, "RADIO_PASSWORD": TEST_PASSWORD}
             cli = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "controller.cli", "live", "--from", str(recording),
+                sys.executable, "-m", "radio.cli", "live", "--from", str(recording),
                 "--areas", "thon-1,thon-2", "--user", "chu-tich", "--url", ctl.base_url,
                 "--priority", "priority", "--title", "Tin khẩn từ bàn trộn",
                 env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -57,7 +57,7 @@ async def test_radio_live_refuses_a_wrong_password_and_a_missing_file(make_setti
     async with running_controller(make_settings()) as ctl:
         await make_commune(ctl, 1)
         env = {**os.environ, "RADIO_PASSWORD": "wrong-password-1", "COLUMNS": "300"}
-        base = [sys.executable, "-m", "controller.cli", "live", "--user", "root", "--areas", "xa-a"]
+        base = [sys.executable, "-m", "radio.cli", "live", "--user", "root", "--areas", "xa-a"]
         done = await asyncio.to_thread(
             subprocess.run,
             [*base, "--from", str(tmp_path / "none.wav"), "--url", ctl.base_url],

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from sqlmodel import select
 
-from controller.models import Node, NodeEventRecord
-from controller.occurrences import from_ms
-from controller.timelines import TimelineService
+from controller.core.models import Node, NodeEventRecord
+from controller.core.time import utc_datetime
+from controller.programme.timelines import TimelineService
 from protocol.messages import EventType, NodeEvent
 from tests.conftest import running_controller, wait_for
 
@@ -84,7 +84,7 @@ async def test_ingestion_takes_node_rows_in_id_order(make_settings, postgres_url
                     type=EventType.media_ready,
                     item_id="x",
                 ),
-                from_ms(now),
+                utc_datetime(now),
             )
             for node_id in ("n-b", "n-a")
         ]

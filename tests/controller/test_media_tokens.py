@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from controller.keys import media_token
-from controller.models import Node
+from controller.auth.keys import media_token
+from controller.core.models import Node
 from protocol import MediaRef
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune

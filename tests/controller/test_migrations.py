@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import controller.models  # noqa: F401  (the tables, registered on SQLModel.metadata)
-from controller.db import MIGRATIONS, Database, alembic_config
+import controller.core.models  # noqa: F401  (the tables, registered on SQLModel.metadata)
+from controller.core.db import MIGRATIONS, Database, alembic_config
 from tests.conftest import _database_params
 
 

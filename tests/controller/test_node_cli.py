@@ -16,9 +16,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.embedded_broker import EmbeddedBroker
+from controller.mqtt.embedded_broker import EmbeddedBroker
 from firmware_sim.config import NodeConfig
+from radio.cli import app
 from tests.conftest import free_port, running_controller
 from tests.controller.test_broadcast_e2e import make_commune
 from tests.controller.test_broker_access import client, received

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
-from controller.models import Announcement, NodeGroup, PlaylistItem
+from controller.core.models import Announcement, NodeGroup, PlaylistItem
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import announce, fleet_of, make_commune
 

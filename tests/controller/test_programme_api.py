@@ -9,7 +9,7 @@ from dateutil.rrule import rrulestr
 from icalendar import Calendar
 from sqlmodel import select
 
-from controller.models import Delivery
+from controller.core.models import Delivery
 from tests.conftest import running_controller
 from tests.controller.test_broadcast_e2e import announce, make_commune
 

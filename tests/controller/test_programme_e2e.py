@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from controller.models import Delivery
+from controller.core.models import Delivery
 from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from controller.models import Alarm
+from controller.core.models import Alarm
 from firmware_sim.stream_run import StreamRun
 from protocol import SystemClock
 from tests.conftest import RunningController, running_controller, wait_for
@@ -178,7 +178,7 @@ async def test_relay_through_the_controller_pulls_the_station_once(make_settings
 
 
 def _entry_id(ctl: RunningController, playlist_id: int) -> int:
-    from controller.models import PlaylistItem
+    from controller.core.models import PlaylistItem
 
     with ctl.service.db.session() as s:
         row = s.exec(select(PlaylistItem).where(PlaylistItem.playlist_id == playlist_id)).one()

@@ -8,9 +8,9 @@ import sys
 
 from sqlmodel import func, select
 
-from controller.db import Database
-from controller.models import Area, AreaKind
-from controller.seed import seed_areas, vietnam_units
+from controller.core.db import Database
+from controller.core.models import Area, AreaKind
+from controller.fleet.seed import seed_areas, vietnam_units
 
 
 def counts(db: Database) -> dict[str, int]:
@@ -38,7 +38,7 @@ def test_all_34_provinces_and_3321_communes_once(tmp_path):
 
 def test_command_seeds_chosen_provinces_and_refuses_unknown_codes(tmp_path):
     env = os.environ | {"RADIO_DATA_DIR": str(tmp_path), "RADIO_DEMO": "1"}
-    cmd = [sys.executable, "-m", "controller.cli", "area", "seed-vietnam"]
+    cmd = [sys.executable, "-m", "radio.cli", "area", "seed-vietnam"]
     done = subprocess.run([*cmd, "--province", "1"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     hanoi = [u for u in vietnam_units({1}) if u.kind == AreaKind.commune]

@@ -141,7 +141,7 @@ async def test_an_announcement_in_use_cannot_be_deleted(make_settings):
 def test_speech_normalize_command_reads_lines(tmp_path):
     lines = "UBND xã thông báo\nHọp lúc 14:00 ngày 2/9\n\nGiá 25.000đ\n"
     out = subprocess.run(
-        [sys.executable, "-m", "controller.cli", "speech", "normalize"],
+        [sys.executable, "-m", "radio.cli", "speech", "normalize"],
         input=lines,
         capture_output=True,
         text=True,
@@ -163,7 +163,7 @@ def test_speech_render_command_writes_an_mp3(tmp_path):
         [
             sys.executable,
             "-m",
-            "controller.cli",
+            "radio.cli",
             "speech",
             "render",
             "Xin chào 7h30.",

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from controller.tools import open_registry
 from firmware_sim.config import NodeConfig
 from firmware_sim.fleet import Fleet
 from protocol import SystemClock
+from radio.tools import open_registry
 from tests.conftest import Mosquitto, free_port, running_controller, wait_for, wait_port
 
 
@@ -128,6 +128,7 @@ async def test_controller_and_nodes_over_mqtts_and_api_over_https(
 
     # HTTPS for the API, with the same certificate.
     from api.main import create_app
+    from controller.service import RadioService
 
     https = make_settings(
         tls_cert_file=str(cert),
@@ -138,7 +139,7 @@ async def test_controller_and_nodes_over_mqtts_and_api_over_https(
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(https),
+            create_app(RadioService(https)),
             host="127.0.0.1",
             port=https.http_port,
             ssl_certfile=str(cert),

@@ -17,7 +17,7 @@ import aiomqtt
 import pytest
 from sqlmodel import select
 
-from controller.models import Delivery, NodeEventRecord
+from controller.core.models import Delivery, NodeEventRecord
 from firmware_sim.config import NodeConfig
 from tests.clocks import SteppedClock
 from tests.conftest import RunningController, free_port, running_controller, wait_for

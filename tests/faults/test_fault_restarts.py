@@ -128,7 +128,7 @@ class ServeProcess:
 
     def radio(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "controller.cli", *args],
+            [sys.executable, "-m", "radio.cli", *args],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
@@ -139,7 +139,7 @@ class ServeProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli", "serve", "--log-level", "WARNING"],
+            [sys.executable, "-m", "radio.cli", "serve", "--log-level", "WARNING"],
             env=self.env,
             cwd=ROOT,
         )

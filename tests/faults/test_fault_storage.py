@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 from sqlmodel import func, select
 
-from controller.models import Announcement, NodeEventRecord
+from controller.core.models import Announcement, NodeEventRecord
 from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_broadcast_e2e import announce, fleet_of, make_commune, schedule_at

@@ -253,7 +253,7 @@ async def _announce(ctl, text: str, in_s: float) -> dict[str, int]:  # type: ign
 
 
 def _media(ctl, ann_id: int) -> Path:  # type: ignore[no-untyped-def]
-    from controller.models import Announcement
+    from controller.core.models import Announcement
 
     with ctl.service.db.session() as s:
         ann = s.get(Announcement, ann_id)

@@ -1,0 +1,340 @@
+"""Ingestion of node reports: state, heartbeats, playback events and command acks.
+
+Messages are parsed on arrival (bad ones counted by reason and dropped), queued, and written
+in batches in one transaction each, so a burst from thousands of nodes costs few commits.
+Events are de-duplicated by their id; deliveries only move forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, select
+
+from controller.core.db import Database
+from controller.core.events import ChangeKind, Changes
+from controller.core.models import Delivery, DeliveryState, Node, NodeEventRecord
+from controller.core.time import utc_datetime, utc_ms
+from controller.mqtt.ingest_guard import QuietLog
+from protocol import (
+    CommandAck,
+    EventType,
+    NodeEvent,
+    NodeState,
+    ProtocolError,
+    Telemetry,
+    Topics,
+    parse_node_report,
+)
+from protocol.clock import Clock
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+_RANK = {
+    DeliveryState.planned: 0,
+    DeliveryState.delivered: 1,
+    DeliveryState.downloaded: 2,
+    DeliveryState.started: 3,
+    DeliveryState.finished: 4,
+    DeliveryState.failed: 4,
+    DeliveryState.preempted: 4,
+    DeliveryState.missed: 4,
+    # What a node reports it did outranks a cancellation it may not have heard of in time.
+    DeliveryState.cancelled: 0,
+}
+_EVENT_STATE = {
+    EventType.media_ready: DeliveryState.downloaded,
+    EventType.playback_started: DeliveryState.started,
+    EventType.playback_finished: DeliveryState.finished,
+    EventType.playback_failed: DeliveryState.failed,
+    EventType.playback_preempted: DeliveryState.preempted,
+    EventType.playback_missed: DeliveryState.missed,
+}
+_EVENT_STAMP = {
+    DeliveryState.downloaded: "downloaded_at",
+    DeliveryState.started: "started_at",
+    DeliveryState.finished: "finished_at",
+    DeliveryState.failed: "failed_at",
+    DeliveryState.preempted: "finished_at",
+    DeliveryState.missed: "failed_at",
+}
+
+
+class Presence(Protocol):
+    """Device health's bookkeeping of states and heartbeats, written in ingestion's transaction."""
+
+    def on_state(
+        self, session: Session, node: Node, report: NodeState, received: datetime, /
+    ) -> dict[str, Any] | None: ...
+
+    def on_heartbeat(
+        self, session: Session, node: Node, received: datetime, /
+    ) -> dict[str, Any] | None: ...
+
+
+class TelemetryStore(Protocol):
+    def record(
+        self, session: Session, heartbeats: list[tuple[str, Telemetry, datetime]]
+    ) -> None: ...
+
+
+class HealthWriter(Protocol):
+    """What ingestion asks of device health (controller.health.DeviceHealth), without
+    importing it: health sits above ingestion and subscribes to it."""
+
+    @property
+    def presence(self) -> Presence: ...
+
+    @property
+    def telemetry(self) -> TelemetryStore: ...
+
+    def screen(self, node_id: str, kind: str, report: Any, /) -> str | None: ...
+
+
+# Writes one event of a kind (by the prefix of its type) in ingestion's transaction, returning
+# the change to announce, if any. Registered by the domain that owns the event (alerts).
+EventWriter = Callable[[Session, str, str, str, int, str], dict[str, Any] | None]
+
+
+class ReportIngest:
+    def __init__(
+        self,
+        db: Database,
+        topics: Topics,
+        clock: Clock,
+        health: HealthWriter | None = None,
+        changes: Changes | None = None,
+    ) -> None:
+        self.db = db
+        self.topics = topics
+        self.clock = clock
+        self.health = health
+        self.quiet = QuietLog(log)
+        self.queue: asyncio.Queue[tuple[str, str, Any, datetime]] = asyncio.Queue(maxsize=200_000)
+        self.stats: Counter[str] = Counter()
+        self.known_nodes: set[str] = set()
+        self.changes = changes if changes is not None else Changes()
+        # Writers of events that belong to other domains, by the prefix of the event type.
+        self.event_writers: dict[str, EventWriter] = {}
+        self.acks: dict[str, CommandAck] = {}
+        self.parked: list[tuple[str, bytes]] = []
+        self.registry_check = asyncio.Event()
+
+    def reload_nodes(self) -> None:
+        with self.db.session() as session:
+            self.known_nodes = set(session.exec(select(Node.id).where(Node.retired == False)).all())  # noqa: E712
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Called by the gateway for every message: parse now, write later."""
+        try:
+            node_id, kind, report = parse_node_report(self.topics, topic, payload)
+        except ProtocolError as exc:
+            self.stats[f"rejected:{exc.reason}"] += 1
+            self.quiet.warning(exc.reason, "dropped message on %s: %s", topic[:120], exc)
+            return
+        if node_id not in self.known_nodes:
+            # Perhaps registered a moment ago by another process: park it until the registry
+            # is re-read; a node that stays unknown is dropped, never created.
+            if len(self.parked) < 10_000:
+                self.parked.append((topic, payload))
+                self.registry_check.set()
+            else:
+                self.stats["rejected:unknown_node"] += 1
+            return
+        if self.health is not None:
+            refusal = self.health.screen(node_id, kind, report)
+            if refusal is not None:
+                self.stats[f"rejected:{refusal}"] += 1
+                return
+        self.stats[f"accepted:{kind}"] += 1
+        if isinstance(report, CommandAck):
+            self.acks[report.cmd_id] = report
+            # Commands follow their acks (progress too) as they arrive, not per batch written.
+            self.changes.publish(
+                ChangeKind.command_ack,
+                {"type": ChangeKind.command_ack, "node_id": node_id, "ack": report},
+            )
+        try:
+            # The controller's clock (scaled in tests), so heartbeat timeouts and alarm
+            # thresholds are measured on the same time as schedules.
+            self.queue.put_nowait((node_id, kind, report, utc_datetime(self.clock.now_ms())))
+        except asyncio.QueueFull:
+            self.stats["dropped:queue_full"] += 1
+
+    async def watch_registry(self, on_change: Callable[[], Any], interval_s: float = 5.0) -> None:
+        """Re-read the registry when it changes (or an unknown node speaks)."""
+        last: tuple[int, Any] | None = None
+        while True:
+            try:
+                await asyncio.wait_for(self.registry_check.wait(), timeout=interval_s)
+            except TimeoutError:
+                pass
+            self.registry_check.clear()
+            try:
+                stamp = await asyncio.to_thread(self._registry_stamp)
+                if stamp != last:
+                    if last is not None:
+                        await on_change()
+                    last = stamp
+                parked, self.parked = self.parked, []
+                if parked:
+                    # Registered by another instance (or before this watch took its first
+                    # look): read the nodes again before judging them unknown.
+                    await asyncio.to_thread(self.reload_nodes)
+                for topic, payload in parked:
+                    node_id, _leaf = self.topics.split_node_topic(topic)
+                    if node_id in self.known_nodes:
+                        self.handle(topic, payload)
+                    else:
+                        self.stats["rejected:unknown_node"] += 1
+                        self.quiet.warning(
+                            "unknown_node",
+                            "dropped message from unknown or retired node %s",
+                            node_id,
+                        )
+            except Exception:
+                log.exception("registry check failed")
+            await asyncio.sleep(0.5)
+
+    def _registry_stamp(self) -> tuple[int, Any]:
+        with self.db.session() as session:
+            rows = session.exec(select(Node.id, Node.retired)).all()
+        return (len(rows), hash(tuple(sorted(rows))))
+
+    async def run(self) -> None:
+        while True:
+            first = await self.queue.get()
+            batch = [first]
+            while len(batch) < BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                changes = await asyncio.to_thread(self.write, batch)
+            except Exception:
+                # A database outage must not kill ingestion: put the batch back and wait.
+                log.exception("writing %d reports failed; retrying", len(batch))
+                for item in batch:
+                    if not self.queue.full():
+                        self.queue.put_nowait(item)
+                await asyncio.sleep(1)
+                continue
+            for change in changes:
+                self.changes.publish(change["type"], change)
+
+    def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[dict[str, Any]]:
+        changes: list[dict[str, Any]] = []
+        with self.db.session() as session:
+            # The batch's node rows are locked up front, in ascending id as every writer of node
+            # rows takes them (the timeline computation too): two instances or two tasks on
+            # PostgreSQL never wait on each other in a circle, whatever order the reports are in.
+            nodes = {
+                n.id: n
+                for n in session.exec(
+                    select(Node)
+                    .where(col(Node.id).in_({b[0] for b in batch}))
+                    .order_by(col(Node.id))
+                    .with_for_update()
+                ).all()
+            }
+            heartbeats: list[tuple[str, Telemetry, datetime]] = []
+            for node_id, _kind, report, received in batch:
+                node = nodes.get(node_id)
+                if node is None:
+                    continue
+                if self.health is not None and isinstance(report, NodeState | Telemetry):
+                    presence = self.health.presence
+                    if isinstance(report, NodeState):
+                        change = presence.on_state(session, node, report, received)
+                    else:
+                        heartbeats.append((node_id, report, received))
+                        change = presence.on_heartbeat(session, node, received)
+                    if change:
+                        changes.append(change)
+                elif isinstance(report, NodeState):
+                    before = node.status
+                    node.status = report.status.value
+                    node.boot = report.boot
+                    node.firmware = report.firmware[:100]
+                    node.last_seen = received
+                    if before != node.status:
+                        changes.append({"type": "node", "node_id": node_id, "status": node.status})
+                elif isinstance(report, Telemetry):
+                    node.last_seen = received
+                    if node.status != "online":
+                        node.status = "online"
+                        changes.append({"type": "node", "node_id": node_id, "status": "online"})
+                elif isinstance(report, NodeEvent):
+                    node.last_seen = received
+                    change = self._event(session, report, received)
+                    if change:
+                        changes.append(change)
+                session.add(node)
+            if self.health is not None:
+                self.health.telemetry.record(session, heartbeats)
+            session.commit()
+        return changes
+
+    def _event(self, session: Session, ev: NodeEvent, received: datetime) -> dict[str, Any] | None:
+        if session.get(NodeEventRecord, ev.id) is not None:
+            self.stats["duplicate:event"] += 1
+            return None
+        session.add(
+            NodeEventRecord(
+                id=ev.id,
+                node_id=ev.node_id,
+                type=ev.type.value,
+                ts=utc_datetime(ev.ts),
+                received_at=received,
+                item_id=ev.item_id,
+                detail=ev.detail,
+            )
+        )
+        # Flush so that a second copy of the same event in this batch is seen as a duplicate.
+        session.flush()
+        if ev.type == EventType.timeline_applied and ev.timeline_version is not None:
+            for planned in session.exec(
+                select(Delivery).where(
+                    Delivery.node_id == ev.node_id,
+                    Delivery.state == DeliveryState.planned,
+                    Delivery.timeline_version <= ev.timeline_version,
+                )
+            ).all():
+                planned.state = DeliveryState.delivered
+                planned.delivered_at = utc_datetime(ev.ts)
+                session.add(planned)
+            return None
+        for prefix, writer in self.event_writers.items():
+            if ev.type.value.startswith(prefix) and ev.item_id:
+                return writer(session, ev.node_id, ev.item_id, ev.type.value, ev.ts, ev.detail)
+        state = _EVENT_STATE.get(ev.type)
+        if state is None or not ev.item_id:
+            return None
+        d = session.exec(
+            select(Delivery).where(Delivery.node_id == ev.node_id, Delivery.item_id == ev.item_id)
+        ).first()
+        if d is None:
+            return None
+        stamp = _EVENT_STAMP[state]
+        setattr(d, stamp, utc_datetime(ev.ts))
+        if d.delivered_at is None:
+            d.delivered_at = utc_datetime(ev.ts)
+        if _RANK[state] > _RANK.get(DeliveryState(d.state), 0):
+            d.state = state
+        if ev.detail:
+            d.detail = ev.detail[:500]
+        session.add(d)
+        change: dict[str, Any] = {
+            "type": "delivery",
+            "node_id": ev.node_id,
+            "schedule_id": d.schedule_id,
+            "item_id": d.item_id,
+            "state": d.state,
+        }
+        if state == DeliveryState.started:
+            change["latency_ms"] = ev.ts - utc_ms(d.planned_start)
+        return change

@@ -1,0 +1,439 @@
+"""The `radio` command: serve, demo, sim, and administration of the registry and speech."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from controller.core.config import Settings
+from controller.core.private_files import UMASK
+from protocol.heap import keep_heap_frozen
+from radio import live_cli
+from radio.cli_fleet import firmware_app, node_import, node_list
+from radio.keys_cli import keys_app
+from radio.tools import load_settings
+
+if TYPE_CHECKING:
+    from firmware_sim.config import NodeConfig
+    from firmware_sim.scenario import Scenario
+    from protocol.clock import Clock
+
+app = typer.Typer(help="Đài truyền thanh thông minh — smart commune radio", no_args_is_help=True)
+node_app = typer.Typer(help="Loudspeaker nodes: register, provision, retire.", no_args_is_help=True)
+area_app = typer.Typer(help="Areas of the administrative tree.", no_args_is_help=True)
+speech_app = typer.Typer(help="Vietnamese speech: normalise and render.", no_args_is_help=True)
+user_app = typer.Typer(help="People who use the console and the API.", no_args_is_help=True)
+cap_app = typer.Typer(help="CAP 1.2 documents from warning agencies.", no_args_is_help=True)
+app.add_typer(cap_app, name="cap")
+app.add_typer(user_app, name="user")
+app.add_typer(node_app, name="node")
+app.add_typer(area_app, name="area")
+app.add_typer(speech_app, name="speech")
+app.add_typer(keys_app, name="keys")
+app.add_typer(firmware_app, name="firmware")
+node_app.command("import")(node_import)
+app.command("live")(live_cli.live)
+node_app.command("list")(node_list)
+# Seconds a stopping server waits for open requests (live pages' streams) before closing them.
+SHUTDOWN_GRACE_S = 5
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("amqtt", "transitions", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def serve_app(
+    settings: Settings, clock: Clock | None = None, extra: list[object] | None = None
+) -> None:
+    """Run the HTTP server (and with it the controller) until cancelled."""
+    import uvicorn
+
+    from api.main import create_app, server_config
+    from controller.service import RadioService
+
+    application = create_app(RadioService(settings, clock))
+    config = server_config(
+        application,
+        settings,
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
+        # Open pages keep server-sent event streams open; without a bound, one browser tab
+        # would hold a shutdown (and a restart) for as long as it stays open.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+    server = uvicorn.Server(config)
+    keeper = asyncio.create_task(keep_heap_frozen(), name="heap")
+    try:
+        await server.serve()
+    finally:
+        keeper.cancel()
+
+
+@app.command()
+def serve(log_level: str = "INFO") -> None:
+    """Run the controller: API, web console, scheduler, MQTT gateway (and the embedded broker
+    when RADIO_MQTT_URL is unset)."""
+    setup_logging(log_level)
+    os.umask(UMASK)  # everything the service writes (data directory, logs) is its own
+    settings = load_settings()
+    if settings.log_format == "json":
+        from controller.core.logs import use_json_logs
+
+        use_json_logs(settings.instance)
+    asyncio.run(serve_app(settings))
+
+
+@app.command()
+def demo(
+    lead_s: Annotated[float, typer.Option(help="Seconds until the announcement airs")] = 15,
+    exit_when_done: Annotated[bool, typer.Option(help="Stop once every node has played")] = False,
+    timeout_s: Annotated[float, typer.Option(help="Give up waiting after this long")] = 120,
+    scenario: Annotated[
+        Path | None, typer.Option(help="TOML file of timed faults for the demo nodes")
+    ] = None,
+    log_level: str = "WARNING",
+) -> None:
+    """Start everything on embedded defaults with a demo commune of 20 nodes in 3 villages,
+    and schedule a Vietnamese announcement a short while ahead."""
+    os.environ.setdefault("RADIO_DEMO", "1")
+    setup_logging(log_level)
+    settings = load_settings()
+    from firmware_sim.scenario import Scenario, ScenarioError
+    from radio.demo_run import run_demo
+
+    try:
+        faults = Scenario.load(scenario) if scenario else None
+    except ScenarioError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    code = asyncio.run(run_demo(settings, lead_s, exit_when_done, timeout_s, faults))
+    raise typer.Exit(code)
+
+
+@app.command()
+def sim(
+    nodes: Annotated[int, typer.Option(help="Register (if needed) and run this many nodes")] = 0,
+    area: Annotated[str, typer.Option(help="Area of the nodes created by --nodes")] = "",
+    provision_dir: Annotated[
+        Path | None, typer.Option(help="Run the nodes whose provisioning files are here")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Clock speed-up factor (tests)")] = 1.0,
+    scenario: Annotated[
+        Path | None, typer.Option(help="TOML file of timed faults (offline, flap, speaker …)")
+    ] = None,
+    processes: Annotated[
+        int, typer.Option(help="Split the nodes across N processes (10,000 nodes: 4)")
+    ] = 1,
+    log_level: str = "WARNING",
+) -> None:
+    """Run simulated loudspeaker nodes: each its own MQTT connection and credentials."""
+    setup_logging(log_level)
+    from firmware_sim.config import NodeConfig
+    from firmware_sim.fleet import load_fleet
+    from firmware_sim.scenario import Scenario, ScenarioError
+
+    configs: list[NodeConfig]
+    if nodes > 0:
+        settings = load_settings()
+        if not area:
+            typer.secho("--nodes needs --area (an existing area id)", fg="red", err=True)
+            raise typer.Exit(2)
+        from radio.simnodes import ensure_sim_nodes
+
+        try:
+            provs = ensure_sim_nodes(settings, nodes, area)
+        except ValueError as exc:
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(2) from None
+        configs = [NodeConfig.model_validate(p) for p in provs]
+    elif provision_dir is not None:
+        configs = load_fleet(provision_dir)
+    else:
+        typer.secho("give --nodes N --area AREA, or --provision-dir DIR", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        faults = Scenario.load(scenario) if scenario else None
+        if faults is not None:
+            faults.check([c.node_id for c in configs])
+    except ScenarioError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    if processes > 1:
+        raise typer.Exit(_run_processes(configs, processes, speed, scenario, log_level))
+    asyncio.run(_run_fleet(configs, speed, faults))
+
+
+def _run_processes(
+    configs: list[NodeConfig], processes: int, speed: float, scenario: Path | None, log_level: str
+) -> int:
+    """The fleet as `python -m firmware_sim --processes N` over a directory of its files."""
+    import json
+    import tempfile
+
+    from firmware_sim.cli import main as fleet_main
+
+    folder = Path(tempfile.mkdtemp(prefix="radio-sim-"))
+    for c in configs:
+        (folder / f"{c.node_id}.json").write_text(json.dumps(c.model_dump(mode="json")))
+    args = ["--provision-dir", str(folder), "--processes", str(processes)]
+    args += ["--speed", str(speed), "--log-level", log_level]
+    if scenario is not None:
+        args += ["--scenario", str(scenario)]
+    return fleet_main(args)
+
+
+async def _run_fleet(
+    configs: list[NodeConfig], speed: float, scenario: Scenario | None = None
+) -> None:
+    from firmware_sim.fleet import Fleet
+    from protocol import ScaledClock, SystemClock
+
+    clock = SystemClock() if speed == 1.0 else ScaledClock(speed)
+    fleet = Fleet(configs, clock)
+    jobs = [fleet.run()]
+    if scenario is not None:
+        jobs.append(scenario.run(fleet.nodes, clock))
+    await asyncio.gather(*jobs)
+
+
+@area_app.command("add")
+def area_add(
+    area_id: str,
+    name: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option(help="province, district, commune or village")],
+    parent: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Add an area to the tree."""
+    from controller.core.models import AreaKind
+    from controller.fleet.registry import RegistryError
+    from radio.tools import open_registry
+
+    settings = load_settings()
+    registry = open_registry(settings)
+    try:
+        with registry.db.session() as session:
+            registry.add_area(session, area_id, name, AreaKind(kind), parent)
+            session.commit()
+    except (RegistryError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"area {area_id} added")
+
+
+@area_app.command("seed-vietnam")
+def area_seed_vietnam(
+    province: Annotated[
+        list[int] | None, typer.Option(help="Only this province code (repeatable), e.g. 1")
+    ] = None,
+) -> None:
+    """Add Viet Nam's 34 provinces and 3,321 communes (or some provinces') to the tree."""
+    from controller.fleet.seed import seed_areas, vietnam_units
+    from radio.tools import open_registry
+
+    try:
+        units = vietnam_units(set(province) if province else None)
+    except ValueError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    registry = open_registry(load_settings())
+    with registry.db.session() as session:
+        added, kept = seed_areas(session, units)
+        session.commit()
+    typer.echo(f"{added} area(s) added, {kept} already present")
+
+
+@node_app.command("add")
+def node_add(
+    node_id: str,
+    name: Annotated[str, typer.Option()],
+    area: Annotated[str, typer.Option()],
+    lat: float | None = None,
+    lon: float | None = None,
+    hardware: Annotated[str, typer.Option(help="e.g. the loudspeaker controller model")] = "",
+    installed_on: Annotated[
+        str | None, typer.Option(help="Install date: 2025-03-14 or 14/03/2025")
+    ] = None,
+) -> None:
+    """Register a node and write its provisioning file (broker login, keys, media token)."""
+    from controller.fleet.node_import import parse_date
+    from controller.fleet.registry import RegistryError
+    from radio.tools import open_registry
+
+    settings = load_settings()
+    registry = open_registry(settings)
+    try:
+        installed = parse_date(installed_on) if installed_on else None
+        if (lat is None) != (lon is None) or abs(lat or 0) > 90 or abs(lon or 0) > 180:
+            raise RegistryError("give both --lat (-90…90) and --lon (-180…180), or neither")
+        with registry.db.session() as session:
+            _, prov = registry.add_node(
+                session,
+                node_id,
+                name,
+                area,
+                lat=lat,
+                lon=lon,
+                hardware=hardware[:100],
+                installed_on=installed,
+            )
+            session.commit()
+    except (RegistryError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    path = registry.write_provisioning(prov)
+    registry.write_broker_files()
+    typer.echo(f"node {node_id} registered; provisioning file: {path}")
+
+
+@node_app.command("retire")
+def node_retire(node_id: str) -> None:
+    """Retire a node and revoke its broker credentials."""
+    from controller.commands.command_progress import abandon_for_node
+    from controller.core.models import Node, utcnow
+    from controller.fleet.registry import RegistryError
+    from radio.tools import open_registry
+
+    settings = load_settings()
+    registry = open_registry(settings)
+    try:
+        with registry.db.session() as session:
+            node = session.get(Node, node_id)
+            if node is not None and node.retired:
+                raise RegistryError(f"node {node_id} is already retired")
+            registry.retire_node(session, node_id)
+            abandon_for_node(session, node_id, "node retired", utcnow())
+            session.commit()
+    except RegistryError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    registry.write_broker_files()
+    typer.echo(f"node {node_id} retired; its broker login no longer works")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, officer, commune_staff, technician, auditor")],
+    area: Annotated[str | None, typer.Option(help="The area the person works in")] = None,
+    full_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="RADIO_NEW_USER_PASSWORD"
+        ),
+    ] = "",
+) -> None:
+    """Add a user (the first administrator, for instance)."""
+    from controller.auth.audit import record
+    from controller.auth.users import UserError, create_user
+    from controller.core.models import Role
+    from radio.tools import open_registry
+
+    settings = load_settings()
+    registry = open_registry(settings)
+    try:
+        with registry.db.session() as session:
+            create_user(session, username, password, Role(role), area, full_name)
+            record(session, "cli", "user.create", username, {"role": role, "area_id": area})
+    except (UserError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user {username} ({role}) added")
+
+
+@cap_app.command("check")
+def cap_check(files: list[Path]) -> None:
+    """Validate CAP documents: print the alert each would raise, or why it is refused."""
+    from sqlmodel import select
+
+    from controller.alerts.cap_export import check_file, format_result
+    from controller.core.models import Area, Node
+    from radio.tools import open_registry
+
+    os.environ.setdefault("RADIO_DEMO", "1")
+    registry = open_registry(load_settings())
+    with registry.db.session() as session:
+        areas = {a.id: a.parent_id for a in session.exec(select(Area)).all()}
+        nodes = [(n.id, n.area_id, n.lat, n.lon) for n in session.exec(select(Node)).all()]
+    refused = 0
+    for path in files:
+        result = check_file(path, areas=areas, nodes=nodes)
+        typer.echo(format_result(result))
+        refused += not result.ok
+    raise typer.Exit(1 if refused else 0)
+
+
+@speech_app.command("normalize")
+def speech_normalize() -> None:
+    """Read lines of text on standard input; print each line's reading, one line per line."""
+    from audio import normalize
+
+    for line in sys.stdin:
+        typer.echo(normalize(line.rstrip("\n")))
+
+
+@speech_app.command("render")
+def speech_render(
+    text: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="MP3 file to write")],
+) -> None:
+    """Render one announcement with the configured engine and mastering."""
+    import shutil
+    import tempfile
+
+    from audio import AudioError, MediaStore, Renderer, RenderSettings
+
+    os.environ.setdefault("RADIO_DEMO", "1")
+    settings = load_settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        renderer = Renderer(
+            MediaStore(Path(tmp)),
+            RenderSettings(engine=settings.tts_engine, voice=settings.tts_voice),
+        )
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            # Long announcements render sentence by sentence; say how far it is, on stderr.
+            if total > 1:
+                typer.echo(f"  sentence {done}/{total}", err=True)
+
+        try:
+            result = renderer.render_text(text, progress=progress)
+        except AudioError as exc:
+            typer.secho(f"cannot render: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        src = renderer.store.path_for(result.sha256)
+        assert src is not None
+        shutil.copyfile(src, output)
+    typer.echo(
+        json.dumps(
+            {
+                "file": str(output),
+                "engine": result.engine,
+                "voice": result.voice,
+                "duration_s": round(result.duration_s, 2),
+                "loudness_lufs": round(result.integrated_lufs, 1),
+                "true_peak_dbtp": round(result.true_peak_dbtp, 1),
+                "render_ms": round((time.perf_counter() - started) * 1000),
+                "normalized_text": result.normalized_text,
+            },
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    app()
