@@ -193,7 +193,7 @@ class RadioService:
 
     def _alert_change(self, kind: str, change: dict[str, Any]) -> None:
         if kind == "alert_receipt":
-            self.alerts.notify(change)
+            self.alerts.on_receipt(change)
 
     async def _collect_media_garbage(self) -> None:
         while True:
