@@ -102,7 +102,7 @@ class RadioService:
             self.clock,
         )
         self.ingest.listeners.append(self.commands.on_report)
-        self.relays = Relays(settings.stream_bitrate_kbps)
+        self.relays = Relays(settings.stream_bitrate_kbps, settings.stations)
         self.live = LiveBroadcasts(
             settings, self.db, self.registry, self.timelines, self.speech, self.clock
         )

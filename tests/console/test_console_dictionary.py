@@ -37,6 +37,7 @@ async def test_common_and_local_lists_with_preview(make_settings):
 
         # The commune's own list wins for its announcements, and only there.
         staff = await site.login("staff-a", PHONE)
+        await staff.click("#menu-toggle")  # a phone's pages are behind the menu button
         await staff.click("nav >> text=Từ điển cách đọc")
         await staff.wait_for_url("**/console/dictionary")
         assert await staff.locator("#d-area option[value='']").count() == 0
