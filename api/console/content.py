@@ -34,6 +34,7 @@ async def overview(console: ConsoleDep) -> HTMLResponse:
         nodes=len(nodes),
         alerts=active,
         drafts=drafts,
+        can_alert=console.can("alerts") and console.may(Permission.alert),
     )
 
 

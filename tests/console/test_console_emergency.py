@@ -20,8 +20,7 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
             await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
             page = await site.login("staff-a")
             page.on("dialog", lambda dialog: dialog.accept())
-            await page.click("nav >> text=Cảnh báo khẩn cấp")
-            await page.click("#new-alert")
+            await page.click("#home-alert")  # the shortcut on the home page
             # Only the person's own commune is offered.
             assert await page.locator("#area-thon-b1").count() == 0
             await page.check("#tpl-own")
@@ -90,3 +89,5 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
                 response = await tech.goto(f"{site.url}{path}")
                 assert response.status == 403, path
             assert await tech.locator("nav >> text=Cảnh báo khẩn cấp").count() == 0
+            await tech.goto(f"{site.url}/console/")
+            assert await tech.locator("#home-alert").count() == 0  # no shortcut either
