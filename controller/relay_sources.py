@@ -102,7 +102,8 @@ class RelaySource:
                     except NotAudio as exc:
                         self._fail(NOT_AUDIO, str(exc))
                         return
-                    except (httpx.HTTPError, HlsError, OSError) as exc:
+                    except (httpx.HTTPError, HlsError, OSError, ValueError) as exc:
+                        # ValueError: a malformed playlist or header; all of it goes to the log
                         why = f"{type(exc).__name__}: {exc}"
                     if not self.encoder.running:
                         return
@@ -160,7 +161,7 @@ class RelaySource:
     async def close(self) -> None:
         if self._pull is not None:
             self._pull.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._pull
         await self.encoder.close(timeout_s=1.0)
         self.hub.close()

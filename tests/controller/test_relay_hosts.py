@@ -275,3 +275,32 @@ async def test_callers_learn_only_unreachable_or_not_audio(make_settings):
         refused_with(await listen(ctl, token, await relay_entry(ctl, missing.url())), UNREACHABLE)
         refused_with(await listen(ctl, token, await relay_entry(ctl, page.url())), NOT_AUDIO)
         refused_with(await listen(ctl, token, await relay_entry(ctl, not_mp3.url())), NOT_AUDIO)
+
+
+async def test_an_allowed_hls_station_relays_segment_by_segment(make_settings):
+    """HLS is read by the controller's client too (playlist and every segment checked), and
+    only the audio goes into ffmpeg."""
+    station = await Station("hls", kbps=48).start()
+    try:
+        async with running_controller(make_settings(stream_allowed_hosts="127.0.0.1")) as ctl:
+            configs = await make_commune(ctl, 1)
+            entry = {
+                "kind": "stream",
+                "url": station.url,
+                "duration_ms": 6000,
+                "via_controller": True,
+            }
+            r = await ctl.api("POST", "/playlists", json={"title": "HLS", "items": [entry]})
+            assert r.status_code == 201, r.text
+            assert r.json()["items"][0]["format"] == "hls"
+            with ctl.service.db.session() as s:
+                row = s.exec(
+                    select(PlaylistItem).where(PlaylistItem.playlist_id == r.json()["id"])
+                ).one()
+            assert row.id is not None
+            r = await listen(ctl, configs[0].media_token, row.id)
+            assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
+            paths = [req.split(b" ", 2)[1] for req in station.requests]
+            assert paths[0] == b"/live.m3u8" and any(p.endswith(b".ts") for p in paths)
+    finally:
+        await station.close()
