@@ -74,7 +74,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        body = {"detail": str(exc)} if exc.code is None else {"detail": str(exc), "code": exc.code}
+        return JSONResponse(body, status_code=exc.status)
 
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)

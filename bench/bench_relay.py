@@ -3,11 +3,12 @@ beside a bare HTTP server fanning out the same encoding to as many listeners.
 
 A station (ffmpeg making a sine in real time, served over HTTP on 127.0.0.1, as the relay tests
 do) is written in a playlist as a `via_controller` stream entry. The controller (`radio serve`,
-embedded broker) pulls it with one ffmpeg into one hub, and serves `/media/relay/<entry>.mp3`.
+embedded broker) reads it with its own HTTP client into one ffmpeg and one hub, and serves
+`/media/relay/<entry>.mp3`.
 A few simulated nodes play it through a schedule the whole time; for each N, a reader process
 opens N plain HTTP/1.1 connections to the same URL, decodes the chunked responses into MP3
-frames and counts them over a window. The bare server (a second process) pulls the station
-with the same ffmpeg arguments and writes every chunk to every connection, nothing else.
+frames and counts them over a window. The bare server (a second process) has ffmpeg pull the
+station with the same encoding and writes every chunk to every connection, nothing else.
 
 Measured per N, for both: listeners that kept up (received at least 95 % of the audio the
 window lasted, and were not cut off), audio received per wall-clock second, payload and wire
@@ -202,12 +203,13 @@ def readers_main(url: str, token: str, count: int, window: float) -> None:
 
 
 def bare_main(station: str, port: int, kbps: int, ready: Path) -> None:
-    """The floor: the controller's ffmpeg arguments, and each chunk written to every listener."""
+    """The floor: one ffmpeg pulling the station itself with the controller's encoding, and
+    each chunk written to every listener (the controller reads the station with its own
+    client and feeds ffmpeg's input instead: controller/core/station_hosts.py)."""
     from audio.ffmpeg import ffmpeg_exe
-    from controller.live.live_encoder import Encoder
-    from controller.live.stream_hub import StreamHub
+    from controller.live.live_encoder import mp3_out
 
-    args = Encoder.for_url(StreamHub("bare"), station, kbps).args
+    args = ["-reconnect", "1", "-reconnect_streamed", "1", "-i", station, *mp3_out(kbps)]
     listeners: set[asyncio.StreamWriter] = set()
     limit = 200 * 4096  # about what the controller's hub lets a listener fall behind
 
@@ -374,7 +376,7 @@ def start_controller(work: Path, nodes: int) -> tuple[subprocess.Popen[bytes], s
         **os.environ, "RADIO_DATA_DIR": str(work / "data"), "RADIO_DEMO": "1",
         "RADIO_HTTP_PORT": str(port), "RADIO_MQTT_EMBEDDED_PORT": str(free_port()),
         "RADIO_NEW_USER_PASSWORD": PASSWORD, "RADIO_PRERENDER_ALERT_TEMPLATES": "0",
-        "PYTHONPATH": str(ROOT),
+        "RADIO_STREAM_ALLOWED_HOSTS": "127.0.0.1", "PYTHONPATH": str(ROOT),
     }  # fmt: skip
     register(env, nodes, work / "prov")
     ctl = spawn(

@@ -109,7 +109,7 @@ class RadioService:
             self.clock,
         )
         self.changes.subscribe(self.commands.on_report)
-        self.relays = Relays(settings.stream_bitrate_kbps)
+        self.relays = Relays(settings.stream_bitrate_kbps, settings.stations)
         self.live = LiveBroadcasts(
             settings, self.db, self.registry, self.timelines, self.speech, self.clock
         )
@@ -204,7 +204,7 @@ class RadioService:
 
     def _alert_change(self, kind: str, change: dict[str, Any]) -> None:
         if kind == "alert_receipt":
-            self.alerts.notify(change)
+            self.alerts.on_receipt(change)
 
     async def _collect_media_garbage(self) -> None:
         async def once() -> None:

@@ -71,6 +71,14 @@ class Alerts:
                 old.stop(f"updated to v{body.version}")
             AlertRun(self, body, None).end("failed", EventType.alert_failed, "expired")
             return
+        if body.play_by is not None and body.play_by <= self.clock.now_ms():
+            # Its last repetition is over where it sounded: a node that only gets it now
+            # (back from an outage, a stale retained copy) has nothing to catch up on.
+            if old is not None:
+                old.stop(f"updated to v{body.version}")
+            self.settled[body.alert_id] = body.version
+            log.info("%s: alert %s over before it came", self.node_id, body.alert_id)
+            return
         if body.media.sha256 in self.bad_media:
             if old is not None:
                 old.stop(f"updated to v{body.version}")

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from firmware_sim import hls
 from firmware_sim.outbox import Emit
 from firmware_sim.player import Player, Sound, StreamSink, Volume
-from protocol import EventType, StreamFormat, TimelineItem
+from protocol import EventType, StreamFormat, TimelineItem, hls
 from protocol.audio_frames import FrameReader
 
 log = logging.getLogger(__name__)

@@ -311,6 +311,12 @@ class AlertBody(Model):
     volume: int | None = Field(default=None, ge=0, le=100)
     test: bool = False
     expires: EpochMs
+    play_by: EpochMs | None = Field(
+        default=None,
+        description="When its last repetition has ended where it was heard: a node that gets "
+        "the alert only after this does not sound it (it joined after the alert was over). "
+        "None: `repeat` 0, sounding until cancelled or expired.",
+    )
     media_data: Annotated[str, StringConstraints(max_length=MAX_INLINE_MEDIA_B64)] | None = Field(
         default=None,
         description="The media itself (base64), when small enough to travel with the alert: "

@@ -385,6 +385,54 @@ def speech_normalize() -> None:
         typer.echo(normalize(line.rstrip("\n")))
 
 
+@speech_app.command("voices")
+def speech_voices(
+    text: Annotated[str, typer.Option(help="What each voice says")] = "Xin chào bà con.",
+) -> None:
+    """List the configured engines and voices and check that each one speaks (ok/failed)."""
+    import tempfile
+    import wave
+
+    from audio import get_engine
+
+    os.environ.setdefault("RADIO_DEMO", "1")
+    settings = load_settings()
+    names = [settings.tts_engine]
+    if settings.tts_fallback_engine and settings.tts_fallback_engine not in names:
+        names.append(settings.tts_fallback_engine)
+    if settings.tts_piper_model and "piper" not in names:
+        names.append("piper")
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, name in enumerate(names):
+            role = "engine" if index == 0 else "configured"
+            if index > 0 and name == settings.tts_fallback_engine:
+                role = "fallback"
+            options: dict[str, object] = {"voice": settings.tts_voice}
+            if name == "piper" and settings.tts_piper_model:
+                options["model_path"] = settings.tts_piper_model
+            started = time.perf_counter()
+            try:
+                engine = get_engine(name, **options)
+                wav = Path(tmp) / f"{name}.wav"
+                engine.synthesize(text, wav)
+                with wave.open(str(wav), "rb") as handle:
+                    seconds = handle.getnframes() / handle.getframerate()
+                if seconds < 0.2:
+                    raise ValueError(f"only {seconds:.2f} s of audio")
+            except Exception as exc:  # every reason a voice cannot speak is reported
+                failed += 1
+                label = f"{name} ({role})"
+                typer.echo(f"{label:<22} {options['voice']!s:<24} failed: {exc}")
+                continue
+            elapsed_ms = round((time.perf_counter() - started) * 1000)
+            label = f"{name} ({role})"
+            typer.echo(
+                f"{label:<22} {engine.voice:<24} ok: {seconds:.1f} s of speech in {elapsed_ms} ms"
+            )
+    raise typer.Exit(1 if failed else 0)
+
+
 @speech_app.command("render")
 def speech_render(
     text: str,

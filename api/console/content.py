@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.console.pages import LOCAL, ApiRefused, ConsoleDep
+from controller.auth.access import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -33,6 +34,7 @@ async def overview(console: ConsoleDep) -> HTMLResponse:
         nodes=len(nodes),
         alerts=active,
         drafts=drafts,
+        can_alert=console.can("alerts") and console.may(Permission.alert),
     )
 
 
@@ -45,6 +47,37 @@ async def announcements(console: ConsoleDep) -> HTMLResponse:
         "announcements",
         announcements=rows[:50],
         upload_max_mb=console.service.settings.upload_max_mb,
+    )
+
+
+@router.get("/dictionary", response_class=HTMLResponse)
+async def dictionary(console: ConsoleDep, area: str | None = None) -> HTMLResponse:
+    """The reading dictionary: the list for every area (administrators change it) and each
+    area's local list (its officers and commune staff change it), with a reading preview."""
+    console.allow("dictionary")
+    areas = await console.areas()
+    names = {a.id: a.name for a in areas}
+    admin = console.may(Permission.manage_dictionary)
+    if area == "common":
+        entries = await console.get("/api/v1/speech/abbreviations", common="true")
+    elif area:
+        entries = await console.get("/api/v1/speech/abbreviations", area_id=area)
+    else:
+        entries = await console.get("/api/v1/speech/abbreviations")
+    may_write = console.may(Permission.write_content)
+    for entry in entries:
+        entry["editable"] = admin or (
+            entry["area_id"] is not None and entry["area_id"] in names and may_write
+        )
+    return console.render(
+        "dictionary.html",
+        "dictionary",
+        entries=entries,
+        areas=areas,
+        names=names,
+        admin=admin,
+        chosen=area or "",
+        own_area="" if admin else (console.home_area(areas) or ""),
     )
 
 

@@ -39,6 +39,7 @@ class Page:
 PAGES: list[Page] = [
     Page("home", "/console/", ALL),
     Page("announcements", "/console/announcements", PEOPLE),
+    Page("dictionary", "/console/dictionary", PEOPLE),
     Page("playlists", "/console/playlists", PEOPLE),
     Page("calendar", "/console/calendar", PEOPLE | {Role.auditor}),
     Page("groups", "/console/groups", PEOPLE),

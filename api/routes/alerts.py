@@ -118,7 +118,7 @@ async def issue(body: AlertIn, guard: GuardDep, service: ServiceDep) -> AlertPub
 def list_alerts(
     guard: GuardDep,
     session: SessionDep,
-    state: Literal["active", "cancelled", "expired"] | None = None,
+    state: Literal["active", "cancelled", "expired", "ended", "finished"] | None = None,
     test: bool | None = None,
 ) -> list[AlertPublic]:
     guard.check(Permission.read)
@@ -220,22 +220,9 @@ async def cancel(
 async def all_clear(
     alert_id: str, guard: GuardDep, session: SessionDep, service: ServiceDep
 ) -> AlertPublic:
-    """Cancel the alert and tell the same areas, once, that the danger is over."""
+    """End the alert (state `ended`) and tell the same areas, once, that the danger is over."""
     alert = load(session, guard, alert_id)
-    areas = json.loads(alert.areas)
-    guard.check(Permission.alert, areas)
-    if alert.status == "active":
-        await service.alerts.cancel(alert.id, guard.user.username)
-    clear = await service.alerts.issue(
-        AlertRequest(
-            areas=areas,
-            template="all_clear",
-            repeat=1,
-            volume=alert.volume,
-            test=alert.test,
-            expires_in_min=15,
-            author=guard.user.username,
-        )
-    )
+    guard.check(Permission.alert, json.loads(alert.areas))
+    clear = await service.alerts.all_clear(alert.id, guard.user.username)
     guard.audit("alert.all_clear", alert.id, {"all_clear": clear.id})
     return public(clear)

@@ -115,7 +115,9 @@ async def create_playlist(
     guard.check(Permission.write_content)
     chime = Chime(*await service.speech.chime())
     with service.db.session() as session:
-        rows = check_entries(session, entries(body), chime, lambda a: visible(guard, a))
+        rows = check_entries(
+            session, entries(body), chime, lambda a: visible(guard, a), service.settings.stations
+        )
         playlist = save_playlist(session, body.title, rows, guard.user.area_id, guard.user.username)
         session.commit()
         session.refresh(playlist)
@@ -135,7 +137,9 @@ async def replace_playlist(
         playlist = _visible_playlist(guard, session, playlist_id)
         guard.check_content_change(f"playlist {playlist_id}", playlist.area_id)
         ensure_unused(session, playlist, "change")
-        rows = check_entries(session, entries(body), chime, lambda a: visible(guard, a))
+        rows = check_entries(
+            session, entries(body), chime, lambda a: visible(guard, a), service.settings.stations
+        )
         save_playlist(session, body.title, rows, None, "", playlist)
         session.commit()
         session.refresh(playlist)

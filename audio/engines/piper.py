@@ -1,28 +1,65 @@
-"""Neural speech with the Piper executable and a Piper voice (.onnx) chosen by path."""
+"""Neural speech with a Piper voice (.onnx and its .onnx.json) chosen by path: in-process
+through the `piper-tts` package, or through a `piper` program when one is named."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
-from audio.engines.base import SpeechEngine
+from audio.engines.base import SpeechEngine, write_wav_atomic
 from audio.errors import AudioError, EngineUnavailable
 
-__all__ = ["PiperEngine"]
+__all__ = ["PiperEngine", "piper_available"]
 
 _TIMEOUT_S = 600.0
 # Piper voices speak at roughly this rate at length_scale 1.0.
 _NATIVE_RATE_WPM = 150
 
+# Loaded voices by (path, size, modification time): a model is read once per process (a
+# medium voice is ~60 MB and takes a second to load) and again only when its file changes.
+_VOICES: dict[tuple[str, int, int], Any] = {}
+_VOICES_LOCK = threading.Lock()
+
+
+def piper_available() -> bool:
+    """Whether the `piper-tts` package can be imported here."""
+    try:
+        import piper  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _load_voice(model: Path, config: Path) -> Any:
+    stat = model.stat()
+    key = (str(model.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _VOICES_LOCK:
+        voice = _VOICES.get(key)
+        if voice is None:
+            from piper import PiperVoice
+
+            try:
+                voice = PiperVoice.load(model, config_path=config)
+            except Exception as exc:  # onnxruntime and json raise their own kinds
+                raise EngineUnavailable(
+                    f"the Piper voice {model} could not be loaded: {type(exc).__name__}: {exc}"
+                ) from exc
+            _VOICES[key] = voice
+        return voice
+
 
 class PiperEngine(SpeechEngine):
-    """`piper --model MODEL` on the PATH; the voice is the model file, named by `model_path`.
+    """A Piper voice, named by `model_path`; its settings are `MODEL.json` beside it.
 
-    Piper reads the model's settings from `MODEL.json` beside it, so both must exist.
-    Nothing is downloaded: deployments place a voice they trust and name it here.
+    With `executable` unset the voice runs in this process through `piper-tts` (or, without
+    that package, through a `piper` program on the PATH); with `executable` set, through that
+    program. Nothing is downloaded: deployments place a voice they trust and name it here.
     """
 
     name = "piper"
@@ -32,7 +69,7 @@ class PiperEngine(SpeechEngine):
         voice: str = "vi",
         rate_wpm: int = _NATIVE_RATE_WPM,
         model_path: str | Path | None = None,
-        executable: str = "piper",
+        executable: str | None = None,
     ) -> None:
         if not 80 <= rate_wpm <= 450:
             raise ValueError(f"rate_wpm must be between 80 and 450, not {rate_wpm}")
@@ -47,12 +84,12 @@ class PiperEngine(SpeechEngine):
         described["rate_wpm"] = self.rate_wpm
         return described
 
-    def _command(self) -> list[str]:
-        binary = shutil.which(self.executable)
-        if binary is None:
-            raise EngineUnavailable(
-                f"the Piper engine needs the {self.executable!r} program, which is not installed"
-            )
+    @property
+    def length_scale(self) -> float:
+        # Piper stretches time rather than counting words: a higher rate is a shorter length.
+        return _NATIVE_RATE_WPM / self.rate_wpm
+
+    def _voice_files(self) -> tuple[Path, Path]:
         if self.model_path is None:
             raise EngineUnavailable("the Piper engine needs model_path, the voice's .onnx file")
         if not self.model_path.is_file():
@@ -60,15 +97,56 @@ class PiperEngine(SpeechEngine):
         config = self.model_path.with_name(self.model_path.name + ".json")
         if not config.is_file():
             raise EngineUnavailable(f"the Piper voice {self.model_path} lacks its {config.name}")
-        # Piper stretches time rather than counting words: a higher rate is a shorter length.
-        length_scale = _NATIVE_RATE_WPM / self.rate_wpm
-        return [binary, "--model", str(self.model_path), "--length_scale", f"{length_scale:.3f}"]
+        return self.model_path, config
+
+    def _program(self) -> str:
+        name = self.executable or "piper"
+        # The program installed beside this Python (a virtualenv's bin/) counts as installed.
+        beside = Path(sys.executable).parent / name
+        binary = shutil.which(name) or (str(beside) if os.access(beside, os.X_OK) else None)
+        if binary is None:
+            raise EngineUnavailable(
+                f"the Piper engine needs the {name!r} program, which is not installed"
+            )
+        return binary
+
+    def load(self) -> None:
+        """Load the voice now (in-process) or check that the program and files exist."""
+        model, config = self._voice_files()
+        if self.executable is None and piper_available():
+            _load_voice(model, config)
+        else:
+            self._program()
 
     def synthesize(self, text: str, out_wav: Path) -> None:
         if not text.strip():
             raise AudioError("there is no text to speak")
-        command = self._command()
-        out_wav = Path(out_wav)
+        if self.executable is None and piper_available():
+            self._synthesize_here(text, Path(out_wav))
+        else:
+            self._synthesize_by_program(text, Path(out_wav))
+
+    def _synthesize_here(self, text: str, out_wav: Path) -> None:
+        from piper import SynthesisConfig
+
+        voice = _load_voice(*self._voice_files())
+        settings = SynthesisConfig(length_scale=self.length_scale)
+        try:
+            chunks = list(voice.synthesize(" ".join(text.split()), syn_config=settings))
+        except Exception as exc:  # onnxruntime's own errors
+            raise AudioError(f"piper failed: {type(exc).__name__}: {exc}") from exc
+        pcm = b"".join(chunk.audio_int16_bytes for chunk in chunks)
+        if not chunks or not pcm:
+            raise AudioError("piper produced no audio")
+        if chunks[0].sample_channels != 1 or chunks[0].sample_width != 2:
+            raise AudioError("piper produced audio that is not 16-bit mono")
+        write_wav_atomic(out_wav, pcm, int(chunks[0].sample_rate))
+
+    def _synthesize_by_program(self, text: str, out_wav: Path) -> None:
+        model, _config = self._voice_files()
+        command = [
+            self._program(), "--model", str(model), "--length_scale", f"{self.length_scale:.3f}"
+        ]  # fmt: skip
         out_wav.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=out_wav.parent, prefix=".tmp-", suffix=".wav")
         os.close(fd)

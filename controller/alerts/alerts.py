@@ -1,12 +1,15 @@
 """Emergency alerts: rendered by the offline voice, one signed publish per target area (the
-broker fans out), retained while active, confirmed by each node, cancelled everywhere at once."""
+broker fans out), retained while active, confirmed by each node, cancelled everywhere at once,
+ended by an all-clear, finished once played out."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +22,6 @@ from controller.alerts.alert_templates import TEMPLATES
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
 from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node, utcnow
-from controller.core.periodic import Periodic
 from controller.core.time import utc_datetime, utc_ms
 from controller.fleet.registry import Registry
 from controller.mqtt.gateway import Gateway, NotConnected
@@ -29,6 +31,14 @@ from protocol.clock import Clock
 from protocol.messages import MAX_INLINE_MEDIA_BYTES
 
 log = logging.getLogger(__name__)
+
+# Nodes pause this long between playings (the protocol's default `pause_ms`).
+PAUSE_MS = 3000
+# A node may start a little after the issue (clock differences, a download): the play window
+# ends this much after the last repetition would end on a node that started at once.
+PLAY_GRACE_MS = 10_000
+# The confirmations that a node is done with an alert's version.
+_DONE = ("finished_at", "stopped_at", "failed_at")
 
 
 @dataclass
@@ -68,6 +78,7 @@ class Alerts:
         self.clock = clock
         self.public_url = public_url
         self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.wake = asyncio.Event()  # a node is done with an alert: sweep now, not in 5 s
 
     async def prerender_templates(self, timelines: Any = None) -> None:
         """Render every template with the offline voice at start; later alerts hit the cache,
@@ -112,6 +123,7 @@ class Alerts:
             test=req.test,
             areas=json.dumps(areas),
             expires_at=utcnow() + timedelta(minutes=req.expires_in_min),
+            issued_at=utcnow(),
             created_by=req.author,
             cap_sender=req.cap_sender,
             cap_identifier=req.cap_identifier,
@@ -151,6 +163,7 @@ class Alerts:
             alert.duration_ms = int(result.duration_s * 1000)
             alert.repeat, alert.volume = req.repeat, req.volume
             alert.expires_at = utcnow() + timedelta(minutes=req.expires_in_min)
+            alert.issued_at = utcnow()
             session.add(alert)
             # Confirmations start over for the new message.
             for r in session.exec(select(AlertReceipt).where(AlertReceipt.alert_id == alert_id)):
@@ -192,6 +205,7 @@ class Alerts:
             volume=alert.volume,
             test=alert.test,
             expires=utc_ms(alert.expires_at),
+            play_by=play_by(alert),
             media_data=data,
         ).model_dump(mode="json", exclude_none=True)
 
@@ -243,16 +257,50 @@ class Alerts:
         await self._withdraw(alert)
         return alert
 
-    async def _withdraw(self, alert: Alert) -> None:
+    async def all_clear(self, alert_id: str, author: str) -> Alert:
+        """End the alert and tell its areas, once, that the danger is over. An alert still
+        sounding stops; one that has played out (`finished`) is ended too, since the danger it
+        announced lasted until now."""
+        with self.db.session() as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None:
+                raise NotFound(f"alert {alert_id} does not exist")
+            if alert.template == "all_clear":
+                raise Conflict(f"alert {alert_id} is itself an all-clear")
+            ending = alert.status in (AlertStatus.active, AlertStatus.finished)
+            if ending:
+                alert.status = AlertStatus.ended
+                alert.cancelled_by, alert.cancelled_at = author, utcnow()
+                session.add(alert)
+                session.commit()
+                session.refresh(alert)
+        if ending:
+            await self._withdraw(alert)
+        return await self.issue(
+            AlertRequest(
+                areas=json.loads(alert.areas),
+                template="all_clear",
+                repeat=1,
+                volume=alert.volume,
+                test=alert.test,
+                expires_in_min=15,
+                author=author,
+            )
+        )
+
+    async def _withdraw(self, alert: Alert, stop: bool = True) -> None:
+        """Clear the retained play, so that a node coming later hears nothing; with `stop`,
+        first a cancel, so that nodes sounding it stop now (a finished alert plays out)."""
         now = self.clock.now_ms()
         for area_id in json.loads(alert.areas):
             payload = self.signer.sign("alert", self.body(alert, "cancel", area_id), now, 3600_000)
             topic = self.topics.area_alert(area_id)
             try:
-                await self.gateway.publish(topic, payload, 1, False)
+                if stop:
+                    await self.gateway.publish(topic, payload, 1, False)
                 await self.gateway.publish(topic, b"", 1, True)  # clear the retained play
             except NotConnected:
-                log.warning("broker unavailable: cancel of %s goes out on reconnect", alert.id)
+                log.warning("broker unavailable: withdrawal of %s goes out on reconnect", alert.id)
         self.notify({"type": "alert", "alert_id": alert.id, "status": alert.status})
 
     async def republish_active(self) -> None:
@@ -262,32 +310,81 @@ class Alerts:
         for alert in active:
             if alert.expires_at <= utcnow():
                 await self.expire(alert.id)
+            elif (end := play_by(alert)) is not None and end <= utc_ms(utcnow()):
+                await self.finish(alert.id)
             else:
                 await self.publish(alert)
 
     async def expire(self, alert_id: str) -> None:
+        await self._close(alert_id, AlertStatus.expired, stop=True)
+
+    async def finish(self, alert_id: str) -> None:
+        """Played out: no longer retained, so a node joining now hears nothing; nodes still
+        sounding it (one that started late) play their last repetition out."""
+        await self._close(alert_id, AlertStatus.finished, stop=False)
+
+    async def _close(self, alert_id: str, status: AlertStatus, stop: bool) -> None:
         with self.db.session() as session:
             alert = session.get(Alert, alert_id)
             if alert is None or alert.status != AlertStatus.active:
                 return
-            alert.status = AlertStatus.expired
+            alert.status = status
             session.add(alert)
             session.commit()
             session.refresh(alert)
-        await self._withdraw(alert)
+        await self._withdraw(alert, stop)
+
+    def on_receipt(self, change: dict[str, Any]) -> None:
+        """Ingestion's report of a confirmation: a node done with an alert wakes the sweep."""
+        self.notify(change)
+        if change.get("event") in ("alert_finished", "alert_stopped", "alert_failed"):
+            self.wake.set()
+
+    async def sweep(self) -> None:
+        """Close what is due: expired alerts, and those played out (every online node of its
+        areas done with this version, or the end of its last repetition passed)."""
+        now = utcnow()
+        with self.db.session() as session:
+            active = session.exec(select(Alert).where(Alert.status == AlertStatus.active)).all()
+            expired = [a.id for a in active if a.expires_at <= now]
+            finished = [a.id for a in active if a.expires_at > now and self.played_out(session, a)]
+        for alert_id in expired:
+            await self.expire(alert_id)
+        for alert_id in finished:
+            await self.finish(alert_id)
+
+    def played_out(self, session: Session, alert: Alert) -> bool:
+        end = play_by(alert)
+        if end is None:
+            return False  # sounds until cancelled or expired
+        return end <= utc_ms(utcnow()) or self.played_everywhere(session, alert)
+
+    def played_everywhere(self, session: Session, alert: Alert) -> bool:
+        """Every node of the alert's areas that is online is done with its version (at least
+        one node, so that an alert to nodes that are all away waits for them)."""
+        online = {n.id for n in self.expected_nodes(session, alert) if n.status == "online"}
+        if not online:
+            return False
+        done = session.exec(
+            select(AlertReceipt.node_id).where(
+                AlertReceipt.alert_id == alert.id,
+                AlertReceipt.version == alert.version,
+                col(AlertReceipt.finished_at).is_not(None)
+                | col(AlertReceipt.stopped_at).is_not(None)
+                | col(AlertReceipt.failed_at).is_not(None),
+            )
+        ).all()
+        return online <= set(done)
 
     async def run_expiry(self) -> None:
-        await Periodic("alert expiry sweep", 5, self.expire_due).run()
-
-    async def expire_due(self) -> None:
-        with self.db.session() as session:
-            due = session.exec(
-                select(Alert.id).where(
-                    Alert.status == AlertStatus.active, col(Alert.expires_at) <= utcnow()
-                )
-            ).all()
-        for alert_id in due:
-            await self.expire(alert_id)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 5)
+            self.wake.clear()
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("alert expiry sweep failed")
 
     # --- confirmations ---------------------------------------------------------------------
 
@@ -354,6 +451,16 @@ class Alerts:
         }
 
 
+def play_by(alert: Alert) -> int | None:
+    """When the alert's last repetition has ended where it was heard (ms), or None for an
+    alert that sounds until cancelled or expired; never after it expires."""
+    if alert.repeat == 0:
+        return None
+    issued = utc_ms(alert.issued_at or alert.created_at)
+    playing = alert.repeat * alert.duration_ms + (alert.repeat - 1) * PAUSE_MS
+    return min(issued + playing + PLAY_GRACE_MS, utc_ms(alert.expires_at))
+
+
 def receipt_state(r: Any, version: int) -> str:
     """State of a receipt (an AlertReceipt or a row of its columns) for the alert's version."""
     if r is None or r.received_at is None:
@@ -374,6 +481,11 @@ def record_alert_event(
     alert = session.get(Alert, alert_id)
     if alert is None:
         return None
+    # Nodes name the version first in the detail ("v2; ..."): a report about a version that
+    # an update replaced (its "stopped") must not count for the new one.
+    version = int(m.group(1)) if (m := _VERSION.match(detail)) else alert.version
+    if version < alert.version:
+        return None
     r = session.exec(
         select(AlertReceipt).where(
             AlertReceipt.alert_id == alert_id, AlertReceipt.node_id == node_id
@@ -381,6 +493,7 @@ def record_alert_event(
     ).first()
     if r is None:
         r = AlertReceipt(alert_id=alert_id, node_id=node_id)
+    r.version = version
     when: datetime = utc_datetime(ts_ms)
     stamp = {
         "alert_received": "received_at",
@@ -396,3 +509,6 @@ def record_alert_event(
         r.detail = detail[:500]
     session.add(r)
     return {"type": "alert_receipt", "alert_id": alert_id, "node_id": node_id, "event": kind}
+
+
+_VERSION = re.compile(r"v(\d+)(?:;|$)")

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from controller.core.private_files import private_file
+from controller.core.station_hosts import StationPolicy
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
 MIN_SECRET_KEY_CHARS = 32
@@ -119,6 +120,14 @@ class Settings(BaseSettings):
     )
     # Live broadcasts and relays (docs/operations.md): the MP3 the controller streams to nodes.
     stream_bitrate_kbps: int = Field(default=64, ge=16, le=320)
+    stream_allowed_hosts: str = Field(
+        default="*",
+        max_length=4000,
+        description="Stations that stream entries may name and the controller may relay, "
+        "comma-separated: host names (*.example.vn for every name under it), IP addresses, "
+        "CIDR ranges; '*': any host at a public address. Loopback, private, CGNAT, "
+        "link-local, ULA and multicast addresses only when listed as addresses or ranges",
+    )
     live_max_minutes: float = Field(default=60, gt=0, le=12 * 60)
     live_source_grace_s: float = Field(
         default=60, gt=0, le=3600, description="A live broadcast without a source this long ends"
@@ -167,6 +176,17 @@ class Settings(BaseSettings):
         if not v or any(c in v for c in "+#/ "):
             raise ValueError("topic_prefix must be one MQTT topic level without wildcards")
         return v
+
+    @field_validator("stream_allowed_hosts")
+    @classmethod
+    def _stream_hosts(cls, v: str) -> str:
+        StationPolicy.parse(v)  # a ValueError names the entry
+        return v
+
+    @cached_property
+    def stations(self) -> StationPolicy:
+        """`stream_allowed_hosts`, parsed."""
+        return StationPolicy.parse(self.stream_allowed_hosts)
 
     @field_validator("mqtt_url")
     @classmethod

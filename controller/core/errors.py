@@ -7,6 +7,7 @@ class DomainError(Exception):
     """Something the user asked for cannot be done; `str(err)` says what to fix."""
 
     status = 400
+    code: str | None = None  # for the console to say it in the user's language (api/errors.py)
 
 
 class NotFound(DomainError):

@@ -272,6 +272,8 @@ class AlertStatus(StrEnum):
     active = "active"
     cancelled = "cancelled"
     expired = "expired"
+    ended = "ended"  # by an all-clear
+    finished = "finished"  # played out: its last repetition is over
 
 
 class Alert(SQLModel, table=True):
@@ -293,7 +295,9 @@ class Alert(SQLModel, table=True):
     expires_at: datetime
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
-    cancelled_by: str | None = Field(default=None, max_length=64)
+    # When this version went out (an update starts its repetitions over); None before 0012.
+    issued_at: datetime | None = None
+    cancelled_by: str | None = Field(default=None, max_length=64)  # or ended by an all-clear
     cancelled_at: datetime | None = None
     cap_sender: str | None = Field(default=None, max_length=200)
     cap_identifier: str | None = Field(default=None, max_length=200, index=True)

@@ -51,7 +51,7 @@ def mp3_out(kbps: int) -> list[str]:
 
 
 class Encoder:
-    """One ffmpeg: input bytes (or a URL) in, MP3 frames out into `hub`."""
+    """One ffmpeg: input bytes in, MP3 frames out into `hub`."""
 
     def __init__(self, hub: StreamHub, args: Sequence[str], name: str) -> None:
         self.hub = hub
@@ -71,10 +71,15 @@ class Encoder:
         return cls(hub, args, f"live source ({fmt})")
 
     @classmethod
-    def for_url(cls, hub: StreamHub, url: str, kbps: int) -> Encoder:
-        pull = ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_delay_max", "4"]
-        pull += ["-rw_timeout", "10000000"]  # microseconds: a silent source is dead after 10 s
-        return cls(hub, [*pull, "-i", url, *mp3_out(kbps)], f"relay of {url[:80]}")
+    def for_station(cls, hub: StreamHub, kbps: int, name: str) -> Encoder:
+        """A relayed station's bytes (MP3, AAC, or HLS audio taken out of its segments) in on
+        stdin, as the controller's own client reads them: ffmpeg never opens a URL itself
+        (controller/core/station_hosts.py)."""
+        # Audio is recognised within a few frames: what is not after 64 KB is no audio (ffmpeg
+        # would otherwise read a megabyte, or to the end, of a web page). Only its input pipe may
+        # be opened, so no bytes a station sends (an HLS playlist, a concat list) open a URL.
+        guard = ["-protocol_whitelist", "pipe", "-formatprobesize", "65536"]
+        return cls(hub, [*guard, "-i", "pipe:0", *mp3_out(kbps)], name)
 
     async def start(self, with_input: bool) -> None:
         quiet = ["-hide_banner", "-loglevel", "error", *(() if with_input else ("-nostdin",))]
@@ -119,6 +124,12 @@ class Encoder:
             await self.proc.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             log.warning("%s refused input: %s", self.name, exc)
+
+    def end_input(self) -> None:
+        """No more input: ffmpeg encodes what it has and exits."""
+        stdin = self.proc.stdin if self.proc is not None else None
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
 
     async def close(self, timeout_s: float = 3.0) -> None:
         """End the input and let ffmpeg flush its last frames; kill it if it will not end."""

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from controller.core.errors import Conflict, Invalid, NotFound
 from controller.core.models import Announcement, PlaylistItem, Schedule, ScheduleStatus
+from controller.core.station_hosts import StationPolicy
 from controller.programme.stream_entries import stream_part, stream_row
 from protocol import MediaRef
 from schedules import Part
@@ -49,9 +50,14 @@ class Chime:
 
 
 def check_entries(
-    session: Session, entries: list[Entry], chime: Chime, visible: Callable[[Announcement], bool]
+    session: Session,
+    entries: list[Entry],
+    chime: Chime,
+    visible: Callable[[Announcement], bool],
+    stations: StationPolicy,
 ) -> list[PlaylistItem]:
-    """The playlist's rows, in order, or Invalid naming the first entry to fix."""
+    """The playlist's rows, in order, or Invalid naming the first entry to fix; stream entries
+    only to the stations `stations` allows."""
     if not entries:
         raise Invalid("the playlist is empty: add at least one announcement or recording")
     if len(entries) > MAX_ITEMS:
@@ -104,7 +110,7 @@ def check_entries(
                     raise Invalid(f"{where}: announcement {entry.announcement_id} does not exist")
                 if fallback.source in WITH_ENTRIES:
                     raise Invalid(f"{where}: the fallback must be a recording or a text")
-            rows.append(stream_row(n, entry, fallback, chime))
+            rows.append(stream_row(n, entry, fallback, chime, stations))
         else:
             raise Invalid(
                 f"{where}: kind {entry.kind!r} is not announcement, chime, silence or stream"

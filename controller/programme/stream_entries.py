@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from controller.core.errors import Invalid
 from controller.core.models import Announcement, PlaylistItem
+from controller.core.station_hosts import StationPolicy
 from protocol import MediaRef, StreamFormat, StreamRef
 from schedules import Part
 
@@ -49,12 +50,31 @@ def check_url(url: str | None, where: str) -> str:
     return url
 
 
+class HostNotAllowed(Invalid):
+    code = "stream_host_not_allowed"
+
+
+def check_host(url: str, stations: StationPolicy, where: str) -> None:
+    """Refuse a station the administrator does not allow, as far as the address says; where it
+    really is is checked again, after resolution, whenever the controller connects."""
+    why = stations.precheck(urlparse(url).hostname or "")
+    if why is not None:
+        raise HostNotAllowed(
+            f"{where}: {why}: an administrator lists the stations that may be relayed"
+        )
+
+
 def stream_row(
-    position: int, entry: Entry, fallback: Announcement | None, chime: Chime
+    position: int,
+    entry: Entry,
+    fallback: Announcement | None,
+    chime: Chime,
+    stations: StationPolicy,
 ) -> PlaylistItem:
     """The row of a stream entry; without a fallback the chime is its placeholder media."""
     where = f"entry {position}"
     url = check_url(entry.url, where)
+    check_host(url, stations, where)
     lo, hi = STREAM_MS
     if entry.duration_ms is None or not lo <= entry.duration_ms <= hi:
         raise Invalid(f"{where}: a stream plays {lo} to {hi} ms (duration_ms)")

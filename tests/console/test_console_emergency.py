@@ -1,5 +1,6 @@
 """An alert issued from the console's page, confirmed in a second step, watched live as simulated
-nodes confirm it, then the all-clear and a cancel — in a real browser."""
+nodes confirm it until it has played out, then the all-clear, which ends it and is itself over
+once played — in a real browser."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
             await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
             page = await site.login("staff-a")
             page.on("dialog", lambda dialog: dialog.accept())
-            await page.click("nav >> text=Cảnh báo khẩn cấp")
-            await page.click("#new-alert")
+            await page.click("#home-alert")  # the shortcut on the home page
             # Only the person's own commune is offered.
             assert await page.locator("#area-thon-b1").count() == 0
             await page.check("#tpl-own")
@@ -49,29 +49,38 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
             for node in ("na1", "na2"):
                 await page.wait_for_function(f"{STATE_OF.format(node)} === 'done'", timeout=40_000)
             assert await page.inner_text(".count[data-state='done']") == "2"
-            assert await page.inner_text("#alert-status") == "Đang hiệu lực"
+            # Played out everywhere: shown live, nothing left to cancel, the all-clear offered.
+            await page.wait_for_function(
+                "document.getElementById('alert-status').dataset.status === 'finished'"
+            )
+            assert await page.inner_text("#alert-status") == "Đã phát xong"
+            assert await page.locator("#cancel-alert").is_hidden()
             await site.shot(page, "alert-live")
 
             await page.click("#all-clear")
             await page.wait_for_function(f"!location.pathname.endsWith('{first}')")
             clear = page.url.rsplit("/", 1)[1]
             assert "hết nguy hiểm" in await page.inner_text("h1")
+            assert await page.locator("#all-clear").count() == 0  # no all-clear of an all-clear
             for node in ("na1", "na2"):
-                await page.wait_for_function(
-                    f"['received', 'playing', 'done'].includes({STATE_OF.format(node)})",
-                    timeout=30_000,
-                )
-            await page.click("#cancel-alert")
+                await page.wait_for_function(f"{STATE_OF.format(node)} === 'done'", timeout=30_000)
+            # Played once everywhere, the all-clear is over too: no button left on it.
             await page.wait_for_function(
-                "document.getElementById('alert-status').dataset.status === 'cancelled'"
+                "document.getElementById('alert-status').dataset.status === 'finished'"
             )
             assert await page.locator("#alert-actions").is_hidden()
-            assert "Đã huỷ" in await page.inner_text("#alert-status")
+
+            await page.goto(f"{site.url}/console/alerts/{first}")
+            assert await page.inner_text("#alert-status") == "Đã kết thúc"
+            assert "hết nguy hiểm" in await page.inner_text("#ended-by")
+            assert await page.locator("#alert-actions").is_hidden()
+            await page.goto(f"{site.url}/console/")
+            assert await page.locator("#active-h").count() == 0  # nothing sounds any more
 
             r = await site.ctl.api("GET", f"/alerts/{first}")
-            assert r.json()["alert"]["status"] == "cancelled"  # the all-clear ended it
+            assert r.json()["alert"]["status"] == "ended"  # the all-clear ended it
             r = await site.ctl.api("GET", f"/alerts/{clear}")
-            assert r.json()["alert"]["status"] == "cancelled"
+            assert r.json()["alert"]["status"] == "finished"
             assert r.json()["alert"]["created_by"] == "staff-a"
 
             # A technician sees neither the alert pages nor content pages.
@@ -80,3 +89,5 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
                 response = await tech.goto(f"{site.url}{path}")
                 assert response.status == 403, path
             assert await tech.locator("nav >> text=Cảnh báo khẩn cấp").count() == 0
+            await tech.goto(f"{site.url}/console/")
+            assert await tech.locator("#home-alert").count() == 0  # no shortcut either

@@ -120,6 +120,7 @@ async def test_keyboard_language_and_phone(make_settings):
 
         await page.goto(f"{site.url}/console/calendar")
         assert await page.inner_text("h1") == "Lịch phát"
+        await page.click("#menu-toggle")  # on a phone the switch is in the folded menu
         await page.click("#lang-switch")
         await page.wait_for_load_state()
         assert await page.get_attribute("html", "lang") == "en"
@@ -127,6 +128,7 @@ async def test_keyboard_language_and_phone(make_settings):
         await page.goto(f"{site.url}/console/announcements")  # the choice is kept
         assert await page.inner_text("h1") == "Announcements"
         assert await page.inner_text("#logout") == "Log out"
+        await page.click("#menu-toggle")  # on a phone the switch is in the folded menu
         await page.click("#lang-switch")
         await page.wait_for_load_state()
         assert await page.inner_text("h1") == "Bản tin"

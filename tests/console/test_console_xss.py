@@ -58,6 +58,7 @@ async def test_a_node_name_is_text_on_the_map_and_the_alert_page(make_settings):
 PAGES = [
     "/console/",
     "/console/announcements",
+    "/console/dictionary",
     "/console/playlists",
     "/console/calendar",
     "/console/approvals",

@@ -145,9 +145,82 @@ async def test_alert_preempts_only_its_village_and_every_node_confirms(make_sett
             by_node = {row["node_id"]: row["state"] for row in d["deliveries"]}
             assert by_node["n0"] == "preempted" and by_node["n2"] == "preempted"
 
+            # Every node of thon-1 is done with it: played out, no longer retained.
+            await wait_for(
+                lambda: status_is(ctl, alert["id"], "finished"), 10, "the alert to finish"
+            )
             clear = await ctl.api("POST", f"/alerts/{alert['id']}/all-clear")
             assert clear.status_code == 201
-            assert (await view(ctl, alert["id"]))["alert"]["status"] == "cancelled"
+            # The danger it announced is over: the all-clear ended it.
+            assert (await view(ctl, alert["id"]))["alert"]["status"] == "ended"
+
+
+async def status_is(ctl, alert_id: str, status: str) -> bool:
+    return (await view(ctl, alert_id))["alert"]["status"] == status
+
+
+@pytest.mark.slow
+async def test_all_clear_ends_the_alert_and_a_node_joining_after_it_finished_hears_nothing(
+    make_settings,
+):
+    async with running_controller(make_settings()) as ctl:
+        configs = await make_commune(ctl, 3)  # n0, n2 in thon-1; n1 in thon-2
+        late = configs[2]
+        async with fleet_of(configs[:2]) as fleet:
+            n0 = fleet.nodes[0]
+            await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
+            flood = (
+                await ctl.api(
+                    "POST", "/alerts", json={"areas": ["thon-1"], "template": "flood", "repeat": 0}
+                )
+            ).json()
+            await wait_for(lambda: sounding(n0) == f"alert:{flood['id']}", 15, "the flood alert")
+
+            r = await ctl.api("POST", f"/alerts/{flood['id']}/all-clear")
+            assert r.status_code == 201, r.text
+            clear = r.json()
+            assert clear["template"] == "all_clear" and clear["repeat"] == 1
+            ended = (await view(ctl, flood["id"]))["alert"]
+            assert ended["status"] == "ended" and ended["cancelled_by"] == "root"
+            # An ended alert and an all-clear are not cleared again.
+            assert (await ctl.api("POST", f"/alerts/{flood['id']}/cancel")).status_code == 409
+            r = await ctl.api("POST", f"/alerts/{clear['id']}/all-clear")
+            assert r.status_code == 409, r.text
+
+            # Played once on the one online node of thon-1 (n2 is away): finished at once.
+            await wait_for(
+                lambda: any(a.alert_id == clear["id"] for a in n0.alerts_played),
+                30,
+                "n0 to play the all-clear",
+            )
+            await wait_for(
+                lambda: status_is(ctl, clear["id"], "finished"), 10, "the all-clear to finish"
+            )
+            active = (await ctl.api("GET", "/alerts", params={"state": "active"})).json()
+            assert active == []
+            assert [(a.alert_id, a.outcome) for a in n0.alerts_played] == [
+                (flood["id"], "stopped"),
+                (clear["id"], "finished"),
+            ]
+
+            async with fleet_of([late]) as latecomer:
+                n2 = latecomer.nodes[0]
+                await wait_for(lambda: n2.connected.is_set(), 20, "the late node to connect")
+                # Behind anything still retained on thon-1's topic: a new alert, which it plays.
+                barrier = (
+                    await ctl.api(
+                        "POST",
+                        "/alerts",
+                        json={"areas": ["thon-1"], "text": "Thử còi.", "repeat": 1, "test": True},
+                    )
+                ).json()
+                await wait_for(
+                    lambda: any(a.alert_id == barrier["id"] for a in n2.alerts_played),
+                    30,
+                    "the late node to play the alert sent after it joined",
+                )
+                assert [a.alert_id for a in n2.alerts_played] == [barrier["id"]]
+                assert n2.alerts_received == 1
 
 
 async def read_sse(ctl, alert_id: str) -> list[dict]:

@@ -1,6 +1,8 @@
 """Relays on schedule: a playlist with a stream entry, scheduled daily, played by every node
 from a real station on 127.0.0.1 — directly, or through the controller's one copy — and a
-station that drops is replaced by the fallback recording, raising and clearing an alarm."""
+station that drops is replaced by the fallback recording, raising and clearing an alarm. A
+station on 127.0.0.1 is allowed only because these tests list it (`stream_allowed_hosts`);
+what is refused without: tests/controller/test_relay_hosts.py."""
 
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def open_alarms(ctl: RunningController) -> set[str]:
 async def test_daily_relay_plays_everywhere_and_survives_a_dropped_station(
     make_settings, station: Station
 ):
-    settings = make_settings(timeline_horizon_h=48)
+    settings = make_settings(timeline_horizon_h=48, stream_allowed_hosts="127.0.0.1")
     clock = near_a_minute(lead_ms=9000)  # starting the controller and nodes takes a few s
     async with running_controller(settings, clock) as ctl:
         ctl.service.stream_alarms.interval_s = 0.3
@@ -138,7 +140,9 @@ async def test_relay_through_the_controller_pulls_the_station_once(make_settings
     station = await Station("aac", kbps=48).start()  # nodes get MP3 all the same
     clock = near_a_minute(lead_ms=9000)
     try:
-        async with running_controller(make_settings(), clock) as ctl:
+        async with running_controller(
+            make_settings(stream_allowed_hosts="127.0.0.1"), clock
+        ) as ctl:
             configs = await make_commune(ctl, 3)
             p = await relay_playlist(
                 ctl,
@@ -234,7 +238,7 @@ async def test_stream_entries_are_checked(make_settings):
 async def test_many_listeners_of_one_relay_each_get_audio(make_settings, station):
     """Each listener holds its request for as long as it listens: none may hold a database
     connection meanwhile (the pool has 15; the 16th listener would freeze every stream)."""
-    async with running_controller(make_settings()) as ctl:
+    async with running_controller(make_settings(stream_allowed_hosts="127.0.0.1")) as ctl:
         configs = await make_commune(ctl, 1)
         p = await relay_playlist(
             ctl, {"kind": "stream", "url": station.url, "duration_ms": 6000, "via_controller": True}

@@ -193,6 +193,25 @@ async def test_retained_play_reaches_late_node_but_cleared_one_does_not(
     assert early.alerts_played[0].outcome == "finished" and early.rejected_total == 0
 
 
+async def test_retained_play_past_its_last_repetition_is_not_sounded_by_a_late_node(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    """A retained copy still there (the controller away) of an alert whose repetitions are
+    over where it was heard: a node joining now neither sounds it nor reports it."""
+    media.files["siren.mp3"] = SIREN
+    url = media.url("siren.mp3")
+    await send(controller, alert("over", url, SIREN, play_by=now() - 1000), "commune-1")
+    node = start_node("n1")
+    await asyncio.wait_for(node.connected.wait(), 5)
+    await barrier(controller, "commune-1")
+    assert node.alerts_played == [] and node.alerts_received == 2  # the retained one, the barrier
+    assert kinds(controller) == [BARRIER]
+    # Within its window it sounds as before.
+    await send(controller, alert("fresh", url, SIREN, play_by=now() + 60_000), "commune-1")
+    await until(lambda: node.alerts_played, what="the alert within its window")
+    assert [a.alert_id for a in node.alerts_played] == ["fresh"]
+
+
 async def test_expired_alerts_are_not_played_and_expiry_ends_playing(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:

@@ -44,6 +44,11 @@
       try {
         const reading = await Radio.api("POST", "/api/v1/speech/preview", { text });
         document.getElementById("reading-text").textContent = reading.normalized_text;
+        // Readings fixed inline ([[UBND|ủy ban nhân dân]]) are listed as "UBND → ủy ban…".
+        const fixed = document.getElementById("reading-overrides");
+        const list = reading.overrides.map((o) => `${o.shown} → ${o.reading}`).join("; ");
+        fixed.textContent = list ? Radio.t("ann.overrides", { list }) : "";
+        fixed.hidden = !list;
         document.getElementById("reading").hidden = false;
         Radio.say(writeMsg, "", null);
       } catch (err) {

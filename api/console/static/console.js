@@ -83,5 +83,19 @@ const Radio = (() => {
     select.addEventListener("change", () => select.form.submit());
   }
 
+  // The phone's menu: the pages and the account fold behind one button (CSS shows the button
+  // only on narrow screens; without this script the menu stays open).
+  const menu = document.getElementById("site-menu");
+  const toggle = document.getElementById("menu-toggle");
+  if (menu && toggle) {
+    toggle.hidden = false;
+    document.documentElement.classList.add("menu-folds");
+    toggle.addEventListener("click", () => {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", String(open));
+      menu.classList.toggle("open", open);
+    });
+  }
+
   return { csrf, words, t, api, say, text, ApiError };
 })();

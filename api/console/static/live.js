@@ -12,7 +12,13 @@
     status.dataset.status = value;
     status.className = `badge alert-${value}`;
     status.textContent = Radio.t(`alert.status_${value}`);
-    if (actions) actions.hidden = value !== "active";
+    if (!actions) return;
+    let any = false;
+    for (const button of actions.querySelectorAll("button[data-when]")) {
+      button.hidden = !button.dataset.when.split(" ").includes(value);
+      any = any || !button.hidden;
+    }
+    actions.hidden = !any;
   }
 
   function apply(snapshot) {
