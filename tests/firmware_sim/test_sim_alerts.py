@@ -121,7 +121,7 @@ async def test_cancel_stops_at_once_with_volume_restored(
     node.health.jitter = False
 
     def telemetry() -> list[Telemetry]:
-        return controller.health.telemetry("n1")
+        return controller.telemetry("n1")
 
     await asyncio.wait_for(node.connected.wait(), 5)
     body = alert("a1", media.url("siren.mp3"), SIREN, repeat=0, volume=95, test=True)

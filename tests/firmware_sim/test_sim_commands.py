@@ -26,7 +26,7 @@ async def test_volume_command_is_acked_and_reported(
     assert acks[cmd_id].ok and node.health.volume == 35
     assert not acks[bad_id].ok
     await until(
-        lambda: any(t.volume == 35 for t in controller.health.telemetry("n1")),
+        lambda: any(t.volume == 35 for t in controller.telemetry("n1")),
         what="telemetry with new volume",
     )
 

@@ -17,13 +17,13 @@ async def test_online_state_and_heartbeat(
     node = start_node(heartbeat_s=0.2, firmware="sim-9.9")
     node.health.jitter = False
     node.health.volume = 42
-    await until(lambda: controller.health.telemetry("n1"), what="telemetry")
+    await until(lambda: controller.telemetry("n1"), what="telemetry")
     state = controller.states("n1")[0]
     assert state.status == NodeStatus.online and state.boot == 1
     assert state.areas == ["village-1", "commune-1"] and state.firmware == "sim-9.9"
-    tele = controller.health.telemetry("n1")[0]
+    tele = controller.telemetry("n1")[0]
     assert tele.volume == 42 and tele.signal_dbm == -67 and tele.speaker_ok
-    await until(lambda: len(controller.health.telemetry("n1")) >= 2, what="second heartbeat")
+    await until(lambda: len(controller.telemetry("n1")) >= 2, what="second heartbeat")
 
 
 async def test_clean_shutdown_says_offline(prefix: str, controller: Controller) -> None:

@@ -64,7 +64,7 @@ duration = 40
     run = asyncio.create_task(scenario.run([a, b], clock))
 
     def seen(node_id: str, cond: Callable[..., bool]) -> bool:
-        return any(cond(t) for t in controller.health.telemetry(node_id))
+        return any(cond(t) for t in controller.telemetry(node_id))
 
     await until(lambda: seen("a1", lambda t: not t.speaker_ok and t.temperature_c == 91), 10)
     await until(lambda: seen("b1", lambda t: t.power == "battery"), 10)
@@ -75,11 +75,11 @@ duration = 40
     await asyncio.wait_for(run, 15)  # every fault has a duration: the scenario ends
     assert a.health.speaker_ok and a.health.temperature_c == 38.0
     assert b.health.power == "mains" and b.health.battery_pct is None
-    n = len(controller.health.telemetry("a1"))
+    n = len(controller.telemetry("a1"))
     await until(
-        lambda: len(controller.health.telemetry("a1")) > n, 10, "a heartbeat after the faults"
+        lambda: len(controller.telemetry("a1")) > n, 10, "a heartbeat after the faults"
     )
-    assert controller.health.telemetry("a1")[-1].speaker_ok
+    assert controller.telemetry("a1")[-1].speaker_ok
 
 
 async def test_offline_fires_the_will_and_hang_stops_heartbeats(
@@ -93,7 +93,7 @@ async def test_offline_fires_the_will_and_hang_stops_heartbeats(
     await until(lambda: all(n.connected.is_set() for n in (a, b, c)), what="connect")
 
     def beats(node_id: str) -> int:
-        return len(controller.health.telemetry(node_id))
+        return len(controller.telemetry(node_id))
 
     path = write(
         tmp_path,
