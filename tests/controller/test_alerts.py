@@ -13,6 +13,7 @@ import aiomqtt
 import pytest
 
 from protocol import Signer, new_private_key
+from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune
 
@@ -72,15 +73,17 @@ async def test_issuing_and_refusing_alerts(make_settings):
 
 @pytest.mark.slow
 async def test_alert_preempts_only_its_village_and_every_node_confirms(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()  # controller and nodes; held still until every node has the media
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 5)  # n0, n2, n4 in thon-1; n1, n3 in thon-2
         late = configs[4]
-        async with fleet_of(configs[:4]) as fleet:
+        async with fleet_of(configs[:4], clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to connect")
             ann = (
                 await ctl.api("POST", "/announcements", json={"title": "Tin", "text": LONG_TEXT})
             ).json()
-            starts = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+            clock.pause()
+            starts = datetime.fromtimestamp((clock.now_ms() + 2000) / 1000, UTC).isoformat()
             sched = (
                 await ctl.api(
                     "POST",
@@ -92,6 +95,13 @@ async def test_alert_preempts_only_its_village_and_every_node_confirms(make_sett
                     },
                 )
             ).json()
+
+            await wait_for(
+                lambda: all(n.media.is_ready(ann["media_sha256"]) for n in fleet.nodes),
+                60,
+                "every node to hold the programme",
+            )
+            clock.resume()
 
             def playing() -> bool:
                 return all(sounding(n) for n in fleet.nodes)
@@ -121,7 +131,7 @@ async def test_alert_preempts_only_its_village_and_every_node_confirms(make_sett
                 if n.node_id in ("n1", "n3"):
                     assert sounding(n) and not sounding(n).startswith("alert:")
 
-            async with fleet_of([late]) as latecomer:  # offline at issue time, back while active
+            async with fleet_of([late], clock) as latecomer:  # offline at issue, back while active
                 await wait_for(
                     lambda: any(a for a in latecomer.nodes[0].alerts_played),
                     30,

@@ -59,6 +59,13 @@ async def test_commands_reach_nodes_and_areas_and_report_each_answer(make_settin
             await wait_for(
                 lambda: ctl.service.ingest.stats["accepted:state"] >= 2, 10, "online states"
             )
+
+            async def stored_online() -> bool:
+                # Accepted on arrival is not yet written: the command reads the stored firmware.
+                r = await ctl.api("GET", "/nodes/n0")
+                return r.json().get("status") == "online" and r.json().get("firmware") is not None
+
+            await wait_for(stored_online, 20, "n0's state stored")
             n0 = fleet.nodes[0]
             cmd = await give(ctl, command="volume", args={"level": 40}, nodes=["n0"])
             assert cmd["counts"] == {"pending": 1} and not cmd["done"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A reserved port (tests/conftest.py): never handed to another test process meanwhile."""
+    from tests.conftest import free_port as reserved
+
+    return reserved()
 
 
 class TcpProxy:
