@@ -76,9 +76,7 @@ duration = 40
     assert a.health.speaker_ok and a.health.temperature_c == 38.0
     assert b.health.power == "mains" and b.health.battery_pct is None
     n = len(controller.telemetry("a1"))
-    await until(
-        lambda: len(controller.telemetry("a1")) > n, 10, "a heartbeat after the faults"
-    )
+    await until(lambda: len(controller.telemetry("a1")) > n, 10, "a heartbeat after the faults")
     assert controller.telemetry("a1")[-1].speaker_ok
 
 
