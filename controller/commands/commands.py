@@ -131,6 +131,7 @@ class Commands:
     async def _publish(self, command_id: str, payloads: list[tuple[str, bytes]]) -> None:
         sent: list[str] = []
         lost: list[str] = []
+        sending_at = self.now()  # before the first publish: a fast answer may come in first
 
         async def one(node_id: str, payload: bytes) -> None:
             try:
@@ -148,34 +149,40 @@ class Commands:
                 "command %s: broker unavailable, %d node(s) not reached", command_id, len(lost)
             )
         try:
-            await asyncio.to_thread(self._mark_sent, command_id, sent, lost)
+            await asyncio.to_thread(self._mark_sent, command_id, sent, lost, sending_at)
         except Exception:
             log.exception("recording the sending of command %s failed", command_id)
 
-    def _mark_sent(self, command_id: str, sent: list[str], lost: list[str]) -> None:
+    def _mark_sent(
+        self, command_id: str, sent: list[str], lost: list[str], sending_at: datetime
+    ) -> None:
         now = self.now()
         with self.db.session() as session:
-            for ids, values in (
-                (sent, {"sent_at": now}),
-                (
-                    lost,
-                    {
-                        "state": CommandState.failed,
-                        "finished_at": now,
-                        "detail": "not sent: the broker was unavailable; give the command again",
-                    },
-                ),
-            ):
-                for i in range(0, len(ids), 500):
-                    session.exec(
-                        update(NodeCommand)
-                        .where(
-                            col(NodeCommand.command_id) == command_id,
-                            col(NodeCommand.node_id).in_(ids[i : i + 500]),
-                            col(NodeCommand.state).in_(progress.OPEN),
-                        )
-                        .values(**values)
+            for i in range(0, len(sent), 500):
+                # Whatever state the node's part is in: its answer may have been written first.
+                session.exec(
+                    update(NodeCommand)
+                    .where(
+                        col(NodeCommand.command_id) == command_id,
+                        col(NodeCommand.node_id).in_(sent[i : i + 500]),
+                        col(NodeCommand.sent_at).is_(None),
                     )
+                    .values(sent_at=sending_at)
+                )
+            for i in range(0, len(lost), 500):
+                session.exec(
+                    update(NodeCommand)
+                    .where(
+                        col(NodeCommand.command_id) == command_id,
+                        col(NodeCommand.node_id).in_(lost[i : i + 500]),
+                        col(NodeCommand.state).in_(progress.OPEN),
+                    )
+                    .values(
+                        state=CommandState.failed,
+                        finished_at=now,
+                        detail="not sent: the broker was unavailable; give the command again",
+                    )
+                )
             if lost:
                 progress.close_finished(session, {command_id}, now)
             session.commit()

@@ -175,3 +175,29 @@ async def test_unknown_duplicate_late_and_misdirected_acks_are_counted(make_sett
         assert counters["ingest"]["rejected:malformed_json"] == 1
         assert counters["commands"]["ack:wrong_node"] == 1
         assert (await ctl.api("GET", "/health")).status_code == 200
+
+
+async def test_an_answer_written_before_the_sending_keeps_the_sent_time(make_settings):
+    """A fast node's answer can be written before the controller records that it sent the
+    command (under load, seen in CI): the part is then done and must still say when it was sent."""
+    from controller.commands import command_progress as progress
+
+    async with running_controller(make_settings()) as ctl:
+        await make_commune(ctl, 1)
+        commands = ctl.service.commands
+        mark_sent = commands._mark_sent
+
+        def answer_first(command_id: str, sent: list[str], *rest: Any) -> None:
+            with ctl.service.db.session() as s:
+                [row] = s.exec(select(NodeCommand).where(NodeCommand.command_id == command_id))
+                answer = CommandAck(node_id="n0", cmd_id=row.cmd_id, ts=0, ok=True, detail="ok")
+                touched = progress.record_acks(s, [("n0", answer, commands.now())], commands.stats)
+                progress.close_finished(s, touched, commands.now())
+                s.commit()
+            mark_sent(command_id, sent, *rest)
+
+        commands._mark_sent = answer_first  # the order seen under load
+        cmd = await give(ctl, command="stop", nodes=["n0"], offline="send")
+        v = await follow(ctl, cmd["id"])
+        [row] = v["nodes"]
+        assert row["state"] == "ok" and row["finished_at"] and row["sent_at"], row
