@@ -26,7 +26,7 @@ from controller.fleet.registry import Registry
 from controller.health.device_health import DeviceHealth
 from controller.health.stream_alarms import StreamAlarms
 from controller.live.live import LiveBroadcasts
-from controller.live.relay_sources import Relays
+from controller.live.relays import Relays
 from controller.metrics import Metrics
 from controller.mqtt.embedded_broker import EmbeddedBroker
 from controller.mqtt.gateway import BrokerAddress, Gateway

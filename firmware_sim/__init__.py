@@ -5,7 +5,7 @@ It imports nothing of the project except the `protocol` wire contract.
 
 from __future__ import annotations
 
-from firmware_sim.config import BrokerAddress, ConfigError, NodeConfig, load_config
+from firmware_sim.config import BrokerEndpoint, NodeConfig, NodeConfigError, load_config
 from firmware_sim.fleet import Fleet, FleetSummary, load_fleet
 from firmware_sim.health import NodeHealth
 from firmware_sim.node import Node
@@ -15,12 +15,12 @@ from firmware_sim.timeline import LATE_TOLERANCE_MS, Timeline
 
 __all__ = [
     "LATE_TOLERANCE_MS",
-    "BrokerAddress",
-    "ConfigError",
+    "BrokerEndpoint",
     "Fleet",
     "FleetSummary",
     "Node",
     "NodeConfig",
+    "NodeConfigError",
     "NodeHealth",
     "Outbox",
     "Playback",

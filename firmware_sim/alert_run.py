@@ -14,7 +14,7 @@ from protocol import AlertBody, EventType
 from protocol.aio import raise_if_cancelling
 
 if TYPE_CHECKING:
-    from firmware_sim.alerts import Alerts
+    from firmware_sim.alerts import AlertDesk
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class AlertPlayed:
 class AlertRun:
     """Lives from acceptance to its one final report (finished, stopped or failed)."""
 
-    def __init__(self, desk: Alerts, body: AlertBody, stream: MediaStream | None) -> None:
+    def __init__(self, desk: AlertDesk, body: AlertBody, stream: MediaStream | None) -> None:
         assert body.media is not None
         self.media = body.media
         self.desk = desk

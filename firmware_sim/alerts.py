@@ -7,7 +7,7 @@ import logging
 
 from firmware_sim.alert_run import AlertPlayed, AlertRun
 from firmware_sim.health import NodeHealth
-from firmware_sim.media import MediaStore
+from firmware_sim.media import MediaCache
 from firmware_sim.outbox import Emit
 from firmware_sim.playback import Playback
 from firmware_sim.stream import MediaStream
@@ -16,7 +16,7 @@ from protocol import AlertBody, Clock, EventType, MediaRef
 log = logging.getLogger(__name__)
 
 
-class Alerts:
+class AlertDesk:
     """Accepts verified alert bodies (from any of the node's area topics) and runs them.
 
     The same alert may arrive on several area topics: it is keyed by `alert_id` and only a
@@ -31,7 +31,7 @@ class Alerts:
         node_id: str,
         clock: Clock,
         emit: Emit,
-        media: MediaStore,
+        media: MediaCache,
         playback: Playback,
         health: NodeHealth,
     ) -> None:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from firmware_sim.config import ConfigError
+from firmware_sim.config import NodeConfigError
 from firmware_sim.fleet import Fleet, load_fleet
 from firmware_sim.processes import parse_shard, run_processes, write_status
 from firmware_sim.scenario import Scenario, ScenarioError
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenario = Scenario.load(args.scenario) if args.scenario else None
         if scenario is not None:
             scenario.check([c.node_id for c in configs])
-    except (ConfigError, ScenarioError, ValueError) as exc:
+    except (NodeConfigError, ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _raise_fd_limit()
@@ -159,7 +159,7 @@ def _single(args: argparse.Namespace) -> int:
         config = single_config(
             args.provision, args.cache_dir, args.audio_device, args.audio_backend
         )
-    except ConfigError as exc:
+    except NodeConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return run_single(config, make_clock(args.speed, args.clock_offset_ms, args.origin_ms))

@@ -16,12 +16,12 @@ from protocol import load_public_key, valid_id
 _DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
-class ConfigError(ValueError):
+class NodeConfigError(ValueError):
     """A provisioning file that cannot work; the message names the file and the field."""
 
 
 @dataclass(frozen=True)
-class BrokerAddress:
+class BrokerEndpoint:
     host: str
     port: int
     tls: bool
@@ -117,12 +117,12 @@ class NodeConfig(BaseModel):
                 raise ValueError(f"key {i} is not a base64 Ed25519 public key: {exc}") from None
         return value
 
-    def broker(self) -> BrokerAddress:
+    def broker(self) -> BrokerEndpoint:
         """Host, port and credentials; explicit username/password win over URL userinfo."""
         parsed = urlparse(self.mqtt_url)
         username = self.username or (unquote(parsed.username) if parsed.username else None)
         password = self.password or (unquote(parsed.password) if parsed.password else None)
-        return BrokerAddress(
+        return BrokerEndpoint(
             host=parsed.hostname or "127.0.0.1",
             port=parsed.port or _DEFAULT_PORTS[parsed.scheme],
             tls=parsed.scheme == "mqtts",
@@ -133,18 +133,18 @@ class NodeConfig(BaseModel):
 
 
 def load_config(path: str | Path) -> NodeConfig:
-    """Read one provisioning JSON file; ConfigError says what is wrong and where."""
+    """Read one provisioning JSON file; NodeConfigError says what is wrong and where."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read provisioning file: {exc.strerror}") from None
+        raise NodeConfigError(f"{path}: cannot read provisioning file: {exc.strerror}") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        raise NodeConfigError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
+        raise NodeConfigError(f"{path}: expected a JSON object")
     try:
         return NodeConfig.model_validate(data)
     except ValidationError as exc:
@@ -152,4 +152,4 @@ def load_config(path: str | Path) -> NodeConfig:
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise NodeConfigError(f"{path}: {problems}") from None

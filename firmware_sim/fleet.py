@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from firmware_sim.config import ConfigError, NodeConfig, load_config
+from firmware_sim.config import NodeConfig, NodeConfigError, load_config
 from firmware_sim.node import Node
 from protocol import Clock, SystemClock
 from protocol.aio import cancel_and_wait
@@ -128,12 +128,12 @@ def load_fleet(provision_dir: Path) -> list[NodeConfig]:
     """Every `*.json` provisioning file in a directory, sorted by name; duplicates refused."""
     provision_dir = Path(provision_dir)
     if not provision_dir.is_dir():
-        raise ConfigError(f"{provision_dir}: not a directory")
+        raise NodeConfigError(f"{provision_dir}: not a directory")
     configs = [load_config(p) for p in sorted(provision_dir.glob("*.json"))]
     if not configs:
-        raise ConfigError(f"{provision_dir}: no *.json provisioning files")
+        raise NodeConfigError(f"{provision_dir}: no *.json provisioning files")
     seen: dict[str, int] = collections.Counter(c.node_id for c in configs)
     dupes = sorted(node_id for node_id, n in seen.items() if n > 1)
     if dupes:
-        raise ConfigError(f"{provision_dir}: node ids provisioned twice: {', '.join(dupes)}")
+        raise NodeConfigError(f"{provision_dir}: node ids provisioned twice: {', '.join(dupes)}")
     return configs

@@ -43,7 +43,7 @@ class _Download:
     attempts: int = field(default=0)
 
 
-class MediaStore:
+class MediaCache:
     """Which media this node holds, verified. Several items sharing a sha256 share a download.
 
     Without a cache directory only the verified hash and size are kept: a simulated node has

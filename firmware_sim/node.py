@@ -16,14 +16,14 @@ import aiomqtt
 import httpx
 
 from firmware_sim import inbound, timeline_store
-from firmware_sim.alerts import Alerts
+from firmware_sim.alerts import AlertDesk
 from firmware_sim.clock_watch import ClockWatch
 from firmware_sim.commands import Reboot
 from firmware_sim.config import NodeConfig
 from firmware_sim.firmware import Firmware
 from firmware_sim.health import NodeHealth, heartbeat, next_boot, node_state
 from firmware_sim.health_machine import MachineHealth
-from firmware_sim.media import MediaStore
+from firmware_sim.media import MediaCache
 from firmware_sim.media_token import MediaToken
 from firmware_sim.outbox import Outbox
 from firmware_sim.playback import Playback, Played
@@ -90,12 +90,14 @@ class Node:
             config.node_id,
             config.password or "",
         )
-        self.media = MediaStore(self.http, self.emit, clock, token, self.cache_dir)
+        self.media = MediaCache(self.http, self.emit, clock, token, self.cache_dir)
         self.player = make_player(config)
         self.sounds = Sounds(self.player, self.media, self.emit, config.media_token, self.health)
         self.playback = Playback(clock, self.emit, self.sounds)
         self.timeline = Timeline(self.node_id, clock, self.emit, self.media, self.playback)
-        self.alerts = Alerts(self.node_id, clock, self.emit, self.media, self.playback, self.health)
+        self.alerts = AlertDesk(
+            self.node_id, clock, self.emit, self.media, self.playback, self.health
+        )
         self.alerts_played = self.alerts.played  # the same list, appended to as alerts end
         self.reboot_requested = asyncio.Event()
         self.firmware = Firmware(self)  # may replace config.firmware with the installed version

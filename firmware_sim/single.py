@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from firmware_sim.config import ConfigError, NodeConfig, load_config
+from firmware_sim.config import NodeConfig, NodeConfigError, load_config
 from firmware_sim.node import Node
 from firmware_sim.player_choice import make_player
 from protocol import Clock
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def single_config(
     provision: Path, cache_dir: Path | None, device: str | None, backend: str | None
 ) -> NodeConfig:
-    """The provisioning file with the command line's choices over it; ConfigError says why a
+    """The provisioning file with the command line's choices over it; NodeConfigError says why a
     real node cannot run with it."""
     config = load_config(provision)
     updates: dict[str, object] = {}
@@ -38,7 +38,7 @@ def single_config(
         updates["audio_backend"] = backend
     config = config.model_copy(update=updates)
     if not config.cache_dir:
-        raise ConfigError(
+        raise NodeConfigError(
             f"{provision}: a real node keeps its timeline and media on disk: give --cache-dir "
             "(or cache_dir in the provisioning file)"
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from firmware_sim.health import NodeHealth
-from firmware_sim.media import MediaStore
+from firmware_sim.media import MediaCache
 from firmware_sim.outbox import Emit
 from firmware_sim.player import Player, Sound, StreamSink
 from firmware_sim.stream import MediaStream
@@ -39,7 +39,7 @@ class Sounds:
     def __init__(
         self,
         player: Player,
-        media: MediaStore,
+        media: MediaCache,
         emit: Emit,
         token: str,
         health: NodeHealth,

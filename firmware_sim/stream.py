@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from firmware_sim.media import HTTP_TIMEOUT_S, DiscardSink, MediaError, MediaStore
+from firmware_sim.media import HTTP_TIMEOUT_S, DiscardSink, MediaCache, MediaError
 from protocol import MediaRef
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class MediaStream:
     retry_base_s = 0.25
     retry_max_s = 5.0
 
-    def __init__(self, media: MediaStore, ref: MediaRef) -> None:
+    def __init__(self, media: MediaCache, ref: MediaRef) -> None:
         self.media = media
         self.ref = ref
         self.started = asyncio.Event()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from firmware_sim.media import MediaStore
+from firmware_sim.media import MediaCache
 from firmware_sim.outbox import Emit
 from firmware_sim.playback import Playback
 from protocol import Clock, EventType, TimelineBody, TimelineItem
@@ -41,7 +41,7 @@ class Timeline:
     """Applies signed timeline bodies (already verified and checked for this node)."""
 
     def __init__(
-        self, node_id: str, clock: Clock, emit: Emit, media: MediaStore, playback: Playback
+        self, node_id: str, clock: Clock, emit: Emit, media: MediaCache, playback: Playback
     ) -> None:
         self.node_id = node_id
         self.clock = clock

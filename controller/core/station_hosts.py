@@ -15,7 +15,7 @@ error. So:
   HLS segments included), and the connection goes to an address that was checked, never to a
   second resolution of the name (DNS rebinding between check and connect cannot slip through);
 - ffmpeg never opens a URL: the relay reads the station with this client and feeds the bytes to
-  ffmpeg's input (`controller/live/relay_sources.py`).
+  ffmpeg's input (`controller/live/relays.py`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from controller.alerts.alert_templates import TEMPLATES
-from firmware_sim.media import MediaStore
+from firmware_sim.media import MediaCache
 from protocol import MediaRef
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune
@@ -22,15 +22,15 @@ async def test_nodes_hold_the_templates_and_a_template_alert_downloads_nothing(
 ):
     # In the field first fetches spread over 30 s, so that a village booting does not hit the
     # server at once; here 0.5 s.
-    monkeypatch.setattr(MediaStore, "prefetch_spread_s", 0.5)
+    monkeypatch.setattr(MediaCache, "prefetch_spread_s", 0.5)
     fetched: Counter[tuple[int, str]] = Counter()  # (node store, sha256) -> downloads
-    fetch = MediaStore._fetch
+    fetch = MediaCache._fetch
 
-    async def counting_fetch(self: MediaStore, ref: MediaRef) -> Any:
+    async def counting_fetch(self: MediaCache, ref: MediaRef) -> Any:
         fetched[(id(self), ref.sha256)] += 1
         return await fetch(self, ref)
 
-    monkeypatch.setattr(MediaStore, "_fetch", counting_fetch)
+    monkeypatch.setattr(MediaCache, "_fetch", counting_fetch)
 
     async with running_controller(make_settings(prerender_alert_templates=True)) as ctl:
         timelines = ctl.service.timelines

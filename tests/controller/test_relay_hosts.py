@@ -22,7 +22,7 @@ from sqlmodel import select
 from controller.core.config import Settings
 from controller.core.models import PlaylistItem
 from controller.core.station_hosts import StationPolicy, is_public, station_client
-from controller.live.relay_sources import SAYS
+from controller.live.relays import SAYS
 from tests.conftest import RunningController, running_controller
 from tests.controller.test_broadcast_e2e import make_commune
 from tests.stream_station import Station

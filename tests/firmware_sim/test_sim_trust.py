@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_sim_alerts import SIREN, alert, cancel
 
-from firmware_sim import ConfigError, Node, NodeConfig, load_config
+from firmware_sim import Node, NodeConfig, NodeConfigError, load_config
 from firmware_sim.replay_journal import COMPACT_AT, ReplayJournal, parse_line
 from firmware_sim.trust_store import TrustStore
 from protocol import KeyEntry, KeySetBody, Signer, SystemClock, new_private_key, public_key_b64
@@ -248,8 +248,8 @@ def test_any_journal_line_parses_or_is_skipped(line: bytes) -> None:
 def test_provisioning_with_a_bad_root_key_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "n1.json"
     path.write_text(json.dumps({"node_id": "n1", "root_keys": ["bm90IGEga2V5"]}))
-    with pytest.raises(ConfigError, match="root_keys"):
+    with pytest.raises(NodeConfigError, match="root_keys"):
         load_config(path)
     path.write_text(json.dumps({"node_id": "n1", "key_serial": -1}))
-    with pytest.raises(ConfigError, match="key_serial"):
+    with pytest.raises(NodeConfigError, match="key_serial"):
         load_config(path)

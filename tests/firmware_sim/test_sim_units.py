@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim import ConfigError, NodeConfig, Outbox, load_config, load_fleet
+from firmware_sim import NodeConfig, NodeConfigError, Outbox, load_config, load_fleet
 from firmware_sim.cli import build_parser, make_clock
 from protocol import EventType, NodeEvent, ScaledClock, new_private_key, public_key_b64
 
@@ -54,9 +54,9 @@ def test_load_config_reads_provisioning_file(tmp_path: Path) -> None:
 def test_load_config_errors_name_the_problem(tmp_path: Path, content: str, needle: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(ConfigError, match=needle):
+    with pytest.raises(NodeConfigError, match=needle):
         load_config(path)
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(NodeConfigError, match="cannot read"):
         load_config(tmp_path / "missing.json")
 
 
@@ -65,11 +65,11 @@ def test_load_fleet_reads_directory_and_refuses_duplicates(tmp_path: Path) -> No
         (tmp_path / name).write_text(json.dumps({"node_id": node_id}))
     assert [c.node_id for c in load_fleet(tmp_path)] == ["n1", "n2"]
     (tmp_path / "c.json").write_text(json.dumps({"node_id": "n1"}))
-    with pytest.raises(ConfigError, match="twice"):
+    with pytest.raises(NodeConfigError, match="twice"):
         load_fleet(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match=r"no \*.json"):
+    with pytest.raises(NodeConfigError, match=r"no \*.json"):
         load_fleet(empty)
 
 
@@ -112,13 +112,13 @@ async def test_media_that_arrives_whole_is_kept_only_when_it_matches(tmp_path: P
 
     import httpx
 
-    from firmware_sim.media import MediaError, MediaStore
+    from firmware_sim.media import MediaCache, MediaError
     from protocol import MediaRef, SystemClock
 
     data = b"ID3" + bytes(range(256)) * 40
     ref = MediaRef(url="http://x/m.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     async with httpx.AsyncClient() as http:
-        store = MediaStore(http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path)
+        store = MediaCache(http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path)
         with pytest.raises(MediaError, match="size"):
             store.put(ref, data[:-1])
         with pytest.raises(MediaError, match="sha256"):
@@ -128,7 +128,7 @@ async def test_media_that_arrives_whole_is_kept_only_when_it_matches(tmp_path: P
         store.put(ref, data)
         assert store.is_ready(ref.sha256)
         assert (tmp_path / "media" / ref.sha256).read_bytes() == data
-        assert await MediaStore(
+        assert await MediaCache(
             http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path
         ).from_cache(ref)
 
@@ -138,7 +138,7 @@ async def test_media_fetched_in_advance_is_counted_until_held() -> None:
 
     import httpx
 
-    from firmware_sim.media import MediaStore
+    from firmware_sim.media import MediaCache
     from protocol import MediaRef, SystemClock
 
     data = b"ID3 template"
@@ -146,7 +146,7 @@ async def test_media_fetched_in_advance_is_counted_until_held() -> None:
         url="http://127.0.0.1:9/t.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
     async with httpx.AsyncClient() as http:
-        store = MediaStore(http, lambda *a, **k: None, SystemClock())
+        store = MediaCache(http, lambda *a, **k: None, SystemClock())
         store.prefetch_spread_s = 60.0
         store.prefetch([ref])
         assert store.prefetching == 1
