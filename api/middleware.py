@@ -8,6 +8,7 @@ form parser or validation error can read more of a body than the limit allows.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY = 2 * 1024 * 1024
 # Multipart framing and the form's other fields around an upload's file.
 FORM_OVERHEAD = 64 * 1024
+# Before hanging up on a refused body, read (and drop) at most this much more of it, for at most
+# this long: closing a socket with unread data resets it, and a client still sending would lose
+# the answer already sent (seen under load). An endless body still ends here.
+LINGER_BYTES = 4 * 1024 * 1024
+LINGER_S = 2.0
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -67,10 +73,11 @@ async def send_error(
     code: str,
     headers: Sequence[tuple[bytes, bytes]] = (),
     close: bool = False,
+    drain: Receive | None = None,
 ) -> None:
-    """An answer before (or instead of) the application's. `close`: hang up after it, reading
-    no more of the body (an endless chunked one); otherwise the server discards the rest of a
-    body of declared length as it comes, so that the client reads the answer."""
+    """An answer before (or instead of) the application's. `close`: hang up after it (an endless
+    chunked body), once `drain` has lingered on the body; otherwise the server discards the rest
+    of a body of declared length as it comes, so that the client reads the answer."""
     body = error_body(detail, code)
     extra = [(b"connection", b"close")] if close else []
     await send(
@@ -85,7 +92,30 @@ async def send_error(
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    if close and drain is not None:
+        # The whole answer is out (its length is declared); the server hangs up only when the
+        # response ends, after a short linger on the body.
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await linger(drain)
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await send({"type": "http.response.body", "body": body})
+
+
+async def linger(receive: Receive) -> None:
+    """Read and drop a little more of a refused body (LINGER_BYTES, LINGER_S) or its end."""
+    got = 0
+    try:
+        async with asyncio.timeout(LINGER_S):
+            while got < LINGER_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                got += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
 
 
 class SecurityHeaders:
@@ -189,14 +219,16 @@ class BodyLimit:
         headers = Headers(scope=scope)
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await self.too_large(send, limit, close=not length.isdigit())
+            await self.too_large(send, limit, not length.isdigit(), receive)
             return
         if upload:
             refusal = await self.authenticate(scope)
             if refusal is not None:
                 status, detail, code = refusal
                 extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-                await send_error(send, status, detail, code, extra, close=length is None)
+                await send_error(
+                    send, status, detail, code, extra, close=length is None, drain=receive
+                )
                 return
 
         received = 0
@@ -219,7 +251,7 @@ class BodyLimit:
             try:
                 body = await read_all(counted)
             except BodyTooLarge:
-                await self.too_large(send, limit, close=True)
+                await self.too_large(send, limit, True, receive)
                 return
             problem = check_json(body) if body else None
             if problem is not None:
@@ -243,16 +275,17 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self.too_large(send, limit, close=True)
+            await self.too_large(send, limit, True, receive)
 
     @staticmethod
-    async def too_large(send: Send, limit: int, close: bool) -> None:
+    async def too_large(send: Send, limit: int, close: bool, receive: Receive) -> None:
         await send_error(
             send,
             413,
             f"the request body is too large (limit {limit} bytes)",
             "body_too_large",
             close=close,
+            drain=receive,
         )
 
 

@@ -20,7 +20,8 @@ from tests.controller.test_live import live_run
 @pytest.mark.slow
 async def test_radio_live_from_a_file(make_settings, tmp_path):
     recording = tmp_path / "desk.wav"
-    make = [ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=330:d=3"]
+    # 8 s: nodes tune in a moment after it goes on air (longer under load); 2 s must reach them.
+    make = [ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=f=330:d=8"]
     await asyncio.to_thread(subprocess.run, [*make, str(recording)], check=True)
     async with running_controller(make_settings()) as ctl:
         configs = await make_commune(ctl, 2)
@@ -34,13 +35,13 @@ async def test_radio_live_from_a_file(make_settings, tmp_path):
                 "--priority", "priority", "--title", "Tin khẩn từ bàn trộn",
                 env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
-            out, _ = await asyncio.wait_for(cli.communicate(), 30)
+            out, _ = await asyncio.wait_for(cli.communicate(), 60)
             text = out.decode()
             assert cli.returncode == 0, text
             assert "on air: live" in text and "ended" in text
             live_id = text.split("on air: live ", 1)[1].split(" ", 1)[0]
             runs = [live_run(n, live_id) for n in fleet.nodes]
-            # Most of the 3 s reached both nodes (the first instants go before they tune in).
+            # Seconds of it reached both nodes (the first instants go before they tune in).
             assert all(r is not None and r.audio_ms > 2000 for r in runs), runs
             with ctl.service.db.session() as s:
                 live = s.get(LiveBroadcast, live_id)
