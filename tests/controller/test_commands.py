@@ -200,4 +200,11 @@ async def test_an_answer_written_before_the_sending_keeps_the_sent_time(make_set
         cmd = await give(ctl, command="stop", nodes=["n0"], offline="send")
         v = await follow(ctl, cmd["id"])
         [row] = v["nodes"]
-        assert row["state"] == "ok" and row["finished_at"] and row["sent_at"], row
+        assert row["state"] == "ok" and row["finished_at"], row
+
+        async def sent_recorded() -> Any:
+            v = (await ctl.api("GET", f"/commands/{cmd['id']}")).json()
+            return v["nodes"][0]["sent_at"]
+
+        # Recorded just after the answer (before the fix: never).
+        await wait_for(sent_recorded, 20, "the sending to be recorded")
