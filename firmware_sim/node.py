@@ -278,8 +278,14 @@ class Node:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await cancel_and_wait(tasks)
+        # When the connection drops, more than one of them fails at once: take every failure
+        # (one not taken is logged as "never retrieved"), and raise the first that ended it.
+        failures = [t.exception() for t in tasks if t.done() and not t.cancelled()]
         for task in done:
-            if (exc := task.exception()) is not None:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                raise exc
+        for exc in failures:
+            if exc is not None:
                 raise exc
         raise aiomqtt.MqttError("session ended")
 

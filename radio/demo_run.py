@@ -110,7 +110,9 @@ async def run_demo(
                     return 1
                 deadline = float("inf")
             if server_task.done():
-                return 1
+                # Stopped by Ctrl-C or SIGTERM (uvicorn sets should_exit): a clean end, not a
+                # failure; otherwise the server died under the demo.
+                return 0 if server.should_exit else 1
             await asyncio.sleep(1)
     finally:
         if fleet_task is not None:
