@@ -11,7 +11,7 @@ import math
 import struct
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from controller.core.models import AuditEntry, LiveBroadcast
 from firmware_sim.stream_run import StreamRun
 from schedules.localtime import LOCAL_TZ as LOCAL
+from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import deliveries, fleet_of, make_commune
 
@@ -70,14 +71,16 @@ def live_run(node: Any, live_id: str) -> StreamRun | None:
 
 @pytest.mark.slow
 async def test_live_voice_reaches_nodes_preempts_and_is_cut_by_an_alert(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()  # held still while the nodes fetch the programme (it was 2 s ahead)
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 4)  # n0, n2 in thon-1; n1, n3 in thon-2
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to connect")
             ann = (
                 await ctl.api("POST", "/announcements", json={"title": "Tiêm", "text": LONG_TEXT})
             ).json()
-            starts = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+            clock.pause()
+            starts = datetime.fromtimestamp((clock.now_ms() + 2000) / 1000, UTC).isoformat()
             body = {
                 "announcement_id": ann["id"],
                 "starts_at": starts,
@@ -85,8 +88,15 @@ async def test_live_voice_reaches_nodes_preempts_and_is_cut_by_an_alert(make_set
             }
             programme = (await ctl.api("POST", "/schedules", json=body)).json()
             await wait_for(
+                lambda: all(n.media.is_ready(ann["media_sha256"]) for n in fleet.nodes),
+                60,
+                "every node to hold the programme",
+            )
+            clock.resume()
+            await wait_for(
                 lambda: all(n.playback.now_playing for n in fleet.nodes), 15, "programme"
             )
+            clock.skip_to(int(datetime.now(UTC).timestamp() * 1000))  # back on real time
 
             live = await start_live(ctl, priority="priority")
             assert (
