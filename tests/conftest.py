@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,62 +170,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    """A PostgreSQL database migrated once for this process; tests get copies of it."""
-    if not POSTGRES_URL:
-        pytest.skip("RADIO_TEST_POSTGRES_URL is not set")
+@contextmanager
+def _postgres_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (a copy of `template`, or empty), dropped afterwards; its url."""
     import psycopg
 
-    from controller.core.db import Database
-
-    name = f"radio_tpl_{uuid.uuid4().hex[:10]}"
+    if not POSTGRES_URL:
+        pytest.skip("RADIO_TEST_POSTGRES_URL is not set")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_URL.rsplit("/", 1)[0]
-    db = Database(f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}")
-    db.migrate()
-    db.dispose()  # CREATE DATABASE ... TEMPLATE wants no one connected to the template
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
-        yield name
+        yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once for this process; tests get copies of it."""
+    from controller.core.db import Database
+
+    with _postgres_database("radio_tpl") as url:
+        db = Database(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        db.migrate()
+        db.dispose()  # CREATE DATABASE ... TEMPLATE wants no one connected to the template
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
 def postgres_url(postgres_template: str) -> Iterator[str]:
     """A PostgreSQL database for one test, already migrated, dropped afterwards."""
-    import psycopg
-
-    assert POSTGRES_URL
-    name = f"radio_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
-    base = POSTGRES_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _postgres_database("radio_test", postgres_template) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_postgres_url() -> Iterator[str]:
     """A PostgreSQL database with nothing in it (for migrations from nothing)."""
-    import psycopg
-
-    if not POSTGRES_URL:
-        pytest.skip("RADIO_TEST_POSTGRES_URL is not set")
-    name = f"radio_empty_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _postgres_database("radio_empty") as url:
+        yield url
 
 
 def _database_params() -> list[str]:
