@@ -117,7 +117,7 @@ async def test_media_that_arrives_whole_is_kept_only_when_it_matches(tmp_path: P
 
     data = b"ID3" + bytes(range(256)) * 40
     ref = MediaRef(url="http://x/m.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=60) as http:
         store = MediaCache(http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path)
         with pytest.raises(MediaError, match="size"):
             store.put(ref, data[:-1])
@@ -145,7 +145,7 @@ async def test_media_fetched_in_advance_is_counted_until_held() -> None:
     ref = MediaRef(
         url="http://127.0.0.1:9/t.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=60) as http:
         store = MediaCache(http, lambda *a, **k: None, SystemClock())
         store.prefetch_spread_s = 60.0
         store.prefetch([ref])
