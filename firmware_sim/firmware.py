@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
-import httpx
 from pydantic import ValidationError
 
-from firmware_sim.media import CHUNK, HTTP_TIMEOUT_S, DiscardSink
+from firmware_sim.download import DownloadError, Failure
 from firmware_sim.trust import summarise
 from protocol import CommandAck, CommandStage, FirmwareUpdate
 
@@ -78,13 +76,11 @@ class Firmware:
         old = self.version
         try:
             await self._progress(cmd_id, CommandStage.downloading, f"{update.size} bytes")
-            digest, image = await self._download(update)
+            image, mismatch = await self._download(update)
             await self._progress(cmd_id, CommandStage.verifying, "sha256")
-            if digest != update.sha256:
-                if image is not None:
-                    image.unlink(missing_ok=True)
+            if mismatch is not None:
                 raise FirmwareError(
-                    f"sha256 mismatch (image is {digest[:16]}…, expected {update.sha256[:16]}…): "
+                    f"sha256 mismatch (image is {mismatch[:16]}…, expected {update.sha256[:16]}…): "
                     f"refused, still running {old}"
                 )
             await self._progress(cmd_id, CommandStage.installing, update.version)
@@ -112,39 +108,21 @@ class Firmware:
         await self._progress(cmd_id, CommandStage.rebooting, f"boot {self.node.boot + 1}")
         self.node.reboot_requested.set()
 
-    async def _download(self, update: FirmwareUpdate) -> tuple[str, Path | None]:
-        if not update.url.startswith(("http://", "https://")):
-            raise FirmwareError(f"unsupported image url {update.url[:100]!r}")
-        token = self.node.media.token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        digest = hashlib.sha256()
-        received = 0
-        part: Path | None = None
+    async def _download(self, update: FirmwareUpdate) -> tuple[Path | None, str | None]:
+        """The verified image (None on a node that keeps no files) and, when the bytes were
+        not the signed ones, their sha256 instead (nothing is kept of them)."""
+        dest = None
         if self.image_dir is not None:
-            self.image_dir.mkdir(parents=True, exist_ok=True)
-            part = self.image_dir / f"{update.sha256}.part"
+            dest = self.image_dir / f"{update.sha256}.bin"
         try:
-            async with self.node.http.stream(
-                "GET", update.url, headers=headers, timeout=HTTP_TIMEOUT_S, follow_redirects=False
-            ) as resp:
-                if resp.status_code != 200:
-                    raise FirmwareError(f"download failed: HTTP {resp.status_code}")
-                with part.open("wb") if part is not None else DiscardSink() as sink:
-                    async for chunk in resp.aiter_bytes(CHUNK):
-                        received += len(chunk)
-                        if received > update.size:
-                            raise FirmwareError(f"image larger than the declared {update.size} B")
-                        digest.update(chunk)
-                        sink.write(chunk)
-            if received != update.size:
-                raise FirmwareError(f"image of {received} B, {update.size} B declared")
-        except BaseException as exc:
-            if part is not None:
-                part.unlink(missing_ok=True)
-            if isinstance(exc, httpx.HTTPError):
-                raise FirmwareError(f"download failed: {type(exc).__name__}: {exc}") from None
-            raise
-        return digest.hexdigest(), part
+            await self.node.downloader.fetch(
+                update.url, max_bytes=update.size, exact=True, sha256=update.sha256, dest=dest
+            )
+        except DownloadError as exc:
+            if exc.kind == Failure.hash_mismatch and exc.sha256 is not None:
+                return None, exc.sha256
+            raise FirmwareError(f"download failed: {exc}") from None
+        return dest, None
 
     def _install(self, update: FirmwareUpdate, image: Path | None) -> None:
         if image is not None and self.image_dir is not None:

@@ -20,6 +20,7 @@ from firmware_sim.alerts import AlertDesk
 from firmware_sim.clock_watch import ClockWatch
 from firmware_sim.commands import Reboot
 from firmware_sim.config import NodeConfig
+from firmware_sim.download import Downloader
 from firmware_sim.firmware import Firmware
 from firmware_sim.health import NodeHealth, heartbeat, next_boot, node_state
 from firmware_sim.health_machine import MachineHealth
@@ -90,9 +91,10 @@ class Node:
             config.node_id,
             config.password or "",
         )
-        self.media = MediaCache(self.http, self.emit, clock, token, self.cache_dir)
+        self.downloader = Downloader(self.http, token)
+        self.media = MediaCache(self.downloader, self.emit, clock, self.cache_dir)
         self.player = make_player(config)
-        self.sounds = Sounds(self.player, self.media, self.emit, config.media_token, self.health)
+        self.sounds = Sounds(self.player, self.media, self.emit, token, self.health)
         self.playback = Playback(clock, self.emit, self.sounds)
         self.timeline = Timeline(self.node_id, clock, self.emit, self.media, self.playback)
         self.alerts = AlertDesk(
