@@ -294,3 +294,25 @@ async def test_a_refused_token_is_renewed_once_and_the_download_tried_again(
     with pytest.raises(DownloadError) as caught:
         await d.fetch(controller.url("/media/a.mp3"), max_bytes=len(DATA))
     assert caught.value.status == 401
+
+
+async def test_a_stream_client_with_the_token_as_its_auth_signs_controller_requests_only(
+    controller: Server, elsewhere: Server
+) -> None:
+    # How streams share the rule (Sounds.stream_http): each request is judged by its own
+    # address, so HLS segments on another host never see the token, nor does a redirect.
+    controller.files["/media/live/1.mp3"] = DATA
+    elsewhere.files["/seg1.ts"] = DATA
+    async with httpx.AsyncClient() as plain:
+        token = MediaToken(plain, "secret", controller.url("/media/token"), "n1", "")
+        async with httpx.AsyncClient(auth=token) as streams:
+            assert (await streams.get(controller.url("/media/live/1.mp3"))).status_code == 200
+            assert (await streams.get(elsewhere.url("/seg1.ts"))).status_code == 200
+            controller.redirect_to = elsewhere.url("/seg1.ts")
+            followed = await streams.get(controller.url("/redirect"), follow_redirects=True)
+            assert followed.status_code == 200
+    assert controller.auth == [
+        ("/media/live/1.mp3", "Bearer secret"),
+        ("/redirect", "Bearer secret"),
+    ]
+    assert elsewhere.auth == [("/seg1.ts", None), ("/seg1.ts", None)]
