@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.console.pages import LOCAL, ApiRefused, ConsoleDep
+from api.console.repetition import describe, names_of, target_names
 from controller.auth.access import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -85,9 +86,13 @@ async def dictionary(console: ConsoleDep, area: str | None = None) -> HTMLRespon
 async def approvals(console: ConsoleDep) -> HTMLResponse:
     console.allow("approvals")
     drafts = await console.get("/api/v1/schedules", status="pending")
-    names = {a.id: a.name for a in await console.areas()}
-    titles = {a["id"]: a["title"] for a in await console.get("/api/v1/announcements")}
-    return console.render("approvals.html", "approvals", drafts=drafts, names=names, titles=titles)
+    areas = await console.areas()
+    names = await names_of(console, areas)
+    content = {a["id"]: a for a in await console.get("/api/v1/announcements")}
+    for d in drafts:
+        d["timing"] = describe(console.t, d["starts_at"], d["rrule"], d["ends_on"], d["exdates"])
+        d["places"] = target_names(d["targets"], names["areas"], names["nodes"], names["groups"])
+    return console.render("approvals.html", "approvals", drafts=drafts, content=content)
 
 
 @router.get("/playback", response_class=HTMLResponse)

@@ -148,9 +148,10 @@ async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
             assert r.status_code == 201, r.text
             officer = await site.login("officer-a")
             await officer.goto(f"{site.url}/console/calendar?announcement={r.json()['id']}")
-            at = datetime.now(LOCAL) + timedelta(seconds=12)
+            # Air times are whole minutes: the next one at least 12 s away.
+            at = (datetime.now(LOCAL) + timedelta(seconds=72)).replace(second=0, microsecond=0)
             await officer.fill("#s-date", at.date().isoformat())
-            await officer.fill("#s-time", at.strftime("%H:%M:%S"))
+            await officer.fill("#s-time", at.strftime("%H:%M"))
             await officer.check("#tg-thon-a1")
             await officer.click("#schedule-btn")
             await officer.wait_for_selector("#cal-done")
@@ -166,7 +167,7 @@ async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
                 ).json()
                 return len(rows) == 2 and all(row["state"] == "finished" for row in rows)
 
-            await wait_for(played, 60, "both nodes to report the broadcast played")
+            await wait_for(played, 120, "both nodes to report the broadcast played")
             await officer.click("nav >> text=Nhật ký phát")
             rows = officer.locator("#log tbody tr")
             assert await rows.count() == 2
