@@ -17,6 +17,7 @@ from api.console import (
     login,
     media,
     monitoring,
+    playback,
     playlists,
     schedules,
 )
@@ -32,6 +33,7 @@ def install(app: FastAPI) -> None:
         login,
         media,
         content,
+        playback,
         playlists,
         calendar,
         schedules,

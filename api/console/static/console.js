@@ -95,8 +95,8 @@ const Radio = (() => {
     function paint() {
       for (const box of boxes) {
         const covered = Boolean(coveredBy(box.value));
-        if (covered && !box.disabled) {
-          box.dataset.own = box.checked ? "1" : "";
+        if (covered) {
+          if (!box.disabled) box.dataset.own = box.checked ? "1" : "";
           box.checked = true;
           box.disabled = true;
         } else if (!covered && box.disabled) {
