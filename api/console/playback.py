@@ -20,6 +20,9 @@ from api.console.pages import ApiRefused, Console, ConsoleDep, local
 from api.console.repetition import names_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+# A broadcast to a whole province brings its reports in bursts: the log is read again at most
+# this often, however many reports wake it.
+MIN_GAP_S = 1.0
 
 
 async def log_of(console: Console, area_id: str, day: date) -> dict[str, Any]:
@@ -116,6 +119,7 @@ async def playback_events(
                     yield ": keep-alive\n\n"
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), RECHECK_S)
+                await asyncio.sleep(MIN_GAP_S)
         finally:
             unsubscribe()
 
