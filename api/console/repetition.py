@@ -64,11 +64,11 @@ def describe(
     if parts.count is not None:
         text += t("rep.count", n=parts.count)
     if exdates:
-        text += t("rep.except", days=", ".join(_day_label(d) for d in exdates))
+        text += t("rep.except", days=", ".join(day_label(d) for d in exdates))
     return text
 
 
-def _day_label(value: str) -> str:
+def day_label(value: str) -> str:
     try:
         if len(value) == 10:
             return date.fromisoformat(value).strftime("%d/%m/%Y")

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from api.console.content import today
 from api.console.pages import LOCAL, ApiRefused, Console, ConsoleDep, local
-from api.console.repetition import WEEKDAY_CODES, describe, names_of, target_names
+from api.console.repetition import WEEKDAY_CODES, day_label, describe, names_of, target_names
 from controller.auth.access import Permission
 from controller.programme.playlists import LIVE, PLAYLIST
 from schedules.rules import parse_parts
@@ -104,6 +104,7 @@ async def schedule_page(
         chosen_day=chosen_day,
         may_change=may_change,
         done=done,
+        skipped_label=day_label,
         areas=areas,
         area_id=area_id,
         **ctx,

@@ -111,8 +111,20 @@ async def test_monday_and_thursday_open_from_calendar_skip_one_day(make_settings
         thursday_cell = page.locator(f'section.day[data-day="{thursday.isoformat()}"]')
         assert await thursday_cell.locator("li.entry").count() == 0
 
-        # Change it: 08:00 instead, still both days.
+        # From Monday's entry: the skipped Thursday can be played again, then skipped again
+        # from the list of coming broadcasts.
         await page.click(f'section.day[data-day="{monday.isoformat()}"] li.entry a.open')
+        assert thursday.strftime("%d/%m/%Y") in await page.inner_text("#skipped")
+        assert await page.locator(f'#coming li[data-day="{thursday}"]').count() == 0
+        await page.click(f'#skipped li[data-day="{thursday}"] button.restore-day')
+        await page.wait_for_url("**done=restored")
+        assert (await site.ctl.api("GET", f"/schedules/{sid}")).json()["exdates"] == []
+        await page.click(f'#coming li[data-day="{thursday}"] button.skip-day')
+        await page.wait_for_selector(f'#coming li[data-day="{thursday}"]', state="detached")
+        got = (await site.ctl.api("GET", f"/schedules/{sid}")).json()
+        assert got["exdates"] == [thursday.isoformat()]
+
+        # Change it: 08:00 instead, still both days.
         await page.click("#edit-box summary")
         assert await page.is_checked("#s-wd-MO") and await page.is_checked("#s-wd-TH")
         assert await page.input_value("#s-time") == "07:30"

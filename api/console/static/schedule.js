@@ -111,6 +111,22 @@
     }
   });
 
+  // A skipped day played again: the schedule's excluded days without it.
+  document.querySelector("main").addEventListener("click", async (event) => {
+    const button = event.target.closest("button.restore-day");
+    if (!button) return;
+    button.disabled = true;
+    const exdates = page.exdates.filter((d) => d !== button.dataset.day);
+    try {
+      await Radio.api("PATCH", `/api/v1/schedules/${page.id}`, { exdates });
+      const params = new URLSearchParams({ day: page.day, done: "restored" });
+      window.location.assign(`/console/schedules/${page.id}?${params}`);
+    } catch (err) {
+      Radio.say(status, err.message, "error");
+      button.disabled = false;
+    }
+  });
+
   const cancel = document.getElementById("cancel-schedule");
   if (cancel) {
     cancel.addEventListener("click", async () => {
