@@ -63,11 +63,19 @@ class Site:
     def url(self) -> str:
         return self.ctl.base_url
 
-    async def page(self, viewport: dict[str, int] | None = None, enforce_csp: bool = False) -> Any:
+    async def page(
+        self,
+        viewport: dict[str, int] | None = None,
+        enforce_csp: bool = False,
+        timezone_id: str | None = None,
+    ) -> Any:
         # Playwright's wait_for_function evaluates its predicate with eval inside the page, which
         # the console's Content-Security-Policy forbids; test_console_xss.py enforces it.
+        # `timezone_id`: the browser's own clock zone, to show the console does not follow it.
         context = await self.browser.new_context(
-            viewport=viewport or {"width": 1280, "height": 860}, bypass_csp=not enforce_csp
+            viewport=viewport or {"width": 1280, "height": 860},
+            bypass_csp=not enforce_csp,
+            timezone_id=timezone_id,
         )
         self.contexts.append(context)
         page = await context.new_page()
@@ -75,10 +83,14 @@ class Site:
         return page
 
     async def login(
-        self, username: str, viewport: dict[str, int] | None = None, enforce_csp: bool = False
+        self,
+        username: str,
+        viewport: dict[str, int] | None = None,
+        enforce_csp: bool = False,
+        timezone_id: str | None = None,
     ) -> Any:
         """A fresh browser context logged in through the login form."""
-        page = await self.page(viewport, enforce_csp)
+        page = await self.page(viewport, enforce_csp, timezone_id)
         await page.goto(f"{self.url}/console/login")
         await page.fill("#username", username)
         await page.fill("#password", TEST_PASSWORD)

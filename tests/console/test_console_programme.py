@@ -61,6 +61,13 @@ async def test_write_listen_schedule_approve(make_settings, tmp_path):
             "document.getElementById('result-title').textContent === 'Ghi âm'"
         )
         await staff.wait_for_function(AUDIO_LOADED)
+        # The recent list took both by itself, without a reload.
+        await staff.wait_for_function(
+            "document.querySelectorAll('#recent tbody tr').length === 2", timeout=15_000
+        )
+        recent = await staff.inner_text("#recent")
+        assert "Họp dân" in recent and "Ghi âm" in recent
+        assert await staff.locator("#recent tbody audio").count() == 2
 
         # Schedule the spoken announcement for tomorrow 09:00 in one village: a draft.
         await staff.goto(f"{site.url}/console/announcements")
@@ -170,24 +177,26 @@ async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
                 30,
                 "both nodes to hold the broadcast",
             )
+            # The log, opened before air time, follows the nodes' reports by itself.
+            await officer.goto(f"{site.url}/console/playback?day={at.date().isoformat()}")
+            assert await officer.locator("#log-live").count() == 1
             clock.skip_to(at)
             clock.resume()
-
-            async def played() -> bool:
-                rows = (
-                    await site.ctl.api(
-                        "GET",
-                        "/playback-log",
-                        params={"area_id": "xa-a", "date": at.date().isoformat()},
-                    )
-                ).json()
-                return len(rows) == 2 and all(row["state"] == "finished" for row in rows)
-
-            await wait_for(played, 60, "both nodes to report the broadcast played")
-            await officer.click("nav >> text=Nhật ký phát")
+            await officer.wait_for_function(
+                "document.querySelectorAll('#log tbody tr').length === 2"
+            )
+            finished = "document.querySelectorAll('#log [data-state=\"finished\"]').length === 2"
+            await officer.wait_for_function(finished, timeout=150_000)
             rows = officer.locator("#log tbody tr")
             assert await rows.count() == 2
             text = await officer.inner_text("#log")
             assert "Loa thử" in text and text.count("Đã phát xong") == 2
-            assert "na1" in text and "na2" in text
+            # Loudspeakers by name and village, not by code.
+            assert "Loa Đông 1 · Thôn Đông" in text and "Loa Đông 2 · Thôn Đông" in text
+            assert "na1" not in text
+            assert "2 lượt phát" in await officer.inner_text("#log-summary")
+            log = await site.ctl.api(
+                "GET", "/playback-log", params={"area_id": "xa-a", "date": str(at.date())}
+            )
+            assert [row["state"] for row in log.json()] == ["finished", "finished"]
             await site.shot(officer, "playback-log")
