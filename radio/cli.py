@@ -298,6 +298,57 @@ def node_add(
     typer.echo(f"node {node_id} registered; provisioning file: {path}")
 
 
+@node_app.command("provision")
+def node_provision(
+    node_id: str,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the file here (0600); '-' prints it instead"),
+    ] = None,
+) -> None:
+    """Issue a node a new provisioning file (a lost one cannot be recovered): a new broker
+    password and media token; the old ones stop working. A retired node returns to service."""
+    from controller.auth.audit import record
+    from controller.core.models import Node
+    from controller.fleet.registry import RegistryError
+    from radio.tools import open_registry
+
+    registry = open_registry(load_settings())
+    try:
+        with registry.db.session() as session:
+            node = session.get(Node, node_id)
+            if node is None:
+                raise RegistryError(f"node {node_id} does not exist")
+            was_retired = node.retired
+            prov = registry.reprovision(session, node)
+            record(session, "cli", "node.provision", node_id, {"was_retired": was_retired})
+    except (RegistryError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    path = registry.write_provisioning(prov)
+    registry.write_broker_files()
+    text = json.dumps(prov, indent=2, ensure_ascii=False)
+    if out is not None and str(out) == "-":
+        typer.echo(text)
+        return
+    if out is not None:
+        try:
+            fd = os.open(out, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            out.chmod(0o600)
+        except OSError as exc:
+            typer.secho(
+                f"{out}: cannot write it ({exc.strerror}); the new file is at {path}",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+    back = " and returned to service" if was_retired else ""
+    where = f"{path}" + (f" and {out}" if out is not None else "")
+    typer.echo(f"node {node_id} provisioned again{back}; old credentials revoked; file: {where}")
+
+
 @node_app.command("retire")
 def node_retire(node_id: str) -> None:
     """Retire a node and revoke its broker credentials."""

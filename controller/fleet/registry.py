@@ -76,13 +76,6 @@ class Registry:
         write_atomic(path, json.dumps({"username": login.username, "password": login.password}))
         return login
 
-    def node_mqtt_url(self) -> str:
-        if self.settings.mqtt_url:
-            u = urlparse(self.settings.mqtt_url)
-            return f"{u.scheme}://{u.hostname}:{u.port or 1883}"
-        port = self.settings.mqtt_embedded_port
-        return f"mqtt://{self.settings.mqtt_embedded_host}:{port}"
-
     def broker_users(self, session: Session) -> list[BrokerUser]:
         tree = self.area_tree(session)
         users: list[BrokerUser] = []
@@ -194,10 +187,12 @@ class Registry:
         return node, self.provisioning(session, node, password)
 
     def provisioning(self, session: Session, node: Node, password: str) -> dict[str, Any]:
+        """The node's provisioning file. A ConfigError (a ValueError) when the settings would
+        give nodes an address they cannot reach or an unreadable CA: nothing is written."""
         tree = self.area_tree(session)
         return {
             "node_id": node.id,
-            "mqtt_url": self.node_mqtt_url(),
+            "mqtt_url": self.settings.node_mqtt_url(),
             "username": node.id,
             "password": password,
             "topic_prefix": self.topics.prefix,
@@ -206,10 +201,11 @@ class Registry:
             "root_keys": root_keys(self.signer),
             "key_serial": key_serial(self.signer),
             "media_token": self.media_token(node),
-            "media_token_url": f"{self.settings.base_url}/media/token",
+            "media_token_url": f"{self.settings.node_base_url()}/media/token",
             "firmware": node.firmware or "sim-1.0.0",
             "heartbeat_s": self.settings.heartbeat_s,
-            "ca_file": self.settings.mqtt_ca_file,
+            # The CA itself: the controller's path to it means nothing on a node.
+            "ca_pem": self.settings.node_ca_pem(),
         }
 
     def media_token(self, node: Node) -> str:
@@ -219,10 +215,13 @@ class Registry:
 
     def reprovision(self, session: Session, node: Node) -> dict[str, Any]:
         """A fresh broker password for an existing node (only hashes are kept, so a lost
-        provisioning file means a new password); un-retires it."""
+        provisioning file means a new password); un-retires it. The old password and every
+        media token made from it stop working once the broker files are written again."""
         password = new_password()
         node.mqtt_password_hash = hash_password(password)
-        node.retired = False
+        if node.retired:
+            node.retired = False
+            node.status = "unknown"  # until it reports again
         session.add(node)
         return self.provisioning(session, node, password)
 

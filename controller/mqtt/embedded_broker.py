@@ -39,6 +39,9 @@ class AccessFiles:
         self._stamp: tuple[float, float] | None = None
         self.users: dict[str, str] = {}
         self.rules = AccessRules()
+        # Logins verified against the stored hash they were checked with: a session whose
+        # password was replaced (the node provisioned again) is no longer current.
+        self._verified: dict[str, tuple[str, str]] = {}
 
     def _mtimes(self) -> tuple[float, float]:
         try:
@@ -68,6 +71,20 @@ class AccessFiles:
             return False
         stored = self.users.get(username)
         return stored is not None and verify_password(password, stored)
+
+    def current(self, username: str | None, password: str | None) -> bool:
+        """This login still holds: a session opened with a password since replaced has no
+        rights left (Mosquitto disconnects it on reload). Verified once per stored hash."""
+        self.refresh()
+        stored = self.users.get(username or "")
+        if stored is None or password is None:
+            return False
+        if self._verified.get(username or "") == (stored, password):
+            return True
+        if not verify_password(password, stored):
+            return False
+        self._verified[username or ""] = (stored, password)
+        return True
 
     def allowed(self, username: str | None, topic: str, action: Action) -> bool:
         self.refresh()
@@ -129,7 +146,9 @@ class RegistryTopicPlugin(BaseTopicPlugin):
     ) -> bool | None:
         if session is None or topic is None or action is None:
             return False
-        ok = self.files.allowed(session.username, topic, action)
+        ok = self.files.allowed(session.username, topic, action) and self.files.current(
+            session.username, session.password
+        )
         if not ok and action != Action.RECEIVE:
             log.warning("broker: %s refused for %r on %s", action, session.username, topic)
         return ok

@@ -13,6 +13,7 @@ import pytest
 
 from firmware_sim.config import NodeConfig
 from tests.controller.test_node_cli import Radio
+from tests.controller.test_tls import make_ca_and_cert
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "provisioning.schema.json"
 
@@ -44,11 +45,12 @@ def test_the_files_the_controller_writes_validate(tmp_path: Path, validator) -> 
     assert errors(validator, rotated) == []
     assert rotated["key_serial"] == 1 and len(rotated["controller_keys"]) == 2
 
-    # A controller behind a TLS broker with a private CA.
+    # A controller behind a TLS broker (its port left to the default) with a private CA.
+    ca, _, _ = make_ca_and_cert(tmp_path / "pki")
     tls = Radio(
         tmp_path / "tls",
-        RADIO_MQTT_URL="mqtts://radio-controller:secret@broker.example.vn:8883",
-        RADIO_MQTT_CA_FILE="/etc/radio/ca.pem",
+        RADIO_MQTT_URL="mqtts://radio-controller:secret@broker.example.vn",
+        RADIO_MQTT_CA_FILE=str(ca),
         RADIO_PUBLIC_URL="https://radio.example.vn",
     )
     tls.commune()
@@ -56,7 +58,7 @@ def test_the_files_the_controller_writes_validate(tmp_path: Path, validator) -> 
     secure = tls.provisioning("loa-03")
     assert errors(validator, secure) == []
     assert secure["mqtt_url"] == "mqtts://broker.example.vn:8883"
-    assert secure["ca_file"] == "/etc/radio/ca.pem"
+    assert secure["ca_pem"] == ca.read_text()
     assert secure["media_token_url"] == "https://radio.example.vn/media/token"
 
     for prov in (first, rotated, secure):
@@ -96,6 +98,8 @@ def test_the_schema_names_the_node_models_members_with_its_defaults(validator) -
         ("audio_backend", "oss"),
         ("health", "invented"),
         ("firmware", "v" * 201),
+        ("ca_pem", "not a certificate"),
+        ("ca_pem", ""),
     ],
 )
 def test_what_the_node_refuses_the_schema_refuses(
@@ -115,7 +119,7 @@ def test_what_the_node_refuses_the_schema_refuses(
         "media_token_url": None,
         "firmware": "1.0.0",
         "heartbeat_s": 30,
-        "ca_file": None,
+        "ca_pem": None,
     }
     assert errors(validator, good) == []
     NodeConfig.model_validate(good)

@@ -129,6 +129,7 @@ NODE_SETTINGS = {
     "mqtt_embedded_host",
     "mqtt_embedded_port",
     "mqtt_ca_file",
+    "public_mqtt_host",
     "topic_prefix",
     "public_url",
     "heartbeat_s",
