@@ -139,7 +139,9 @@ class RadioService:
         )
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.db.migrate)
+        # Migrating is `radio db upgrade`'s job, run before: instances starting together on
+        # one empty database must not race to create it.
+        await asyncio.to_thread(self.db.check_current)
         await asyncio.to_thread(self.registry.write_broker_files)
         if not self.settings.mqtt_url:
             passwd = self.settings.broker_dir / "passwd"
