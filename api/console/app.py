@@ -17,7 +17,9 @@ from api.console import (
     login,
     media,
     monitoring,
+    playback,
     playlists,
+    schedules,
 )
 from api.console.pages import LoginNeeded, PageForbidden, login_url
 
@@ -27,7 +29,19 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """The console lives under /console/; the site's root sends people there."""
     # devices before monitoring: /console/nodes/events before /console/nodes/{node_id}.
-    pages = (login, media, content, playlists, calendar, emergency, live, devices, monitoring)
+    pages = (
+        login,
+        media,
+        content,
+        playback,
+        playlists,
+        calendar,
+        schedules,
+        emergency,
+        live,
+        devices,
+        monitoring,
+    )
     for module in pages:
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
