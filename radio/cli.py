@@ -18,6 +18,7 @@ from controller.core.private_files import UMASK
 from protocol.heap import keep_heap_frozen
 from radio import live_cli
 from radio.cli_fleet import firmware_app, node_import, node_list
+from radio.db_cli import db_app
 from radio.keys_cli import keys_app
 from radio.tools import load_settings
 
@@ -32,6 +33,7 @@ area_app = typer.Typer(help="Areas of the administrative tree.", no_args_is_help
 speech_app = typer.Typer(help="Vietnamese speech: normalise and render.", no_args_is_help=True)
 user_app = typer.Typer(help="People who use the console and the API.", no_args_is_help=True)
 cap_app = typer.Typer(help="CAP 1.2 documents from warning agencies.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 app.add_typer(cap_app, name="cap")
 app.add_typer(user_app, name="user")
 app.add_typer(node_app, name="node")
@@ -93,7 +95,30 @@ def serve(log_level: str = "INFO") -> None:
         from controller.core.logs import use_json_logs
 
         use_json_logs(settings.instance)
+    schema_must_be_current(settings)
     asyncio.run(serve_app(settings))
+
+
+def schema_must_be_current(settings: Settings) -> None:
+    """Refuse to serve on a database `radio db upgrade` has not brought up to date."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from controller.core.db import Database, SchemaNotCurrent
+    from controller.core.private_files import secure_data_dir
+    from radio.db_cli import unreachable
+
+    secure_data_dir(settings.data_dir)
+    db = Database(settings.db_url)
+    try:
+        db.check_current()
+    except SchemaNotCurrent as exc:
+        typer.secho(f"radio serve: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as exc:
+        typer.secho(f"radio serve: {unreachable(db, exc)}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
 
 
 @app.command()

@@ -18,6 +18,7 @@ from api.console.content import today
 from api.console.devices import RECHECK_S, STREAM_S
 from api.console.pages import ApiRefused, Console, ConsoleDep, local
 from api.console.repetition import names_of
+from controller.core.events import DeliveryChanged
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 # A broadcast to a whole province brings its reports in bursts: the log is read again at most
@@ -96,15 +97,13 @@ async def playback_events(
     chosen = day
     wake = asyncio.Event()
 
-    def on_change(kind: str, _change: dict[str, Any]) -> None:
-        if kind == "delivery":
-            wake.set()
+    def on_change(_delivery: DeliveryChanged) -> None:
+        wake.set()
 
     async def stream() -> AsyncIterator[str]:
-        unsubscribe = console.service.changes.subscribe(on_change)
         last: dict[str, Any] | None = None
         ends = asyncio.get_running_loop().time() + STREAM_S
-        try:
+        with console.service.changes.subscribe(DeliveryChanged, on_change, "console playback log"):
             yield "retry: 1000\n\n"
             while asyncio.get_running_loop().time() < ends and not await request.is_disconnected():
                 wake.clear()
@@ -120,8 +119,6 @@ async def playback_events(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), RECHECK_S)
                 await asyncio.sleep(MIN_GAP_S)
-        finally:
-            unsubscribe()
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

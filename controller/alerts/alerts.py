@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from controller.alerts.alert_templates import TEMPLATES
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
+from controller.core.events import AlertChanged, AlertReceiptStored, Changes
 from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node
 from controller.core.time import utc_datetime, utc_ms
 from controller.fleet.registry import Registry
@@ -68,6 +69,7 @@ class Alerts:
         topics: Topics,
         clock: Clock,
         public_url: str,
+        changes: Changes | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -77,7 +79,8 @@ class Alerts:
         self.topics = topics
         self.clock = clock
         self.public_url = public_url
-        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        # Where alerts tell their changes (the live views listen there); the service's events.
+        self.changes = changes if changes is not None else Changes()
         self.wake = asyncio.Event()  # a node is done with an alert: sweep now, not in 5 s
 
     async def prerender_templates(self, timelines: Any = None) -> None:
@@ -245,14 +248,7 @@ class Alerts:
                 await self.gateway.publish(self.topics.area_alert(area_id), payload, 1, True)
             except NotConnected:
                 log.warning("broker unavailable: alert %s goes out on reconnect", alert.id)
-        self.notify(
-            {
-                "type": "alert",
-                "alert_id": alert.id,
-                "status": alert.status,
-                "version": alert.version,
-            }
-        )
+        self.changes.publish(AlertChanged(alert.id, alert.status, alert.version))
 
     async def cancel(self, alert_id: str, author: str) -> Alert:
         with self.db.session() as session:
@@ -309,7 +305,7 @@ class Alerts:
                 await self.gateway.publish(topic, b"", 1, True)  # clear the retained play
             except NotConnected:
                 log.warning("broker unavailable: withdrawal of %s goes out on reconnect", alert.id)
-        self.notify({"type": "alert", "alert_id": alert.id, "status": alert.status})
+        self.changes.publish(AlertChanged(alert.id, alert.status))
 
     async def republish_active(self) -> None:
         """After a (re)connect: a restarted broker may have lost the retained alerts."""
@@ -342,10 +338,9 @@ class Alerts:
             session.refresh(alert)
         await self._withdraw(alert, stop)
 
-    def on_receipt(self, change: dict[str, Any]) -> None:
+    def on_receipt(self, receipt: AlertReceiptStored) -> None:
         """Ingestion's report of a confirmation: a node done with an alert wakes the sweep."""
-        self.notify(change)
-        if change.get("event") in ("alert_finished", "alert_stopped", "alert_failed"):
+        if receipt.event in ("alert_finished", "alert_stopped", "alert_failed"):
             self.wake.set()
 
     async def sweep(self) -> None:
@@ -395,11 +390,6 @@ class Alerts:
                 log.exception("alert expiry sweep failed")
 
     # --- confirmations ---------------------------------------------------------------------
-
-    def notify(self, change: dict[str, Any]) -> None:
-        for queue in list(self.listeners):
-            if queue.qsize() < 1000:
-                queue.put_nowait(change)
 
     def expected_nodes(self, session: Session, alert: Alert) -> list[Any]:
         """Rows (id, name, area_id, status) of the nodes the alert is for."""
@@ -484,7 +474,7 @@ def receipt_state(r: Any, version: int) -> str:
 
 def record_alert_event(
     session: Session, node_id: str, alert_id: str, kind: str, ts_ms: int, detail: str
-) -> dict[str, Any] | None:
+) -> AlertReceiptStored | None:
     """Called by ingestion for alert_* events: the node's confirmation, kept per alert and node."""
     alert = session.get(Alert, alert_id)
     if alert is None:
@@ -516,7 +506,7 @@ def record_alert_event(
     if detail:
         r.detail = detail[:500]
     session.add(r)
-    return {"type": "alert_receipt", "alert_id": alert_id, "node_id": node_id, "event": kind}
+    return AlertReceiptStored(alert_id, node_id, kind)
 
 
 _VERSION = re.compile(r"v(\d+)(?:;|$)")

@@ -15,7 +15,7 @@ from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
 from amqtt.errors import AMQTTError, MQTTError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.plugins.base import BaseAuthPlugin, BasePlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from controller.mqtt.broker_access import (
@@ -104,13 +104,18 @@ def _access(password_file: str, acl_file: str) -> AccessFiles:
     return _files[key]
 
 
+@dataclass
+class AccessFilesConfig(BasePlugin.Config):
+    """Both plugins' configuration (amqtt fills it from `broker_config`'s plugin entries)."""
+
+    password_file: str = ""
+    acl_file: str = ""
+
+
 class RegistryAuthPlugin(BaseAuthPlugin):
     """Password authentication against the generated password file. No anonymous access."""
 
-    @dataclass
-    class Config:
-        password_file: str = ""
-        acl_file: str = ""
+    Config = AccessFilesConfig
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
@@ -128,10 +133,7 @@ class RegistryAuthPlugin(BaseAuthPlugin):
 class RegistryTopicPlugin(BaseTopicPlugin):
     """Publish, subscribe and receive checks against the generated ACL file."""
 
-    @dataclass
-    class Config:
-        password_file: str = ""
-        acl_file: str = ""
+    Config = AccessFilesConfig
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)

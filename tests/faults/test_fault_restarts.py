@@ -138,6 +138,7 @@ class ServeProcess:
         return done.stdout
 
     def start(self) -> None:
+        self.radio("db", "upgrade")  # as in production: `radio serve` only checks the schema
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "radio.cli", "serve", "--log-level", "WARNING"],
             env=self.env,
