@@ -96,7 +96,13 @@ class Node:
         self.playback = Playback(clock, self.emit, self.sounds)
         self.timeline = Timeline(self.node_id, clock, self.emit, self.media, self.playback)
         self.alerts = AlertDesk(
-            self.node_id, clock, self.emit, self.media, self.playback, self.health
+            self.node_id,
+            clock,
+            self.emit,
+            self.media,
+            self.playback,
+            self.health,
+            memory=self.cache_dir / "alerts.json" if self.cache_dir else None,
         )
         self.alerts_played = self.alerts.played  # the same list, appended to as alerts end
         self.reboot_requested = asyncio.Event()
