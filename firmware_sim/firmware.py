@@ -1,4 +1,10 @@
-"""Firmware updates on the node: download with the node's token, verify, install, reboot, report."""
+"""Firmware updates on the node: download with the node's token, verify, install, reboot, report.
+
+A simulated node keeps the image in its cache directory and reconnects with the new version. A
+real node with an `install_dir` installs it as a release and restarts its service into it
+(`release`), and the update is settled by whichever version comes online: the new one confirms
+it, or the old one, put back by `update_watch`, reports that the new one did not come up.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import asyncio
 import hashlib
 import json
 import logging
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +22,7 @@ import aiomqtt
 import httpx
 from pydantic import ValidationError
 
+from firmware_sim import release
 from firmware_sim.media import CHUNK, HTTP_TIMEOUT_S, DiscardSink
 from firmware_sim.trust import summarise
 from protocol import CommandAck, CommandStage, FirmwareUpdate
@@ -43,6 +53,13 @@ class Firmware:
         self.unsent: list[CommandAck] = []
         self._sending = asyncio.Lock()
         self._load()
+        config = node.config
+        self.install_dir = Path(config.install_dir) if config.install_dir else None
+        if self.install_dir is not None:
+            # What the service runs is the release `current` points at.
+            running = release.current_version(self.install_dir)
+            if running is not None:
+                config.firmware = running
 
     @property
     def version(self) -> str:
@@ -64,7 +81,10 @@ class Firmware:
         return None
 
     async def on_connect(self, client: aiomqtt.Client) -> None:
-        """Send the final acks the broker has not taken yet (one from before a reboot)."""
+        """Send the final acks the broker has not taken yet (one from before a reboot). Called
+        once the node's online state is out: a new release is confirmed here."""
+        if self.install_dir is not None:
+            self._settle_release(self.install_dir)
         async with self._sending:
             while self.unsent:
                 ack = self.unsent[0]
@@ -88,6 +108,9 @@ class Firmware:
                     f"refused, still running {old}"
                 )
             await self._progress(cmd_id, CommandStage.installing, update.version)
+            if self.install_dir is not None:
+                await self._install_release(self.install_dir, cmd_id, update, image)
+                return  # the service restarts; the version that comes online answers
             self._install(update, image)
         except asyncio.CancelledError:
             raise
@@ -152,6 +175,84 @@ class Firmware:
         self.node.config.firmware = update.version
         self._save()
 
+    async def _install_release(
+        self, install_dir: Path, cmd_id: str, update: FirmwareUpdate, image: Path | None
+    ) -> None:
+        """Unpack, switch `current`, start the watch, restart the service."""
+        config = self.node.config
+        if not config.restart_command:
+            raise FirmwareError("no restart_command: the node cannot restart into a new release")
+        if image is None:
+            raise FirmwareError("no cache directory to download the image into")
+        previous = release.target_of_current(install_dir)
+        if previous is None:
+            raise FirmwareError(
+                f"{install_dir / release.CURRENT} is not a symlink to a release: install the "
+                "running version as a release first (docs/node-install.md)"
+            )
+        try:
+            folder = await asyncio.to_thread(_unpack, image, install_dir, update.version)
+        except release.ReleaseError as exc:
+            raise FirmwareError(f"{exc}: still running {self.version}") from None
+        pending = release.PendingUpdate(
+            cmd_id=cmd_id,
+            version=update.version,
+            previous_version=self.version,
+            previous_target=previous,
+            deadline_ms=int(time.time() * 1000 + config.update_confirm_s * 1000),
+            confirm_s=config.update_confirm_s,
+            restart_command=config.restart_command,
+        )
+        release.begin(install_dir, pending, folder)
+        await self._progress(cmd_id, CommandStage.rebooting, f"restarting into {update.version}")
+        try:
+            await asyncio.to_thread(_restart, install_dir, config.restart_command)
+        except OSError as exc:
+            release.settle(install_dir, "rolled_back", running="")
+            release.clear(install_dir)
+            raise FirmwareError(f"cannot restart into {update.version}: {exc}") from None
+        log.info(
+            "%s: release %s installed (was %s); restarting the service",
+            self.node.node_id,
+            update.version,
+            pending.previous_version,
+        )
+
+    def _settle_release(self, install_dir: Path) -> None:
+        """An update left by the previous run: confirmed if this is its version (now online),
+        reported failed if the watch put the previous release back."""
+        pending = release.load(install_dir)
+        if pending is None:
+            return
+        if pending.status == "installed" and pending.version == self.version:
+            done = self._ack(
+                pending.cmd_id,
+                True,
+                CommandStage.done,
+                f"updated from {pending.previous_version} to {pending.version}",
+            )
+            self.unsent.append(done)  # kept before the confirmation, so it cannot be lost
+            self._save()
+            settled = release.settle(install_dir, "confirmed", running=self.version)
+            if settled is None or settled.status != "confirmed":  # the watch was quicker
+                self.unsent.remove(done)
+                self._save()
+                return
+            log.info("%s: release %s confirmed", self.node.node_id, pending.version)
+            previous = Path(pending.previous_target).name
+            release.prune(install_dir, keep={pending.version, previous})
+        elif pending.status == "rolled_back" and pending.version != self.version:
+            detail = (
+                f"version {pending.version} did not come online within {pending.confirm_s:g} s: "
+                f"rolled back to {self.version}"
+            )
+            log.warning("%s: %s", self.node.node_id, detail)
+            self.unsent.append(self._ack(pending.cmd_id, False, CommandStage.failed, detail))
+            self._save()
+        elif pending.status == "installed":
+            return  # the watch has not decided yet: leave it to the watch
+        release.clear(install_dir)
+
     def _ack(self, cmd_id: str, ok: bool, stage: CommandStage, detail: str) -> CommandAck:
         return CommandAck(
             node_id=self.node.node_id,
@@ -210,3 +311,23 @@ class Firmware:
             tmp.replace(self.state_file)
         except OSError as exc:
             log.warning("%s: cannot persist firmware state: %s", self.node.node_id, exc)
+
+
+def _unpack(image: Path, install_dir: Path, version: str) -> Path:
+    try:
+        return release.unpack(image, install_dir, version)
+    finally:
+        image.unlink(missing_ok=True)
+
+
+def _restart(install_dir: Path, restart_command: str) -> None:
+    """Start the watch, then the restart, each in a session of its own: the restart stops this
+    process and must not stop them."""
+    with (install_dir / "update-watch.log").open("ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "firmware_sim.update_watch", str(install_dir)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    subprocess.Popen(restart_command, shell=True, start_new_session=True)
