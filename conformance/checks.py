@@ -276,7 +276,7 @@ async def finished_alert_after_restart(kit: Kit, ev: Evidence) -> None:
     # An event whose acknowledgement the stop cut off may come again (the same id, at least
     # once): that is delivery, not the alert taken again.
     again = [
-        e.type
+        str(e.type)
         for e in kit.events(since=kit.started_at)
         if e.item_id == "conf-remembered" and e.id not in before
     ]
@@ -336,7 +336,7 @@ async def reports_sent_once(kit: Kit, ev: Evidence) -> None:
     ids = Counter(e.id for e in recent)
     twice = {i: n for i, n in ids.items() if n > 1}
     if twice:
-        types = sorted({e.type for e in recent if e.id in twice})
+        types = sorted({str(e.type) for e in recent if e.id in twice})
         raise CheckFailed(
             f"{len(twice)} event id(s) sent more than once (e.g. {types}): reports must be "
             "sent once after they are acknowledged"
