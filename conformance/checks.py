@@ -179,8 +179,10 @@ async def refuses_replayed(kit: Kit, ev: Evidence) -> None:
 async def refuses_wrong_area(kit: Kit, ev: Evidence) -> None:
     topic = kit.topics.area_alert(kit.areas[0])
     audio = silent_mp3(0.5, f"{kit.prefix}-4")
-    other = kit.alert_body("conf-wrong-area", "conf-elsewhere", audio, 500)
-    none = kit.alert_body("conf-no-area", None, audio, 500)
+    # Ids of this run's own: a node that keeps finished alerts must not know them already.
+    wrong, no_area = f"{kit.prefix}-wrong-area", f"{kit.prefix}-no-area"
+    other = kit.alert_body(wrong, "conf-elsewhere", audio, 500)
+    none = kit.alert_body(no_area, None, audio, 500)
     for body in (other, none):
         await kit.publish(topic, kit.envelope("alert", body).model_dump_json().encode())
     ev.append(f"on {topic}: an alert signed for area 'conf-elsewhere', and one naming no area")
@@ -189,7 +191,7 @@ async def refuses_wrong_area(kit: Kit, ev: Evidence) -> None:
     taken = [
         f"{e.type} {e.item_id}"
         for e in kit.events()
-        if e.item_id in ("conf-wrong-area", "conf-no-area") and e.type.startswith("alert_")
+        if e.item_id in (wrong, no_area) and e.type.startswith("alert_")
     ]
     if taken:
         raise CheckFailed(f"the node took an alert signed for another area or none: {taken}")
@@ -242,15 +244,16 @@ async def alert_preempts_and_resumes(kit: Kit, ev: Evidence) -> None:
     )
     await _expect(kit, ev, "media_ready", "the second item", sha256=after["sha256"])
     await _expect(kit, ev, "playback_started", "the first item", item_id="cut")
-    body = kit.alert_body("conf-preempt", kit.areas[0], silent_mp3(0.6, f"{kit.prefix}-7"), 600)
+    alert_id = f"{kit.prefix}-preempt"
+    body = kit.alert_body(alert_id, kit.areas[0], silent_mp3(0.6, f"{kit.prefix}-7"), 600)
     await kit.publish(
         kit.topics.area_alert(kit.areas[0]), kit.envelope("alert", body).model_dump_json().encode()
     )
     ev.append("a test alert of 600 ms published while the first item played")
     cut = await _expect(kit, ev, "playback_preempted", "the first item", item_id="cut")
-    await _expect(kit, ev, "alert_received", "the alert", item_id="conf-preempt")
-    sounded = await _expect(kit, ev, "alert_started", "the alert", item_id="conf-preempt")
-    done = await _expect(kit, ev, "alert_finished", "the alert", item_id="conf-preempt")
+    await _expect(kit, ev, "alert_received", "the alert", item_id=alert_id)
+    sounded = await _expect(kit, ev, "alert_started", "the alert", item_id=alert_id)
+    done = await _expect(kit, ev, "alert_finished", "the alert", item_id=alert_id)
     resumed = await _expect(
         kit, ev, "playback_started", "the item after the alert", item_id="after"
     )
@@ -263,10 +266,11 @@ async def alert_preempts_and_resumes(kit: Kit, ev: Evidence) -> None:
 
 async def finished_alert_after_restart(kit: Kit, ev: Evidence) -> None:
     topic = kit.topics.area_alert(kit.areas[1])
-    body = kit.alert_body("conf-remembered", kit.areas[1], silent_mp3(0.5, f"{kit.prefix}-8"), 500)
+    alert_id = f"{kit.prefix}-remembered"
+    body = kit.alert_body(alert_id, kit.areas[1], silent_mp3(0.5, f"{kit.prefix}-8"), 500)
     await kit.publish(topic, kit.envelope("alert", body).model_dump_json().encode(), retain=True)
     ev.append(f"a test alert published retained on {topic}, play_by {body['play_by']}")
-    await _expect(kit, ev, "alert_finished", "the alert", item_id="conf-remembered")
+    await _expect(kit, ev, "alert_finished", "the alert", item_id=alert_id)
     await kit.events_barrier()  # its reports are acknowledged before the restart
     before = {e.id for e in kit.events()}
     state = await kit.restart_node()
@@ -278,7 +282,7 @@ async def finished_alert_after_restart(kit: Kit, ev: Evidence) -> None:
     again = [
         str(e.type)
         for e in kit.events(since=kit.started_at)
-        if e.item_id == "conf-remembered" and e.id not in before
+        if e.item_id == alert_id and e.id not in before
     ]
     await kit.publish(topic, b"", retain=True)
     if again:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import secrets
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -119,7 +120,9 @@ class Kit:
 
     async def __aenter__(self) -> Kit:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        # A fresh node for every run: what an earlier run left (keys, timelines) is not graded.
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        self.cache_dir.mkdir(parents=True)
         self.provision_path.write_text(json.dumps(self.provisioning(), indent=2))
         self.provision_path.chmod(0o600)
         host, port, user, password = _broker(self.settings.broker_url)

@@ -25,6 +25,14 @@ async def test_our_simulated_node_passes_every_check(broker_url: str, tmp_path: 
     assert node.starts == 2  # started, and restarted by the restart check
     assert all(r.evidence for r in report.results)
 
+    # Graded again in the same place (a manufacturer re-running the kit): a fresh node again.
+    again = await run_conformance(
+        KitSettings(broker_url=broker_url, work_dir=tmp_path),
+        InProcessNode(),
+        ["alert_preempts_and_resumes", "finished_alert_after_restart"],
+    )
+    assert again.passed, again.text()
+
 
 def test_single_node_mode_passes_through_the_command_line(broker_url: str, tmp_path: Path) -> None:
     """`radio conformance` starts the real node's command, restarts it, and writes its result."""
