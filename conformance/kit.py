@@ -126,7 +126,7 @@ class Kit:
         self.provision_path.write_text(json.dumps(self.provisioning(), indent=2))
         self.provision_path.chmod(0o600)
         host, port, user, password = _broker(self.settings.broker_url)
-        offline = ControllerState(status="offline", ts=_now_ms(), instance="conformance")
+        offline = ControllerState(status="offline", ts=now_ms(), instance="conformance")
         self._client = aiomqtt.Client(
             host,
             port,
@@ -250,10 +250,10 @@ class Kit:
         kind: str,
         body: dict[str, Any],
         ttl_ms: int = 600_000,
-        now_ms: int | None = None,
+        issued_ms: int | None = None,
         signer: Signer | None = None,
     ) -> Envelope:
-        now = _now_ms() if now_ms is None else now_ms
+        now = now_ms() if issued_ms is None else issued_ms
         return (signer or self.signer).envelope(kind, body, now_ms=now, ttl_ms=ttl_ms)
 
     async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
@@ -264,7 +264,7 @@ class Kit:
 
     async def controller_state(self, online: bool) -> None:
         state = ControllerState(
-            status="online" if online else "offline", ts=_now_ms(), instance="conformance"
+            status="online" if online else "offline", ts=now_ms(), instance="conformance"
         )
         await self.publish(
             self.topics.controller_state, state.model_dump_json().encode(), retain=True
@@ -311,7 +311,7 @@ class Kit:
     async def push_timeline(self, items: list[dict[str, Any]]) -> int:
         self.timeline_version += 1
         self.timeline_items = items
-        now = _now_ms()
+        now = now_ms()
         body = {
             "node_id": self.node_id,
             "version": self.timeline_version,
@@ -368,7 +368,7 @@ class Kit:
         duration_ms: int,
         **extra: Any,
     ) -> dict[str, Any]:
-        now = _now_ms()
+        now = now_ms()
         self.media.files[f"{alert_id}.mp3"] = audio
         body: dict[str, Any] = {
             "alert_id": alert_id,
@@ -398,5 +398,5 @@ def _bytes(env: Envelope) -> bytes:
     return env.model_dump_json().encode()
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
