@@ -115,6 +115,8 @@ class Kit:
             "controller_keys": [public_key_b64(self.signer.public_key)],
             "key_serial": 0,
             "media_token": self.token,
+            # The controller's own address: a node sends its token there only.
+            "media_token_url": self.media.url("token"),
             "heartbeat_s": 5,
         }
 

@@ -12,6 +12,7 @@ from firmware_sim.health import NodeHealth
 from firmware_sim.media import MediaCache
 from firmware_sim.outbox import Emit
 from firmware_sim.playback import Playback
+from firmware_sim.sounds import Sounds
 from firmware_sim.stream import MediaStream
 from protocol import AlertBody, Clock, EventType, MediaRef
 
@@ -35,6 +36,7 @@ class AlertDesk:
         emit: Emit,
         media: MediaCache,
         playback: Playback,
+        sounds: Sounds | None,
         health: NodeHealth,
         memory: Path | None = None,
     ) -> None:
@@ -43,6 +45,7 @@ class AlertDesk:
         self.emit = emit
         self.media = media
         self.playback = playback
+        self.sounds = sounds  # None: alerts only take their time (no player)
         self.health = health
         self.played: list[AlertPlayed] = []
         self.runs: dict[str, AlertRun] = {}

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from controller.alerts.alert_templates import TEMPLATES
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
-from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node, utcnow
+from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node
 from controller.core.time import utc_datetime, utc_ms
 from controller.fleet.registry import Registry
 from controller.mqtt.gateway import Gateway, NotConnected
@@ -110,6 +110,7 @@ class Alerts:
         title, text = self._content(req)
         # Always the offline voice: an alert must never wait on the internet.
         result = await self.speech.render(text, "espeak", 1)
+        now = self.now()
         alert = Alert(
             id=uuid.uuid4().hex[:20],
             title=title,
@@ -122,8 +123,9 @@ class Alerts:
             volume=req.volume,
             test=req.test,
             areas=json.dumps(areas),
-            expires_at=utcnow() + timedelta(minutes=req.expires_in_min),
-            issued_at=utcnow(),
+            expires_at=now + timedelta(minutes=req.expires_in_min),
+            issued_at=now,
+            created_at=now,
             created_by=req.author,
             cap_sender=req.cap_sender,
             cap_identifier=req.cap_identifier,
@@ -134,6 +136,11 @@ class Alerts:
             session.refresh(alert)
         await self.publish(alert)
         return alert
+
+    def now(self) -> datetime:
+        """The service's time (the one it signs with), not the machine's: both agree in
+        production, and a node compares the alert's times with the same clock."""
+        return utc_datetime(self.clock.now_ms())
 
     def _content(self, req: AlertRequest) -> tuple[str, str]:
         if req.template:
@@ -162,8 +169,9 @@ class Alerts:
             alert.media_sha256, alert.media_size = result.sha256, result.size
             alert.duration_ms = int(result.duration_s * 1000)
             alert.repeat, alert.volume = req.repeat, req.volume
-            alert.expires_at = utcnow() + timedelta(minutes=req.expires_in_min)
-            alert.issued_at = utcnow()
+            now = self.now()
+            alert.expires_at = now + timedelta(minutes=req.expires_in_min)
+            alert.issued_at = now
             session.add(alert)
             # Confirmations start over for the new message.
             for r in session.exec(select(AlertReceipt).where(AlertReceipt.alert_id == alert_id)):
@@ -250,7 +258,7 @@ class Alerts:
         with self.db.session() as session:
             alert = self._active(session, alert_id)
             alert.status = AlertStatus.cancelled
-            alert.cancelled_by, alert.cancelled_at = author, utcnow()
+            alert.cancelled_by, alert.cancelled_at = author, self.now()
             session.add(alert)
             session.commit()
             session.refresh(alert)
@@ -270,7 +278,7 @@ class Alerts:
             ending = alert.status in (AlertStatus.active, AlertStatus.finished)
             if ending:
                 alert.status = AlertStatus.ended
-                alert.cancelled_by, alert.cancelled_at = author, utcnow()
+                alert.cancelled_by, alert.cancelled_at = author, self.now()
                 session.add(alert)
                 session.commit()
                 session.refresh(alert)
@@ -308,9 +316,9 @@ class Alerts:
         with self.db.session() as session:
             active = session.exec(select(Alert).where(Alert.status == AlertStatus.active)).all()
         for alert in active:
-            if alert.expires_at <= utcnow():
+            if alert.expires_at <= self.now():
                 await self.expire(alert.id)
-            elif (end := play_by(alert)) is not None and end <= utc_ms(utcnow()):
+            elif (end := play_by(alert)) is not None and end <= self.clock.now_ms():
                 await self.finish(alert.id)
             else:
                 await self.publish(alert)
@@ -343,7 +351,7 @@ class Alerts:
     async def sweep(self) -> None:
         """Close what is due: expired alerts, and those played out (every online node of its
         areas done with this version, or the end of its last repetition passed)."""
-        now = utcnow()
+        now = self.now()
         with self.db.session() as session:
             active = session.exec(select(Alert).where(Alert.status == AlertStatus.active)).all()
             expired = [a.id for a in active if a.expires_at <= now]
@@ -357,7 +365,7 @@ class Alerts:
         end = play_by(alert)
         if end is None:
             return False  # sounds until cancelled or expired
-        return end <= utc_ms(utcnow()) or self.played_everywhere(session, alert)
+        return end <= self.clock.now_ms() or self.played_everywhere(session, alert)
 
     def played_everywhere(self, session: Session, alert: Alert) -> bool:
         """Every node of the alert's areas that is online is done with its version (at least
@@ -422,7 +430,7 @@ class Alerts:
         receipts = {r.node_id: r for r in found}
         rows = []
         deadline = alert.created_at + timedelta(seconds=silent_after_s)
-        now = utcnow()
+        now = self.now()
         for node in self.expected_nodes(session, alert):
             r = receipts.get(node.id)
             state = receipt_state(r, alert.version)

@@ -7,6 +7,7 @@ import logging
 import secrets
 import shlex
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ class Registry:
         self.db = db
         self.topics = topics
         self.signer = signer
+        self._broker_files_lock = threading.Lock()
 
     # --- credentials -------------------------------------------------------------------
 
@@ -105,10 +107,12 @@ class Registry:
         return stored
 
     def write_broker_files(self) -> tuple[Path, Path]:
-        """Regenerate the broker's password and ACL files; tell an external broker to reload."""
-        with self.db.session() as session:
-            users = self.broker_users(session)
-        paths = write_broker_files(users, self.settings.broker_dir)
+        """Regenerate the broker's password and ACL files; tell an external broker to reload.
+        One at a time: a write from an older list of users must not land after a newer one."""
+        with self._broker_files_lock:
+            with self.db.session() as session:
+                users = self.broker_users(session)
+            paths = write_broker_files(users, self.settings.broker_dir)
         command = self.settings.broker_reload_command
         if command and self.settings.mqtt_url:
             result = subprocess.run(shlex.split(command), capture_output=True, timeout=30)

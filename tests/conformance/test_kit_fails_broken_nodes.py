@@ -1,7 +1,7 @@
 """Each rule of the kit fails, with its reason, against a node of ours broken in that one way.
 
-The broken nodes are our simulated node with one part changed (an instance patched, or one
-module function for the test's duration); the kit runs the check of the rule they break.
+The broken nodes are our simulated node with one of its parts changed (an instance patched);
+the kit runs the check of the rule they break.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ import pytest
 from conformance_support import InProcessNode
 
 from conformance import KitSettings, run_conformance
-from firmware_sim import Node, NodeConfig, commands, inbound, media
+from firmware_sim import Node, NodeConfig
 from protocol import Envelope, RejectedMessage, SystemClock
 
-Breakage = Callable[[Node, pytest.MonkeyPatch], None]
+Breakage = Callable[[Node], None]
 
 pytestmark = [pytest.mark.mosquitto]
 
 
-def accepts_unsigned(node: Node, _: pytest.MonkeyPatch) -> None:
+def accepts_unsigned(node: Node) -> None:
     authentic = node.verifier.authentic
 
     def unless_unsigned(payload: bytes, kind: str) -> Envelope:
@@ -34,7 +34,7 @@ def accepts_unsigned(node: Node, _: pytest.MonkeyPatch) -> None:
     node.verifier.authentic = unless_unsigned  # type: ignore[method-assign]
 
 
-def accepts_forged(node: Node, _: pytest.MonkeyPatch) -> None:
+def accepts_forged(node: Node) -> None:
     authentic = node.verifier.authentic
 
     def any_signature(payload: bytes, kind: str) -> Envelope:
@@ -48,7 +48,7 @@ def accepts_forged(node: Node, _: pytest.MonkeyPatch) -> None:
     node.verifier.authentic = any_signature  # type: ignore[method-assign]
 
 
-def accepts_expired(node: Node, _: pytest.MonkeyPatch) -> None:
+def accepts_expired(node: Node) -> None:
     verify = node.verifier.verify
 
     def as_if_just_issued(topic: str, payload: bytes, kind: str, now_ms: int) -> Envelope:
@@ -57,31 +57,31 @@ def accepts_expired(node: Node, _: pytest.MonkeyPatch) -> None:
     node.verifier.verify = as_if_just_issued  # type: ignore[method-assign]
 
 
-def accepts_replays(node: Node, _: pytest.MonkeyPatch) -> None:
+def accepts_replays(node: Node) -> None:
     node.verifier.replay.refusal = lambda *args: None  # type: ignore[method-assign]
     node.verifier.replay.duplicate = lambda *args: False  # type: ignore[method-assign]
 
 
-def ignores_area(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-    on_alert = inbound.on_alert
+def ignores_area(node: Node) -> None:
+    on_alert = node.inbound.on_alert
 
-    def any_area(node: Node, topic: str, payload: bytes, area: str) -> None:
+    def any_area(topic: str, payload: bytes, area: str) -> None:
         signed_for = Envelope.model_validate_json(payload).body.get("area")
-        on_alert(node, topic, payload, signed_for)
+        on_alert(topic, payload, signed_for)
 
-    monkeypatch.setattr(inbound, "on_alert", any_area)
+    node.inbound.on_alert = any_area  # type: ignore[method-assign]
 
 
-def forgets_finished_alerts(node: Node, _: pytest.MonkeyPatch) -> None:
+def forgets_finished_alerts(node: Node) -> None:
     node.alerts.memory = None  # as nodes did before alerts.json
     node.alerts.settled.clear()
 
 
-def stays_silent_after_alert(node: Node, _: pytest.MonkeyPatch) -> None:
+def stays_silent_after_alert(node: Node) -> None:
     node.playback.release = lambda owner: None  # type: ignore[method-assign]
 
 
-def sends_reports_twice(node: Node, _: pytest.MonkeyPatch) -> None:
+def sends_reports_twice(node: Node) -> None:
     push = node.outbox.push
 
     def twice(event: Any) -> None:
@@ -91,37 +91,46 @@ def sends_reports_twice(node: Node, _: pytest.MonkeyPatch) -> None:
     node.outbox.push = twice  # type: ignore[method-assign]
 
 
-def reports_while_controller_away(node: Node, _: pytest.MonkeyPatch) -> None:
-    node.controller_up.clear = lambda: None  # type: ignore[method-assign]
+def reports_while_controller_away(node: Node) -> None:
+    node.presence.up.clear = lambda: None  # type: ignore[method-assign]
 
 
-def trusts_media_without_hash(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(media, "_check", lambda *args: None)
+def trusts_media_without_hash(node: Node) -> None:
+    media = node.media
+
+    async def unchecked(ref: Any) -> int:
+        dest = media.dir / ref.sha256 if media.dir is not None else None
+        fetched = await media.downloader.fetch(ref.url, max_bytes=ref.size, exact=True, dest=dest)
+        return fetched.size
+
+    media._fetch = unchecked  # type: ignore[method-assign]
 
 
-def downloads_without_token(node: Node, _: pytest.MonkeyPatch) -> None:
+def downloads_without_token(node: Node) -> None:
     assert node.media.credential is not None
     node.media.credential.value = ""
 
 
-def installs_firmware_without_hash(node: Node, _: pytest.MonkeyPatch) -> None:
-    download = node.firmware._download
+def installs_firmware_without_hash(node: Node) -> None:
+    firmware = node.firmware
 
     async def trusting(update: Any) -> Any:
-        _, image = await download(update)
-        return update.sha256, image
+        dest = firmware.image_dir / f"{update.sha256}.bin" if firmware.image_dir else None
+        await firmware.downloader.fetch(update.url, max_bytes=update.size, exact=True, dest=dest)
+        return dest, None  # taken as the signed image, whatever its hash
 
     node.firmware._download = trusting  # type: ignore[method-assign]
 
 
-def never_answers_resync(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+def never_answers_resync(node: Node) -> None:
+    commands = node.inbound.commands
     handle = commands.handle
 
-    async def but_resync(node: Node, client: Any, topic: str, payload: bytes) -> None:
+    async def but_resync(client: Any, topic: str, payload: bytes) -> None:
         if Envelope.model_validate_json(payload).body.get("command") != "resync":
-            await handle(node, client, topic, payload)
+            await handle(client, topic, payload)
 
-    monkeypatch.setattr(commands, "handle", but_resync)
+    commands.handle = but_resync  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -172,13 +181,13 @@ BROKEN = {
 
 @pytest.mark.parametrize("name", list(BROKEN))
 async def test_a_broken_node_fails_the_rule_it_breaks(
-    name: str, broker_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, broker_url: str, tmp_path: Path
 ) -> None:
     broken = BROKEN[name]
 
     def make(config: NodeConfig) -> Node:
         node = Node(config, SystemClock())
-        broken.breakage(node, monkeypatch)
+        broken.breakage(node)
         return node
 
     settings = KitSettings(broker_url=broker_url, work_dir=tmp_path, timeout_s=8)

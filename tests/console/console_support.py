@@ -14,6 +14,7 @@ import pytest
 
 from controller.core.config import Settings
 from firmware_sim.config import NodeConfig
+from protocol.clock import Clock
 from tests.conftest import TEST_PASSWORD, RunningController, running_controller
 
 CHROMIUM = "/usr/bin/chromium"
@@ -108,17 +109,17 @@ async def seed(ctl: RunningController) -> dict[str, NodeConfig]:
 
 @contextlib.asynccontextmanager
 async def console_site(
-    settings: Settings, browser_args: list[str] | None = None
+    settings: Settings, browser_args: list[str] | None = None, clock: Clock | None = None
 ) -> AsyncIterator[Site]:
     """A running controller with the seeded province, and a headless chromium to drive it
-    (`browser_args`: more chromium flags, e.g. FAKE_MICROPHONE)."""
+    (`browser_args`: more chromium flags, e.g. FAKE_MICROPHONE; `clock`: the controller's)."""
     from playwright.async_api import async_playwright
 
     shots_dir = os.environ.get("RADIO_CONSOLE_SCREENSHOTS")
     shots = Path(shots_dir) if shots_dir else None
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
-    async with running_controller(settings) as ctl:
+    async with running_controller(settings, clock) as ctl:
         configs = await seed(ctl)
         async with async_playwright() as p:
             browser = await p.chromium.launch(

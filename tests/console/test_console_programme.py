@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from api.console.pages import LOCAL
+from tests.clocks import SteppedClock
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium
 from tests.controller.test_broadcast_e2e import fleet_of
@@ -138,9 +139,10 @@ async def test_write_listen_schedule_approve(make_settings, tmp_path):
 
 
 async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
-    async with console_site(make_settings()) as site:
+    clock = SteppedClock()  # held from the form until both nodes hold the media
+    async with console_site(make_settings(), clock=clock) as site:
         configs = [site.configs[n] for n in ("na1", "na2")]
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             r = await site.ctl.api(
                 "POST", "/announcements", json={"title": "Loa thử", "text": "Xin chào bà con."}
@@ -148,13 +150,28 @@ async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
             assert r.status_code == 201, r.text
             officer = await site.login("officer-a")
             await officer.goto(f"{site.url}/console/calendar?announcement={r.json()['id']}")
-            at = datetime.now(LOCAL) + timedelta(seconds=12)
+            # A whole minute two minutes ahead; the clock waits there for the nodes.
+            clock.pause()
+            now = datetime.fromtimestamp(clock.now_ms() / 1000, LOCAL)
+            at = (now + timedelta(minutes=2)).replace(second=0, microsecond=0)
             await officer.fill("#s-date", at.date().isoformat())
-            await officer.fill("#s-time", at.strftime("%H:%M:%S"))
+            await officer.fill("#s-time", at.strftime("%H:%M"))
             await officer.check("#tg-thon-a1")
             await officer.click("#schedule-btn")
             await officer.wait_for_selector("#cal-done")
             assert "Đã lên lịch phát" in await officer.inner_text("#cal-done")
+            await wait_for(
+                lambda: all(
+                    (b := n.timeline.body) is not None
+                    and b.items
+                    and all(n.media.is_ready(i.media.sha256) for i in b.items)
+                    for n in fleet.nodes
+                ),
+                30,
+                "both nodes to hold the broadcast",
+            )
+            clock.skip_to(at)
+            clock.resume()
 
             async def played() -> bool:
                 rows = (

@@ -152,10 +152,10 @@ async def test_controller_and_nodes_over_mqtts_and_api_over_https(
     try:
         await asyncio.to_thread(wait_port, https.http_port)
         ctx = ssl.create_default_context(cafile=str(ca))
-        async with httpx.AsyncClient(verify=ctx) as client:
+        async with httpx.AsyncClient(verify=ctx, timeout=60) as client:
             r = await client.get(f"https://127.0.0.1:{https.http_port}/api/v1/health")
             assert r.status_code == 200 and r.json() == {"status": "ok"}
-        async with httpx.AsyncClient() as client:  # the system's CAs do not know ours
+        async with httpx.AsyncClient(timeout=60) as client:  # the system's CAs do not know ours
             try:
                 await client.get(f"https://127.0.0.1:{https.http_port}/api/v1/health")
                 raise AssertionError("an untrusted certificate was accepted")

@@ -167,7 +167,7 @@ class ServeProcess:
             except httpx.HTTPError:
                 return False
 
-        await wait_for(up, 30, "the controller to answer")
+        await wait_for(up, 90, "the controller to answer")
         r = await http.post("/auth/token", data={"username": "chief", "password": PASSWORD})
         assert r.status_code == 200, r.text
         http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"

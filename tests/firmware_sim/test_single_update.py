@@ -93,6 +93,7 @@ async def test_an_update_is_installed_as_a_release_and_a_dead_one_rolled_back(
                 "controller_keys": [controller.public_key],
                 "client_id": f"{prefix}-n1",
                 "media_token": "n1.update-token",
+                "media_token_url": media.url("media/token"),
             }
         )
     )
