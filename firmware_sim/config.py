@@ -81,6 +81,14 @@ class NodeConfig(BaseModel):
     power_command: str | None = Field(default=None, max_length=1000)
     speaker_check_command: str | None = Field(default=None, max_length=1000)
     amplifier_check_command: str | None = Field(default=None, max_length=1000)
+    # Firmware updates of a real node (docs/node-install.md, "Firmware updates"): releases are
+    # unpacked under install_dir/releases/<version>/, install_dir/current is switched to the new
+    # one and restart_command restarts the service; the new version must come online within
+    # update_confirm_s or the previous release is restored and restarted. Unset: the update is
+    # kept in the cache directory and the node reconnects with it (the simulator's way).
+    install_dir: str | None = Field(default=None, max_length=1000)
+    restart_command: str | None = Field(default=None, max_length=1000)
+    update_confirm_s: float = Field(default=120, gt=0, le=3600)
 
     @field_validator("node_id")
     @classmethod

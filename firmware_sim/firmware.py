@@ -1,17 +1,29 @@
-"""Firmware updates on the node: download with the node's token, verify, install, reboot, report."""
+"""Firmware updates on the node: download with the node's token, verify, install, reboot, report.
+
+A simulated node keeps the image in its cache directory and reconnects with the new version. A
+real node with an install directory (`Releases`) installs it as a release and restarts its
+service into it (`release`), and the update is settled by whichever version comes online: the
+new one confirms it, or the old one, put back by `update_watch`, reports that the new one did
+not come up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 from pydantic import ValidationError
 
+from firmware_sim import release
 from firmware_sim.download import Downloader, DownloadError, Failure
 from firmware_sim.trust import summarise
 from protocol import Clock, CommandAck, CommandStage, FirmwareUpdate
@@ -23,9 +35,20 @@ class FirmwareError(Exception):
     """An update that cannot be installed; the message becomes the failed ack's detail."""
 
 
+@dataclass(frozen=True)
+class Releases:
+    """Where a real node installs updates as releases (docs/node-install.md, "Firmware
+    updates") and how its service is restarted into one."""
+
+    install_dir: Path
+    restart_command: str | None
+    confirm_s: float  # the new version must be online within this, or it is rolled back
+
+
 class Firmware:
     """The installed version (the provisioned one, then what an update installed, kept on disk
-    with a cache directory) and at most one update at a time.
+    with a cache directory; with `releases`, the release `current` points at) and at most one
+    update at a time.
 
     The final ack of an update is kept until the broker has it (on disk too), so the ack of an
     update that reboots the node is sent by the rebooted node, already running the new version.
@@ -43,6 +66,7 @@ class Firmware:
         spawn: Callable[[Coroutine[Any, Any, object], str], None],
         boot: Callable[[], int],
         reboot: asyncio.Event,
+        releases: Releases | None = None,
     ) -> None:
         self.node_id = node_id
         self.clock = clock
@@ -55,10 +79,16 @@ class Firmware:
         self.spawn = spawn
         self.boot = boot
         self.reboot = reboot  # set to ask the node to reboot
+        self.releases = releases
         self.updating: str | None = None
         self.unsent: list[CommandAck] = []
         self._sending = asyncio.Lock()
         self._load()
+        if releases is not None:
+            # What the service runs is the release `current` points at.
+            running = release.current_version(releases.install_dir)
+            if running is not None:
+                self.version = running
 
     def start(self, cmd_id: str, args: dict[str, Any]) -> tuple[bool, str] | None:
         """Begin an update. The final answer when there is nothing to do; None when the update
@@ -76,7 +106,10 @@ class Firmware:
         return None
 
     async def on_connect(self, client: aiomqtt.Client) -> None:
-        """Send the final acks the broker has not taken yet (one from before a reboot)."""
+        """Send the final acks the broker has not taken yet (one from before a reboot). Called
+        once the node's online state is out: a new release is confirmed here."""
+        if self.releases is not None:
+            self._settle_release(self.releases.install_dir)
         async with self._sending:
             while self.unsent:
                 ack = self.unsent[0]
@@ -96,6 +129,9 @@ class Firmware:
                     f"refused, still running {old}"
                 )
             await self._progress(cmd_id, CommandStage.installing, update.version)
+            if self.releases is not None:
+                await self._install_release(self.releases, cmd_id, update, image)
+                return  # the service restarts; the version that comes online answers
             self._install(update, image)
         except asyncio.CancelledError:
             raise
@@ -139,6 +175,85 @@ class Firmware:
             image.replace(self.image_dir / "installed.bin")
         self.version = update.version
         self._save()
+
+    async def _install_release(
+        self, releases: Releases, cmd_id: str, update: FirmwareUpdate, image: Path | None
+    ) -> None:
+        """Unpack, switch `current`, start the watch, restart the service."""
+        install_dir = releases.install_dir
+        restart_command = releases.restart_command
+        if not restart_command:
+            raise FirmwareError("no restart_command: the node cannot restart into a new release")
+        if image is None:
+            raise FirmwareError("no cache directory to download the image into")
+        previous = release.target_of_current(install_dir)
+        if previous is None:
+            raise FirmwareError(
+                f"{install_dir / release.CURRENT} is not a symlink to a release: install the "
+                "running version as a release first (docs/node-install.md)"
+            )
+        try:
+            folder = await asyncio.to_thread(_unpack, image, install_dir, update.version)
+        except release.ReleaseError as exc:
+            raise FirmwareError(f"{exc}: still running {self.version}") from None
+        pending = release.PendingUpdate(
+            cmd_id=cmd_id,
+            version=update.version,
+            previous_version=self.version,
+            previous_target=previous,
+            deadline_ms=int(time.time() * 1000 + releases.confirm_s * 1000),
+            confirm_s=releases.confirm_s,
+            restart_command=restart_command,
+        )
+        release.begin(install_dir, pending, folder)
+        await self._progress(cmd_id, CommandStage.rebooting, f"restarting into {update.version}")
+        try:
+            await asyncio.to_thread(_restart, install_dir, restart_command)
+        except OSError as exc:
+            release.settle(install_dir, "rolled_back", running="")
+            release.clear(install_dir)
+            raise FirmwareError(f"cannot restart into {update.version}: {exc}") from None
+        log.info(
+            "%s: release %s installed (was %s); restarting the service",
+            self.node_id,
+            update.version,
+            pending.previous_version,
+        )
+
+    def _settle_release(self, install_dir: Path) -> None:
+        """An update left by the previous run: confirmed if this is its version (now online),
+        reported failed if the watch put the previous release back."""
+        pending = release.load(install_dir)
+        if pending is None:
+            return
+        if pending.status == "installed" and pending.version == self.version:
+            done = self._ack(
+                pending.cmd_id,
+                True,
+                CommandStage.done,
+                f"updated from {pending.previous_version} to {pending.version}",
+            )
+            self.unsent.append(done)  # kept before the confirmation, so it cannot be lost
+            self._save()
+            settled = release.settle(install_dir, "confirmed", running=self.version)
+            if settled is None or settled.status != "confirmed":  # the watch was quicker
+                self.unsent.remove(done)
+                self._save()
+                return
+            log.info("%s: release %s confirmed", self.node_id, pending.version)
+            previous = Path(pending.previous_target).name
+            release.prune(install_dir, keep={pending.version, previous})
+        elif pending.status == "rolled_back" and pending.version != self.version:
+            detail = (
+                f"version {pending.version} did not come online within {pending.confirm_s:g} s: "
+                f"rolled back to {self.version}"
+            )
+            log.warning("%s: %s", self.node_id, detail)
+            self.unsent.append(self._ack(pending.cmd_id, False, CommandStage.failed, detail))
+            self._save()
+        elif pending.status == "installed":
+            return  # the watch has not decided yet: leave it to the watch
+        release.clear(install_dir)
 
     def _ack(self, cmd_id: str, ok: bool, stage: CommandStage, detail: str) -> CommandAck:
         return CommandAck(
@@ -197,3 +312,23 @@ class Firmware:
             tmp.replace(self.state_file)
         except OSError as exc:
             log.warning("%s: cannot persist firmware state: %s", self.node_id, exc)
+
+
+def _unpack(image: Path, install_dir: Path, version: str) -> Path:
+    try:
+        return release.unpack(image, install_dir, version)
+    finally:
+        image.unlink(missing_ok=True)
+
+
+def _restart(install_dir: Path, restart_command: str) -> None:
+    """Start the watch, then the restart, each in a session of its own: the restart stops this
+    process and must not stop them."""
+    with (install_dir / "update-watch.log").open("ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "firmware_sim.update_watch", str(install_dir)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    subprocess.Popen(restart_command, shell=True, start_new_session=True)

@@ -25,7 +25,7 @@ from firmware_sim.clock_watch import ClockWatch
 from firmware_sim.commands import Commands, Reboot
 from firmware_sim.config import NodeConfig
 from firmware_sim.download import Downloader
-from firmware_sim.firmware import Firmware
+from firmware_sim.firmware import Firmware, Releases
 from firmware_sim.health import Heartbeat, NodeHealth, next_boot, node_state
 from firmware_sim.health_machine import MachineHealth
 from firmware_sim.inbound import Inbound
@@ -114,16 +114,28 @@ class Node:
         self.playback = Playback(clock, self.emit, self.sounds)
         self.timeline = Timeline(node_id, clock, self.emit, self.media, self.playback)
         self.alerts = AlertDesk(
-            node_id, clock, self.emit, self.media, self.playback, self.sounds, self.health
+            node_id,
+            clock,
+            self.emit,
+            self.media,
+            self.playback,
+            self.sounds,
+            self.health,
+            memory=self.cache_dir / "alerts.json" if self.cache_dir else None,
         )
         self.alerts_played = self.alerts.played  # the same list, appended to as alerts end
 
         # Commands and firmware.
         ack_topic = topics.cmd_ack(node_id)
+        releases = None  # a real node installs updates as releases and restarts into them
+        if config.install_dir:
+            releases = Releases(
+                Path(config.install_dir), config.restart_command, config.update_confirm_s
+            )
         self.firmware = Firmware(
             node_id,
             clock,
-            config.firmware,  # unless an update installed another (kept on the card)
+            config.firmware,  # unless an update installed another (on the card, or a release)
             self.cache_dir,
             self.downloader,
             ack_topic,
@@ -131,6 +143,7 @@ class Node:
             spawn=self.spawn,
             boot=lambda: self.boot,
             reboot=self.reboot_requested,
+            releases=releases,
         )
         commands = Commands(
             node_id,

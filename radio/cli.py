@@ -16,7 +16,7 @@ import typer
 from controller.core.config import Settings
 from controller.core.private_files import UMASK
 from protocol.heap import keep_heap_frozen
-from radio import live_cli
+from radio import conformance_cli, live_cli
 from radio.cli_fleet import firmware_app, node_import, node_list
 from radio.db_cli import db_app
 from radio.keys_cli import keys_app
@@ -43,6 +43,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(firmware_app, name="firmware")
 node_app.command("import")(node_import)
 app.command("live")(live_cli.live)
+app.command("conformance")(conformance_cli.conformance)
 node_app.command("list")(node_list)
 # Seconds a stopping server waits for open requests (live pages' streams) before closing them.
 SHUTDOWN_GRACE_S = 5
