@@ -21,7 +21,7 @@ OVERSAMPLE = 4
 _TAPS_PER_PHASE = 12
 _BLOCK = 64
 # Above this share of blocks to interpolate, the whole signal is interpolated at once.
-_SPARSE_SHARE = 0.05
+_SPARSE_SHARE = 0.6
 
 
 @functools.cache
@@ -48,21 +48,13 @@ def _interpolator() -> NDArray[np.float32]:
 
 
 @functools.cache
-def _phases() -> tuple[NDArray[np.float32], int, float]:
-    """The interpolator as one row of taps per oversampled phase, the reach of each row in
-    samples either side, and the largest sum of a row's absolute taps (its greatest gain)."""
+def _reach_and_bound() -> tuple[int, float]:
+    """How many samples either side an interpolated point depends on, and the most any
+    point can exceed the largest of them: the largest sum of absolute taps of one phase."""
     fir = _interpolator()
-    taps = len(fir)
-    delay = (taps - 1) // 2
-    reach = delay // OVERSAMPLE + 1
-    # Phase k between samples n and n + 1 is sum over d of fir[delay + k - 4d] * x[n + d].
-    rows = np.zeros((OVERSAMPLE, 2 * reach + 1))
-    for phase in range(OVERSAMPLE):
-        for d in range(-reach, reach + 1):
-            tap = delay + phase - OVERSAMPLE * d
-            if 0 <= tap < taps:
-                rows[phase, d + reach] = fir[tap]
-    return rows.astype(np.float32), reach, float(np.abs(rows).sum(axis=1).max())
+    reach = (len(fir) - 1) // 2 // OVERSAMPLE + 1
+    phases = [np.abs(fir[phase::OVERSAMPLE]).sum() for phase in range(OVERSAMPLE)]
+    return reach, float(max(phases))
 
 
 def oversampled_peaks(samples: Samples, floor: float = 0.0) -> Samples:
@@ -78,7 +70,7 @@ def oversampled_peaks(samples: Samples, floor: float = 0.0) -> Samples:
     count = len(samples)
     if count == 0:
         return magnitude
-    rows, reach, bound = _phases()
+    reach, bound = _reach_and_bound()
     # Whole blocks are kept or skipped: a block is skipped when it and its neighbours (the
     # interpolator reaches less than a block) are too quiet to reach `floor`.
     blocks = -(-count // _BLOCK)
@@ -91,23 +83,38 @@ def oversampled_peaks(samples: Samples, floor: float = 0.0) -> Samples:
     (kept,) = np.nonzero(nearby * bound >= floor)
     if len(kept) == 0:
         return magnitude
-    if len(kept) > _SPARSE_SHARE * blocks:
-        # Most of the signal counts: one polyphase pass over all of it is cheaper.
-        fir = _interpolator()
-        delay = (len(fir) - 1) // 2
-        up = np.abs(signal.upfirdn(fir, samples, up=OVERSAMPLE))[delay:]
-        peaks = magnitude.copy()
-        for phase in range(OVERSAMPLE):  # strided maxima: far faster than a reshape's
-            np.maximum(peaks, up[phase : phase + count * OVERSAMPLE : OVERSAMPLE], out=peaks)
-        return peaks
-    chosen = (kept[:, None] * _BLOCK + np.arange(_BLOCK)[None, :]).ravel()
-    chosen = chosen[chosen < count]
-    padded = np.concatenate([np.zeros(reach, np.float32), samples, np.zeros(reach, np.float32)])
-    windows = padded[chosen[:, None] + np.arange(2 * reach + 1)[None, :]]
-    between = np.abs(windows @ rows.T).max(axis=1)
     peaks = magnitude.copy()
-    peaks[chosen] = np.maximum(peaks[chosen], between)
+    if len(kept) > _SPARSE_SHARE * blocks:
+        # Most of the signal counts: one pass over all of it is cheaper than many.
+        _interpolate_into(peaks, samples, 0, count, reach)
+        return peaks
+    # Consecutive kept blocks are interpolated as one stretch.
+    breaks = np.nonzero(np.diff(kept) > 1)[0]
+    firsts = np.concatenate([kept[:1], kept[breaks + 1]])
+    lasts = np.concatenate([kept[breaks], kept[-1:]])
+    for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        _interpolate_into(peaks, samples, first * _BLOCK, min(count, (last + 1) * _BLOCK), reach)
     return peaks
+
+
+def _interpolate_into(peaks: Samples, samples: Samples, start: int, stop: int, reach: int) -> None:
+    """Raise peaks[start:stop] to the interpolated points between those samples and the next."""
+    fir = _interpolator()
+    delay = (len(fir) - 1) // 2
+    # The points after sample n depend on samples n - reach .. n + reach only: the stretch
+    # with that margin (zeros beyond the signal's ends) gives exactly the whole signal's values.
+    low, high = start - reach, stop + reach
+    stretch = samples[max(low, 0) : min(high, len(samples))]
+    if low < 0 or high > len(samples):
+        stretch = np.concatenate([np.zeros(max(0, -low), np.float32), stretch,
+                                  np.zeros(max(0, high - len(samples)), np.float32)])  # fmt: skip
+    up = np.abs(signal.upfirdn(fir, stretch, up=OVERSAMPLE))
+    first = delay + OVERSAMPLE * reach
+    span = stop - start
+    target = peaks[start:stop]
+    for phase in range(OVERSAMPLE):  # strided maxima: far faster than a reshape's
+        at = first + phase
+        np.maximum(target, up[at : at + span * OVERSAMPLE : OVERSAMPLE], out=target)
 
 
 def true_peak_dbtp(samples: Samples) -> float:

@@ -45,6 +45,7 @@ _COMPRESSOR_RELEASE_MS = 80.0
 _LIMITER_RAMP_S = 0.01
 _FALLBACK_SPEECH_LUFS = -20.0
 _LAME_QUALITY = 7
+_PEAK_MARGIN_DB = 1.0
 
 
 def _gain(db: float) -> float:
@@ -161,9 +162,9 @@ def master_samples(
     aim = settings.target_lufs + _ENCODER_LOSS_LU
     gain_db = aim - level if math.isfinite(level) else 0.0
     limit_db = settings.true_peak_dbtp - _FIRST_HEADROOM_DB
-    # Peaks more than 6 dB under the limit at this gain need no interpolation (see
-    # oversampled_peaks); a later attempt with more gain than that measures them again.
-    floor_db = limit_db - gain_db - 6.0
+    # Only peaks that can come near the limit at this gain are interpolated (see
+    # oversampled_peaks); an attempt with more gain than the margin measures them again.
+    floor_db = limit_db - gain_db - _PEAK_MARGIN_DB
     peaks = oversampled_peaks(programme, _gain(floor_db))
 
     out_mp3.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +174,7 @@ def master_samples(
     try:
         for _ in range(_ATTEMPTS):
             if limit_db - gain_db < floor_db:
-                floor_db = limit_db - gain_db - 6.0
+                floor_db = limit_db - gain_db - _PEAK_MARGIN_DB
                 peaks = oversampled_peaks(programme, _gain(floor_db))
             out = _finish(programme, peaks, gain_db, limit_db, rate)
             _encode(out, candidate, settings)

@@ -10,10 +10,18 @@ from pathlib import Path
 import miniaudio
 import numpy as np
 import pytest
+from scipy import signal
 
 from audio import MasteringSettings, MediaStore, Renderer, RenderSettings, measure
 from audio.chime import chime_samples, make_chime
-from audio.loudness import Samples, integrated_lufs, oversampled_peaks, true_peak_dbtp
+from audio.loudness import (
+    OVERSAMPLE,
+    Samples,
+    _interpolator,
+    integrated_lufs,
+    oversampled_peaks,
+    true_peak_dbtp,
+)
 from audio.measure import probe
 from audio.pcm_master import master_samples
 from audio.speech import read_wav
@@ -89,6 +97,12 @@ def test_chime_measures_as_ffmpeg_does(tmp_path: Path) -> None:
 def test_skipping_quiet_blocks_changes_no_peak_that_counts(speech_dir: Path) -> None:
     samples, _ = read_wav(speech_dir / "long.wav")
     everywhere = oversampled_peaks(samples)
+    # The reference: the whole signal interpolated in one pass, its delay removed.
+    fir = _interpolator()
+    delay = (len(fir) - 1) // 2
+    up = np.abs(signal.upfirdn(fir, samples, up=OVERSAMPLE))[delay : delay + 4 * len(samples)]
+    reference = np.maximum(np.abs(samples), up.reshape(len(samples), OVERSAMPLE).max(axis=1))
+    assert np.allclose(everywhere, reference, rtol=0, atol=1e-6)
     floor = float(everywhere.max()) / 2
     loud_only = oversampled_peaks(samples, floor)
     counted = everywhere >= floor
