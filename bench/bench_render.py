@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -103,6 +104,44 @@ def first_sentence_mp3(root: Path, text: str) -> None:
     master_samples(speech, rate, work / "first.mp3", renderer.settings.mastering)
 
 
+def stage_costs(root: Path, runs: int) -> dict[str, list[float]]:
+    """CPU seconds of each step of `runs` renders of THIRTY_S, by wrapping the functions the
+    renderer calls (the encode's figure includes its ffmpeg child)."""
+    import audio.pcm_master as mastering
+    import audio.render as rendering
+    from audio.engines import espeak
+
+    costs: dict[str, list[float]] = {}
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            cpu = time.process_time() + _children_cpu()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = time.process_time() + _children_cpu() - cpu
+                costs.setdefault(label, []).append(spent)
+
+        setattr(owner, name, counted)
+
+    wrap(rendering, "normalize", "normalise")
+    wrap(espeak.EspeakEngine, "synthesize", "speak (all sentences)")
+    wrap(rendering, "joined_samples", "join in memory")
+    wrap(mastering, "integrated_lufs", "loudness (pyloudnorm)")
+    wrap(mastering, "_compress", "compressor (pedalboard)")
+    wrap(mastering, "oversampled_peaks", "oversampled peaks (limiter)")
+    wrap(mastering, "_finish", "gain and limiter")
+    wrap(mastering, "_encode", "one encode (ffmpeg)")
+    wrap(mastering, "_decoded", "decode (miniaudio)")
+    wrap(mastering, "true_peak_dbtp", "true peak of the decode")
+    wrap(rendering, "master_samples", "mastering, all of it")
+    for _ in range(runs):
+        render_now(root, THIRTY_S)
+    return costs
+
+
 def summary(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
     """Median wall, fastest wall and median CPU seconds."""
     walls = [wall for wall, _ in samples]
@@ -112,6 +151,9 @@ def summary(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=9, help="runs of each row (median shown)")
+    parser.add_argument(
+        "--stages", action="store_true", help="also the CPU time of each step of a render"
+    )
     args = parser.parse_args()
     engine = EspeakEngine()
     engine.synthesize_pcm("khởi động")  # first call loads the library; not part of the timing
@@ -167,6 +209,13 @@ def main() -> None:
             print(f"{label:<11} {len(text.split()):>5} {rendered.duration_s:>8.1f}"
                   f" {render_s:>9.3f} {render_s / rendered.duration_s:>7.4f}"
                   f" {before_s:>9.3f} {raw_s:>9.3f}")  # fmt: skip
+        if args.stages:
+            print(f"\nCPU ms per render of the 30 s text, by step (mean of {args.repeat}):")
+            for step, spent in stage_costs(root, args.repeat).items():
+                per_render = sum(spent) / args.repeat
+                print(
+                    f"  {step:<30} {per_render * 1000:>6.1f}  ({len(spent) / args.repeat:g} calls)"
+                )
     print("\nCPU s counts this process and its ffmpeg children; the machine is shared, so the")
     print("median of interleaved runs and the CPU time say more than one run's wall time.")
     print(f"(numpy {np.__version__}; the 30 s row renders a new store each run: no cache hits.)")
