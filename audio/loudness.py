@@ -22,6 +22,7 @@ _TAPS_PER_PHASE = 12
 _BLOCK = 64
 # Above this share of blocks to interpolate, the whole signal is interpolated at once.
 _SPARSE_SHARE = 0.6
+_PIECE = 1 << 18
 
 
 @functools.cache
@@ -85,8 +86,10 @@ def oversampled_peaks(samples: Samples, floor: float = 0.0) -> Samples:
         return magnitude
     peaks = magnitude.copy()
     if len(kept) > _SPARSE_SHARE * blocks:
-        # Most of the signal counts: one pass over all of it is cheaper than many.
-        _interpolate_into(peaks, samples, 0, count, reach)
+        # Most of the signal counts: long passes over all of it are cheaper than many short
+        # ones (in pieces, so that a ten-minute text does not need four times its memory).
+        for start in range(0, count, _PIECE):
+            _interpolate_into(peaks, samples, start, min(count, start + _PIECE), reach)
         return peaks
     # Consecutive kept blocks are interpolated as one stretch.
     breaks = np.nonzero(np.diff(kept) > 1)[0]
