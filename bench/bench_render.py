@@ -106,22 +106,25 @@ def first_sentence_mp3(root: Path, text: str) -> None:
 
 def stage_costs(root: Path, runs: int) -> dict[str, list[float]]:
     """CPU seconds of each step of `runs` renders of THIRTY_S, by wrapping the functions the
-    renderer calls (the encode's figure includes its ffmpeg child)."""
+    renderer calls: each step's own thread (the encode's figure includes its ffmpeg child),
+    the whole mastering every thread of the process."""
     import audio.pcm_master as mastering
     import audio.render as rendering
     from audio.engines import espeak
 
     costs: dict[str, list[float]] = {}
 
-    def wrap(owner: Any, name: str, label: str) -> None:
+    def wrap(
+        owner: Any, name: str, label: str, clock: Callable[[], float] = time.thread_time
+    ) -> None:
         original = getattr(owner, name)
 
         def counted(*args: Any, **kwargs: Any) -> Any:
-            cpu = time.process_time() + _children_cpu()
+            cpu = clock() + _children_cpu()
             try:
                 return original(*args, **kwargs)
             finally:
-                spent = time.process_time() + _children_cpu() - cpu
+                spent = clock() + _children_cpu() - cpu
                 costs.setdefault(label, []).append(spent)
 
         setattr(owner, name, counted)
@@ -136,7 +139,7 @@ def stage_costs(root: Path, runs: int) -> dict[str, list[float]]:
     wrap(mastering, "_encode", "one encode (ffmpeg)")
     wrap(mastering, "_decoded", "decode (miniaudio)")
     wrap(mastering, "true_peak_dbtp", "true peak of the decode")
-    wrap(rendering, "master_samples", "mastering, all of it")
+    wrap(rendering, "master_samples", "mastering, all of it", time.process_time)
     for _ in range(runs):
         render_now(root, THIRTY_S)
     return costs
