@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyloudnorm
 from numpy.typing import NDArray
-from scipy import signal
+
+if TYPE_CHECKING:
+    import pyloudnorm
 
 __all__ = ["Samples", "integrated_lufs", "oversampled_peaks", "true_peak_dbtp"]
 
@@ -27,6 +29,9 @@ _PIECE = 1 << 18
 
 @functools.cache
 def _meter(rate: int) -> pyloudnorm.Meter:
+    # scipy and pyloudnorm take a second or more to import: only a render pays for them.
+    import pyloudnorm
+
     # De Man's derivation of the K-weighting filters holds at any rate (espeak speaks at
     # 22050 Hz); the default ones are tuned for 48 kHz.
     return pyloudnorm.Meter(rate, filter_class="DeMan")
@@ -42,6 +47,8 @@ def integrated_lufs(samples: Samples, rate: int) -> float:
 
 @functools.cache
 def _interpolator() -> NDArray[np.float32]:
+    from scipy import signal
+
     taps = OVERSAMPLE * _TAPS_PER_PHASE
     # Kaiser-windowed low-pass at the original Nyquist rate, gain OVERSAMPLE to keep level.
     fir = signal.firwin(taps, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
@@ -102,6 +109,8 @@ def oversampled_peaks(samples: Samples, floor: float = 0.0) -> Samples:
 
 def _interpolate_into(peaks: Samples, samples: Samples, start: int, stop: int, reach: int) -> None:
     """Raise peaks[start:stop] to the interpolated points between those samples and the next."""
+    from scipy import signal
+
     fir = _interpolator()
     delay = (len(fir) - 1) // 2
     # The points after sample n depend on samples n - reach .. n + reach only: the stretch

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import miniaudio
 import numpy as np
-import pedalboard
-from scipy import ndimage
 
 from audio.chime import chime_samples
 from audio.errors import AudioError
@@ -61,6 +59,9 @@ def _chime(rate: int, closing: bool) -> tuple[Samples, float]:
 
 
 def _compress(speech: Samples, rate: int) -> Samples:
+    # pedalboard and scipy take a second or more to import: only a render pays for them.
+    import pedalboard
+
     compressor = pedalboard.Compressor(
         threshold_db=_COMPRESSOR_THRESHOLD_DB,
         ratio=_COMPRESSOR_RATIO,
@@ -99,6 +100,8 @@ def _limiter_gain(peaks: Samples, ceiling: float, rate: int) -> Samples | None:
     ±ramp, then its mean over ±ramp. Every value in that mean is at most the gain the
     centre sample needs, so the result never lets a peak through, and it changes smoothly.
     """
+    from scipy import ndimage
+
     needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
     if float(needed.min()) >= 1.0:
         return None

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from audio.engines.base import SpeechEngine
 from audio.errors import AudioError
@@ -131,6 +130,8 @@ def resample(samples: Samples, rate: int, wanted: int) -> Samples:
     """`samples` at `rate` brought to `wanted` Hz (polyphase filter; unchanged when equal)."""
     if rate == wanted or len(samples) == 0:
         return samples
+    from scipy import signal  # slow to import: only a render at another rate pays for it
+
     step = math.gcd(rate, wanted)
     moved = signal.resample_poly(samples, wanted // step, rate // step)
     return np.asarray(moved, dtype=np.float32)
