@@ -21,7 +21,7 @@ from audio.mastering import MasteringSettings
 from audio.measure import Measurement
 from audio.speech import resample
 
-__all__ = ["master_samples"]
+__all__ = ["master_samples", "prepare_mastering"]
 
 # The same programme as audio.mastering: silences around the chimes and after the speech.
 _CHIME_GAP_S = 0.3
@@ -141,6 +141,16 @@ def _decoded(mp3: Path, rate: int) -> Samples:
     except miniaudio.DecodeError as exc:
         raise AudioError(f"the encoded announcement could not be decoded: {exc}") from exc
     return np.frombuffer(decoded.samples, dtype=np.float32)
+
+
+def prepare_mastering(sample_rate: int = 22050) -> None:
+    """Import the libraries a render uses and make the chimes now (about a second), so that
+    the first render, perhaps an emergency alert's, does not wait for them."""
+    _compress(np.zeros(sample_rate, dtype=np.float32), sample_rate)
+    _limiter_gain(np.ones(8, dtype=np.float32), 0.5, sample_rate)
+    oversampled_peaks(np.zeros(8, dtype=np.float32))
+    for closing in (False, True):
+        _chime(sample_rate, closing)
 
 
 def master_samples(

@@ -4,6 +4,8 @@ in-memory mastering measured again by ffmpeg."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -158,3 +160,21 @@ def test_mastering_in_memory_refuses_no_speech(tmp_path: Path) -> None:
 
     with pytest.raises(AudioError, match="no speech"):
         master_samples(np.zeros(0, dtype=np.float32), 22050, tmp_path / "x.mp3")
+
+
+def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
+    # A fresh interpreter: `import audio` (every controller start, every `radio` command)
+    # leaves the slow imports alone; preparing loads them, as the controller does at start.
+    script = (
+        "import sys, audio\n"
+        "slow = ('scipy', 'pyloudnorm', 'pedalboard')\n"
+        "print(sorted(m for m in slow if m in sys.modules))\n"
+        "audio.prepare_mastering()\n"
+        "print(sorted(m for m in slow if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    before, after = done.stdout.splitlines()
+    assert before == "[]"
+    assert after == "['pedalboard', 'pyloudnorm', 'scipy']"
