@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from audio import prepare_mastering
 from controller.alerts.alert_templates import TEMPLATES
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
@@ -87,6 +88,9 @@ class Alerts:
         """Render every template with the offline voice at start; later alerts hit the cache,
         and nodes are told to hold the audio in advance (timeline `prefetch`)."""
         refs: list[MediaRef] = []
+        # Templates are usually cache hits: load the mastering libraries now all the same, so
+        # that the first free-text alert does not wait for them.
+        await asyncio.to_thread(prepare_mastering, self.speech.mastering().sample_rate)
         for key, (_title, text) in TEMPLATES.items():
             try:
                 r = await self.speech.render(text, "espeak", 1)
