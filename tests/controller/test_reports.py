@@ -73,7 +73,9 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
     start = local_ms(2026, 10, 31, 23)
     clock = SteppedClock(start - int(datetime.now(UTC).timestamp() * 1000))
     clock.pause()
-    settings = make_settings(timeline_horizon_h=24 * 14, offline_after_s=10**8)
+    settings = make_settings(
+        timeline_horizon_h=24 * 14, offline_after_s=10**8, stream_allowed_hosts="127.0.0.1"
+    )
     async with running_controller(settings, clock) as ctl:
         for area_id, name, kind, parent in AREAS:
             body = {"id": area_id, "name": name, "kind": kind, "parent_id": parent}
@@ -119,9 +121,26 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
             "POST", "/announcements", json={"title": "x", "text": "x", "category": "gossip"}
         )
         assert r.status_code == 422 and "category" in r.text
+        # A playlist once in xa-2: the law bulletin, then a minute of the provincial station.
+        r = await ctl.api(
+            "POST",
+            "/playlists",
+            json={
+                "title": "Tiếp sóng đài tỉnh",
+                "category": "policy_law",
+                "items": [
+                    {"kind": "announcement", "announcement_id": ids["law"]},
+                    {"kind": "stream", "url": "http://127.0.0.1:9/tinh.mp3", "duration_ms": 60_000},
+                ],
+            },
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["category"] == "policy_law"
+        ids["relay"] = r.json()["id"]
         for ann, starts, rule, area in (
             (ids["law"], "2026-11-01T06:00:00", "FREQ=DAILY;COUNT=30", "huyen"),
             (ids["news"], "2026-11-02T18:00:00", "FREQ=WEEKLY;COUNT=5", "xa-1"),
+            (ids["relay"], "2026-11-03T12:00:00", "FREQ=DAILY;COUNT=1", "xa-2"),
         ):
             r = await ctl.api(
                 "POST",
@@ -167,7 +186,7 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
         # reported the end of its 7/11 broadcast.
         with ctl.service.db.session() as s:
             deliveries = s.exec(select(Delivery)).all()
-        assert len(deliveries) == 30 * 4 + 5 * 2
+        assert len(deliveries) == 30 * 4 + 5 * 2 + 2 * 2
         reports = []
         for d in deliveries:
             start = int(d.planned_start.replace(tzinfo=UTC).timestamp() * 1000)
@@ -212,14 +231,16 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
                             datetime.fromisoformat(row["finished_at"])
                             - datetime.fromisoformat(row["started_at"])
                         ).total_seconds()
-        law = 30 * 4 - 1
-        assert plays == law + 10 == total["plays"]["policy_law"] + total["plays"]["local_news"]
+        law = 30 * 4 - 1 + 2  # n3 missed a morning; the playlist's bulletin on n3 and n4
+        scheduled = ("policy_law", "local_news", "relay")
+        assert plays == law + 10 + 2 == sum(total["plays"][c] for c in scheduled)
         assert total["plays"]["policy_law"] == law and total["plays"]["local_news"] == 10
+        assert total["plays"]["relay"] == 2 and total["aired_s"]["relay"] == 120
+        assert total["plays"]["live"] == 0
         assert total["plays_without_end"] == 1
-        assert round(aired, 3) == round(
-            total["aired_s"]["policy_law"] + total["aired_s"]["local_news"], 3
-        )
-        assert total["broadcasts"]["policy_law"] == 30 and total["broadcasts"]["local_news"] == 5
+        assert round(aired, 3) == round(sum(total["aired_s"][c] for c in scheduled), 3)
+        assert total["broadcasts"]["policy_law"] == 31 and total["broadcasts"]["local_news"] == 5
+        assert total["broadcasts"]["relay"] == 1
         # The alert: two loudspeakers of xa-1, both confirmed, 60 s each of emergency.
         assert total["plays"]["emergency"] == 2 and total["aired_s"]["emergency"] == 120
         assert (total["alerts"], total["alert_targets"], total["alert_confirmed"]) == (1, 2, 2)
@@ -309,6 +330,7 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
         assert log.max_row - 1 == sum(total["plays"].values())
         first = [c.value for c in log[2]]
         assert first[7] == datetime(2026, 11, 1, 6, 0)  # the first law bulletin, 06:00 local
+        assert first[4] == "chính sách, pháp luật" and isinstance(first[10], float)
 
         # Access: a commune's staff see their commune, not their neighbour's or the district.
         staff = await ctl.login_as_new("staff-1", "commune_staff", "xa-1")
