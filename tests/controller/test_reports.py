@@ -168,6 +168,16 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
         assert r.status_code == 201, r.text
         alert_id = r.json()["id"]
         issued = clock.now_ms()
+        # The commune chairman speaks live to xa-2 an hour later.
+        clock.skip_to(local_ms(2026, 11, 15, 10))
+        r = await ctl.api(
+            "POST", "/live", json={"title": "Chủ tịch xã phát biểu", "targets": {"areas": ["xa-2"]}}
+        )
+        assert r.status_code == 201, r.text
+        live_id = r.json()["id"]
+        clock.skip_to(local_ms(2026, 11, 15, 10, 2))
+        r = await ctl.api("POST", f"/live/{live_id}/stop")
+        assert r.status_code == 200, r.text
 
         # A speaker fault on n3, repaired in 3.5 hours.
         clock.skip_to(local_ms(2026, 11, 20, 8))
@@ -186,7 +196,7 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
         # reported the end of its 7/11 broadcast.
         with ctl.service.db.session() as s:
             deliveries = s.exec(select(Delivery)).all()
-        assert len(deliveries) == 30 * 4 + 5 * 2 + 2 * 2
+        assert len(deliveries) == 30 * 4 + 5 * 2 + 2 * 2 + 2
         reports = []
         for d in deliveries:
             start = int(d.planned_start.replace(tzinfo=UTC).timestamp() * 1000)
@@ -195,7 +205,8 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
                 continue
             reports.append((d.node_id, EventType.playback_started, d.item_id, start))
             if not (d.node_id == "n2" and day == date(2026, 11, 7)):
-                end = start + d.planned_duration_ms
+                # The live voice lasted two minutes on the nodes' clocks.
+                end = start + (120_000 if d.planned_duration_ms == 0 else d.planned_duration_ms)
                 reports.append((d.node_id, EventType.playback_finished, d.item_id, end))
         for node_id, delay in (("n1", 2000), ("n2", 5000)):
             reports.append((node_id, EventType.alert_received, alert_id, issued + delay))
@@ -232,11 +243,11 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
                             - datetime.fromisoformat(row["started_at"])
                         ).total_seconds()
         law = 30 * 4 - 1 + 2  # n3 missed a morning; the playlist's bulletin on n3 and n4
-        scheduled = ("policy_law", "local_news", "relay")
-        assert plays == law + 10 + 2 == sum(total["plays"][c] for c in scheduled)
+        scheduled = ("policy_law", "local_news", "relay", "live")
+        assert plays == law + 10 + 2 + 2 == sum(total["plays"][c] for c in scheduled)
         assert total["plays"]["policy_law"] == law and total["plays"]["local_news"] == 10
         assert total["plays"]["relay"] == 2 and total["aired_s"]["relay"] == 120
-        assert total["plays"]["live"] == 0
+        assert total["plays"]["live"] == 2 and total["broadcasts"]["live"] == 1
         assert total["plays_without_end"] == 1
         assert round(aired, 3) == round(sum(total["aired_s"][c] for c in scheduled), 3)
         assert total["broadcasts"]["policy_law"] == 31 and total["broadcasts"]["local_news"] == 5
