@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from controller.core.models import (
     Alarm,
@@ -296,13 +296,24 @@ def _uptime(
     end_ms = min(win.end_ms, now_ms)
     changes: dict[str, list[NodeStateChange]] = defaultdict(list)
     if end_ms > win.start_ms:
-        for c in session.exec(
+        start = utc_datetime(win.start_ms)
+        # Each node's state as the period begins: its last change before it (one per node,
+        # not the whole history), then the changes inside the period.
+        last_before = (
+            select(NodeStateChange.node_id, func.max(NodeStateChange.id).label("last"))
+            .where(col(NodeStateChange.ts) < start)
+            .group_by(col(NodeStateChange.node_id))
+            .subquery()
+        )
+        earlier = session.exec(
+            select(NodeStateChange).join(last_before, col(NodeStateChange.id) == last_before.c.last)
+        ).all()
+        inside = session.exec(
             select(NodeStateChange)
+            .where(col(NodeStateChange.ts) >= start)
             .where(col(NodeStateChange.ts) < utc_datetime(end_ms))
-            .order_by(
-                col(NodeStateChange.node_id), col(NodeStateChange.ts), col(NodeStateChange.id)
-            )
-        ).all():
+        ).all()
+        for c in sorted([*earlier, *inside], key=lambda c: (aware(c.ts), c.id or 0)):
             if c.node_id in active:
                 changes[c.node_id].append(c)
     out = []
