@@ -130,6 +130,18 @@ def get_report_sources(
             for p in src.plays
             if keep(p.area_id)
         ],
+        "not_played": [
+            {
+                "id": n.id,
+                "node_id": n.node_id,
+                "area_id": n.area_id,
+                "item_id": n.item_id,
+                "planned_start": t(n.planned_start),
+                "state": n.state,
+            }
+            for n in src.not_played
+            if keep(n.area_id)
+        ],
         "alerts": [
             {
                 "alert_id": a.alert_id,

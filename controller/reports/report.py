@@ -32,6 +32,8 @@ class Figures:
     aired_ms: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Category, 0))
     # Plays whose end no node reported: counted as plays, their time is unknown, not guessed.
     plays_without_end: int = 0
+    # Deliveries planned in the period that never started (missed, failed, pre-empted first).
+    not_played: int = 0
     broadcasts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Category, 0))
     alerts: int = 0
     alert_targets: int = 0
@@ -62,6 +64,7 @@ class Figures:
             "plays_total": sum(self.plays.values()),
             "aired_s_total": sum(self.aired_ms.values()) / 1000,
             "plays_without_end": self.plays_without_end,
+            "not_played": self.not_played,
             "broadcasts": dict(self.broadcasts),
             "alerts": self.alerts,
             "alert_targets": self.alert_targets,
@@ -98,6 +101,7 @@ def figures(src: Sources, node_ids: set[str]) -> Figures:
             f.aired_ms[p.category] += aired
         seen[p.category].add(p.broadcast)
     f.broadcasts = {c: len(s) for c, s in seen.items()}
+    f.not_played = sum(1 for n in src.not_played if n.node_id in node_ids)
     targets = [t for t in src.alerts if t.node_id in node_ids]
     f.alerts = len({t.alert_id for t in targets})
     f.alert_targets = len(targets)

@@ -21,12 +21,14 @@ from controller.core.models import (
     AlertReceipt,
     Announcement,
     Delivery,
+    DeliveryState,
     Node,
     NodeStateChange,
     PlaylistItem,
     Schedule,
 )
 from controller.core.time import utc_datetime, utc_ms
+from controller.programme.programme import MISSED_AFTER_MS
 from controller.reports.periods import Window
 from schedules import AreaTree
 
@@ -65,6 +67,19 @@ class Play:
         if self.ended_at is None or self.ended_at < self.started_at:
             return None
         return utc_ms(self.ended_at) - utc_ms(self.started_at)
+
+
+@dataclass(frozen=True)
+class NotPlayed:
+    """A delivery planned in the period that no node reported starting, well after its end
+    (the playback log shows it as missed, failed or pre-empted before it began)."""
+
+    id: int
+    node_id: str
+    area_id: str
+    item_id: str
+    planned_start: datetime
+    state: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class Uptime:
 class Sources:
     nodes: dict[str, str] = field(default_factory=dict)  # node id → its area
     plays: list[Play] = field(default_factory=list)
+    not_played: list[NotPlayed] = field(default_factory=list)
     alerts: list[AlertTarget] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     uptime: list[Uptime] = field(default_factory=list)
@@ -138,6 +154,7 @@ def collect(session: Session, tree: AreaTree, area_id: str, win: Window, now_ms:
             if not retired:
                 active.add(node_id)
     out.plays = _deliveries(session, out.nodes, lo, hi)
+    out.not_played = _not_played(session, out.nodes, lo, hi, now_ms)
     alert_plays, out.alerts = _alerts(session, tree, out.nodes, lo, hi)
     out.plays += alert_plays
     out.plays.sort(key=lambda p: (p.started_at, p.node_id))
@@ -191,6 +208,37 @@ def _deliveries(session: Session, nodes: dict[str, str], lo: datetime, hi: datet
             )
         )
     return plays
+
+
+_WAITING = (DeliveryState.planned, DeliveryState.delivered, DeliveryState.downloaded)
+
+
+def _not_played(
+    session: Session, nodes: dict[str, str], lo: datetime, hi: datetime, now_ms: int
+) -> list[NotPlayed]:
+    rows = session.exec(
+        select(Delivery)
+        .where(col(Delivery.planned_start) >= lo)
+        .where(col(Delivery.planned_start) < hi)
+        .where(col(Delivery.started_at).is_(None))
+        .where(Delivery.state != DeliveryState.cancelled)
+        .order_by(col(Delivery.planned_start), col(Delivery.node_id))
+    ).all()
+    return [
+        NotPlayed(
+            d.id,
+            d.node_id,
+            nodes[d.node_id],
+            d.item_id,
+            aware(d.planned_start),
+            # As the playback log reads it: still waiting after its end is missed.
+            DeliveryState.missed if d.state in _WAITING else d.state,
+        )
+        for d in rows
+        if d.id is not None
+        and d.node_id in nodes
+        and utc_ms(aware(d.planned_start)) + d.planned_duration_ms + MISSED_AFTER_MS < now_ms
+    ]
 
 
 def _part_kinds(session: Session, playlist_ids: set[int]) -> dict[int, list[str]]:

@@ -42,6 +42,7 @@ def additive(f: dict) -> tuple:
         tuple(sorted(f["plays"].items())),
         tuple(sorted((k, round(v, 3)) for k, v in f["aired_s"].items())),
         f["plays_without_end"],
+        f["not_played"],
         f["alert_targets"],
         f["alert_confirmed"],
         round(f["online_s"], 3),
@@ -59,6 +60,7 @@ def summed(rows: list[dict]) -> tuple:
         tuple(sorted((k, sum(r["plays"][k] for r in rows)) for k in keys)),
         tuple(sorted((k, round(sum(r["aired_s"][k] for r in rows), 3)) for k in keys)),
         sum(r["plays_without_end"] for r in rows),
+        sum(r["not_played"] for r in rows),
         sum(r["alert_targets"] for r in rows),
         sum(r["alert_confirmed"] for r in rows),
         round(sum(r["online_s"] for r in rows), 3),
@@ -249,6 +251,11 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
         assert total["plays"]["relay"] == 2 and total["aired_s"]["relay"] == 120
         assert total["plays"]["live"] == 2 and total["broadcasts"]["live"] == 1
         assert total["plays_without_end"] == 1
+        assert total["not_played"] == 1  # n3 on 5/11, missed in the playback log too
+        missed = await ctl.api(
+            "GET", "/playback-log", params={"area_id": "huyen", "date": "2026-11-05"}
+        )
+        assert [r["node_id"] for r in missed.json() if r["state"] == "missed"] == ["n3"]
         assert round(aired, 3) == round(sum(total["aired_s"][c] for c in scheduled), 3)
         assert total["broadcasts"]["policy_law"] == 31 and total["broadcasts"]["local_news"] == 5
         assert total["broadcasts"]["relay"] == 1
@@ -277,6 +284,7 @@ async def test_a_month_of_broadcasts_reported_by_area(make_settings):
         r = await ctl.api("GET", total["sources"].removeprefix("/api/v1"))
         src = r.json()
         assert len(src["plays"]) == sum(total["plays"].values())
+        assert [(n["node_id"], n["state"]) for n in src["not_played"]] == [("n3", "missed")]
         assert {p["id"] for p in src["plays"] if p["source"] == "delivery"} <= {
             d.id for d in deliveries
         }
