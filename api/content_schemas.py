@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from api.schemas import ID_PATTERN, Strict
+from controller.core.models import ContentCategory
 
 
 class PlaylistEntryIn(Strict):
@@ -39,6 +40,12 @@ class PlaylistEntryIn(Strict):
 class PlaylistCreate(Strict):
     title: str = Field(min_length=1, max_length=200)
     items: list[PlaylistEntryIn] = Field(min_length=1, max_length=200)
+    category: ContentCategory | None = Field(
+        default=None,
+        description="For the province's reports: policy_law, local_news or emergency (its "
+        "stream entries count as relayed programmes whatever it says); by default local_news "
+        "for a new playlist, unchanged for a replaced one",
+    )
 
 
 class PlaylistEntryPublic(BaseModel):
@@ -58,6 +65,7 @@ class PlaylistPublic(BaseModel):
     title: str
     duration_s: float = Field(description="Total: every entry, silences included")
     items: list[PlaylistEntryPublic]
+    category: str
     created_by: str
     created_at: datetime
     used_by_schedules: list[int]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.core.models import AreaKind
+from controller.core.models import AreaKind, ContentCategory
 from protocol import Priority
 from schedules import Policy
 
@@ -75,6 +75,10 @@ class AnnouncementCreate(Strict):
         "default: the deployment's engine",
     )
     repeat: int = Field(default=1, ge=1, le=2, description="2: read the text twice")
+    category: ContentCategory = Field(
+        default=ContentCategory.local_news,
+        description="For the province's reports: policy_law, local_news or emergency",
+    )
 
 
 class AnnouncementPublic(BaseModel):
@@ -91,6 +95,7 @@ class AnnouncementPublic(BaseModel):
     fallback_from: str | None
     source: str
     repeat: int
+    category: str
     created_by: str
     created_at: datetime
 

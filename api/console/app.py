@@ -19,6 +19,7 @@ from api.console import (
     monitoring,
     playback,
     playlists,
+    reports,
     schedules,
 )
 from api.console.pages import LoginNeeded, PageForbidden, login_url
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
         media,
         content,
         playback,
+        reports,
         playlists,
         calendar,
         schedules,

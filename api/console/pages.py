@@ -46,6 +46,7 @@ PAGES: list[Page] = [
     Page("approvals", "/console/approvals", frozenset({Role.admin, Role.officer})),
     Page("playback", "/console/playback", PEOPLE | {Role.auditor}),
     Page("alerts", "/console/alerts", PEOPLE | {Role.auditor}),
+    Page("reports", "/console/reports", ALL),
     Page("live", "/console/live", PEOPLE),  # the page itself also checks the alert right
     Page("map", "/console/map", frozenset({Role.admin, Role.technician, Role.auditor})),
     Page("nodes", "/console/nodes", frozenset({Role.admin, Role.technician, Role.auditor})),

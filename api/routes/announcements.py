@@ -13,7 +13,7 @@ from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import AnnouncementCreate, AnnouncementPublic
 from controller.auth.access import Permission
 from controller.core.errors import Conflict, Invalid, NotFound
-from controller.core.models import Announcement, Schedule
+from controller.core.models import Announcement, ContentCategory, Schedule
 from controller.programme.playlists import ensure_unused, items_of
 
 router = APIRouter(prefix="/announcements", tags=["announcements"])
@@ -35,6 +35,7 @@ def public(ann: Announcement, service_url: str) -> AnnouncementPublic:
         fallback_from=ann.fallback_from,
         source=ann.source,
         repeat=ann.repeat,
+        category=ann.category,
         created_by=ann.created_by,
         created_at=ann.created_at,
     )
@@ -77,6 +78,7 @@ async def create_announcement(
         author=guard.user.username,
         engine=body.engine,
         repeat=body.repeat,
+        category=body.category,
     )
     guard.audit(
         "announcement.create", str(ann.id), {"title": ann.title, "sha256": ann.media_sha256}
@@ -90,6 +92,7 @@ async def upload_recording(
     service: ServiceDep,
     title: Annotated[str, Form(min_length=1, max_length=200)],
     file: Annotated[UploadFile, File(description="MP3, WAV, M4A or OGG recording")],
+    category: Annotated[ContentCategory, Form()] = ContentCategory.local_news,
 ) -> AnnouncementPublic:
     """An officer's own recording: probed by content, limited, mastered like speech."""
     guard.check(Permission.write_content)
@@ -106,7 +109,12 @@ async def upload_recording(
                     )
                 out.write(chunk)
         ann = await service.broadcasts.create_from_upload(
-            title, path, file.filename or "recording", guard.user.area_id, guard.user.username
+            title,
+            path,
+            file.filename or "recording",
+            guard.user.area_id,
+            guard.user.username,
+            category,
         )
     guard.audit(
         "announcement.upload", str(ann.id), {"title": ann.title, "sha256": ann.media_sha256}

@@ -14,7 +14,7 @@ from api.deps import GuardDep, ServiceDep, SessionDep
 from api.routes.announcements import delete_announcement, visible
 from controller.auth.access import Permission
 from controller.core.errors import NotFound
-from controller.core.models import Announcement, Schedule
+from controller.core.models import Announcement, ContentCategory, Schedule
 from controller.programme.playlists import (
     ACTIVE,
     PLAYLIST,
@@ -70,6 +70,7 @@ def public(session: Session, playlist: Announcement) -> PlaylistPublic:
         title=playlist.title,
         duration_s=playlist.duration_ms / 1000,
         items=entries,
+        category=playlist.category,
         created_by=playlist.created_by,
         created_at=playlist.created_at,
         used_by_schedules=[u for u in used if u is not None],
@@ -119,6 +120,7 @@ async def create_playlist(
             session, entries(body), chime, lambda a: visible(guard, a), service.settings.stations
         )
         playlist = save_playlist(session, body.title, rows, guard.user.area_id, guard.user.username)
+        playlist.category = body.category or ContentCategory.local_news
         session.commit()
         session.refresh(playlist)
         out = public(session, playlist)
@@ -141,6 +143,7 @@ async def replace_playlist(
             session, entries(body), chime, lambda a: visible(guard, a), service.settings.stations
         )
         save_playlist(session, body.title, rows, None, "", playlist)
+        playlist.category = body.category or playlist.category
         session.commit()
         session.refresh(playlist)
         out = public(session, playlist)

@@ -51,6 +51,15 @@ class Node(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ContentCategory(StrEnum):
+    """What a piece of content is, for the province's reports; relays and live broadcasts are
+    known by what they are (stream entries, live), emergencies also by alerts."""
+
+    policy_law = "policy_law"  # chủ trương, chính sách, pháp luật
+    local_news = "local_news"  # tin tức địa phương
+    emergency = "emergency"  # khẩn cấp (a scheduled broadcast; alerts count here too)
+
+
 class Announcement(SQLModel, table=True):
     """A text rendered once to speech and stored by content address."""
 
@@ -69,6 +78,10 @@ class Announcement(SQLModel, table=True):
     source: str = Field(default="text", max_length=16)  # "text", "upload" or "playlist"
     fallback_from: str | None = Field(default=None, max_length=50)
     repeat: int = 1
+    category: str = Field(
+        default=ContentCategory.local_news,
+        sa_column=Column(String(16), nullable=False, server_default="local_news"),
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

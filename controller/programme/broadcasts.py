@@ -17,6 +17,7 @@ from controller.core.errors import Invalid, NotFound, StorageFull, is_no_space
 from controller.core.models import (
     Announcement,
     Area,
+    ContentCategory,
     Node,
     NodeGroup,
     Schedule,
@@ -109,6 +110,7 @@ class Broadcasts:
         author: str = "",
         engine: str | None = None,
         repeat: int = 1,
+        category: ContentCategory = ContentCategory.local_news,
     ) -> Announcement:
         title, text = title.strip(), text.strip()
         if not title:
@@ -144,6 +146,7 @@ class Broadcasts:
             created_by=author,
             fallback_from=result.fallback_from,
             repeat=repeat,
+            category=category,
         )
         with self.db.session() as session:
             session.add(ann)
@@ -153,7 +156,13 @@ class Broadcasts:
         return ann
 
     async def create_from_upload(
-        self, title: str, path: Path, filename: str, area_id: str | None, author: str
+        self,
+        title: str,
+        path: Path,
+        filename: str,
+        area_id: str | None,
+        author: str,
+        category: ContentCategory = ContentCategory.local_news,
     ) -> Announcement:
         title = title.strip()
         if not title:
@@ -175,6 +184,7 @@ class Broadcasts:
             area_id=area_id,
             created_by=author,
             source="upload",
+            category=category,
         )
         with self.db.session() as session:
             session.add(ann)

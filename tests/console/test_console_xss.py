@@ -71,6 +71,7 @@ PAGES = [
     "/console/nodes/na1",
     "/console/groups",
     "/console/alarms",
+    "/console/reports?period=week",
 ]
 
 

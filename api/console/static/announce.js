@@ -64,7 +64,8 @@
     Radio.say(writeMsg, Radio.t("ann.rendering"), null);
     await busy(document.getElementById("render-btn"), async () => {
       try {
-        const ann = await Radio.api("POST", "/api/v1/announcements", { title, text });
+        const category = document.getElementById("ann-category").value;
+        const ann = await Radio.api("POST", "/api/v1/announcements", { title, text, category });
         document.getElementById("reading-text").textContent = ann.normalized_text;
         document.getElementById("reading").hidden = false;
         Radio.say(writeMsg, Radio.t("ann.rendered"), "ok");
@@ -80,6 +81,7 @@
     const form = new FormData();
     form.append("title", document.getElementById("up-title").value.trim());
     form.append("file", document.getElementById("up-file").files[0]);
+    form.append("category", document.getElementById("up-category").value);
     Radio.say(uploadMsg, Radio.t("ann.uploading"), null);
     await busy(document.getElementById("upload-btn"), async () => {
       try {
