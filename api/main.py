@@ -28,6 +28,7 @@ from api.routes import (
     areas,
     audit,
     auth,
+    bulletins,
     cap,
     commands,
     firmware,
@@ -42,6 +43,7 @@ from api.routes import (
     quiet_hours,
     registry,
     schedules,
+    service_accounts,
     speech,
     system,
 )
@@ -83,6 +85,7 @@ def create_app(service: RadioService) -> FastAPI:
     upload_limits = {
         "/api/v1/announcements/upload": int(settings.upload_max_mb * 1024 * 1024) + FORM_OVERHEAD,
         "/api/v1/firmware": int(settings.firmware_max_mb * 1024 * 1024) + FORM_OVERHEAD,
+        "/api/v1/bulletins/audio": int(settings.upload_max_mb * 1024 * 1024) + FORM_OVERHEAD,
     }
     build_stack = app.build_middleware_stack
 
@@ -115,6 +118,8 @@ def create_app(service: RadioService) -> FastAPI:
         speech.router,
         audit.router,
         system.router,
+        service_accounts.router,
+        bulletins.router,
     )
     for r in routers:
         app.include_router(r, prefix="/api/v1", responses=errors.ERROR_RESPONSES)

@@ -13,6 +13,7 @@ from controller.alerts.alerts import Alerts, record_alert_event
 from controller.auth.key_rotation import KeyRollover
 from controller.auth.keys import load_or_create_signer
 from controller.auth.security import LoginThrottle
+from controller.bulletins.bulletins import BulletinDesk
 from controller.commands.commands import Commands
 from controller.commands.firmware import FirmwareCatalogue
 from controller.core.config import Settings
@@ -85,6 +86,7 @@ class RadioService:
             self.clock,
             settings.max_text_chars,
         )
+        self.bulletins = BulletinDesk(self.broadcasts, self.registry, self.clock)
         self.alerts = Alerts(
             self.db,
             self.registry,
