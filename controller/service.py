@@ -14,6 +14,7 @@ from controller.auth.key_rotation import KeyRollover
 from controller.auth.keys import load_or_create_signer
 from controller.auth.security import LoginThrottle
 from controller.bulletins.bulletins import BulletinDesk
+from controller.bulletins.feeds import FeedFollower
 from controller.commands.commands import Commands
 from controller.commands.firmware import FirmwareCatalogue
 from controller.core.config import Settings
@@ -87,6 +88,14 @@ class RadioService:
             settings.max_text_chars,
         )
         self.bulletins = BulletinDesk(self.broadcasts, self.registry, self.clock)
+        self.feeds = FeedFollower(
+            self.bulletins,
+            settings.stations,
+            self.clock,
+            self.store.root,
+            settings.bulletin_feed_max_kb * 1024,
+            int(settings.upload_max_mb * 1024 * 1024),
+        )
         self.alerts = Alerts(
             self.db,
             self.registry,
@@ -171,6 +180,7 @@ class RadioService:
             ("key-rollover", self.key_rollover.run),
             ("command-timeouts", self.commands.run_timeouts),
             ("stream-alarms", self.stream_alarms.run),
+            ("bulletin-feeds", self._follow_feeds),
             *((f"health-{i}", job) for i, job in enumerate(self.health.task_factories())),
         ]
         for name, work in once:
@@ -207,6 +217,10 @@ class RadioService:
     def _alert_change(self, kind: str, change: dict[str, Any]) -> None:
         if kind == "alert_receipt":
             self.alerts.on_receipt(change)
+
+    async def _follow_feeds(self) -> None:
+        interval = self.settings.bulletin_feed_poll_s
+        await Periodic("bulletin feeds", interval, self.feeds.poll_all).run()
 
     async def _collect_media_garbage(self) -> None:
         async def once() -> None:

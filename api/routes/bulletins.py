@@ -8,24 +8,29 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from sqlmodel import col, select
 
 from api.bulletin_schemas import (
     BulletinCreate,
+    BulletinFeedCreate,
+    BulletinFeedPublic,
     BulletinPublic,
     BulletinRuleCreate,
     BulletinRulePublic,
     PlacedSchedule,
 )
 from api.deps import GuardDep, ServiceDep, ServiceGuardDep, SessionDep
+from api.errors import CodedHTTPException
 from controller.auth.access import Permission
 from controller.auth.service_accounts import Scope
 from controller.bulletins.bulletins import BulletinIn, Received, check_rule
-from controller.core.errors import Invalid, NotFound
-from controller.core.models import Bulletin, BulletinRule
-from protocol import Priority
+from controller.core.errors import Conflict, Invalid, NotFound
+from controller.core.models import Bulletin, BulletinFeed, BulletinRule
+from controller.core.time import utc_datetime
+from protocol import Priority, valid_id
 
 router = APIRouter(tags=["bulletins"])
 
@@ -203,3 +208,103 @@ def delete_rule(rule_id: int, guard: GuardDep, session: SessionDep) -> None:
     session.add(rule)
     session.commit()
     guard.audit("bulletin_rule.delete", str(rule_id))
+
+
+def feed_public(f: BulletinFeed) -> BulletinFeedPublic:
+    assert f.id is not None
+    return BulletinFeedPublic(
+        id=f.id,
+        name=f.name,
+        url=f.url,
+        category=f.category,
+        areas=json.loads(f.areas),
+        priority=f.priority,
+        silent_after_s=f.silent_after_s,
+        active=f.active,
+        last_polled_at=f.last_polled_at,
+        last_status=f.last_status,
+        last_new_at=f.last_new_at,
+        silent_since=f.silent_since,
+        created_by=f.created_by,
+    )
+
+
+@router.get("/bulletin-feeds", response_model=list[BulletinFeedPublic])
+def list_feeds(guard: GuardDep, session: SessionDep) -> list[BulletinFeedPublic]:
+    guard.check(Permission.read)
+    rows = session.exec(
+        select(BulletinFeed)
+        .where(col(BulletinFeed.active).is_(True))
+        .order_by(col(BulletinFeed.id))
+    ).all()
+    return [feed_public(f) for f in rows if guard.concerns(json.loads(f.areas))]
+
+
+@router.post(
+    "/bulletin-feeds", response_model=BulletinFeedPublic, status_code=status.HTTP_201_CREATED
+)
+def create_feed(
+    body: BulletinFeedCreate, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> BulletinFeedPublic:
+    """Follow an upper level's RSS or Atom feed; new entries with audio become bulletins for
+    `areas` (source `feed:<name>`), waiting for approval unless a rule relays them."""
+    guard.check(Permission.approve, body.areas)
+    url = urlsplit(body.url.strip())
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise CodedHTTPException(422, "url: give an http:// or https:// address", "feed_url")
+    why = service.settings.stations.precheck(url.hostname)
+    if why is not None:
+        raise CodedHTTPException(422, f"url refused: {why}", "feed_host_refused")
+    if not valid_id(body.name):
+        raise Invalid("name: lowercase letters, digits, '-', '_' or '.' (max 64)")
+    if session.exec(select(BulletinFeed).where(BulletinFeed.name == body.name)).first():
+        raise Conflict(f"a feed named {body.name!r} exists already")
+    for area_id in body.areas:
+        if area_id not in guard.tree.parents:
+            raise Invalid(f"area {area_id!r} does not exist")
+    feed = BulletinFeed(
+        name=body.name,
+        url=body.url.strip(),
+        category=body.category,
+        areas=json.dumps(list(dict.fromkeys(body.areas))),
+        priority=body.priority.value,
+        silent_after_s=body.silent_after_s,
+        created_by=guard.user.username,
+        created_at=utc_datetime(service.clock.now_ms()),
+        last_new_at=utc_datetime(service.clock.now_ms()),
+    )
+    session.add(feed)
+    session.commit()
+    session.refresh(feed)
+    guard.audit("bulletin_feed.create", body.name, body.model_dump(mode="json"))
+    return feed_public(feed)
+
+
+def feed_of(feed_id: int, guard: GuardDep, session: SessionDep) -> BulletinFeed:
+    feed = session.get(BulletinFeed, feed_id)
+    if feed is None or not feed.active or not guard.concerns(json.loads(feed.areas)):
+        raise NotFound(f"bulletin feed {feed_id} does not exist")
+    guard.check(Permission.approve, json.loads(feed.areas))
+    return feed
+
+
+@router.post("/bulletin-feeds/{feed_id}/poll", response_model=BulletinFeedPublic)
+async def poll_feed(
+    feed_id: int, guard: GuardDep, session: SessionDep, service: ServiceDep
+) -> BulletinFeedPublic:
+    """Read the feed now instead of at the next round."""
+    feed_of(feed_id, guard, session)
+    await service.feeds.poll(feed_id)
+    with service.db.session() as fresh:
+        polled = fresh.get(BulletinFeed, feed_id)
+        assert polled is not None
+    return feed_public(polled)
+
+
+@router.delete("/bulletin-feeds/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_feed(feed_id: int, guard: GuardDep, session: SessionDep) -> None:
+    feed = feed_of(feed_id, guard, session)
+    feed.active = False
+    session.add(feed)
+    session.commit()
+    guard.audit("bulletin_feed.delete", feed.name)
