@@ -19,6 +19,7 @@ from protocol.heap import keep_heap_frozen
 from radio import live_cli
 from radio.cli_fleet import firmware_app, node_import, node_list
 from radio.keys_cli import keys_app
+from radio.service_accounts_cli import service_accounts_app
 from radio.tools import load_settings
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ app.add_typer(area_app, name="area")
 app.add_typer(speech_app, name="speech")
 app.add_typer(keys_app, name="keys")
 app.add_typer(firmware_app, name="firmware")
+app.add_typer(service_accounts_app, name="service-accounts")
 node_app.command("import")(node_import)
 app.command("live")(live_cli.live)
 node_app.command("list")(node_list)

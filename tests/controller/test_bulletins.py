@@ -220,3 +220,85 @@ async def test_approved_bulletin_plays_on_the_communes_nodes(make_settings, data
             clock.resume()
             await wait_for(lambda: all_finished(ctl, sid, 2), 60, "both nodes to play")
             assert all(len(n.played) == 1 for n in fleet.nodes)
+
+
+async def test_a_recorded_bulletin_is_checked_by_key_before_its_body(make_settings, tmp_path):
+    from audio.ffmpeg import run_ffmpeg
+    from tests.controller.test_http_hardening import Feed, spooled_files
+
+    async with running_controller(make_settings(upload_max_mb=1)) as ctl:
+        await province(ctl)
+        key = await new_key(ctl, "tinh", ["tinh-t"], ["bulletins:push"])
+        path = "/api/v1/bulletins/audio"
+        boundary = "b0undary"
+        head = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="a.mp3"\r\n'
+            "Content-Type: audio/mpeg\r\n\r\n"
+        ).encode()
+        headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+        # No key, a wrong key, a person's token: refused before the body is read.
+        for who in ({}, {"x-api-key": "rsk_0_bad"}, {"authorization": f"Bearer {ctl.token}"}):
+            feed = Feed(head=head)
+            r = await feed.post(ctl, path, headers | who)
+            assert r.status == 401, r
+            assert r.json()["code"] in ("api_key_needed", "api_key_bad")
+            assert feed.sent < 24 * 1024 * 1024, feed.sent
+        assert spooled_files(ctl) == []
+        # With the key, the upload's limit counts the bytes as they arrive.
+        feed = Feed(head=head)
+        r = await feed.post(ctl, path, headers | {"x-api-key": key})
+        assert r.status == 413
+        assert feed.sent < 24 * 1024 * 1024, feed.sent
+
+        recording = tmp_path / "b.mp3"
+        run_ffmpeg(["-y", "-f", "lavfi", "-i", "sine=f=440:d=2", "-ac", "1", str(recording)])
+        form = {"id": "ghi-am-1", "title": "Bản tin ghi âm", "areas": "xa-a, xa-b"}
+        files = {"file": ("b.mp3", recording.read_bytes(), "audio/mpeg")}
+        r = await ctl.api(
+            "POST", "/bulletins/audio", data=form, files=files, headers={"X-Api-Key": key}, token=""
+        )
+        assert r.status_code == 201, r.text
+        assert [p["areas"] for p in r.json()["schedules"]] == [["xa-a"], ["xa-b"]]
+        # Not a recording: refused with the reason, nothing kept.
+        files = {"file": ("c.mp3", b"not audio at all" * 100, "audio/mpeg")}
+        r = await ctl.api(
+            "POST",
+            "/bulletins/audio",
+            data=form | {"id": "ghi-am-2"},
+            files=files,
+            headers={"X-Api-Key": key},
+            token="",
+        )
+        assert r.status_code == 422, r.text
+        assert len((await ctl.api("GET", "/bulletins")).json()) == 1
+
+
+def test_service_accounts_from_the_command_line(tmp_path):
+    from tests.controller.test_node_cli import Radio
+
+    radio = Radio(tmp_path)
+    radio.commune()
+    out = radio(
+        "service-accounts", "create", "so-nn", "--area", "xa-a", "--scope", "bulletins:push",
+        "--expires", "2099-01-01",
+    )  # fmt: skip
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("rsk_")
+    radio("service-accounts", "create", "so-nn", "--area", "xa-a", "--scope", "x", code=2)
+    radio(
+        "service-accounts",
+        "create",
+        "khac",
+        "--area",
+        "khong-co",
+        "--scope",
+        "bulletins:push",
+        code=2,
+    )
+    listed = radio("service-accounts", "list")
+    assert "so-nn\tactive\tareas=xa-a\tscopes=bulletins:push" in listed
+    assert "last_used=never" in listed and key not in listed
+    radio("service-accounts", "revoke", "so-nn")
+    assert "so-nn\trevoked" in radio("service-accounts", "list")
+    radio("service-accounts", "revoke", "khong-co", code=2)
