@@ -70,7 +70,7 @@ class BulletinPublic(BaseModel):
     areas: list[str]
     valid_from: datetime | None
     valid_until: datetime | None
-    announcement_id: int
+    announcement_id: int | None = Field(description="None while its content is being made")
     schedules: list[PlacedSchedule]
     received_at: datetime
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from dateutil.rrule import rrulestr
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from controller.core.errors import Conflict, Invalid
@@ -20,7 +21,7 @@ from controller.fleet.registry import Registry
 from controller.programme.broadcasts import LOCAL, Broadcasts, Repetition, Targets, as_utc
 from protocol import Priority
 from protocol.clock import Clock
-from schedules import AreaTree
+from schedules import AreaTree, Policy
 
 log = logging.getLogger(__name__)
 
@@ -145,55 +146,9 @@ class BulletinDesk:
                 raise Invalid("starts_at is after valid_until")
         return data
 
-    async def place(self, data: BulletinIn, source: str, announcement: Announcement) -> Bulletin:
-        """Store the bulletin and schedule it: by each matching rule, else for approval."""
-        assert announcement.id is not None
-        now = self.now()
-        placed: list[dict[str, object]] = []
-        with self.db.session() as session:
-            tree = self.registry.area_tree(session)
-            rules = matching_rules(session, tree, source, data.category, data.areas)
-        covered: set[str] = set()
-        for rule in rules:
-            after = max(now + RULE_LEAD, data.valid_from or now)
-            slot = next_slot(rule, after, data.valid_until)
-            targets = json.loads(rule.targets)
-            if slot is None:
-                placed.append({"rule_id": rule.id, "areas": targets, "outcome": "no_slot"})
-                continue
-            try:
-                schedule = await self.broadcasts.create_schedule(
-                    announcement.id,
-                    slot,
-                    Targets(areas=targets),
-                    data.priority,
-                    author=f"rule:{rule.id}",
-                    plan=Repetition(title=data.title[:200]),
-                    status=ScheduleStatus.scheduled,
-                )
-            except (Invalid, Conflict) as exc:
-                # The rule's slot is taken or in quiet hours: officers decide instead.
-                log.info("bulletin rule %s could not schedule: %s", rule.id, exc)
-                placed.append({"rule_id": rule.id, "areas": targets, "outcome": str(exc)[:200]})
-                continue
-            placed.append({"schedule_id": schedule.id, "rule_id": rule.id, "areas": targets})
-            covered.add(rule.area_id)
-        with self.db.session() as session:
-            tree = self.registry.area_tree(session)
-        waiting = [a for a in data.areas if not any(tree.contains(c, a) for c in covered)]
-        # One draft per area, so that each area's officers approve their own.
-        start = data.starts_at or max(now + APPROVAL_LEAD, data.valid_from or now)
-        for area_id in waiting:
-            schedule = await self.broadcasts.create_schedule(
-                announcement.id,
-                start,
-                Targets(areas=[area_id]),
-                data.priority,
-                author=source[:64],
-                plan=Repetition(title=data.title[:200]),
-                status=ScheduleStatus.pending,
-            )
-            placed.append({"schedule_id": schedule.id, "rule_id": None, "areas": [area_id]})
+    def claim(self, data: BulletinIn, source: str) -> Received:
+        """The bulletin's row, made before anything is rendered: the unique (source, id) lets
+        one of two simultaneous sends of the same bulletin through; the other gets the row."""
         bulletin = Bulletin(
             source=source,
             external_id=data.external_id,
@@ -203,25 +158,118 @@ class BulletinDesk:
             areas=json.dumps(data.areas),
             valid_from=data.valid_from,
             valid_until=data.valid_until,
-            announcement_id=announcement.id,
-            schedules=json.dumps(placed),
-            received_at=now,
+            received_at=self.now(),
         )
         with self.db.session() as session:
             session.add(bulletin)
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                known = self.existing(source, data.external_id)
+                if known is None:
+                    raise
+                return Received(known, False)
             session.refresh(bulletin)
-        return bulletin
+        return Received(bulletin, True)
+
+    def forget(self, bulletin: Bulletin) -> None:
+        """A bulletin that could not be received leaves no row: the sender may send it again."""
+        with self.db.session() as session:
+            row = session.get(Bulletin, bulletin.id)
+            if row is not None:
+                session.delete(row)
+                session.commit()
+
+    async def place(
+        self, data: BulletinIn, bulletin: Bulletin, announcement: Announcement
+    ) -> Bulletin:
+        """Schedule the bulletin: by each matching rule, else one draft per area for approval.
+        All or nothing: when a draft is refused, the schedules made so far are cancelled."""
+        assert announcement.id is not None
+        source = bulletin.source
+        now = self.now()
+        placed: list[dict[str, object]] = []
+        made: list[int] = []
+        with self.db.session() as session:
+            tree = self.registry.area_tree(session)
+            rules = matching_rules(session, tree, source, data.category, data.areas)
+        covered: set[str] = set()
+        # Beside a broadcast of the same priority, a bulletin waits its turn instead of clashing.
+        plan = Repetition(title=data.title[:200], on_preempt=Policy.queue)
+        try:
+            for rule in rules:
+                after = max(now + RULE_LEAD, data.valid_from or now)
+                slot = next_slot(rule, after, data.valid_until)
+                targets = json.loads(rule.targets)
+                if slot is None:
+                    placed.append({"rule_id": rule.id, "areas": targets, "outcome": "no_slot"})
+                    continue
+                try:
+                    schedule = await self.broadcasts.create_schedule(
+                        announcement.id,
+                        slot,
+                        Targets(areas=targets),
+                        data.priority,
+                        author=f"rule:{rule.id}",
+                        plan=plan,
+                        status=ScheduleStatus.scheduled,
+                    )
+                except (Invalid, Conflict) as exc:
+                    # The rule's slot is in quiet hours or taken: officers decide instead.
+                    log.info("bulletin rule %s could not schedule: %s", rule.id, exc)
+                    placed.append({"rule_id": rule.id, "areas": targets, "outcome": str(exc)[:200]})
+                    continue
+                assert schedule.id is not None
+                made.append(schedule.id)
+                placed.append({"schedule_id": schedule.id, "rule_id": rule.id, "areas": targets})
+                covered.add(rule.area_id)
+            waiting = [a for a in data.areas if not any(tree.contains(c, a) for c in covered)]
+            # One draft per area, so that each area's officers approve their own.
+            start = data.starts_at or max(now + APPROVAL_LEAD, data.valid_from or now)
+            for area_id in waiting:
+                schedule = await self.broadcasts.create_schedule(
+                    announcement.id,
+                    start,
+                    Targets(areas=[area_id]),
+                    data.priority,
+                    author=source[:64],
+                    plan=plan,
+                    status=ScheduleStatus.pending,
+                )
+                assert schedule.id is not None
+                made.append(schedule.id)
+                placed.append({"schedule_id": schedule.id, "rule_id": None, "areas": [area_id]})
+        except BaseException:
+            for schedule_id in made:
+                await self.broadcasts.cancel_schedule(schedule_id)
+            raise
+        with self.db.session() as session:
+            row = session.get(Bulletin, bulletin.id)
+            assert row is not None
+            row.announcement_id = announcement.id
+            row.schedules = json.dumps(placed)
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+        return row
 
     async def receive_text(self, data: BulletinIn, source: str, text: str) -> Received:
         known = self.existing(source, data.external_id)
         if known is not None:
             return Received(known, False)
         data = self.check(data)
-        ann = await self.broadcasts.create_announcement(
-            data.title, text, area_id=content_area(data), author=source[:64]
-        )
-        return Received(await self.place(data, source, ann), True)
+        claimed = self.claim(data, source)
+        if not claimed.new:
+            return claimed
+        try:
+            ann = await self.broadcasts.create_announcement(
+                data.title, text, area_id=content_area(data), author=source[:64]
+            )
+            return Received(await self.place(data, claimed.bulletin, ann), True)
+        except BaseException:
+            self.forget(claimed.bulletin)
+            raise
 
     async def receive_audio(
         self, data: BulletinIn, source: str, path: Path, filename: str
@@ -230,10 +278,17 @@ class BulletinDesk:
         if known is not None:
             return Received(known, False)
         data = self.check(data)
-        ann = await self.broadcasts.create_from_upload(
-            data.title, path, filename, content_area(data), source[:64]
-        )
-        return Received(await self.place(data, source, ann), True)
+        claimed = self.claim(data, source)
+        if not claimed.new:
+            return claimed
+        try:
+            ann = await self.broadcasts.create_from_upload(
+                data.title, path, filename, content_area(data), source[:64]
+            )
+            return Received(await self.place(data, claimed.bulletin, ann), True)
+        except BaseException:
+            self.forget(claimed.bulletin)
+            raise
 
 
 def matching_rules(

@@ -548,7 +548,8 @@ class Bulletin(SQLModel, table=True):
     areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    # None only while its content is being made (the row is claimed first).
+    announcement_id: int | None = Field(default=None, foreign_key="announcement.id", index=True)
     # JSON list of {"schedule_id", "rule_id" (None: waiting for approval), "areas"}.
     schedules: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     received_at: datetime = Field(default_factory=utcnow, index=True)

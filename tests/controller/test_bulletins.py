@@ -3,6 +3,7 @@ approval queue of the right communes, officers' relay rules, and play on the nod
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from controller.core.models import AuditEntry, ServiceAccount
+from controller.core.models import AuditEntry, Schedule, ServiceAccount
 from firmware_sim.config import NodeConfig
 from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
@@ -118,8 +119,8 @@ async def test_keys_are_shown_once_stored_hashed_scoped_expiring_and_revocable(m
         assert ("root", "service_account.revoke", "ok") in actions
 
 
-async def test_a_pushed_bulletin_waits_in_each_communes_queue(make_settings):
-    async with running_controller(make_settings()) as ctl:
+async def test_a_pushed_bulletin_waits_in_each_communes_queue(make_settings, database_url):
+    async with running_controller(make_settings(database_url=database_url)) as ctl:
         await province(ctl)
         key = await new_key(ctl, "tinh", ["tinh-t"], ["bulletins:push"])
         officer_a = await ctl.login_as_new("chu-tich-a", "officer", "xa-a")
@@ -154,6 +155,20 @@ async def test_a_pushed_bulletin_waits_in_each_communes_queue(make_settings):
         r = await push(ctl, key, id="b-9", valid_until="2020-01-01T00:00:00+07:00")
         assert r.status_code == 422
         assert len((await ctl.api("GET", "/bulletins")).json()) == 1
+
+        # Sent twice at once: one is received, the other answered with it; one set of drafts.
+        both = await asyncio.gather(push(ctl, key, id="b-twice"), push(ctl, key, id="b-twice"))
+        assert sorted(r.status_code for r in both) == [200, 201], [r.text for r in both]
+        assert both[0].json()["id"] == both[1].json()["id"]
+        # Refused while being made (a text over the limit): no row left, the same id may come
+        # again once corrected.
+        r = await push(ctl, key, id="b-long", text="x " * 6000)
+        assert r.status_code == 422, r.text
+        r = await push(ctl, key, id="b-long")
+        assert r.status_code == 201, r.text
+        with ctl.service.db.session() as s:
+            drafts = s.exec(select(Schedule).where(Schedule.created_by == "svc:tinh")).all()
+        assert len(drafts) == 2 + 1 + 1
 
 
 async def test_an_officers_rule_schedules_the_bulletin_at_its_time(make_settings):

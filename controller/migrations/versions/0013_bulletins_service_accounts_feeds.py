@@ -92,7 +92,7 @@ def upgrade() -> None:
         sa.Column("areas", sa.Text(), nullable=False),
         sa.Column("valid_from", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("valid_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.Column("announcement_id", sa.Integer(), nullable=False),
+        sa.Column("announcement_id", sa.Integer(), nullable=True),
         sa.Column("schedules", sa.Text(), nullable=False),
         sa.Column("received_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
