@@ -179,11 +179,15 @@ async def test_a_followed_feed_brings_each_new_entry_once(make_settings, feed_se
         await feeds.poll(feed["id"])
         listed = (await ctl.api("GET", "/bulletin-feeds")).json()
         assert listed[0]["silent_since"] is not None
+        exposed = ctl.service.metrics.exposition().decode()
+        assert 'radio_bulletin_feed_silent{feed="dai-tinh"} 1.0' in exposed
         feed_server.add(Item("tin-3", "Bản tin chiều", "/a1.mp3?v=3"))
         feed_server.audio["/a1.mp3?v=3"] = feed_server.audio["/a1.mp3"]
         await feeds.poll(feed["id"])
         listed = (await ctl.api("GET", "/bulletin-feeds")).json()
         assert listed[0]["silent_since"] is None
+        exposed = ctl.service.metrics.exposition().decode()
+        assert 'radio_bulletin_feed_silent{feed="dai-tinh"} 0.0' in exposed
         with ctl.service.db.session() as s:
             changes = [
                 (e.action, e.outcome)
