@@ -317,3 +317,36 @@ def test_service_accounts_from_the_command_line(tmp_path):
     radio("service-accounts", "revoke", "so-nn")
     assert "so-nn\trevoked" in radio("service-accounts", "list")
     radio("service-accounts", "revoke", "khong-co", code=2)
+
+
+@pytest.mark.slow
+async def test_a_rule_relays_the_bulletin_to_the_nodes_without_a_person(make_settings):
+    from zoneinfo import ZoneInfo
+
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
+        configs = await province(ctl, 2)
+        key = await new_key(ctl, "tinh", ["tinh-t"], ["bulletins:push"])
+        officer = await ctl.login_as_new("chu-tich-a", "officer", "xa-a")
+        async with fleet_of(configs, clock) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
+            clock.pause()
+            # The rule's time: a whole minute two to three minutes from the held now.
+            at = datetime.fromtimestamp(clock.now_ms() / 1000 + 180, ZoneInfo("Asia/Ho_Chi_Minh"))
+            rule = {"area_id": "xa-a", "at_time": f"{at:%H:%M}", "targets": ["xa-a"]}
+            r = await ctl.api("POST", "/bulletin-rules", json=rule, token=officer)
+            assert r.status_code == 201, r.text
+            r = await push(ctl, key, areas=["xa-a"])
+            assert r.status_code == 201, r.text
+            (placed,) = r.json()["schedules"]
+            assert placed["rule_id"] == r.json()["schedules"][0]["rule_id"] is not None
+            sched = (await ctl.api("GET", f"/schedules/{placed['schedule_id']}")).json()
+            assert sched["status"] == "scheduled" and sched["created_by"].startswith("rule:")
+            ann = (await ctl.api("GET", f"/announcements/{sched['announcement_id']}")).json()
+            await hold_media(fleet.nodes, ann["media_sha256"])
+            clock.skip_to(datetime.fromisoformat(sched["starts_at"]).timestamp() * 1000 - 2000)
+            clock.resume()
+            await wait_for(
+                lambda: all_finished(ctl, placed["schedule_id"], 2), 60, "both nodes to play"
+            )
+            assert all(len(n.played) == 1 for n in fleet.nodes)
