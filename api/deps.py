@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -123,6 +124,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 # --- Other systems: service accounts with `X-Api-Key` --------------------------------------
 
 API_KEY_HEADER = "x-api-key"
+KEY_SHAPE = re.compile(r"^rsk_[0-9a-f]{12}_")
 API_KEY_NEEDED = "send the service account's key as 'X-Api-Key: rsk_…'"
 # Upload routes for service accounts: the key (and its scope) is checked before the body.
 SERVICE_UPLOADS: dict[str, Scope_] = {"/api/v1/bulletins/audio": Scope_.bulletins_push}
@@ -145,7 +147,8 @@ def api_caller(request: Request, service: RadioService) -> Caller:
                 "svc:?",
                 "denied:api_key",
                 request.url.path,
-                {"reason": str(exc), "prefix": key[:16]},
+                # The key's public part only, and only when it has the shape of one.
+                {"reason": str(exc), "prefix": key[:16] if KEY_SHAPE.match(key) else ""},
                 role="service",
                 ip=client_ip(request),
                 outcome="denied",

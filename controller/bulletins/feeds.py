@@ -12,6 +12,7 @@ feed) until an entry comes again.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import tempfile
@@ -158,7 +159,8 @@ class FeedFollower:
         self, client: httpx.AsyncClient, feed: BulletinFeed, body: bytes
     ) -> int:
         assert feed.id is not None
-        parsed = feedparser.parse(body)
+        # A stream, never bytes or text: feedparser opens a URL or a local file named by them.
+        parsed = feedparser.parse(io.BytesIO(body))
         if parsed.get("bozo") and not parsed.get("entries"):
             raise NotAFeed(f"not an RSS or Atom feed: {parsed.get('bozo_exception')}"[:200])
         taken = 0

@@ -232,3 +232,28 @@ async def test_feed_addresses_and_sizes_are_checked(make_settings, feed_server, 
         feed_server.version += 1
         await ctl.service.feeds.poll(feed["id"])
         assert [r[0] for r in feed_server.requests].count("/a2.mp3") == 1
+
+
+async def test_a_feed_naming_a_local_file_reads_no_file(make_settings, tmp_path):
+    """feedparser reads a local file when handed bytes that name one: the follower hands it a
+    stream of what the server sent, so a body naming a feed on disk is just a broken feed."""
+    on_disk = tmp_path / "local-feed.xml"
+    local = FeedServer({})
+    local.add(Item("tu-o-dia", "Từ ổ đĩa", "/khong-co.mp3"))
+    on_disk.write_text(local.rss())
+    local.close()
+
+    class PathServer(FeedServer):
+        def rss(self) -> str:
+            return str(on_disk)
+
+    server = PathServer({})
+    try:
+        async with running_controller(make_settings(stream_allowed_hosts="127.0.0.1")) as ctl:
+            await province(ctl)
+            feed = await add_feed(ctl, server.url("/feed.xml"))
+            result = await ctl.service.feeds.poll(feed["id"])
+            assert result.new == 0 and result.status.startswith("not an RSS or Atom feed")
+            assert [r[0] for r in server.requests] == ["/feed.xml"]
+    finally:
+        server.close()
