@@ -37,6 +37,8 @@ from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
 
+# Entries (newest first, as feeds list them) taken at the first read of a feed.
+FIRST_READ_TAKES = 1
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav")
 
 
@@ -164,14 +166,22 @@ class FeedFollower:
         if parsed.get("bozo") and not parsed.get("entries"):
             raise NotAFeed(f"not an RSS or Atom feed: {parsed.get('bozo_exception')}"[:200])
         taken = 0
+        entries = list(parsed.get("entries", []))
+        # A feed followed for the first time brings its newest entry, not its whole archive:
+        # the older ones are noted as seen.
+        first_read = not self._seen_any(feed.id)
         # Oldest first, so bulletins arrive in the order they were published.
-        for entry in reversed(parsed.get("entries", [])):
+        for index in reversed(range(len(entries))):
+            entry = entries[index]
             audio = audio_enclosure(entry)
             entry_id = str(entry.get("id") or entry.get("link") or audio or "")[:300]
             keys = [k[:300] for k in dict.fromkeys(filter(None, [entry_id, audio]))]
             if not keys or self._seen(feed.id, keys):
                 continue
-            outcome, bulletin_id = await self._bulletin(client, feed, entry, entry_id, audio)
+            if first_read and index >= FIRST_READ_TAKES:
+                outcome, bulletin_id = "published before the feed was followed", None
+            else:
+                outcome, bulletin_id = await self._bulletin(client, feed, entry, entry_id, audio)
             with self.db.session() as session:
                 for key in keys:
                     session.add(
@@ -187,6 +197,15 @@ class FeedFollower:
             if bulletin_id is not None:
                 taken += 1
         return taken
+
+    def _seen_any(self, feed_id: int) -> bool:
+        with self.db.session() as session:
+            return (
+                session.exec(
+                    select(BulletinFeedEntry.id).where(BulletinFeedEntry.feed_id == feed_id)
+                ).first()
+                is not None
+            )
 
     def _seen(self, feed_id: int, keys: list[str]) -> bool:
         with self.db.session() as session:

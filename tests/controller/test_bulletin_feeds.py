@@ -136,6 +136,8 @@ async def test_a_followed_feed_brings_each_new_entry_once(make_settings, feed_se
     async with running_controller(settings, clock) as ctl:
         await province(ctl)
         officer = await ctl.login_as_new("chu-tich-a", "officer", "xa-a")
+        # Followed for the first time: its newest entry is taken, not its archive.
+        feed_server.add(Item("tin-0", "Bản tin hôm qua", "/a0.mp3"))
         feed_server.add(Item("tin-1", "Bản tin sáng", "/a1.mp3"))
         feed = await add_feed(ctl, feed_server.url("/feed.xml"), silent_after_s=3600)
         feeds = ctl.service.feeds
@@ -166,6 +168,7 @@ async def test_a_followed_feed_brings_each_new_entry_once(make_settings, feed_se
         titles = [b["title"] for b in (await ctl.api("GET", "/bulletins")).json()]
         assert titles == ["Bản tin trưa", "Bản tin sáng"]
         assert [r[0] for r in feed_server.requests].count("/a1.mp3") == 1
+        assert "/a0.mp3" not in [r[0] for r in feed_server.requests]
 
         # Every round over all feeds, as the periodic job runs it.
         assert (await feeds.poll_all())[str(feed["id"])].status == "not modified"
