@@ -120,3 +120,16 @@ class BulletinFeedPublic(BaseModel):
     last_new_at: datetime | None
     silent_since: datetime | None
     created_by: str
+
+
+class ScheduleState(BaseModel):
+    schedule_id: int
+    areas: list[str]
+    status: str = Field(description="pending, scheduled, rejected or cancelled")
+    starts_at: datetime
+    approved_by: str | None
+    deliveries: dict[str, int] = Field(description="Loudspeakers by delivery state")
+
+
+class BulletinStatus(BulletinPublic):
+    states: list[ScheduleState]

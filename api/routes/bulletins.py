@@ -11,7 +11,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from api.bulletin_schemas import (
     BulletinCreate,
@@ -20,7 +20,9 @@ from api.bulletin_schemas import (
     BulletinPublic,
     BulletinRuleCreate,
     BulletinRulePublic,
+    BulletinStatus,
     PlacedSchedule,
+    ScheduleState,
 )
 from api.deps import GuardDep, ServiceDep, ServiceGuardDep, SessionDep
 from api.errors import CodedHTTPException
@@ -28,7 +30,7 @@ from controller.auth.access import Permission
 from controller.auth.service_accounts import Scope
 from controller.bulletins.bulletins import BulletinIn, Received, check_rule
 from controller.core.errors import Conflict, Invalid, NotFound
-from controller.core.models import Bulletin, BulletinFeed, BulletinRule
+from controller.core.models import Bulletin, BulletinFeed, BulletinRule, Delivery, Schedule
 from controller.core.time import utc_datetime
 from protocol import Priority, valid_id
 
@@ -135,6 +137,43 @@ async def push_audio(
             data, guard.caller.actor, path, file.filename or "bulletin"
         )
     return answered(received, response, guard)
+
+
+@router.get("/bulletins/sent/{bulletin_id}", response_model=BulletinStatus)
+def sent_status(bulletin_id: str, guard: ServiceGuardDep, session: SessionDep) -> BulletinStatus:
+    """For the sending system: what became of its bulletin (by its own id) — each area's
+    schedule, approved or not, and its loudspeakers by delivery state."""
+    guard.check(Scope.bulletins_push, [])
+    bulletin = session.exec(
+        select(Bulletin).where(
+            Bulletin.source == guard.caller.actor, Bulletin.external_id == bulletin_id
+        )
+    ).first()
+    if bulletin is None:
+        raise NotFound(f"no bulletin {bulletin_id!r} was received from this account")
+    states = []
+    for placed in public(bulletin).schedules:
+        if placed.schedule_id is None:
+            continue
+        schedule = session.get(Schedule, placed.schedule_id)
+        if schedule is None:
+            continue
+        counts = session.exec(
+            select(Delivery.state, func.count())
+            .where(Delivery.schedule_id == placed.schedule_id)
+            .group_by(col(Delivery.state))
+        ).all()
+        states.append(
+            ScheduleState(
+                schedule_id=placed.schedule_id,
+                areas=placed.areas,
+                status=schedule.status,
+                starts_at=schedule.starts_at,
+                approved_by=schedule.approved_by,
+                deliveries={state: n for state, n in counts},
+            )
+        )
+    return BulletinStatus(**public(bulletin).model_dump(), states=states)
 
 
 @router.get("/bulletins", response_model=list[BulletinPublic])

@@ -236,6 +236,16 @@ async def test_approved_bulletin_plays_on_the_communes_nodes(make_settings, data
             await wait_for(lambda: all_finished(ctl, sid, 2), 60, "both nodes to play")
             assert all(len(n.played) == 1 for n in fleet.nodes)
 
+            # The sender asks what became of it, by its own id; no other account sees it.
+            r = await ctl.api("GET", "/bulletins/sent/b-1", headers={"X-Api-Key": key}, token="")
+            assert r.status_code == 200, r.text
+            (state,) = r.json()["states"]
+            assert state["status"] == "scheduled" and state["approved_by"] == "chu-tich-a"
+            assert state["deliveries"] == {"finished": 2} and state["areas"] == ["xa-a"]
+            other = await new_key(ctl, "khac", ["tinh-t"], ["bulletins:push"])
+            r = await ctl.api("GET", "/bulletins/sent/b-1", headers={"X-Api-Key": other}, token="")
+            assert r.status_code == 404
+
 
 async def test_a_recorded_bulletin_is_checked_by_key_before_its_body(make_settings, tmp_path):
     from audio.ffmpeg import run_ffmpeg
