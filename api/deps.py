@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -22,7 +23,10 @@ from controller.auth.access import (
     sees_content,
 )
 from controller.auth.security import InvalidToken, read_token
+from controller.auth.service_accounts import Caller, KeyRefused, authenticate
+from controller.auth.service_accounts import Scope as Scope_
 from controller.core.models import User
+from controller.core.time import utc_datetime
 from controller.service import RadioService
 from schedules import AreaTree
 
@@ -86,9 +90,23 @@ def current_user(
 
 async def upload_caller(scope: Scope) -> tuple[int, str, str] | None:
     """Checked before an upload's body is read: None when the caller is logged in, else the
-    refusal (status, detail, code). The route's own checks follow once the body is read."""
+    refusal (status, detail, code). The route's own checks follow once the body is read.
+    Uploads from other systems (`SERVICE_UPLOADS`) need a valid API key with the scope."""
     request = Request(scope)
     service: RadioService = request.app.state.service
+    if scope["path"] in SERVICE_UPLOADS:
+        scope_needed = SERVICE_UPLOADS[scope["path"]]
+
+        def check_key() -> tuple[int, str, str] | None:
+            try:
+                caller = api_caller(request, service)
+            except HTTPException as exc:
+                return exc.status_code, str(exc.detail), getattr(exc, "code", "api_key_bad")
+            if not caller.may(scope_needed):
+                return 403, f"the API key lacks the scope {scope_needed.value}", "api_key_scope"
+            return None
+
+        return await run_in_threadpool(check_key)
 
     def check() -> tuple[int, str, str] | None:
         with service.db.session() as session:
@@ -102,6 +120,95 @@ async def upload_caller(scope: Scope) -> tuple[int, str, str] | None:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+# --- Other systems: service accounts with `X-Api-Key` --------------------------------------
+
+API_KEY_HEADER = "x-api-key"
+KEY_SHAPE = re.compile(r"^rsk_[0-9a-f]{12}_")
+API_KEY_NEEDED = "send the service account's key as 'X-Api-Key: rsk_…'"
+# Upload routes for service accounts: the key (and its scope) is checked before the body.
+SERVICE_UPLOADS: dict[str, Scope_] = {"/api/v1/bulletins/audio": Scope_.bulletins_push}
+
+
+def api_caller(request: Request, service: RadioService) -> Caller:
+    """The service account of `X-Api-Key`; a refusal is recorded in the audit record."""
+    key = request.headers.get(API_KEY_HEADER, "").strip()
+    if not key:
+        raise CodedHTTPException(401, API_KEY_NEEDED, "api_key_needed")
+    now = utc_datetime(service.clock.now_ms())
+    with service.db.session() as session:
+        try:
+            caller = authenticate(session, key, now, client_ip(request))
+        except KeyRefused as exc:
+            from controller.auth.audit import record
+
+            record(
+                session,
+                "svc:?",
+                "denied:api_key",
+                request.url.path,
+                # The key's public part only, and only when it has the shape of one.
+                {"reason": str(exc), "prefix": key[:16] if KEY_SHAPE.match(key) else ""},
+                role="service",
+                ip=client_ip(request),
+                outcome="denied",
+            )
+            raise CodedHTTPException(401, str(exc), exc.code) from None
+    request.state.api_caller = caller
+    return caller
+
+
+class ServiceGuard:
+    """What a service account may do: its scopes, in its areas; every use and every refusal
+    goes to the audit record under `svc:<name>`."""
+
+    def __init__(self, request: Request, caller: Caller, service: RadioService) -> None:
+        self.request = request
+        self.caller = caller
+        self.service = service
+
+    def check(self, scope: Scope_, area_ids: list[str]) -> None:
+        if not self.caller.may(scope):
+            reason = f"the API key lacks the scope {scope.value}"
+            self.audit(f"denied:{scope.value}", ",".join(area_ids), {"reason": reason}, "denied")
+            raise CodedHTTPException(403, reason, "api_key_scope")
+        with self.service.db.session() as session:
+            tree = self.service.registry.area_tree(session)
+        outside = self.caller.outside(area_ids, tree)
+        if outside:
+            reason = (
+                f"outside the key's areas ({', '.join(self.caller.areas)}): {', '.join(outside)}"
+            )
+            self.audit(f"denied:{scope.value}", ",".join(area_ids), {"reason": reason}, "denied")
+            raise CodedHTTPException(403, reason, "api_key_area")
+
+    def audit(
+        self,
+        action: str,
+        target: str = "",
+        detail: dict[str, Any] | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        from controller.auth.audit import record
+
+        with self.service.db.session() as s:
+            record(
+                s,
+                self.caller.actor,
+                action,
+                target,
+                detail,
+                role="service",
+                ip=client_ip(self.request),
+                outcome=outcome,
+            )
+
+
+def get_service_guard(request: Request, service: ServiceDep) -> ServiceGuard:
+    return ServiceGuard(request, api_caller(request, service), service)
+
+
+ServiceGuardDep = Annotated[ServiceGuard, Depends(get_service_guard)]
 
 
 def client_ip(request: Request) -> str:

@@ -28,6 +28,7 @@ from api.routes import (
     areas,
     audit,
     auth,
+    bulletins,
     cap,
     commands,
     firmware,
@@ -43,6 +44,7 @@ from api.routes import (
     registry,
     reports,
     schedules,
+    service_accounts,
     speech,
     system,
 )
@@ -84,6 +86,7 @@ def create_app(service: RadioService) -> FastAPI:
     upload_limits = {
         "/api/v1/announcements/upload": int(settings.upload_max_mb * 1024 * 1024) + FORM_OVERHEAD,
         "/api/v1/firmware": int(settings.firmware_max_mb * 1024 * 1024) + FORM_OVERHEAD,
+        "/api/v1/bulletins/audio": int(settings.upload_max_mb * 1024 * 1024) + FORM_OVERHEAD,
     }
     build_stack = app.build_middleware_stack
 
@@ -117,6 +120,8 @@ def create_app(service: RadioService) -> FastAPI:
         speech.router,
         audit.router,
         system.router,
+        service_accounts.router,
+        bulletins.router,
     )
     for r in routers:
         app.include_router(r, prefix="/api/v1", responses=errors.ERROR_RESPONSES)

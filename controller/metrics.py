@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 from sqlmodel import col, func, select
 
 from controller.core.events import DeliveryChanged
-from controller.core.models import Alarm, Delivery, Schedule
+from controller.core.models import Alarm, BulletinFeed, Delivery, Schedule
 from controller.health.alarms import AlarmKind
 from controller.health.fleet_view import STATES, counts, fleet
 
@@ -101,7 +101,25 @@ class FleetCollector(Collector):
         for state, n in deliveries:
             deliv.add_metric([state], n)
         yield deliv
+        yield from self._feeds()
         yield from self._transport()
+
+    def _feeds(self) -> Iterator[Metric]:
+        """Followed bulletin feeds: 1 for one silent longer than its period (alert on it)."""
+        with self.service.db.session() as session:
+            feeds = session.exec(
+                select(BulletinFeed.name, BulletinFeed.silent_since).where(
+                    col(BulletinFeed.active).is_(True)
+                )
+            ).all()
+        silent = GaugeMetricFamily(
+            "radio_bulletin_feed_silent",
+            "1 when a followed bulletin feed has had nothing new for longer than its period",
+            labels=["feed"],
+        )
+        for name, since in feeds:
+            silent.add_metric([name], 1 if since is not None else 0)
+        yield silent
 
     def _transport(self) -> Iterator[Metric]:
         s = self.service

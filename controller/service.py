@@ -13,6 +13,8 @@ from controller.alerts.alerts import Alerts, record_alert_event
 from controller.auth.key_rotation import KeyRollover
 from controller.auth.keys import load_or_create_signer
 from controller.auth.security import LoginThrottle
+from controller.bulletins.bulletins import BulletinDesk
+from controller.bulletins.feeds import FeedFollower
 from controller.commands.commands import Commands
 from controller.commands.firmware import FirmwareCatalogue
 from controller.core.config import Settings
@@ -91,6 +93,15 @@ class RadioService:
             self.speech,
             self.clock,
             settings.max_text_chars,
+        )
+        self.bulletins = BulletinDesk(self.broadcasts, self.registry, self.clock)
+        self.feeds = FeedFollower(
+            self.bulletins,
+            settings.stations,
+            self.clock,
+            self.store.root,
+            settings.bulletin_feed_max_kb * 1024,
+            int(settings.upload_max_mb * 1024 * 1024),
         )
         self.alerts = Alerts(
             self.db,
@@ -179,6 +190,7 @@ class RadioService:
             ("key-rollover", self.key_rollover.run),
             ("command-timeouts", self.commands.run_timeouts),
             ("stream-alarms", self.stream_alarms.run),
+            ("bulletin-feeds", self._follow_feeds),
             *((f"health-{i}", job) for i, job in enumerate(self.health.task_factories())),
         ]
         for name, work in once:
@@ -211,6 +223,10 @@ class RadioService:
         await self.key_rollover.publish()
         await self.alerts.republish_active()
         await self.timelines.refresh(force=True)
+
+    async def _follow_feeds(self) -> None:
+        interval = self.settings.bulletin_feed_poll_s
+        await Periodic("bulletin feeds", interval, self.feeds.poll_all).run()
 
     async def _collect_media_garbage(self) -> None:
         async def once() -> None:

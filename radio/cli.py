@@ -20,6 +20,7 @@ from radio import conformance_cli, live_cli
 from radio.cli_fleet import firmware_app, node_import, node_list
 from radio.db_cli import db_app
 from radio.keys_cli import keys_app
+from radio.service_accounts_cli import service_accounts_app
 from radio.tools import load_settings
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ app.add_typer(area_app, name="area")
 app.add_typer(speech_app, name="speech")
 app.add_typer(keys_app, name="keys")
 app.add_typer(firmware_app, name="firmware")
+app.add_typer(service_accounts_app, name="service-accounts")
 node_app.command("import")(node_import)
 app.command("live")(live_cli.live)
 app.command("conformance")(conformance_cli.conformance)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.console import (
+    bulletins,
     calendar,
     content,
     devices,
@@ -43,6 +44,7 @@ def install(app: FastAPI) -> None:
         live,
         devices,
         monitoring,
+        bulletins,
     )
     for module in pages:
         app.include_router(module.router)

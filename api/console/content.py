@@ -141,7 +141,16 @@ async def approvals(console: ConsoleDep) -> HTMLResponse:
     areas = await console.areas()
     names = await names_of(console, areas)
     content = {a["id"]: a for a in await console.get("/api/v1/announcements")}
+    # Drafts that are bulletins from an upper level say so (source, category, validity).
+    from_above = {
+        p["schedule_id"]: b
+        for b in await console.get("/api/v1/bulletins")
+        for p in b["schedules"]
+        if p.get("schedule_id") is not None
+    }
     for d in drafts:
         d["timing"] = describe(console.t, d["starts_at"], d["rrule"], d["ends_on"], d["exdates"])
         d["places"] = target_names(d["targets"], names["areas"], names["nodes"], names["groups"])
-    return console.render("approvals.html", "approvals", drafts=drafts, content=content)
+    return console.render(
+        "approvals.html", "approvals", drafts=drafts, content=content, from_above=from_above
+    )

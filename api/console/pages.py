@@ -44,6 +44,7 @@ PAGES: list[Page] = [
     Page("calendar", "/console/calendar", PEOPLE | {Role.auditor}),
     Page("groups", "/console/groups", PEOPLE),
     Page("approvals", "/console/approvals", frozenset({Role.admin, Role.officer})),
+    Page("bulletin_rules", "/console/bulletin-rules", frozenset({Role.admin, Role.officer})),
     Page("playback", "/console/playback", PEOPLE | {Role.auditor}),
     Page("alerts", "/console/alerts", PEOPLE | {Role.auditor}),
     Page("reports", "/console/reports", ALL),
@@ -51,6 +52,7 @@ PAGES: list[Page] = [
     Page("map", "/console/map", frozenset({Role.admin, Role.technician, Role.auditor})),
     Page("nodes", "/console/nodes", frozenset({Role.admin, Role.technician, Role.auditor})),
     Page("alarms", "/console/alarms", frozenset({Role.admin, Role.technician, Role.auditor})),
+    Page("service_accounts", "/console/service-accounts", frozenset({Role.admin})),
 ]
 BY_KEY = {p.key: p for p in PAGES}
 

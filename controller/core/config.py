@@ -150,6 +150,14 @@ class Settings(BaseSettings):
     )
     # Live broadcasts and relays (docs/operations.md): the MP3 the controller streams to nodes.
     stream_bitrate_kbps: int = Field(default=64, ge=16, le=320)
+    # Bulletins from upper levels' feeds (controller/bulletins/feeds.py); their hosts are
+    # checked against stream_allowed_hosts, as stations are.
+    bulletin_feed_poll_s: float = Field(
+        default=300, ge=5, le=86400, description="How often followed bulletin feeds are read"
+    )
+    bulletin_feed_max_kb: int = Field(
+        default=2048, ge=16, le=65536, description="The largest feed document read"
+    )
     stream_allowed_hosts: str = Field(
         default="*",
         max_length=4000,

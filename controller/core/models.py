@@ -519,3 +519,100 @@ class LiveBroadcast(SQLModel, table=True):
     ended_at: datetime | None = None
     end_reason: str = Field(default="", max_length=200)
     source: str = Field(default="", max_length=32)  # how the audio last came: webm, pcm, mp3…
+
+
+# --- Service accounts and bulletins from upper levels -----------------------------------------
+
+
+class ServiceAccount(SQLModel, table=True):
+    """Another system's credentials (a provincial platform pushing bulletins): a key shown
+    once, stored as a SHA-256 digest, scoped to areas and actions, expiring, revocable."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    description: str = Field(default="", max_length=200)
+    # The key's public part, looked up before the secret is compared.
+    prefix: str = Field(max_length=16, sa_column_kwargs={"unique": True})
+    key_hash: str = Field(max_length=64)
+    areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    scopes: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=64)
+    last_used_at: datetime | None = None
+    last_used_ip: str = Field(default="", max_length=64)
+    uses: int = 0
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Bulletin(SQLModel, table=True):
+    """A bulletin an upper level sent (pushed by a service account or read from its feed),
+    and the schedules it became."""
+
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_bulletin_source_ext"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=80, index=True)  # "svc:<account>" or "feed:<feed id>"
+    external_id: str = Field(max_length=300)
+    title: str = Field(max_length=200)
+    category: str = Field(default="", max_length=40)
+    priority: str = Field(default="priority", max_length=16)
+    areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    # None only while its content is being made (the row is claimed first).
+    announcement_id: int | None = Field(default=None, foreign_key="announcement.id", index=True)
+    # JSON list of {"schedule_id", "rule_id" (None: waiting for approval), "areas"}.
+    schedules: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class BulletinRule(SQLModel, table=True):
+    """An officer's standing decision: bulletins of this source and category are relayed to
+    these areas at this local time (on these weekdays) without waiting for approval."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    area_id: str = Field(foreign_key="area.id", index=True, max_length=64)
+    source: str = Field(default="", max_length=80)  # "" matches every source
+    category: str = Field(default="", max_length=40)  # "" matches every category
+    at_time: str = Field(max_length=5)  # local "HH:MM"
+    weekdays: str = Field(default="", max_length=40)  # "MO,TU,WE,TH,FR"; "" every day
+    targets: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    active: bool = True
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BulletinFeed(SQLModel, table=True):
+    """An upper level's RSS or Atom feed followed for bulletins with audio enclosures."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    url: str = Field(max_length=1000)
+    category: str = Field(default="", max_length=40)
+    areas: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    priority: str = Field(default="priority", max_length=16)
+    silent_after_s: int = 86400
+    active: bool = True
+    etag: str = Field(default="", max_length=300)
+    last_modified: str = Field(default="", max_length=100)
+    last_polled_at: datetime | None = None
+    last_status: str = Field(default="", max_length=300)
+    last_new_at: datetime | None = None  # a new entry was last seen (or the feed was added)
+    silent_since: datetime | None = None  # the silence alarm, while raised
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BulletinFeedEntry(SQLModel, table=True):
+    """An entry already taken from a feed (by its id, and by its enclosure's address)."""
+
+    __table_args__ = (UniqueConstraint("feed_id", "entry_key", name="uq_feed_entry_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int = Field(foreign_key="bulletinfeed.id", index=True)
+    entry_key: str = Field(max_length=300)
+    bulletin_id: int | None = Field(default=None, foreign_key="bulletin.id")
+    outcome: str = Field(default="", max_length=300)
+    seen_at: datetime = Field(default_factory=utcnow)
