@@ -29,6 +29,7 @@ from api.routes import (
     audit,
     auth,
     cap,
+    cap_feeds,
     commands,
     firmware,
     fleet,
@@ -114,6 +115,7 @@ def create_app(service: RadioService) -> FastAPI:
         playback.router,
         speech.router,
         audit.router,
+        cap_feeds.router,
         system.router,
     )
     for r in routers:
