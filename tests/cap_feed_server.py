@@ -15,6 +15,8 @@ class FeedServer:
         self.documents: dict[str, tuple[bytes, str, str]] = {}  # path -> (body, type, modified)
         self.requests: list[dict[str, str]] = []  # lower-cased headers, plus "path"
         self.statuses: list[int] = []
+        self.redirects: dict[str, str] = {}  # path -> Location
+        self.unsized: set[str] = set()  # paths answered without Content-Length (until close)
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -54,6 +56,12 @@ class FeedServer:
                 await writer.wait_closed()
 
     def _answer(self, path: str, headers: dict[str, str]) -> bytes:
+        if path in self.redirects:
+            self.statuses.append(302)
+            return (
+                f"HTTP/1.1 302 Found\r\nLocation: {self.redirects[path]}\r\n"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n"
+            ).encode()
         if path not in self.documents:
             self.statuses.append(404)
             return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -65,8 +73,9 @@ class FeedServer:
                 f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n".encode()
             )
         self.statuses.append(200)
+        size = "" if path in self.unsized else f"Content-Length: {len(body)}\r\n"
         head = (
-            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n{size}"
             f"ETag: {etag}\r\nLast-Modified: {modified}\r\nConnection: close\r\n\r\n"
         )
         return head.encode() + body

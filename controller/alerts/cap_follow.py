@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 ACTOR = "cap-feed"  # the audit's actor for what the controller does by a rule
 RULE_ACTIONS = ("auto", "approve", "ignore")
+# How a rule's decision is named in the audit record (an officer's tap is "cap.approve").
+_DECISIONS = {"auto": "cap.auto", "approve": "cap.await_approval", "ignore": "cap.ignore"}
 MAX_ALERT_MINUTES = 7 * 24 * 60
 
 
@@ -362,7 +364,7 @@ class WarningFeeds:
             record(
                 session,
                 ACTOR,
-                f"cap.{action}",
+                _DECISIONS[action],
                 f"cap-warning:{warning.id}",
                 {"rule": stored.rule_id, "identifier": warning.identifier},
                 role="system",
