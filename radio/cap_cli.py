@@ -6,28 +6,26 @@ one (every document then reaches no area, and says what it would raise)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+import secrets
 from pathlib import Path
 
 import sqlalchemy as sa
 import typer
 
 from controller.alerts.cap_map import NodeLocation
+from controller.core.config import Settings
+from radio.tools import load_settings
 
 AreaTree = dict[str, str | None]
 
 
-def read_places(data_dir: Path, database_url: str) -> tuple[AreaTree, list[NodeLocation], str]:
+def read_places(settings: Settings) -> tuple[AreaTree, list[NodeLocation], str]:
     """(areas, nodes, where they came from), read without writing anything."""
-    if database_url:
-        url = database_url
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        engine = sa.create_engine(url)
+    if settings.database_url:
+        engine = sa.create_engine(settings.db_url)
         where = engine.url.render_as_string(hide_password=True)
     else:
-        path = (data_dir / "radio.db").resolve()
+        path = (settings.data_dir / "radio.db").resolve()
         if not path.is_file():
             return {}, [], f"no database at {path}"
         # mode=ro: SQLite opens the file read-only and creates no journal beside it.
@@ -53,11 +51,13 @@ def read_places(data_dir: Path, database_url: str) -> tuple[AreaTree, list[NodeL
     return areas, nodes, where
 
 
-def check(files: list[Path], environ: Mapping[str, str] = os.environ) -> int:
+def check(files: list[Path]) -> int:
     from controller.alerts.cap_export import check_file, format_result
 
-    data_dir = Path(environ.get("RADIO_DATA_DIR") or "data")
-    areas, nodes, where = read_places(data_dir, environ.get("RADIO_DATABASE_URL", ""))
+    # A secret of its own, so that demo mode does not write one into the data directory: the
+    # check signs nothing.
+    settings = load_settings(secret_key=secrets.token_urlsafe(32))
+    areas, nodes, where = read_places(settings)
     typer.echo(f"khu vực và loa (areas and loudspeakers): {len(areas)}, {len(nodes)} — {where}")
     refused = 0
     for path in files:
