@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from controller.alerts.cap_feeds import FeedError, read_index
@@ -88,6 +89,7 @@ def test_rule_matching_by_area_lineage_and_lists() -> None:
     assert not rule_matches(rule, warning, areas)
 
 
+@pytest.mark.sql  # warnings kept once by a unique constraint; decisions by conditional UPDATE
 async def test_feed_addresses_sizes_and_formats(make_settings):
     settings = make_settings(cap_feed_allowed_hosts="127.0.0.1", cap_feed_max_bytes=64 * 1024)
     async with FeedServer() as agency, running_controller(settings) as ctl:
