@@ -1,5 +1,5 @@
-"""An agency's warning that waits for an officer is at the top of the home page, its text shown
-as text, and one tap sends it to the mapped village's loudspeakers — in a real browser."""
+"""An agency's warning that waits for an officer appears at the top of the home page (also on a
+page already open), its text shown as text, and one tap sends it to the mapped village's loudspeakers — in a real browser."""
 
 from __future__ import annotations
 
@@ -42,13 +42,16 @@ async def test_pending_warning_on_top_of_home_sent_in_one_tap(make_settings):
             token=admin,
         )
         feed_id = r.json()["id"]
-        r = await ctl.api("POST", f"/cap/feeds/{feed_id}/poll", token=admin)
-        assert len(r.json()["taken"]) == 1, r.text  # no rule: it waits for an officer
 
         configs = [site.configs[n] for n in ("na1", "na2", "na3")]
         async with fleet_of(configs) as fleet:
             await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
             page = await site.login("officer-a")
+            assert await page.locator("#cap-warnings").count() == 0
+            # The warning arrives while the officer has the home page open: it appears on top.
+            r = await ctl.api("POST", f"/cap/feeds/{feed_id}/poll", token=admin)
+            assert len(r.json()["taken"]) == 1, r.text  # no rule: it waits for an officer
+            await page.wait_for_selector("#cap-warnings li", timeout=30_000)
             first = page.locator("main h2").first
             assert await first.inner_text() == "Cảnh báo của cơ quan chuyên môn chờ phát"
             item = page.locator("#cap-warnings li").first

@@ -1,7 +1,22 @@
 // Agencies' warnings waiting on the home page: one tap sends one out (or dismisses it).
 "use strict";
 
+// A warning that arrives while the page is open: the page is read again to show it on top.
+const CAPW_RECHECK_MS = 10000;
+
 (() => {
+  const shown = () =>
+    new Set([...document.querySelectorAll("#cap-warnings li[data-warning]")].map((li) => li.dataset.warning));
+  setInterval(async () => {
+    try {
+      const waiting = await Radio.api("GET", "/api/v1/cap/warnings");
+      const seen = shown();
+      if (waiting.some((w) => !seen.has(String(w.id)))) window.location.reload();
+    } catch (err) {
+      // Offline for a moment, or logged out: the next look (or the login page) will say.
+    }
+  }, CAPW_RECHECK_MS);
+
   const section = document.getElementById("cap-warnings");
   if (!section) return;
   const msg = document.getElementById("capw-msg");
