@@ -97,6 +97,7 @@ class WarningPublic(BaseModel):
     sent: datetime
     msg_type: str
     cap_version: str
+    test: bool
     status: str
     reason: str | None
     priority: str | None

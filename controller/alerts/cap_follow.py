@@ -289,6 +289,7 @@ class WarningFeeds:
     @staticmethod
     def _fill(warning: CapWarning, mapped: MappedAlert) -> None:
         warning.priority = mapped.priority
+        warning.test = mapped.test
         warning.title = mapped.title[:200]
         warning.text = mapped.text
         warning.areas = json.dumps(list(mapped.area_ids))
@@ -456,7 +457,7 @@ class WarningFeeds:
             title=warning.title,
             repeat=mapping.repeat[priority],
             volume=mapping.volume[priority],
-            test=False,
+            test=warning.test,
             expires_in_min=min(minutes, MAX_ALERT_MINUTES),
             cap_sender=warning.sender,
             cap_identifier=warning.identifier,
@@ -472,7 +473,7 @@ class WarningFeeds:
                 action = "alert.update"
             else:
                 alert = await self.alerts.issue(req)
-                action = "alert.issue"
+                action = "alert.test" if alert.test else "alert.issue"
         except Exception:
             with self.db.session() as session:  # it did not go out: back to the officers
                 stored = session.get(CapWarning, warning.id)

@@ -574,6 +574,7 @@ class CapWarning(SQLModel, table=True):
     sent: datetime
     msg_type: str = Field(max_length=16)
     cap_version: str = Field(default="1.2", max_length=8)
+    test: bool = False  # a Test or Exercise document: it goes out as a test alert
     status: str = Field(default=CapWarningStatus.pending, max_length=16, index=True)
     reason: str | None = Field(default=None, max_length=1000)
     priority: str | None = Field(default=None, max_length=16)

@@ -199,6 +199,20 @@ async def test_feed_addresses_sizes_and_formats(make_settings):
         assert r.status_code == 200 and r.json()["status"] == "rejected"
         r = await ctl.api("POST", f"/cap/warnings/{pending[1]['id']}/approve", token=officer)
         assert r.status_code == 409 and r.json()["code"] == "cap_warning_decided"
+        # An exercise goes out as a test alert, never as a real one.
+        drill = dated(
+            STORM,
+            now,
+            **{"BAO-13-001": "DIEN-TAP-1", "<status>Actual</status>": "<status>Exercise</status>"},
+        )
+        agency.put("/drill.xml", drill)
+        result = await poll(await follow("/drill.xml"))
+        [waiting] = [
+            w for w in (await ctl.api("GET", "/cap/warnings", token=officer)).json() if w["test"]
+        ]
+        assert waiting["identifier"] == "VN-NCHMF-2026-DIEN-TAP-1"
+        r = await ctl.api("POST", f"/cap/warnings/{waiting['id']}/approve", token=officer)
+        assert r.status_code == 200 and r.json()["test"] is True, r.text
         # An ignore rule: later warnings it matches are recorded only.
         r = await ctl.api("POST", "/cap/rules", json={"name": "chỉ ghi", "action": "ignore"})
         assert r.status_code == 201
@@ -215,4 +229,7 @@ async def test_feed_addresses_sizes_and_formats(make_settings):
             "cap.reject",
             "cap.feed.add",
             "cap.geocode.put",
+            "cap.approve",
         } <= actions
+        tests = (await ctl.api("GET", "/audit", params={"action": "alert.test"})).json()
+        assert tests and tests[0]["actor"] == "can-bo"

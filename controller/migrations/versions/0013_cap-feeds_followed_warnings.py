@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("sent", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("msg_type", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("cap_version", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+        sa.Column("test", sa.Boolean(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.Column("priority", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
