@@ -233,3 +233,52 @@ async def test_feed_addresses_sizes_and_formats(make_settings):
         } <= actions
         tests = (await ctl.api("GET", "/audit", params={"action": "alert.test"})).json()
         assert tests and tests[0]["actor"] == "can-bo"
+
+
+async def test_cap_api_reads_naad_and_cap11_with_the_geocode_table(make_settings):
+    """`POST /alerts/cap` takes Environment Canada's document (empty <references />) and a CAP
+    1.1 one, aimed through the administrator's geocode table; the audit says which was 1.1."""
+    async with running_controller(make_settings()) as ctl:
+        await make_commune(ctl, 0)
+        r = await ctl.api(
+            "PUT",
+            "/cap/geocodes",
+            json={
+                "value_name": "profile:CAP-CP:Location:0.3",
+                "value": "3506008",
+                "area_id": "thon-2",
+            },
+        )
+        assert r.status_code == 200
+        now = datetime.now(UTC)
+        naad = (AGENCIES / "naad_ec_snowfall.xml").read_text()
+        naad = naad.replace(
+            "2026-11-28T01:56:17-00:00", (now - timedelta(minutes=5)).isoformat(timespec="seconds")
+        )
+        naad = naad.replace(
+            "2026-11-28T17:56:17-00:00", (now + timedelta(hours=2)).isoformat(timespec="seconds")
+        )
+        headers = {"Content-Type": "application/xml"}
+        r = await ctl.api("POST", "/alerts/cap", content=naad.encode(), headers=headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["areas"] == ["thon-2"] and "snowfall" in r.json()["title"]
+        tsunami = (AGENCIES / "cap11_tsunami.xml").read_text()
+        tsunami = tsunami.replace(
+            "2026-11-28T01:42:00-00:00", (now - timedelta(minutes=5)).isoformat(timespec="seconds")
+        )
+        tsunami = tsunami.replace(
+            "2026-11-28T07:42:00-00:00", (now + timedelta(hours=1)).isoformat(timespec="seconds")
+        )
+        tsunami = tsunami.replace(
+            "<circle>15.90,109.50 500</circle>",
+            "<geocode><valueName>VN-ADM</valueName><value>thon-1</value></geocode>",
+        )
+        r = await ctl.api("POST", "/alerts/cap", content=tsunami.encode(), headers=headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["areas"] == ["thon-1"]
+        audit = (await ctl.api("GET", "/audit", params={"action": "alert.issue"})).json()
+        versions = {e["detail"]["cap"]: e["detail"]["cap_version"] for e in audit}
+        assert versions == {
+            "PTWC-2026-11-28T0142Z-001": "1.1",
+            "urn:oid:2.49.0.1.124.2838273405.2026": "1.2",
+        }
