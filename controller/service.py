@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from audio import MediaStore
 from controller.alerts.alerts import Alerts, record_alert_event
+from controller.alerts.cap_follow import WarningFeeds
 from controller.auth.key_rotation import KeyRollover
 from controller.auth.keys import load_or_create_signer
 from controller.auth.security import LoginThrottle
@@ -46,6 +47,7 @@ from protocol import Topics
 from protocol.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+CAP_FEED_TICK_S = 5.0
 
 
 class RadioService:
@@ -113,6 +115,13 @@ class RadioService:
             self.clock,
             settings.base_url,
             self.changes,
+        )
+        self.warning_feeds = WarningFeeds(
+            self.db, self.alerts, settings.cap_feed_hosts, settings.cap_feed_max_bytes
+        )
+        # Every few seconds, the feeds whose own interval has passed (tests call run_once()).
+        self.cap_feed_job = Periodic(
+            "CAP feeds", CAP_FEED_TICK_S, self.warning_feeds.poll_due, at_start=True
         )
         self.ingest.event_writers["alert_"] = record_alert_event
         self.changes.subscribe(AlertReceiptStored, self.alerts.on_receipt)
@@ -187,6 +196,7 @@ class RadioService:
             ("horizon", self.timelines.run_horizon),
             ("media-gc", self._collect_media_garbage),
             ("alert-expiry", self.alerts.run_expiry),
+            ("cap-feeds", self.cap_feed_job.run),
             ("key-rollover", self.key_rollover.run),
             ("command-timeouts", self.commands.run_timeouts),
             ("stream-alarms", self.stream_alarms.run),

@@ -435,24 +435,11 @@ def user_add(
 
 @cap_app.command("check")
 def cap_check(files: list[Path]) -> None:
-    """Validate CAP documents: print the alert each would raise, or why it is refused."""
-    from sqlmodel import select
+    """Validate CAP documents: print the alert each would raise, or why it is refused (an
+    expired one: what it would have raised, and why it is refused now). Writes nothing."""
+    from radio.cap_cli import check
 
-    from controller.alerts.cap_export import check_file, format_result
-    from controller.core.models import Area, Node
-    from radio.tools import open_registry
-
-    os.environ.setdefault("RADIO_DEMO", "1")
-    registry = open_registry(load_settings())
-    with registry.db.session() as session:
-        areas = {a.id: a.parent_id for a in session.exec(select(Area)).all()}
-        nodes = [(n.id, n.area_id, n.lat, n.lon) for n in session.exec(select(Node)).all()]
-    refused = 0
-    for path in files:
-        result = check_file(path, areas=areas, nodes=nodes)
-        typer.echo(format_result(result))
-        refused += not result.ok
-    raise typer.Exit(1 if refused else 0)
+    raise typer.Exit(check(files))
 
 
 @speech_app.command("normalize")

@@ -38,6 +38,10 @@ async def overview(console: ConsoleDep) -> HTMLResponse:
     drafts = []
     if console.can("approvals"):
         drafts = await console.get("/api/v1/schedules", status="pending")
+    can_alert = console.can("alerts") and console.may(Permission.alert)
+    # Agencies' warnings waiting for one tap come first on the page, the most urgent first.
+    warnings = await console.get("/api/v1/cap/warnings") if can_alert else []
+    names = {a.id: a.name for a in await console.areas()} if warnings else {}
     return console.render(
         "home.html",
         "home",
@@ -45,7 +49,9 @@ async def overview(console: ConsoleDep) -> HTMLResponse:
         nodes=len(nodes),
         alerts=active,
         drafts=drafts,
-        can_alert=console.can("alerts") and console.may(Permission.alert),
+        can_alert=can_alert,
+        warnings=warnings,
+        names=names,
     )
 
 

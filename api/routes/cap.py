@@ -52,7 +52,11 @@ async def receive_cap(
         for n in session.exec(select(Node).where(Node.retired == False)).all()  # noqa: E712
     ]
     try:
-        mapped = map_alert(parse_cap(body), areas=areas, nodes=nodes, now=datetime.now(UTC))
+        # The administrator's geocodes apply here as to followed feeds (docs/operations.md).
+        mapping = service.warning_feeds.mapping(session)
+        mapped = map_alert(
+            parse_cap(body), mapping, areas=areas, nodes=nodes, now=datetime.now(UTC)
+        )
     except CapRefused as exc:
         raise Invalid(f"CAP document refused ({exc.reason}): {exc.message}") from None
     earlier: Alert | None = None
@@ -97,7 +101,7 @@ async def receive_cap(
         guard.audit(
             "alert.test" if alert.test else "alert.issue",
             alert.id,
-            {"cap": mapped.identifier, "sender": mapped.sender},
+            {"cap": mapped.identifier, "sender": mapped.sender, "cap_version": mapped.cap_version},
         )
     return public(alert)
 

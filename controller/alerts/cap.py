@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 from controller.core.errors import Invalid
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
+NS_11 = "urn:oasis:names:tc:emergency:cap:1.1"
 OLDER_NAMESPACES = {
-    "urn:oasis:names:tc:emergency:cap:1.1": "1.1",
+    NS_11: "1.1",
     "urn:oasis:names:tc:emergency:cap:1.0": "1.0",
     "http://www.incident.com/cap/1.0": "1.0",
 }
@@ -125,6 +126,9 @@ class CapAlert:
     infos: tuple[CapInfo, ...] = ()
     source: str | None = None
     note: str | None = None
+    # "1.1" for a CAP 1.1 document read as CAP 1.2; read_notes say what that changed.
+    version: str = "1.2"
+    read_notes: tuple[str, ...] = ()
 
 
 def choose_info(alert: CapAlert, preferred: Sequence[str] = ("vi", "vi-VN")) -> CapInfo | None:

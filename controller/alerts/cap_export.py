@@ -122,7 +122,9 @@ def _ring(points: Iterable[Sequence[float]]) -> str:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """For one file: the alert it would raise, or why it is refused."""
+    """For one file: the alert it would raise, or why it is refused. An alert refused only for
+    now (expired, or aimed at none of our areas) has both: what it would have raised, and why
+    it would be refused."""
 
     path: str
     alert: MappedAlert | None = None
@@ -159,21 +161,39 @@ def check_file(
                 "bytes are accepted for one CAP alert",
             )
         mapped = map_alert(
-            parse_cap(data), mapping, areas=areas, nodes=nodes, now=now or datetime.now(VIETNAM)
+            parse_cap(data),
+            mapping,
+            areas=areas,
+            nodes=nodes,
+            now=now or datetime.now(VIETNAM),
+            checking=True,
         )
     except CapRefused as err:
         return CheckResult(where, refused=err)
-    return CheckResult(where, alert=mapped)
+    return CheckResult(where, alert=mapped, refused=mapped.refusals[0] if mapped.refusals else None)
 
 
 def format_result(result: CheckResult) -> str:
     """One line per file, Vietnamese first with English in brackets."""
     name = Path(result.path).name
-    if result.refused is not None or result.alert is None:
+    alert = result.alert
+    if alert is None:
         refused = result.refused
         why = f"{refused.reason}: {refused.message}" if refused else "unknown"
         return f"✘ {name}: bị từ chối (refused) — {why}"
-    alert = result.alert
+    line = _describe(alert)
+    if alert.cap_version != "1.2":
+        line += f"; CAP {alert.cap_version} (đọc như CAP 1.2, read as CAP 1.2)"
+        line += "".join(f"; {note}" for note in alert.read_notes[1:])
+    if alert.refusals:
+        why = "; ".join(f"{r.reason}: {r.message}" for r in alert.refusals)
+        return (
+            f"✘ {name}: bị từ chối lúc này (refused now) — {why}\n  sẽ phát (would raise): {line}"
+        )
+    return f"✔ {name}: {line}"
+
+
+def _describe(alert: MappedAlert) -> str:
     refs = ", ".join(alert.referenced_identifiers)
     head = "[THỬ NGHIỆM (TEST)] " if alert.test else ""
     if alert.action == "cancel":
@@ -182,7 +202,7 @@ def format_result(result: CheckResult) -> str:
         if alert.action == "update":
             head += f"cập nhật (update) {refs}, "
         head += _PRIORITY_VI[alert.priority or "priority"]
-    parts = [f"✔ {name}: {head}"]
+    parts = [head]
     if alert.area_ids:
         parts[0] += f", {len(alert.area_ids)} khu vực: {', '.join(alert.area_ids)}"
     parts.append(f"hết hạn {local_time(alert.expires)}")
@@ -190,4 +210,5 @@ def format_result(result: CheckResult) -> str:
         parts.append(f"ngôn ngữ (language) {alert.language}")
     if alert.action != "cancel":  # a cancel reaches whoever received the alerts it cancels
         parts.append(f"{len(alert.node_ids)} loa (loudspeakers)")
+        parts.append(f"«{alert.title}»")
     return "; ".join(parts)

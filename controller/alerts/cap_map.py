@@ -99,6 +99,11 @@ class MappedAlert:
     repeat: int | None
     volume: int | None
     unmatched_geocodes: tuple[tuple[str, str], ...] = ()
+    # The document's CAP version ("1.1" read as 1.2) and what reading it as 1.2 changed.
+    cap_version: str = "1.2"
+    read_notes: tuple[str, ...] = ()
+    # Only when mapped for a check: why this alert would be refused now (expired, no targets).
+    refusals: tuple[CapRefused, ...] = ()
 
     @property
     def referenced_identifiers(self) -> tuple[str, ...]:
@@ -112,8 +117,11 @@ def map_alert(
     areas: Mapping[str, str | None],
     nodes: Sequence[NodeLocation],
     now: datetime,
+    checking: bool = False,
 ) -> MappedAlert:
-    """`areas` maps each of our area ids to its parent (None at the root)."""
+    """`areas` maps each of our area ids to its parent (None at the root). When `checking`,
+    an alert that has expired or reaches none of our areas is still mapped, with the reasons it
+    would be refused now in `refusals`, so a check can say what it would have raised."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     mapping = mapping or CapMapping()
@@ -145,17 +153,24 @@ def map_alert(
     expires = (info.expires if info and info.expires else None) or (
         alert.sent + mapping.default_validity
     )
+    refusals: list[CapRefused] = []
     if expires <= now:
-        raise CapRefused(
-            "expired",
-            f"the alert expired at {_local(expires)} (Vietnam time), "
-            f"before it was checked at {_local(now)}",
+        refusals.append(
+            CapRefused(
+                "expired",
+                f"the alert expired at {_local(expires)} (Vietnam time), "
+                f"before it was checked at {_local(now)}",
+            )
         )
+        if not checking:
+            raise refusals[-1]
     priority = None if action == "cancel" or info is None else _priority(info, mapping)
     cap_areas = _cap_areas(alert, info)
     area_ids, node_ids, unmatched = _targets(cap_areas, mapping, areas, nodes)
     if not area_ids and action != "cancel":
-        raise CapRefused("no_targets", _no_targets_message(cap_areas, unmatched))
+        refusals.append(CapRefused("no_targets", _no_targets_message(cap_areas, unmatched)))
+        if not checking:
+            raise refusals[-1]
     title = (info.headline or info.event) if info else "Hủy cảnh báo"
     return MappedAlert(
         identifier=alert.identifier,
@@ -175,6 +190,9 @@ def map_alert(
         repeat=mapping.repeat[priority] if priority else None,
         volume=mapping.volume[priority] if priority else None,
         unmatched_geocodes=unmatched,
+        cap_version=alert.version,
+        read_notes=alert.read_notes,
+        refusals=tuple(refusals),
     )
 
 

@@ -1,10 +1,12 @@
-"""CAP 1.2 documents read safely into typed values, or refused with the reason in plain words."""
+"""CAP 1.2 documents (and CAP 1.1, read as 1.2) read safely into typed values, or refused with
+the reason in plain words."""
 
 from __future__ import annotations
 
 import math
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import datetime
 
 import defusedxml
@@ -16,6 +18,7 @@ from controller.alerts.cap import (
     MAX_BYTES,
     MSG_TYPES,
     NS,
+    NS_11,
     OLDER_NAMESPACES,
     SCOPES,
     SEVERITIES,
@@ -70,6 +73,30 @@ _INFO_ELEMENTS = {
     "area",
 }
 _AREA_ELEMENTS = {"areaDesc", "polygon", "circle", "geocode", "altitude", "ceiling"}
+# Elements of type xs:string that the schema lets out (minOccurs="0"): an empty one is valid
+# CAP and means the same as none (Environment Canada's NAAD feed sends `<references />`, the US
+# NWS `<polygon></polygon>`). Required elements, enumerations and times must still have content.
+_OPTIONAL_STRINGS = {
+    "source",
+    "restriction",
+    "addresses",
+    "code",
+    "note",
+    "references",
+    "incidents",
+    "audience",
+    "senderName",
+    "headline",
+    "description",
+    "instruction",
+    "web",
+    "contact",
+    "polygon",
+    "circle",
+}
+# CAP 1.1 kept CAP 1.0's "Very Likely" for compatibility and said to read it as "Likely";
+# CAP 1.2 dropped it.
+_CERTAINTY_11 = {"Very Likely": "Likely"}
 # The CAP 1.2 dateTime pattern; "Z" is tolerated although the standard asks for "+00:00",
 # because refusing a real warning over a cosmetic time-zone letter would do more harm.
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z)")
@@ -95,19 +122,42 @@ def parse_cap(data: bytes, *, max_bytes: int = MAX_BYTES) -> CapAlert:
             f"the document is not well-formed XML ({err}); it may have been truncated in transfer",
         ) from None
     namespace, _, local = root.tag[1:].partition("}") if root.tag[0] == "{" else ("", "", root.tag)
-    if local == "alert" and namespace in OLDER_NAMESPACES:
+    notes: list[str] = []
+    if local == "alert" and namespace == NS_11:
+        notes = _as_cap12(root)
+    elif local == "alert" and namespace in OLDER_NAMESPACES:
         raise CapRefused(
             "unsupported",
             f"this is a CAP {OLDER_NAMESPACES[namespace]} document "
-            f"({namespace}); only CAP 1.2 ({NS}) is accepted",
+            f"({namespace}); only CAP 1.2 ({NS}) and CAP 1.1 ({NS_11}) are accepted",
         )
-    if local != "alert" or namespace != NS:
+    elif local != "alert" or namespace != NS:
         raise CapRefused(
             "invalid",
             f"the root element is <{local}> in namespace "
             f"'{namespace or 'none'}', not <alert> in the CAP 1.2 namespace {NS}",
         )
-    return _alert(root)
+    alert = _alert(root)
+    if namespace == NS_11:
+        return replace(alert, version="1.1", read_notes=tuple(notes))
+    return alert
+
+
+def _as_cap12(root: ET.Element) -> list[str]:
+    """Rewrite a CAP 1.1 tree as CAP 1.2, in place. CAP 1.2 only added to CAP 1.1 (values such
+    as responseType "AllClear", the dropped "Very Likely"), so every 1.1 element keeps its
+    meaning; what had to change is said in the returned notes."""
+    notes = [f"CAP 1.1 document ({NS_11}) read as CAP 1.2"]
+    old = "{" + NS_11 + "}"
+    for elem in root.iter():
+        if elem.tag.startswith(old):
+            elem.tag = "{" + NS + "}" + elem.tag[len(old) :]
+            if elem.tag.endswith("}certainty"):
+                text = " ".join((elem.text or "").split())
+                if text in _CERTAINTY_11:
+                    elem.text = _CERTAINTY_11[text]
+                    notes.append(f"certainty '{text}' read as '{elem.text}', as CAP 1.1 asks")
+    return notes
 
 
 def _hostile_message(data: bytes) -> str:
@@ -146,6 +196,8 @@ def _children(elem: ET.Element, path: str, allowed: set[str]) -> dict[str, list[
 
 def _texts(groups: dict[str, list[ET.Element]], name: str, path: str) -> list[str]:
     texts = [" ".join((e.text or "").split()) for e in groups.get(name, [])]
+    if name in _OPTIONAL_STRINGS:
+        return [text for text in texts if text]
     for text in texts:
         if not text:
             raise CapRefused("invalid", f"<{path}/{name}> is empty")

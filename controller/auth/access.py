@@ -21,6 +21,7 @@ class Permission(StrEnum):
     manage_users = "manage_users"
     manage_dictionary = "manage_dictionary"  # the reading dictionary, for every area
     manage_firmware = "manage_firmware"  # the firmware catalogue, for every area
+    manage_warning_feeds = "manage_warning_feeds"  # followed CAP feeds, their rules and codes
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

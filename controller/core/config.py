@@ -22,6 +22,8 @@ from pydantic_settings import (
 from controller.core.private_files import private_file
 from controller.core.station_hosts import StationPolicy
 
+CAP_FEED_SETTING = "RADIO_CAP_FEED_ALLOWED_HOSTS"
+
 TIMEZONE = "Asia/Ho_Chi_Minh"
 MIN_SECRET_KEY_CHARS = 32
 MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -166,6 +168,14 @@ class Settings(BaseSettings):
         "CIDR ranges; '*': any host at a public address. Loopback, private, CGNAT, "
         "link-local, ULA and multicast addresses only when listed as addresses or ranges",
     )
+    # Followed CAP warning feeds (docs/operations.md, "Warning feeds"): the same host checks.
+    cap_feed_allowed_hosts: str = Field(
+        default="*",
+        max_length=4000,
+        description="Hosts the controller may poll for CAP warning feeds and the documents "
+        "they link to; the same form as stream_allowed_hosts",
+    )
+    cap_feed_max_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     live_max_minutes: float = Field(default=60, gt=0, le=12 * 60)
     live_source_grace_s: float = Field(
         default=60, gt=0, le=3600, description="A live broadcast without a source this long ends"
@@ -225,6 +235,17 @@ class Settings(BaseSettings):
     def stations(self) -> StationPolicy:
         """`stream_allowed_hosts`, parsed."""
         return StationPolicy.parse(self.stream_allowed_hosts)
+
+    @field_validator("cap_feed_allowed_hosts")
+    @classmethod
+    def _cap_feed_hosts(cls, v: str) -> str:
+        StationPolicy.parse(v, CAP_FEED_SETTING)
+        return v
+
+    @cached_property
+    def cap_feed_hosts(self) -> StationPolicy:
+        """`cap_feed_allowed_hosts`, parsed."""
+        return StationPolicy.parse(self.cap_feed_allowed_hosts, CAP_FEED_SETTING)
 
     @field_validator("mqtt_url")
     @classmethod

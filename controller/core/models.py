@@ -542,6 +542,22 @@ class ServiceAccount(SQLModel, table=True):
     last_used_at: datetime | None = None
     last_used_ip: str = Field(default="", max_length=64)
     uses: int = 0
+
+
+class CapFeed(SQLModel, table=True):
+    """A warning agency's feed the controller follows: an Atom or RSS index of CAP documents,
+    or one CAP document's address. Polled with the validators of the last answer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    url: str = Field(max_length=2000)
+    enabled: bool = True
+    interval_s: int = 60
+    etag: str | None = Field(default=None, max_length=400)
+    last_modified: str | None = Field(default=None, max_length=100)
+    polled_at: datetime | None = None
+    changed_at: datetime | None = None  # the last answer with new content (not a 304)
+    error: str | None = Field(default=None, max_length=500)  # the last poll's failure
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -616,3 +632,71 @@ class BulletinFeedEntry(SQLModel, table=True):
     bulletin_id: int | None = Field(default=None, foreign_key="bulletin.id")
     outcome: str = Field(default="", max_length=300)
     seen_at: datetime = Field(default_factory=utcnow)
+
+
+class CapRule(SQLModel, table=True):
+    """An administrator's rule for followed warnings: which ones go out by themselves (`auto`),
+    wait for an officer (`approve`) or are only recorded (`ignore`). Empty lists match all;
+    `areas` matches a warning aimed at one of them or at a place inside one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    action: str = Field(max_length=16)
+    severities: str = Field(sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    urgencies: str = Field(sa_column=Column(Text, nullable=False, default="[]"))
+    certainties: str = Field(sa_column=Column(Text, nullable=False, default="[]"))
+    areas: str = Field(sa_column=Column(Text, nullable=False, default="[]"))
+    feed_id: int | None = Field(default=None, foreign_key="capfeed.id", index=True)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CapGeocode(SQLModel, table=True):
+    """An agency's area code (valueName, value) and the area of ours it stands for."""
+
+    value_name: str = Field(primary_key=True, max_length=200)
+    value: str = Field(primary_key=True, max_length=200)
+    area_id: str = Field(foreign_key="area.id", index=True, max_length=64)
+
+
+class CapWarningStatus(StrEnum):
+    pending = "pending"  # waits for an officer's one tap
+    raised = "raised"  # went out as one of our alerts (alert_id)
+    rejected = "rejected"  # an officer declined it
+    ignored = "ignored"  # a rule says to record it only
+    refused = "refused"  # not actionable here (expired, no area of ours, …): `reason`
+    superseded = "superseded"  # an update from the agency took its place before it went out
+    cancelled = "cancelled"  # the agency cancelled it
+
+
+class CapWarning(SQLModel, table=True):
+    """One CAP document read from a followed feed, kept once per (sender, identifier, sent)."""
+
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent", name="uq_capwarning_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int | None = Field(default=None, foreign_key="capfeed.id", index=True)
+    url: str = Field(default="", max_length=2000, index=True)
+    sender: str = Field(max_length=200)
+    identifier: str = Field(max_length=200, index=True)
+    sent: datetime
+    msg_type: str = Field(max_length=16)
+    cap_version: str = Field(default="1.2", max_length=8)
+    test: bool = False  # a Test or Exercise document: it goes out as a test alert
+    status: str = Field(default=CapWarningStatus.pending, max_length=16, index=True)
+    reason: str | None = Field(default=None, max_length=1000)
+    priority: str | None = Field(default=None, max_length=16)
+    severity: str | None = Field(default=None, max_length=16)
+    urgency: str | None = Field(default=None, max_length=16)
+    certainty: str | None = Field(default=None, max_length=16)
+    title: str = Field(default="", max_length=200)
+    text: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    areas: str = Field(sa_column=Column(Text, nullable=False, default="[]"))  # our area ids
+    references: str = Field(sa_column=Column(Text, nullable=False, default="[]"))  # identifiers
+    expires_at: datetime | None = None
+    rule_id: int | None = None
+    alert_id: str | None = Field(default=None, max_length=40, index=True)
+    document: str = Field(sa_column=Column(Text, nullable=False, default=""))
+    received_at: datetime = Field(default_factory=utcnow)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = None

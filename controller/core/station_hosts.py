@@ -121,9 +121,10 @@ class StationPolicy:
     names: frozenset[str] = frozenset()
     suffixes: tuple[str, ...] = ()  # ".vov.vn" for "*.vov.vn"
     networks: tuple[IPNetwork, ...] = ()
+    setting: str = SETTING  # the setting it was read from, named in refusals
 
     @classmethod
-    def parse(cls, text: str) -> StationPolicy:
+    def parse(cls, text: str, setting: str = SETTING) -> StationPolicy:
         """`*`, host names, `*.domain`, IP addresses and CIDR ranges, comma-separated."""
         any_public = False
         names: set[str] = set()
@@ -144,14 +145,14 @@ class StationPolicy:
             name = entry.removeprefix("*.")
             if not _NAME.match(name) or len(name) > 253:
                 raise ValueError(
-                    f"{SETTING}: {raw.strip()!r} is not a host name, *.domain, an IP address "
+                    f"{setting}: {raw.strip()!r} is not a host name, *.domain, an IP address "
                     "or a CIDR range"
                 )
             if entry.startswith("*."):
                 suffixes.append("." + name)
             else:
                 names.add(name)
-        return cls(any_public, frozenset(names), tuple(suffixes), tuple(networks))
+        return cls(any_public, frozenset(names), tuple(suffixes), tuple(networks), setting)
 
     def _listed(self, ip: IPAddress) -> bool:
         return any(ip.version == net.version and ip in net for net in self.networks)
@@ -166,12 +167,12 @@ class StationPolicy:
             return f"{host} has no address"
         for ip in addresses:
             if not self._listed(ip) and not is_public(ip):
-                return f"{host} is at {ip}, which is not public and not in {SETTING}"
+                return f"{host} is at {ip}, which is not public and not in {self.setting}"
         if self.any_public or all(self._listed(ip) for ip in addresses):
             return None
         if literal_ip(host) is None and self._named(host):
             return None
-        return f"{host} is not in {SETTING}"
+        return f"{host} is not in {self.setting}"
 
     def precheck(self, host: str) -> str | None:
         """What can be said of a host without resolving it (when a playlist is written); the
@@ -182,7 +183,7 @@ class StationPolicy:
             return self.refusal(host, [literal])
         if self.any_public or self.networks or self._named(host):
             return None
-        return f"{host} is not in {SETTING}"
+        return f"{host} is not in {self.setting}"
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:

@@ -138,7 +138,7 @@ def test_hostile_messages_say_which_attack() -> None:
 @pytest.mark.parametrize(
     ("name", "reason", "words"),
     [
-        ("cap11.xml", "unsupported", "CAP 1.1"),
+        ("agencies/cap10_old.xml", "unsupported", "CAP 1.0"),
         ("truncated.xml", "invalid", "truncated"),
         ("missing_identifier.xml", "invalid", "<identifier>"),
         ("bad_enum.xml", "invalid", "'Critical'"),
@@ -622,7 +622,8 @@ def test_check_and_format_accepted() -> None:
     assert result.ok and result.alert is not None
     assert format_result(result) == (
         "✔ storm_polygon.xml: khẩn cấp (emergency), 2 khu vực: thon-dong, thon-doai; "
-        "hết hạn 13:30 28/11/2026; ngôn ngữ (language) vi-VN; 3 loa (loudspeakers)"
+        "hết hạn 13:30 28/11/2026; ngôn ngữ (language) vi-VN; 3 loa (loudspeakers); "
+        "«Bão số 12 đổ bộ vào ven biển»"
     )
     assert format_result(check("flood_cancel.xml")).startswith(
         "✔ flood_cancel.xml: hủy (cancel) VN-KTTV-2026-1128-001, VN-KTTV-2026-1128-003"
@@ -644,7 +645,8 @@ def test_check_and_format_test_alert(tmp_path: Path) -> None:
         ("xxe_file.xml", "hostile"),
         ("xxe_http.xml", "hostile"),
         ("doctype_only.xml", "hostile"),
-        ("cap11.xml", "unsupported"),
+        ("agencies/cap10_old.xml", "unsupported"),
+        ("cap11.xml", "not_actionable"),  # read as CAP 1.2, but it has no <info>
         ("truncated.xml", "invalid"),
         ("missing_identifier.xml", "invalid"),
         ("bad_enum.xml", "invalid"),
@@ -656,7 +658,12 @@ def test_check_and_format_test_alert(tmp_path: Path) -> None:
 def test_check_and_format_refused(name: str, reason: str) -> None:
     result = check(name)
     assert not result.ok and result.refused is not None and result.refused.reason == reason
-    assert format_result(result).startswith(f"✘ {name}: bị từ chối (refused) — {reason}: ")
+    # Refused only for now (expired, no area of ours): the check also says what it would raise.
+    now_only = reason in ("expired", "no_targets")
+    head = "bị từ chối lúc này (refused now)" if now_only else "bị từ chối (refused)"
+    line = format_result(result)
+    assert line.startswith(f"✘ {Path(name).name}: {head} — {reason}: ")
+    assert ("sẽ phát (would raise)" in line) == now_only
 
 
 def test_check_unreadable_and_oversized_files(tmp_path: Path) -> None:
