@@ -542,6 +542,8 @@ class ServiceAccount(SQLModel, table=True):
     last_used_at: datetime | None = None
     last_used_ip: str = Field(default="", max_length=64)
     uses: int = 0
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class CapFeed(SQLModel, table=True):
