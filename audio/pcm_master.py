@@ -1,5 +1,5 @@
 """Mastering in memory: speech levelled, compressed, joined to the chimes and limited as PCM,
-then encoded to MP3 by one ffmpeg run and checked on the decoded file."""
+then encoded to MP3 once (LAME, in process) and checked on the decoded file."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import miniaudio
 import numpy as np
 
 from audio.chime import chime_samples
 from audio.errors import AudioError
-from audio.ffmpeg import run_ffmpeg
 from audio.loudness import Samples, integrated_lufs, oversampled_peaks, true_peak_dbtp
 from audio.mastering import MasteringSettings
 from audio.measure import Measurement
@@ -119,18 +119,32 @@ def _finish(programme: Samples, peaks: Samples, gain_db: float, limit_db: float,
     return out.astype(np.float32, copy=False)
 
 
+def _encoder(settings: MasteringSettings) -> Any:
+    import lameenc  # loaded with the first render, as the other mastering libraries
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(settings.bitrate_kbps)
+    encoder.set_in_sample_rate(settings.sample_rate)
+    encoder.set_out_sample_rate(settings.sample_rate)
+    encoder.set_channels(1)
+    encoder.set_quality(_LAME_QUALITY)
+    return encoder
+
+
 def _encode(samples: Samples, out_mp3: Path, settings: MasteringSettings) -> None:
-    args = [
-        "-y", "-f", "f32le", "-ar", str(settings.sample_rate), "-ac", "1", "-i", "pipe:0",
-        "-map_metadata", "-1", "-c:a", "libmp3lame", "-b:a", f"{settings.bitrate_kbps}k",
-        # LAME's quality 7 (no psychoacoustic noise shaping) halves the encode, the largest
-        # cost of a render; at these bitrates, for speech on horns, it is not heard.
-        "-compression_level", str(_LAME_QUALITY),
-        # No version strings or tags: the same input gives the same bytes, hence the same hash.
-        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-id3v2_version", "0",
-        "-write_id3v1", "0", "-f", "mp3", str(out_mp3),
-    ]  # fmt: skip
-    run_ffmpeg(args, input=samples.astype("<f4", copy=False).tobytes())
+    """Mono MP3 at the programme's own rate, encoded in this process by LAME (lameenc).
+
+    LAME's quality 7 (no psychoacoustic noise shaping) halves the encode, the largest cost
+    of a render; at these bitrates, for speech on horns, it is not heard. No tags are
+    written: the same input gives the same bytes, hence the same hash.
+    """
+    encoder = _encoder(settings)
+    pcm = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype("<i2")
+    try:
+        data = encoder.encode(pcm.tobytes()) + encoder.flush()
+    except RuntimeError as exc:
+        raise AudioError(f"the announcement could not be encoded: {exc}") from exc
+    out_mp3.write_bytes(bytes(data))
 
 
 def _decoded(mp3: Path, rate: int) -> Samples:
@@ -147,6 +161,8 @@ def prepare_mastering(sample_rate: int = 22050) -> None:
     """Import the libraries a render uses and make the chimes now (about a second), so that
     the first render, perhaps an emergency alert's, does not wait for them."""
     _compress(np.zeros(sample_rate, dtype=np.float32), sample_rate)
+    integrated_lufs(np.zeros(sample_rate, dtype=np.float32), sample_rate)
+    _encoder(MasteringSettings(sample_rate=sample_rate))  # type: ignore[arg-type]
     _limiter_gain(np.ones(8, dtype=np.float32), 0.5, sample_rate)
     oversampled_peaks(np.zeros(8, dtype=np.float32))
     for closing in (False, True):

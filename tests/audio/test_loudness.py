@@ -167,7 +167,7 @@ def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
     # leaves the slow imports alone; preparing loads them, as the controller does at start.
     script = (
         "import sys, audio\n"
-        "slow = ('scipy', 'pyloudnorm', 'pedalboard')\n"
+        "slow = ('scipy', 'pyebur128', 'pedalboard', 'lameenc')\n"
         "print(sorted(m for m in slow if m in sys.modules))\n"
         "audio.prepare_mastering()\n"
         "print(sorted(m for m in slow if m in sys.modules))\n"
@@ -177,4 +177,4 @@ def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
     )
     before, after = done.stdout.splitlines()
     assert before == "[]"
-    assert after == "['pedalboard', 'pyloudnorm', 'scipy']"
+    assert after == "['lameenc', 'pedalboard', 'pyebur128', 'scipy']"
