@@ -102,12 +102,23 @@ def _limiter_gain(peaks: Samples, ceiling: float, rate: int) -> Samples | None:
     """
     from scipy import ndimage
 
-    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
-    if float(needed.min()) >= 1.0:
+    (over,) = np.nonzero(peaks > ceiling)
+    if len(over) == 0:
         return None
     width = 2 * max(1, round(_LIMITER_RAMP_S * rate)) + 1
-    held = ndimage.minimum_filter1d(needed, width, mode="nearest")
-    return np.asarray(ndimage.uniform_filter1d(held, width, mode="nearest"), dtype=np.float32)
+    # A sample's gain depends on the needed gain less than `width` either side, so the
+    # filters run only over stretches around the peaks to limit, each with `width` of
+    # unity gain on both sides: exactly what filtering the whole signal would give there.
+    breaks = np.nonzero(np.diff(over) > 2 * width)[0]
+    starts = np.maximum(np.concatenate([over[:1], over[breaks + 1]]) - width, 0)
+    stops = np.minimum(np.concatenate([over[breaks], over[-1:]]) + width + 1, len(peaks))
+    gain = np.ones(len(peaks), dtype=np.float32)
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        needed = np.minimum(1.0, ceiling / np.maximum(peaks[start:stop], 1e-12))
+        needed = needed.astype(np.float32, copy=False)
+        held = ndimage.minimum_filter1d(needed, width, mode="nearest")
+        gain[start:stop] = ndimage.uniform_filter1d(held, width, mode="nearest")
+    return gain
 
 
 def _finish(programme: Samples, peaks: Samples, gain_db: float, limit_db: float,

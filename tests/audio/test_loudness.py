@@ -25,7 +25,7 @@ from audio.loudness import (
     true_peak_dbtp,
 )
 from audio.measure import probe
-from audio.pcm_master import master_samples
+from audio.pcm_master import _limiter_gain, master_samples
 from audio.speech import read_wav
 
 # ffmpeg prints both to 0.1; BS.1770 meters differ by a few hundredths (filters, resampling).
@@ -110,6 +110,25 @@ def test_skipping_quiet_blocks_changes_no_peak_that_counts(speech_dir: Path) -> 
     counted = everywhere >= floor
     assert counted.any() and np.array_equal(loud_only[counted], everywhere[counted])
     assert (loud_only[~counted] < floor).all()
+
+
+def test_limiting_only_around_the_peaks_is_limiting_everywhere(speech_dir: Path) -> None:
+    from scipy import ndimage
+
+    samples, rate = read_wav(speech_dir / "long.wav")
+    peaks = oversampled_peaks(samples * 3)
+    ceiling = float(peaks.max()) / 2
+    gain = _limiter_gain(peaks, ceiling, rate)
+    assert gain is not None
+    # The reference: both moving filters over the whole signal.
+    width = 2 * round(0.01 * rate) + 1
+    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
+    held = ndimage.minimum_filter1d(needed, width, mode="nearest")
+    reference = ndimage.uniform_filter1d(held, width, mode="nearest")
+    assert (reference == 1.0).any() and (reference < 1.0).any()
+    assert np.allclose(gain, reference, rtol=0, atol=1e-6)
+    assert (peaks * gain <= ceiling * (1 + 1e-6)).all()
+    assert _limiter_gain(peaks, float(peaks.max()) * 1.01, rate) is None
 
 
 def test_chime_in_memory_is_the_chime_ffmpeg_makes(tmp_path: Path) -> None:
