@@ -130,13 +130,13 @@ def _finish(programme: Samples, peaks: Samples, gain_db: float, limit_db: float,
     return out.astype(np.float32, copy=False)
 
 
-def _encoder(settings: MasteringSettings) -> Any:
+def _encoder(bitrate_kbps: int, rate: int) -> Any:
     import lameenc  # loaded with the first render, as the other mastering libraries
 
     encoder = lameenc.Encoder()
-    encoder.set_bit_rate(settings.bitrate_kbps)
-    encoder.set_in_sample_rate(settings.sample_rate)
-    encoder.set_out_sample_rate(settings.sample_rate)
+    encoder.set_bit_rate(bitrate_kbps)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_out_sample_rate(rate)
     encoder.set_channels(1)
     encoder.set_quality(_LAME_QUALITY)
     return encoder
@@ -149,7 +149,7 @@ def _encode(samples: Samples, out_mp3: Path, settings: MasteringSettings) -> Non
     of a render; at these bitrates, for speech on horns, it is not heard. No tags are
     written: the same input gives the same bytes, hence the same hash.
     """
-    encoder = _encoder(settings)
+    encoder = _encoder(settings.bitrate_kbps, settings.sample_rate)
     pcm = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype("<i2")
     try:
         data = encoder.encode(pcm.tobytes()) + encoder.flush()
@@ -173,7 +173,7 @@ def prepare_mastering(sample_rate: int = 22050) -> None:
     the first render, perhaps an emergency alert's, does not wait for them."""
     _compress(np.zeros(sample_rate, dtype=np.float32), sample_rate)
     integrated_lufs(np.zeros(sample_rate, dtype=np.float32), sample_rate)
-    _encoder(MasteringSettings(sample_rate=sample_rate))  # type: ignore[arg-type]
+    _encoder(MasteringSettings().bitrate_kbps, sample_rate)
     _limiter_gain(np.ones(8, dtype=np.float32), 0.5, sample_rate)
     oversampled_peaks(np.zeros(8, dtype=np.float32))
     for closing in (False, True):
