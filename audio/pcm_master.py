@@ -1,5 +1,5 @@
 """Mastering in memory: speech levelled, compressed, joined to the chimes and limited as PCM,
-then encoded to MP3 by one ffmpeg run and checked on the decoded file."""
+then encoded to MP3 once (LAME, in process) and checked on the decoded file."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import miniaudio
 import numpy as np
 
 from audio.chime import chime_samples
 from audio.errors import AudioError
-from audio.ffmpeg import run_ffmpeg
 from audio.loudness import Samples, integrated_lufs, oversampled_peaks, true_peak_dbtp
 from audio.mastering import MasteringSettings
 from audio.measure import Measurement
@@ -102,12 +102,23 @@ def _limiter_gain(peaks: Samples, ceiling: float, rate: int) -> Samples | None:
     """
     from scipy import ndimage
 
-    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
-    if float(needed.min()) >= 1.0:
+    (over,) = np.nonzero(peaks > ceiling)
+    if len(over) == 0:
         return None
     width = 2 * max(1, round(_LIMITER_RAMP_S * rate)) + 1
-    held = ndimage.minimum_filter1d(needed, width, mode="nearest")
-    return np.asarray(ndimage.uniform_filter1d(held, width, mode="nearest"), dtype=np.float32)
+    # A sample's gain depends on the needed gain less than `width` either side, so the
+    # filters run only over stretches around the peaks to limit, each with `width` of
+    # unity gain on both sides: exactly what filtering the whole signal would give there.
+    breaks = np.nonzero(np.diff(over) > 2 * width)[0]
+    starts = np.maximum(np.concatenate([over[:1], over[breaks + 1]]) - width, 0)
+    stops = np.minimum(np.concatenate([over[breaks], over[-1:]]) + width + 1, len(peaks))
+    gain = np.ones(len(peaks), dtype=np.float32)
+    for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+        needed = np.minimum(1.0, ceiling / np.maximum(peaks[start:stop], 1e-12))
+        needed = needed.astype(np.float32, copy=False)
+        held = ndimage.minimum_filter1d(needed, width, mode="nearest")
+        gain[start:stop] = ndimage.uniform_filter1d(held, width, mode="nearest")
+    return gain
 
 
 def _finish(programme: Samples, peaks: Samples, gain_db: float, limit_db: float,
@@ -119,18 +130,32 @@ def _finish(programme: Samples, peaks: Samples, gain_db: float, limit_db: float,
     return out.astype(np.float32, copy=False)
 
 
+def _encoder(bitrate_kbps: int, rate: int) -> Any:
+    import lameenc  # loaded with the first render, as the other mastering libraries
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(bitrate_kbps)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_out_sample_rate(rate)
+    encoder.set_channels(1)
+    encoder.set_quality(_LAME_QUALITY)
+    return encoder
+
+
 def _encode(samples: Samples, out_mp3: Path, settings: MasteringSettings) -> None:
-    args = [
-        "-y", "-f", "f32le", "-ar", str(settings.sample_rate), "-ac", "1", "-i", "pipe:0",
-        "-map_metadata", "-1", "-c:a", "libmp3lame", "-b:a", f"{settings.bitrate_kbps}k",
-        # LAME's quality 7 (no psychoacoustic noise shaping) halves the encode, the largest
-        # cost of a render; at these bitrates, for speech on horns, it is not heard.
-        "-compression_level", str(_LAME_QUALITY),
-        # No version strings or tags: the same input gives the same bytes, hence the same hash.
-        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-id3v2_version", "0",
-        "-write_id3v1", "0", "-f", "mp3", str(out_mp3),
-    ]  # fmt: skip
-    run_ffmpeg(args, input=samples.astype("<f4", copy=False).tobytes())
+    """Mono MP3 at the programme's own rate, encoded in this process by LAME (lameenc).
+
+    LAME's quality 7 (no psychoacoustic noise shaping) halves the encode, the largest cost
+    of a render; at these bitrates, for speech on horns, it is not heard. No tags are
+    written: the same input gives the same bytes, hence the same hash.
+    """
+    encoder = _encoder(settings.bitrate_kbps, settings.sample_rate)
+    pcm = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype("<i2")
+    try:
+        data = encoder.encode(pcm.tobytes()) + encoder.flush()
+    except RuntimeError as exc:
+        raise AudioError(f"the announcement could not be encoded: {exc}") from exc
+    out_mp3.write_bytes(bytes(data))
 
 
 def _decoded(mp3: Path, rate: int) -> Samples:
@@ -147,6 +172,8 @@ def prepare_mastering(sample_rate: int = 22050) -> None:
     """Import the libraries a render uses and make the chimes now (about a second), so that
     the first render, perhaps an emergency alert's, does not wait for them."""
     _compress(np.zeros(sample_rate, dtype=np.float32), sample_rate)
+    integrated_lufs(np.zeros(sample_rate, dtype=np.float32), sample_rate)
+    _encoder(MasteringSettings().bitrate_kbps, sample_rate)
     _limiter_gain(np.ones(8, dtype=np.float32), 0.5, sample_rate)
     oversampled_peaks(np.zeros(8, dtype=np.float32))
     for closing in (False, True):

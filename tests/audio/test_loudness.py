@@ -25,7 +25,7 @@ from audio.loudness import (
     true_peak_dbtp,
 )
 from audio.measure import probe
-from audio.pcm_master import master_samples
+from audio.pcm_master import _limiter_gain, master_samples
 from audio.speech import read_wav
 
 # ffmpeg prints both to 0.1; BS.1770 meters differ by a few hundredths (filters, resampling).
@@ -112,6 +112,25 @@ def test_skipping_quiet_blocks_changes_no_peak_that_counts(speech_dir: Path) -> 
     assert (loud_only[~counted] < floor).all()
 
 
+def test_limiting_only_around_the_peaks_is_limiting_everywhere(speech_dir: Path) -> None:
+    from scipy import ndimage
+
+    samples, rate = read_wav(speech_dir / "long.wav")
+    peaks = oversampled_peaks(samples * 3)
+    ceiling = float(peaks.max()) / 2
+    gain = _limiter_gain(peaks, ceiling, rate)
+    assert gain is not None
+    # The reference: both moving filters over the whole signal.
+    width = 2 * round(0.01 * rate) + 1
+    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32)
+    held = ndimage.minimum_filter1d(needed, width, mode="nearest")
+    reference = ndimage.uniform_filter1d(held, width, mode="nearest")
+    assert (reference == 1.0).any() and (reference < 1.0).any()
+    assert np.allclose(gain, reference, rtol=0, atol=1e-6)
+    assert (peaks * gain <= ceiling * (1 + 1e-6)).all()
+    assert _limiter_gain(peaks, float(peaks.max()) * 1.01, rate) is None
+
+
 def test_chime_in_memory_is_the_chime_ffmpeg_makes(tmp_path: Path) -> None:
     for closing in (False, True):
         made, rate = read_wav(make_chime(tmp_path / f"{closing}.wav", 22050, closing=closing))
@@ -167,7 +186,7 @@ def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
     # leaves the slow imports alone; preparing loads them, as the controller does at start.
     script = (
         "import sys, audio\n"
-        "slow = ('scipy', 'pyloudnorm', 'pedalboard')\n"
+        "slow = ('scipy', 'pyebur128', 'pedalboard', 'lameenc')\n"
         "print(sorted(m for m in slow if m in sys.modules))\n"
         "audio.prepare_mastering()\n"
         "print(sorted(m for m in slow if m in sys.modules))\n"
@@ -177,4 +196,4 @@ def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
     )
     before, after = done.stdout.splitlines()
     assert before == "[]"
-    assert after == "['pedalboard', 'pyloudnorm', 'scipy']"
+    assert after == "['lameenc', 'pedalboard', 'pyebur128', 'scipy']"
