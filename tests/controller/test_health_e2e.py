@@ -57,7 +57,7 @@ duration = 150
 [[fault]]
 node = "off"
 kind = "offline"
-duration = 150
+duration = 400
 
 [[fault]]
 node = "hang"
@@ -253,22 +253,31 @@ async def test_every_alarm_kind_is_raised_notified_acknowledged_and_cleared(
             await wait_for(all_raised, 40, "every alarm kind to be raised")
             assert await wait_for(lambda: metrics_match_api(ctl, "scrape-token-0123456789"), 10)
 
-            # An alarm nobody takes in hand for 60 s (of the clock) is notified again: waited
-            # for here, before anyone acknowledges, however slowly a busy machine moves the clock.
-            await wait_for(lambda: hook.events("reminder"), 60, "a reminder of an open alarm")
-
             # A technician of the commune takes charge of each, the time held meanwhile (a
-            # fault that ended between the list and the click would clear its alarm first).
+            # fault that ended between the list and the click would clear its alarm first)...
             running.clear()
+            left = None
             for a in await alarms(ctl, state="open"):
+                if (a["node_id"], a["kind"]) == ("ok", "firmware_outdated"):
+                    left = a  # ...but one, which stays open until the release is withdrawn
+                    continue
                 r = await ctl.api(
                     "POST", f"/alarms/{a['id']}/ack", json={"note": "đang xử lý"}, token=tech
                 )
                 assert r.status_code == 200, r.text
                 assert r.json()["acked_by"] == "kythuat"
-            again = await ctl.api("POST", f"/alarms/{a['id']}/ack", json={}, token=tech)
-            assert again.status_code == 409
+            assert left is not None
             running.set()
+            # An alarm nobody takes in hand for 60 s (of the clock) is notified again.
+            await wait_for(
+                lambda: any(e["alarm"]["id"] == left["id"] for e in hook.events("reminder")),
+                60,
+                "a reminder of the alarm nobody took",
+            )
+            r = await ctl.api("POST", f"/alarms/{left['id']}/ack", json={}, token=tech)
+            assert r.status_code == 200, r.text
+            again = await ctl.api("POST", f"/alarms/{left['id']}/ack", json={}, token=tech)
+            assert again.status_code == 409
             assert await wait_for(lambda: metrics_match_api(ctl, tech), 10)
 
             health.rules.latest_firmware = lambda _s, _hw=None: "sim-1.0.0"  # release withdrawn
@@ -276,7 +285,7 @@ async def test_every_alarm_kind_is_raised_notified_acknowledged_and_cleared(
             async def all_cleared() -> bool:
                 return not await alarms(ctl, state="active")
 
-            await wait_for(all_cleared, 40, "every alarm to clear as its fault ends")
+            await wait_for(all_cleared, 120, "every alarm to clear as its fault ends")
             cleared = await alarms(ctl, state="cleared")
             assert {(a["node_id"], a["kind"]) for a in cleared} >= EXPECTED
             # Raised once per condition: the flapping node's offline alarm was not re-raised

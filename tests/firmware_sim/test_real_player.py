@@ -171,6 +171,9 @@ def test_a_missing_device_is_named_with_those_that_exist(sink: Path) -> None:
         SoundCardPlayer("default", "oss")
 
 
+LEAD_S = 20
+
+
 def start_single(provision: Path, cache: Path, home: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HOME": str(home)}
     cmd = [sys.executable, "-m", "firmware_sim", "--single", "--provision", str(provision)]
@@ -201,16 +204,20 @@ async def test_single_node_plays_a_schedule_into_the_card_and_again_from_disk(
         provision.write_text(json.dumps(r.json()["provisioning"]))
         node = start_single(provision, cache, home, log)
         try:
-            first = await _announce(ctl, "Loa thôn một phát thử lần thứ nhất.", 4)
-            await _wait_state(ctl, first["schedule"], "finished", 30, log)
+            # The node runs in its own process on the machine's clock: the leads leave room
+            # for a busy machine to start it, fetch the media, and restart it in between.
+            first = await _announce(ctl, "Loa thôn một phát thử lần thứ nhất.", LEAD_S)
+            await _wait_state(ctl, first["schedule"], "finished", LEAD_S + 60, log)
             heard = sounding(await asyncio.to_thread(sink.read_bytes))
             # Played at the node's volume (70: a gain of 0.49) and otherwise sample for sample.
             ref = reference(_media(ctl, first["ann"]), gain=0.49)
             assert len(heard) == pytest.approx(len(ref), rel=0.02)
             assert rms(heard) == pytest.approx(rms(ref), rel=0.02)
 
-            second = await _announce(ctl, "Lần thứ hai, phát từ bộ nhớ sau khi khởi động lại.", 12)
-            await _wait_state(ctl, second["schedule"], "downloaded", 10, log)
+            second = await _announce(
+                ctl, "Lần thứ hai, phát từ bộ nhớ sau khi khởi động lại.", 2 * LEAD_S
+            )
+            await _wait_state(ctl, second["schedule"], "downloaded", LEAD_S, log)
             stop(node)
             reference_2 = reference(_media(ctl, second["ann"]), gain=0.49)
         except BaseException:
@@ -221,7 +228,7 @@ async def test_single_node_plays_a_schedule_into_the_card_and_again_from_disk(
     try:
         # With no controller to tell, the node keeps its reports in its outbox on disk: the
         # item's playback_finished there says it has played to its end.
-        await wait_for(lambda: _finished(cache, second["schedule"]), 30,
+        await wait_for(lambda: _finished(cache, second["schedule"]), 2 * LEAD_S + 60,
                        "the second announcement to play from the cache")  # fmt: skip
     finally:
         stop(node)  # the card's file is complete once the node has exited
