@@ -371,7 +371,7 @@ async def test_login_throttling_refresh_and_audit_chain(make_settings):
         entries = (await ctl.api("GET", "/audit", params={"action": "login"})).json()
         assert {e["outcome"] for e in entries} == {"ok", "failed"}
         csv_text = (await ctl.api("GET", "/audit/export.csv")).text
-        assert csv_text.splitlines()[0].startswith("id,ts,actor")
+        assert csv_text.splitlines()[0].startswith("\ufeffSố thứ tự,Thời điểm,Người thực hiện")
         with ctl.service.db.session() as s:
             victim = s.exec(select(AuditEntry).where(AuditEntry.outcome == "failed")).first()
             victim.actor = "someone-else"
