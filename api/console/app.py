@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.console import (
+    audit,
     calendar,
     content,
     devices,
@@ -27,10 +28,26 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """The console lives under /console/; the site's root sends people there."""
     # devices before monitoring: /console/nodes/events before /console/nodes/{node_id}.
-    pages = (login, media, content, playlists, calendar, emergency, live, devices, monitoring)
+    pages = (
+        login,
+        media,
+        content,
+        playlists,
+        calendar,
+        emergency,
+        live,
+        devices,
+        monitoring,
+        audit,
+    )
     for module in pages:
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        # Browsers ask for it on their own (before reading the page's <link rel="icon">).
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -35,6 +35,7 @@ async def overview(console: ConsoleDep) -> HTMLResponse:
         alerts=active,
         drafts=drafts,
         can_alert=console.can("alerts") and console.may(Permission.alert),
+        can_audit=console.can("audit") and console.may(Permission.read_audit),
     )
 
 
@@ -109,6 +110,12 @@ async def playback(
             )
         except ApiRefused:
             error = console.t("error.area")
+    # Loudspeakers by name and village, not by code.
+    names = {a.id: a.name for a in areas}
+    nodes = {
+        n["id"]: (n["name"], names.get(n["area_id"], ""))
+        for n in (await console.get("/api/v1/nodes") if rows else [])
+    }
     return console.render(
         "playback.html",
         "playback",
@@ -116,6 +123,7 @@ async def playback(
         area_id=area_id,
         day=chosen,
         rows=rows,
+        nodes=nodes,
         error=error,
         states=Counter(r["state"] for r in rows),
     )

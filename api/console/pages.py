@@ -13,6 +13,7 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from api.console.i18n import LANG_COOKIE, Words, language_of
 from api.deps import ServiceDep, SessionDep
@@ -50,7 +51,15 @@ PAGES: list[Page] = [
     Page("map", "/console/map", frozenset({Role.admin, Role.technician, Role.auditor})),
     Page("nodes", "/console/nodes", frozenset({Role.admin, Role.technician, Role.auditor})),
     Page("alarms", "/console/alarms", frozenset({Role.admin, Role.technician, Role.auditor})),
+    Page("audit", "/console/audit", frozenset({Role.admin, Role.auditor})),
 ]
+# A page where only some of its readers may act: the others' home describes it as read-only
+# (`home.see_<page>` instead of `home.about_<page>`).
+ACTS: dict[str, Permission] = {
+    "calendar": Permission.schedule,
+    "alerts": Permission.alert,
+    "alarms": Permission.manage_nodes,
+}
 BY_KEY = {p.key: p for p in PAGES}
 
 
@@ -101,9 +110,23 @@ def duration(ms: int | float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+@pass_context
+def num(ctx: Any, value: float | int | None, digits: int | None = None, sign: bool = False) -> str:
+    """A number as the page's language writes it: 36,5 in Vietnamese, 36.5 in English;
+    `digits` after the separator (else as few as needed); `sign` always shows + or −."""
+    if value is None:
+        return "—"
+    spec = ("+" if sign else "") + (f".{digits}f" if digits is not None else "g")
+    shown = format(
+        float(value) if digits is not None or not isinstance(value, int) else value, spec
+    )
+    return shown.replace(".", ",") if ctx.get("lang", "vi") == "vi" else shown
+
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["local"] = local
 templates.env.filters["duration"] = duration
+templates.env.filters["num"] = num
 
 
 class ApiRefused(Exception):
@@ -155,6 +178,11 @@ class Console:
     def may(self, permission: Permission) -> bool:
         return has(self.user, permission)
 
+    def about(self, key: str) -> str:
+        """What the person can do on a page, as their home page describes it."""
+        acts = ACTS.get(key)
+        return f"home.see_{key}" if acts is not None and not self.may(acts) else f"home.about_{key}"
+
     async def areas(self) -> list[AreaChoice]:
         """The areas the person works in, each parent before its children."""
         rows = await self.get("/api/v1/areas")
@@ -185,6 +213,7 @@ class Console:
             nav=nav,
             current=key,
             csrf=self.session.csrf,
+            about=self.about,
             **ctx,
         )
 
