@@ -172,5 +172,7 @@ async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
             assert await rows.count() == 2
             text = await officer.inner_text("#log")
             assert "Loa thử" in text and text.count("Đã phát xong") == 2
-            assert "na1" in text and "na2" in text
+            # Loudspeakers by name and village, not by their codes.
+            assert "Loa Đông 1 · Thôn Đông" in text and "Loa Đông 2 · Thôn Đông" in text
+            assert "na1" not in text
             await site.shot(officer, "playback-log")
