@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from icalendar import Calendar
 from openpyxl import load_workbook
 from sqlmodel import select
@@ -18,6 +19,8 @@ from controller.core.models import Delivery
 from tests.conftest import running_controller
 from tests.controller.test_broadcast_e2e import announce, make_commune
 
+# The audit record's filters by area and time, and the log's names, are SQL: both databases.
+pytestmark = pytest.mark.sql
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 VN_TIME = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}$")
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
