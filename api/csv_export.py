@@ -133,12 +133,3 @@ def table_response(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": disposition},
     )
-
-
-def csv_response(header: Sequence[str], rows: Iterable[Sequence[Any]], filename: str) -> Response:
-    """A CSV whose headers are already words (with the byte-order mark like every export)."""
-    return Response(
-        csv_text(header, rows).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )

@@ -4,7 +4,7 @@ check; the same selection exported as CSV or Excel."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.console.i18n import DEFAULT_LANGUAGE, catalogue
-from api.console.pages import LOCAL, ApiRefused, ConsoleDep
+from api.console.pages import LOCAL, ApiRefused, ConsoleDep, day_from_text, day_text
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 # What the record holds, by the action's first word (the API filters by prefix).
@@ -47,13 +47,6 @@ def action_key(action: str) -> str:
     return key if f"audit.kind.{key}" in catalogue(DEFAULT_LANGUAGE) else "other"
 
 
-def day_of(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 def detail_text(detail: dict[str, Any]) -> str:
     return json.dumps(detail, ensure_ascii=False, sort_keys=True)[:300] if detail else ""
 
@@ -69,7 +62,7 @@ async def audit(
 ) -> HTMLResponse:
     console.allow("audit")
     areas = await console.areas()
-    first, last = day_of(since), day_of(until)
+    first, last = day_from_text(since), day_from_text(until)
     error = ""
     if (since and first is None) or (until and last is None):
         error = console.t("audit.bad_day")
@@ -101,8 +94,8 @@ async def audit(
         areas=areas,
         actions=ACTIONS,
         chosen={"actor": query.get("actor", ""), "action": action, "area": area},
-        since=first.isoformat() if first else "",
-        until=last.isoformat() if last else "",
+        since=day_text(first) if first else since[:20],
+        until=day_text(last) if last else until[:20],
         error=error,
         export=export,
         action_key=action_key,

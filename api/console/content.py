@@ -8,7 +8,7 @@ from datetime import date, datetime
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from api.console.pages import LOCAL, ApiRefused, ConsoleDep
+from api.console.pages import LOCAL, ApiRefused, ConsoleDep, day_from_text
 from controller.auth.access import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -99,10 +99,12 @@ async def playback(
     areas = await console.areas()
     area_id = area or console.home_area(areas)
     error, rows, chosen = "", [], today()
-    try:
-        chosen = date.fromisoformat(day) if day else today()
-    except ValueError:
-        error = console.t("playback.bad_day")
+    if day:
+        picked = day_from_text(day)
+        if picked is None:
+            error = console.t("playback.bad_day")
+        else:
+            chosen = picked
     if area_id is not None and not error:
         try:
             rows = await console.get(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -105,6 +105,24 @@ def local(value: datetime | str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     return value.astimezone(LOCAL).strftime(fmt)
 
 
+def day_from_text(text: str) -> date | None:
+    """A day as people type it, dd/mm/yyyy (d/m/yyyy too), or as links carry it, yyyy-mm-dd;
+    None when it is no day. Date fields are text: a browser set to English would show a
+    type="date" field as mm/dd/yyyy."""
+    text = text.strip()
+    try:
+        if "/" in text:
+            d, m, y = (int(p) for p in text.split("/"))
+            return date(y, m, d)
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def day_text(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
 def duration(ms: int | float) -> str:
     seconds = round(ms / 1000)
     return f"{seconds // 60}:{seconds % 60:02d}"
@@ -127,6 +145,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["local"] = local
 templates.env.filters["duration"] = duration
 templates.env.filters["num"] = num
+templates.env.filters["day"] = day_text
 
 
 class ApiRefused(Exception):

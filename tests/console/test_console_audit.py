@@ -53,14 +53,21 @@ async def test_auditor_filters_verifies_and_exports_the_record(make_settings):
 
         # Days are Viet Nam days: nothing happened tomorrow, everything from yesterday to today.
         today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
-        await page.fill("#f-since", (today + timedelta(days=1)).isoformat())
+        await page.fill("#f-since", (today + timedelta(days=1)).strftime("%d/%m/%Y"))
         await page.click("#audit-filter")
         await page.wait_for_selector("#audit-none")
-        await page.fill("#f-since", (today - timedelta(days=1)).isoformat())
-        await page.fill("#f-until", today.isoformat())
+        await page.fill("#f-since", (today - timedelta(days=1)).strftime("%d/%m/%Y"))
+        await page.fill("#f-until", today.strftime("%d/%m/%Y"))
         await page.click("#audit-filter")
         await page.wait_for_selector("#audit-table")
         assert await page.locator("#audit-table tbody tr").count() == len(shown)
+        assert await page.input_value("#f-until") == today.strftime("%d/%m/%Y")
+        await page.fill("#f-until", "31/02/2026")  # no such day: said, and nothing lost
+        await page.click("#audit-filter")
+        await page.wait_for_selector("main .msg.error")
+        assert "ngày/tháng/năm" in await page.inner_text("main .msg.error")
+        assert await page.input_value("#f-until") == "31/02/2026"
+        await page.go_back()
 
         await page.click("#audit-verify")
         await page.wait_for_selector("#verify-msg.ok")
