@@ -241,3 +241,35 @@ async def test_commands_name_themselves_and_an_offline_node_is_explained(make_se
             said = await page.inner_text("#command-msg")
             assert said.startswith("Phát âm thử: Cụm loa đang mất kết nối"), said
             assert "offline" not in said and "Trùng lịch" not in said
+
+
+async def test_scripts_write_viet_nam_time_whatever_the_computers_clock(make_settings):
+    async with console_site(make_settings()) as site:
+        # A computer set to New York and to English: the console still says Viet Nam time.
+        context = await site.browser.new_context(timezone_id="America/New_York", locale="en-US")
+        site.contexts.append(context)
+        page = await context.new_page()
+        await page.goto(f"{site.url}/console/login")
+        said = await page.evaluate(
+            """() => [
+              Radio.time("2026-12-05T06:20:15"),
+              Radio.time("2026-12-05T06:20:15+00:00", { seconds: true }),
+              Radio.time("2026-12-31T17:30:00Z"),
+              Radio.time("2026-12-05T13:20:00+07:00", { hourOnly: true }),
+              Radio.time("not a time"),
+              Radio.number(36, 1),
+              Radio.number(2.25, 2),
+            ]"""
+        )
+        assert said == [
+            "05/12/2026 13:20",
+            "05/12/2026 13:20:15",
+            "01/01/2027 00:30",
+            "13:20",
+            "—",
+            "36,0",
+            "2,25",
+        ]
+        await page.goto(f"{site.url}/console/login?lang=en")
+        assert await page.evaluate("Radio.number(36, 1)") == "36.0"
+        assert await page.evaluate("Radio.time('2026-12-05T06:20:15Z')") == "05/12/2026 13:20"

@@ -68,12 +68,6 @@ const Radio = (() => {
     return o.hourOnly ? clock : `${p.day}/${p.month}/${p.year} ${clock}`;
   }
 
-  // The day and hour in Viet Nam now: for default values of date and time fields.
-  function today() {
-    const p = parts(new Date());
-    return { day: `${p.year}-${p.month}-${p.day}`, hour: Number(p.hour), minute: p.minute };
-  }
-
   function number(value, digits) {
     const d = digits === undefined ? 1 : digits;
     return new Intl.NumberFormat(lang, {
@@ -142,5 +136,5 @@ const Radio = (() => {
     });
   }
 
-  return { csrf, words, t, api, say, text, time, today, number, ApiError };
+  return { csrf, words, t, api, say, text, time, number, ApiError };
 })();
