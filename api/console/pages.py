@@ -113,10 +113,14 @@ def day_from_text(text: str) -> date | None:
     try:
         if "/" in text:
             d, m, y = (int(p) for p in text.split("/"))
-            return date(y, m, d)
-        return date.fromisoformat(text)
+            day = date(y, m, d)
+        else:
+            day = date.fromisoformat(text)
     except ValueError:
         return None
+    # The years the programme knows (controller.programme.programme FIRST_DAY, LAST_DAY): a
+    # day past them is a typing slip, and the day after 31/12/9999 does not exist.
+    return day if 2000 <= day.year <= 2199 else None
 
 
 def day_text(value: date | None) -> str:

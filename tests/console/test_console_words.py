@@ -9,7 +9,7 @@ import pytest
 from api.console.device_words import ALARM_DETAILS, alarm_detail, event_words
 from api.console.i18n import Words
 from api.console.live import reason_key
-from api.console.pages import num
+from api.console.pages import day_from_text, num
 
 VI, EN = Words("vi"), Words("en")
 
@@ -98,3 +98,13 @@ def test_numbers_take_the_language_separator() -> None:
     assert num({"lang": "vi"}, 1500, 0, sign=True) == "+1500"
     assert num({"lang": "vi"}, 70) == "70"
     assert num({"lang": "vi"}, None) == "—"
+
+
+def test_days_as_people_type_them() -> None:
+    from datetime import date
+
+    assert day_from_text("05/12/2026") == date(2026, 12, 5)
+    assert day_from_text(" 5/1/2027 ") == date(2027, 1, 5)
+    assert day_from_text("2026-12-05") == date(2026, 12, 5)
+    for slip in ("31/02/2026", "12/2026", "hôm nay", "31/12/9999", "01/01/0001", ""):
+        assert day_from_text(slip) is None, slip
