@@ -129,6 +129,27 @@ class ScheduleCreate(Strict):
     )
 
 
+class ScheduleUpdate(Strict):
+    """A change to a schedule: the fields given replace the stored ones (`rrule: null` makes it
+    play once); the rest stay. Checked as a new schedule would be."""
+
+    announcement_id: int | None = Field(default=None, ge=1)
+    starts_at: datetime | None = Field(
+        default=None, description="ISO 8601; without an offset it is Asia/Ho_Chi_Minh local time"
+    )
+    targets: TargetsIn | None = None
+    priority: Priority | None = None
+    title: str | None = Field(default=None, max_length=200)
+    rrule: str | None = Field(default=None, max_length=500)
+    exdates: list[str] | None = Field(default=None, max_length=1000)
+    ends_on: date | None = None
+    on_preempt: Policy | None = None
+
+
+class SkipDay(Strict):
+    day: date = Field(description="The local day whose broadcasts are left out, YYYY-MM-DD")
+
+
 class SchedulePublic(BaseModel):
     id: int
     announcement_id: int

@@ -11,6 +11,7 @@ from audio.ffmpeg import ffmpeg_exe
 from audio.mastering import MasteringSettings, make_chime, master
 from audio.measure import Measurement, measure
 from audio.normalize import find_overrides, normalize, shown_text, split_sentences
+from audio.pcm_master import prepare_mastering
 from audio.render import Renderer, RenderResult, RenderSettings
 from audio.speech import SpokenSentence
 from audio.store import MediaStore
@@ -39,6 +40,7 @@ __all__ = [
     "master",
     "measure",
     "normalize",
+    "prepare_mastering",
     "shown_text",
     "split_sentences",
 ]

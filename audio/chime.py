@@ -6,9 +6,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from audio.ffmpeg import run_ffmpeg
+import numpy as np
 
-__all__ = ["CHIME_DURATION_S", "chime_expression", "make_chime"]
+from audio.ffmpeg import run_ffmpeg
+from audio.loudness import Samples
+
+__all__ = ["CHIME_DURATION_S", "chime_expression", "chime_samples", "make_chime"]
 
 # A bright major arpeggio, C5-E5-G5, rising to open and falling to close: recognisable
 # through horn loudspeakers, which reproduce little below 300 Hz.
@@ -54,3 +57,22 @@ def make_chime(out_wav: Path, sample_rate: int, *, closing: bool = False) -> Pat
     finally:
         Path(tmp_name).unlink(missing_ok=True)
     return out_wav
+
+
+def chime_samples(sample_rate: int, *, closing: bool = False) -> Samples:
+    """The same chime as `make_chime`, computed in memory (float, full scale ±1.0)."""
+    t = np.arange(round(CHIME_DURATION_S * sample_rate), dtype=np.float64) / sample_rate
+    notes = tuple(reversed(_NOTES_HZ)) if closing else _NOTES_HZ
+    total = np.zeros_like(t)
+    for index, freq in enumerate(notes):
+        local = t - index * _NOTE_SPACING_S
+        sounding = local >= 0
+        local = np.where(sounding, local, 0.0)
+        tone = np.sin(2 * np.pi * freq * local) + _OVERTONE_LEVEL * np.sin(
+            4 * np.pi * freq * local
+        ) * np.exp(-2 * local)
+        total += sounding * np.exp(-_DECAY_PER_S * local) * np.minimum(1, local * 300) * tone
+    fade_start = CHIME_DURATION_S - _FADE_S
+    fade = np.clip((CHIME_DURATION_S - t) / _FADE_S, 0.0, 1.0)
+    total *= np.where(t < fade_start, 1.0, fade)
+    return (_AMPLITUDE * total).astype(np.float32)

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audio.engines import FallbackEngine, SpeechEngine, get_engine
 from audio.errors import AudioError
-from audio.mastering import MasteringSettings, master
+from audio.mastering import MasteringSettings
 from audio.normalize import normalize
-from audio.speech import Progress, SpokenSentence, join_sentences, speak_sentences
+from audio.pcm_master import master_samples
+from audio.speech import Progress, SpokenSentence, joined_samples, speak_sentences
 from audio.speech import spoken_sentences as _sentences
 from audio.store import MediaStore
 
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 # Part of every cache key: bump it when the chime, the mastering chain or the way speech is
 # assembled changes sound, so that old renders are not reused. 2: sentence by sentence.
-RENDER_FORMAT = 2
+# 3: mastered in memory (compressor and limiter on the PCM, one encode).
+RENDER_FORMAT = 3
 
 EngineOptions = dict[str, str | int | float | bool]
 
@@ -200,10 +202,9 @@ class Renderer:
                 hit = self._cached(key, started, fallback_from=fallback_from, sentences=total)
                 if hit is not None:
                     return hit
-            speech = work / "speech.wav"
-            join_sentences([part.wav for part in spoken_parts], speech)
+            speech, rate = joined_samples([part.wav for part in spoken_parts])
             mastered = work / "announcement.mp3"
-            measurement = master(speech, mastered, self.settings.mastering)
+            measurement = master_samples(speech, rate, mastered, self.settings.mastering)
             sha256 = self.store.put_file(mastered, move=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,7 +1,8 @@
-"""Speech sentence by sentence, so that long announcements show progress, then joined by ffmpeg."""
+"""Speech sentence by sentence, so that long announcements show progress, then joined."""
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import wave
@@ -9,12 +10,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from audio.engines.base import SpeechEngine
 from audio.errors import AudioError
 from audio.ffmpeg import run_ffmpeg
+from audio.loudness import Samples
 from audio.normalize import split_sentences
 
-__all__ = ["Progress", "SpokenSentence", "join_sentences", "speak_sentences", "spoken_sentences"]
+__all__ = [
+    "Progress",
+    "SpokenSentence",
+    "join_sentences",
+    "joined_samples",
+    "read_wav",
+    "resample",
+    "speak_sentences",
+    "spoken_sentences",
+]
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) after each sentence is spoken."""
@@ -95,3 +108,46 @@ def join_sentences(wavs: list[Path], out_wav: Path, pause_s: float = SENTENCE_PA
         os.replace(tmp_name, out_wav)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
+
+
+def read_wav(wav: Path) -> tuple[Samples, int]:
+    """The samples of a 16-bit PCM WAV (channels averaged to mono) and its rate."""
+    try:
+        with wave.open(str(wav), "rb") as handle:
+            channels, width = handle.getnchannels(), handle.getsampwidth()
+            rate, frames = handle.getframerate(), handle.readframes(handle.getnframes())
+    except (OSError, wave.Error, EOFError) as exc:
+        raise AudioError(f"speech file {Path(wav).name} is not a readable WAV: {exc}") from exc
+    if width != 2:
+        raise AudioError(f"speech file {Path(wav).name} is not 16-bit PCM")
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        samples = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+    return samples.astype(np.float32, copy=False), rate
+
+
+def resample(samples: Samples, rate: int, wanted: int) -> Samples:
+    """`samples` at `rate` brought to `wanted` Hz (polyphase filter; unchanged when equal)."""
+    if rate == wanted or len(samples) == 0:
+        return samples
+    from scipy import signal  # slow to import: only a render at another rate pays for it
+
+    step = math.gcd(rate, wanted)
+    moved = signal.resample_poly(samples, wanted // step, rate // step)
+    return np.asarray(moved, dtype=np.float32)
+
+
+def joined_samples(wavs: list[Path], pause_s: float = SENTENCE_PAUSE_S) -> tuple[Samples, int]:
+    """What `join_sentences` writes, in memory: the sentences at the first one's rate with
+    `pause_s` of silence between them."""
+    if not wavs:
+        raise AudioError("there is no speech to join")
+    parts: list[Samples] = []
+    rate = 0
+    for index, wav in enumerate(wavs):
+        samples, its_rate = read_wav(wav)
+        rate = rate or its_rate
+        if index:
+            parts.append(np.zeros(round(pause_s * rate), dtype=np.float32))
+        parts.append(resample(samples, its_rate, rate))
+    return np.concatenate(parts), rate

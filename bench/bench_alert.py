@@ -325,6 +325,7 @@ class System:
             )
             self.env["RADIO_BROKER_RELOAD_COMMAND"] = f"pkill -HUP -f {self.mconf}"
         sh = {"env": self.env, "cwd": ROOT, "check": True, "capture_output": True}
+        subprocess.run([*RADIO, "db", "upgrade"], **sh)  # the schema first: `serve` checks it
         subprocess.run([*RADIO, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
         subprocess.run([*RADIO, "user", "add", "bench", "--role", "admin"], **sh)
         from controller.core.config import Settings

@@ -49,6 +49,7 @@ def run(n: int) -> dict[str, float]:
         "PYTHONPATH": str(ROOT),
     }
     sh = {"env": env, "cwd": ROOT, "check": True, "capture_output": True}
+    subprocess.run([*RADIO, "db", "upgrade"], **sh)  # the schema first: `serve` only checks it
     subprocess.run([*RADIO, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
     subprocess.run([*RADIO, "user", "add", "bench", "--role", "admin"], **sh)
     from controller.core.config import Settings

@@ -56,7 +56,7 @@ def register(db: Path, n: int) -> list[str]:
     from controller.core.models import Area, AreaKind, Node
 
     database = Database(f"sqlite:///{db}")
-    database.migrate()
+    database.migrate()  # what `radio db upgrade` does; `radio serve` only checks it
     ids = [f"n{i:05d}" for i in range(n)]
     with database.session() as s:
         s.add(Area(id="xa", name="Xã", kind=AreaKind.commune))

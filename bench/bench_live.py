@@ -355,6 +355,7 @@ def register(env: dict[str, str], count: int, prov: Path) -> None:
 
     radio = [sys.executable, "-m", "radio.cli"]
     sh: dict[str, Any] = {"env": env, "cwd": ROOT, "check": True, "capture_output": True}
+    subprocess.run([*radio, "db", "upgrade"], **sh)  # the schema first: `serve` only checks it
     subprocess.run([*radio, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
     subprocess.run([*radio, "user", "add", "bench", "--role", "admin"], **sh)
     if not count:

@@ -60,6 +60,7 @@ def start() -> tuple[subprocess.Popen[bytes], int, list[dict]]:
     }
     sh = {"env": env, "cwd": ROOT, "check": True, "capture_output": True}
     radio = [PY, "-m", "radio.cli"]
+    subprocess.run([*radio, "db", "upgrade"], **sh)  # the schema first: `serve` only checks it
     subprocess.run([*radio, "area", "add", "xa", "--name", "Xã", "--kind", "commune"], **sh)
     subprocess.run([*radio, "user", "add", "bench", "--role", "admin"], **sh)
     from controller.core.config import Settings

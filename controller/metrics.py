@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlmodel import col, func, select
 
+from controller.core.events import DeliveryChanged
 from controller.core.models import Alarm, Delivery, Schedule
 from controller.health.alarms import AlarmKind
 from controller.health.fleet_view import STATES, counts, fleet
@@ -41,11 +42,11 @@ class Metrics:
         )
         self.registry.register(FleetCollector(service))
         service.speech.on_render = self.render_seconds.observe
-        service.changes.subscribe(self._on_change)
+        service.changes.subscribe(DeliveryChanged, self._on_delivery)
 
-    def _on_change(self, kind: str, change: dict[str, Any]) -> None:
-        if kind == "delivery" and "latency_ms" in change:
-            self.delivery_latency.observe(max(0.0, change["latency_ms"] / 1000))
+    def _on_delivery(self, delivery: DeliveryChanged) -> None:
+        if delivery.latency_ms is not None:
+            self.delivery_latency.observe(max(0.0, delivery.latency_ms / 1000))
 
     def exposition(self) -> bytes:
         """The text format; reads the database, so call it off the event loop."""
@@ -166,3 +167,11 @@ class FleetCollector(Collector):
         for name, n in sorted(self.service.changes.failures.items()):
             failed.add_metric([name], n)
         yield failed
+        dropped = CounterMetricFamily(
+            "radio_change_events_dropped",
+            "Events a live view missed because it fell behind, by view",
+            labels=["listener"],
+        )
+        for name, n in sorted(self.service.changes.dropped.items()):
+            dropped.add_metric([name], n)
+        yield dropped

@@ -17,7 +17,13 @@ from controller.commands.commands import Commands
 from controller.commands.firmware import FirmwareCatalogue
 from controller.core.config import Settings
 from controller.core.db import Database
-from controller.core.events import Changes
+from controller.core.events import (
+    AlertReceiptStored,
+    Changes,
+    CommandAckHeard,
+    DeliveryChanged,
+    NodeStatusChanged,
+)
 from controller.core.leadership import Leadership
 from controller.core.periodic import Periodic
 from controller.core.private_files import secure_data_dir
@@ -54,14 +60,15 @@ class RadioService:
         self.store = MediaStore(settings.media_dir)
         self.speech = Speech(settings, self.db, self.store)
         self.leadership = Leadership(self.db, settings.instance, settings.leader_retry_s)
-        self.health = DeviceHealth(settings, self.db, self.clock)
-        self.alarms = self.health.alarms  # raise_alarm / clear_alarm for other modules
-        # Ingestion's changes, heard by every domain above it (subscribed below, as composed).
+        # The controller's events: ingestion's stored reports, health's judgements, alerts'
+        # changes; heard by the domains above (subscribed below, as composed) and live views.
         self.changes = Changes()
+        self.health = DeviceHealth(settings, self.db, self.clock, changes=self.changes)
+        self.alarms = self.health.alarms  # raise_alarm / clear_alarm for other modules
         self.ingest = ReportIngest(
             self.db, self.topics, self.clock, health=self.health, changes=self.changes
         )
-        self.changes.subscribe(self.health.on_change)
+        self.changes.subscribe((NodeStatusChanged, DeliveryChanged), self.health.on_change)
         self.gateway = Gateway(
             self._broker_address(),
             self.topics,
@@ -94,9 +101,10 @@ class RadioService:
             self.topics,
             self.clock,
             settings.base_url,
+            self.changes,
         )
         self.ingest.event_writers["alert_"] = record_alert_event
-        self.changes.subscribe(self._alert_change)
+        self.changes.subscribe(AlertReceiptStored, self.alerts.on_receipt)
         self.firmware = FirmwareCatalogue(settings, self.db)
         self.commands = Commands(
             settings,
@@ -108,7 +116,7 @@ class RadioService:
             self.topics,
             self.clock,
         )
-        self.changes.subscribe(self.commands.on_report)
+        self.changes.subscribe(CommandAckHeard, self.commands.on_report)
         self.relays = Relays(settings.stream_bitrate_kbps, settings.stations)
         self.live = LiveBroadcasts(
             settings, self.db, self.registry, self.timelines, self.speech, self.clock
@@ -139,7 +147,9 @@ class RadioService:
         )
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.db.migrate)
+        # Migrating is `radio db upgrade`'s job, run before: instances starting together on
+        # one empty database must not race to create it.
+        await asyncio.to_thread(self.db.check_current)
         await asyncio.to_thread(self.registry.write_broker_files)
         if not self.settings.mqtt_url:
             passwd = self.settings.broker_dir / "passwd"
@@ -201,10 +211,6 @@ class RadioService:
         await self.key_rollover.publish()
         await self.alerts.republish_active()
         await self.timelines.refresh(force=True)
-
-    def _alert_change(self, kind: str, change: dict[str, Any]) -> None:
-        if kind == "alert_receipt":
-            self.alerts.on_receipt(change)
 
     async def _collect_media_garbage(self) -> None:
         async def once() -> None:

@@ -127,7 +127,7 @@ class AlertRun:
         while True:
             self.playings += 1
             end = self.desk.clock.now_ms() + playing_ms
-            sounds = self.desk.playback.sounds
+            sounds = self.desk.sounds
             sound = sounds.alert(self.media, stream) if sounds is not None else None
             try:
                 why = await self._sound_until(end)

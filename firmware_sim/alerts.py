@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
+from firmware_sim import alert_memory
 from firmware_sim.alert_run import AlertPlayed, AlertRun
 from firmware_sim.health import NodeHealth
 from firmware_sim.media import MediaCache
 from firmware_sim.outbox import Emit
 from firmware_sim.playback import Playback
+from firmware_sim.sounds import Sounds
 from firmware_sim.stream import MediaStream
 from protocol import AlertBody, Clock, EventType, MediaRef
 
@@ -33,17 +36,22 @@ class AlertDesk:
         emit: Emit,
         media: MediaCache,
         playback: Playback,
+        sounds: Sounds | None,
         health: NodeHealth,
+        memory: Path | None = None,
     ) -> None:
         self.node_id = node_id
         self.clock = clock
         self.emit = emit
         self.media = media
         self.playback = playback
+        self.sounds = sounds  # None: alerts only take their time (no player)
         self.health = health
         self.played: list[AlertPlayed] = []
         self.runs: dict[str, AlertRun] = {}
-        self.settled: dict[str, int] = {}
+        # Kept on disk (`memory`), so a restart does not sound a finished alert again.
+        self.memory = memory
+        self.settled: dict[str, int] = alert_memory.load(memory)
         self.bad_media: set[str] = set()
         self.queue: list[AlertRun] = []
         self.holder: AlertRun | None = None
@@ -76,7 +84,7 @@ class AlertDesk:
             # (back from an outage, a stale retained copy) has nothing to catch up on.
             if old is not None:
                 old.stop(f"updated to v{body.version}")
-            self.settled[body.alert_id] = body.version
+            self._settle(body.alert_id, body.version)
             log.info("%s: alert %s over before it came", self.node_id, body.alert_id)
             return
         if body.media.sha256 in self.bad_media:
@@ -103,7 +111,7 @@ class AlertDesk:
     def _cancel(self, body: AlertBody) -> None:
         run = self.runs.get(body.alert_id)
         version = max(body.version, run.body.version if run else 0)
-        self.settled[body.alert_id] = max(self.settled.get(body.alert_id, 0), version)
+        self._settle(body.alert_id, version)
         if run is not None:
             run.stop(f"cancelled (v{body.version})")
         else:
@@ -121,7 +129,7 @@ class AlertDesk:
         b = run.body
         if self.runs.get(b.alert_id) is run:
             del self.runs[b.alert_id]
-        self.settled[b.alert_id] = max(self.settled.get(b.alert_id, 0), b.version)
+        self._settle(b.alert_id, b.version)
         if self.holder is run:
             self.holder = None
             self.health.alert_volume = None
@@ -139,6 +147,13 @@ class AlertDesk:
             if not stream.ended.is_set():
                 stream.close()  # nobody wants it any more (cancelled while downloading)
             del self._streams[stream.ref.sha256]
+
+    def _settle(self, alert_id: str, version: int) -> None:
+        if self.settled.get(alert_id, 0) >= version:
+            return
+        self.settled.pop(alert_id, None)  # the most recent last, for the bound on disk
+        self.settled[alert_id] = version
+        alert_memory.save(self.memory, self.settled)
 
     def close(self) -> None:
         for task in list(self._tasks):

@@ -32,6 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--audio-device", help='sound card: "default", an ALSA name such as "hw:1,0", "null"'
     )
     single.add_argument("--audio-backend", choices=["alsa", "pulseaudio", "null"])
+    single.add_argument(
+        "--install-dir", type=Path, help="firmware releases: DIR/releases/<version>, DIR/current"
+    )
+    single.add_argument(
+        "--restart-command", help='restarts the service, e.g. "systemctl --no-block restart …"'
+    )
+    single.add_argument(
+        "--update-confirm-s",
+        type=float,
+        help="seconds a new release has to come online before it is rolled back (default 120)",
+    )
     parser.add_argument(
         "--speed", type=float, default=1.0, help="clock speed-up (must match the controller's)"
     )
@@ -157,7 +168,13 @@ def _single(args: argparse.Namespace) -> int:
         return 2
     try:
         config = single_config(
-            args.provision, args.cache_dir, args.audio_device, args.audio_backend
+            args.provision,
+            args.cache_dir,
+            args.audio_device,
+            args.audio_backend,
+            install_dir=args.install_dir,
+            restart_command=args.restart_command,
+            update_confirm_s=args.update_confirm_s,
         )
     except NodeConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -28,10 +28,13 @@ class BrokerEndpoint:
     username: str | None
     password: str | None
     ca_file: str | None = None
+    ca_pem: str | None = None
 
     def tls_context(self) -> ssl.SSLContext | None:
         # A private CA (the province's own) is given in the provisioning file; else the system's.
-        return ssl.create_default_context(cafile=self.ca_file) if self.tls else None
+        if not self.tls:
+            return None
+        return ssl.create_default_context(cafile=self.ca_file, cadata=self.ca_pem)
 
 
 class NodeConfig(BaseModel):
@@ -59,6 +62,9 @@ class NodeConfig(BaseModel):
     firmware: str = Field(default="sim-1.0.0", max_length=200)
     heartbeat_s: float = Field(default=30, gt=0)
     cache_dir: str | None = None
+    # The broker's CA for mqtts://: its PEM text as the controller writes it, and/or a path on
+    # this device a technician gives; both are trusted. Neither: the system's CAs.
+    ca_pem: str | None = Field(default=None, max_length=65536)
     ca_file: str | None = None
     # MQTT client id; defaults to node_id. Distinct ids let test runs share one broker.
     client_id: str | None = Field(default=None, max_length=128)
@@ -75,6 +81,14 @@ class NodeConfig(BaseModel):
     power_command: str | None = Field(default=None, max_length=1000)
     speaker_check_command: str | None = Field(default=None, max_length=1000)
     amplifier_check_command: str | None = Field(default=None, max_length=1000)
+    # Firmware updates of a real node (docs/node-install.md, "Firmware updates"): releases are
+    # unpacked under install_dir/releases/<version>/, install_dir/current is switched to the new
+    # one and restart_command restarts the service; the new version must come online within
+    # update_confirm_s or the previous release is restored and restarted. Unset: the update is
+    # kept in the cache directory and the node reconnects with it (the simulator's way).
+    install_dir: str | None = Field(default=None, max_length=1000)
+    restart_command: str | None = Field(default=None, max_length=1000)
+    update_confirm_s: float = Field(default=120, gt=0, le=3600)
 
     @field_validator("node_id")
     @classmethod
@@ -107,6 +121,20 @@ class NodeConfig(BaseModel):
         _ = parsed.port  # raises ValueError on a non-numeric or out-of-range port
         return value
 
+    @field_validator("ca_pem")
+    @classmethod
+    def _ca_pem(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                if "-----BEGIN CERTIFICATE-----" not in value:
+                    raise ValueError
+                ssl.create_default_context(cadata=value)
+            except (ssl.SSLError, ValueError):
+                raise ValueError(
+                    "must be PEM CA certificates (-----BEGIN CERTIFICATE-----)"
+                ) from None
+        return value
+
     @field_validator("controller_keys", "root_keys")
     @classmethod
     def _keys(cls, value: list[str]) -> list[str]:
@@ -129,6 +157,7 @@ class NodeConfig(BaseModel):
             username=username,
             password=password,
             ca_file=self.ca_file,
+            ca_pem=self.ca_pem,
         )
 
 

@@ -12,18 +12,22 @@ import contextlib
 import logging
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import aiomqtt
 
-from protocol import NodeState, NodeStatus, Telemetry
+from firmware_sim.clock_watch import ClockWatch
+from protocol import Clock, NodeState, NodeStatus, Telemetry
 from protocol.aio import raise_if_cancelling
 
 if TYPE_CHECKING:
     from firmware_sim.health_machine import MachineHealth, Readings
     from firmware_sim.node import Node
+    from firmware_sim.playback import Playback
+    from firmware_sim.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -171,45 +175,68 @@ def next_boot(cache_dir: Path | None, previous: int) -> int:
     return boot
 
 
-def node_state(node: Node, status: NodeStatus) -> bytes:
+def node_state(
+    node_id: str, status: NodeStatus, ts: int, boot: int, firmware: str, areas: list[str]
+) -> bytes:
     """The retained `state` payload (also the last will, with status `lost`)."""
     state = NodeState(
-        node_id=node.node_id,
-        status=status,
-        ts=node.clock.now_ms(),
-        boot=node.boot,
-        firmware=node.config.firmware,
-        areas=node.config.areas,
+        node_id=node_id, status=status, ts=ts, boot=boot, firmware=firmware, areas=areas
     )
     return state.model_dump_json().encode()
 
 
-async def heartbeat(node: Node, client: aiomqtt.Client) -> None:
-    """Publish telemetry every `heartbeat_s` of node time while the session lasts."""
-    topic = node.topics.telemetry(node.node_id)
-    loop = asyncio.get_running_loop()
-    while True:
-        if node.health.hung:
-            await node.clock.sleep(int(node.config.heartbeat_s * 1000))
-            await asyncio.sleep(MIN_HEARTBEAT_REAL_S)
-            continue
-        machine = node.health.machine
-        readings = await asyncio.to_thread(machine.read) if machine is not None else None
-        raise_if_cancelling()
-        playing = node.playback.now_playing
-        telemetry = node.health.telemetry(
-            node.node_id,
-            node.clock.now_ms(),
-            node.uptime_s,
-            node.playback.held_by or (playing.item_id if playing else None),
-            node.timeline.version,
-            node.rejected_total,
-            controller_delay_ms=node.clock_watch.delay_ms(),
-            readings=readings,
-        )
-        await client.publish(topic, telemetry.model_dump_json(), qos=0)
-        raise_if_cancelling()
-        began = loop.time()
-        await node.clock.sleep(int(node.config.heartbeat_s * 1000))
-        if (rest := MIN_HEARTBEAT_REAL_S - (loop.time() - began)) > 0:
-            await asyncio.sleep(rest)
+class Heartbeat:
+    """Telemetry every `interval_s` of node time while a session lasts: the readings (the
+    simulator's or the machine's) and what the node is doing."""
+
+    def __init__(
+        self,
+        node_id: str,
+        topic: str,
+        clock: Clock,
+        interval_s: float,
+        health: NodeHealth,
+        playback: Playback,
+        timeline: Timeline,
+        clock_watch: ClockWatch,
+        uptime_s: Callable[[], int],
+        rejected_total: Callable[[], int],
+    ) -> None:
+        self.node_id = node_id
+        self.topic = topic
+        self.clock = clock
+        self.interval_s = interval_s
+        self.health = health
+        self.playback = playback
+        self.timeline = timeline
+        self.clock_watch = clock_watch
+        self.uptime_s = uptime_s
+        self.rejected_total = rejected_total
+
+    async def run(self, client: aiomqtt.Client) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.health.hung:
+                await self.clock.sleep(int(self.interval_s * 1000))
+                await asyncio.sleep(MIN_HEARTBEAT_REAL_S)
+                continue
+            machine = self.health.machine
+            readings = await asyncio.to_thread(machine.read) if machine is not None else None
+            raise_if_cancelling()
+            playing = self.playback.now_playing
+            telemetry = self.health.telemetry(
+                self.node_id,
+                self.clock.now_ms(),
+                self.uptime_s(),
+                self.playback.held_by or (playing.item_id if playing else None),
+                self.timeline.version,
+                self.rejected_total(),
+                controller_delay_ms=self.clock_watch.delay_ms(),
+                readings=readings,
+            )
+            await client.publish(self.topic, telemetry.model_dump_json(), qos=0)
+            raise_if_cancelling()
+            began = loop.time()
+            await self.clock.sleep(int(self.interval_s * 1000))
+            if (rest := MIN_HEARTBEAT_REAL_S - (loop.time() - began)) > 0:
+                await asyncio.sleep(rest)

@@ -1,4 +1,6 @@
-"""Media downloads: fetch once per sha256, verify size and hash, retry until the item is due."""
+"""Media downloads: fetch once per sha256, verify size and hash, retry until the item is due.
+
+The bytes come through the node's one download function (`firmware_sim.download`)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,12 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from firmware_sim.download import CHUNK, Downloader, DownloadError
 from firmware_sim.media_token import MediaToken
 from firmware_sim.outbox import Emit
 from protocol import Clock, EventType, MediaRef, TimelineItem
 
 log = logging.getLogger(__name__)
-
-HTTP_TIMEOUT_S = 30.0
-CHUNK = 64 * 1024
 
 
 _SLOTS: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
@@ -56,17 +54,14 @@ class MediaCache:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        downloader: Downloader,
         emit: Emit,
         clock: Clock,
-        token: str | MediaToken = "",
         cache_dir: Path | None = None,
     ) -> None:
-        self.http = http
+        self.downloader = downloader
         self.emit = emit
         self.clock = clock
-        self.credential = token if isinstance(token, MediaToken) else None
-        self._token = token if isinstance(token, str) else ""
         self.dir = cache_dir / "media" if cache_dir is not None else None
         self.verified: dict[str, int] = {}
         self._downloads: dict[str, _Download] = {}
@@ -75,9 +70,14 @@ class MediaCache:
         self.corrupt = False  # a fault scenario: downloads arrive damaged and fail their check
 
     @property
+    def credential(self) -> MediaToken:
+        """The node's media token, which downloads renew when due."""
+        return self.downloader.token
+
+    @property
     def token(self) -> str:
         """The media token as it is now (renewed by downloads when due)."""
-        return self.credential.value if self.credential is not None else self._token
+        return self.downloader.token.value
 
     @property
     def prefetching(self) -> int:
@@ -194,7 +194,8 @@ class MediaCache:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure is a reason to retry, never to crash
-                detail = str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
+                known = isinstance(exc, MediaError | DownloadError)
+                detail = str(exc) if known else f"{type(exc).__name__}: {exc}"
                 download.attempts += 1
                 log.warning("media %s attempt %d failed: %s", sha[:12], download.attempts, detail)
                 self.emit(
@@ -229,56 +230,21 @@ class MediaCache:
         return 0
 
     async def _fetch(self, ref: MediaRef) -> int:
-        try:
-            return await self._fetch_once(ref)
-        except _Refused:
-            # The controller no longer takes the token (expired while the node was away):
-            # renew it with the broker login, once, and try again.
-            if self.credential is None or not await self.credential.renew():
-                raise MediaError(f"HTTP 401 from {ref.url[:200]}") from None
-            return await self._fetch_once(ref)
-
-    async def _fetch_once(self, ref: MediaRef) -> int:
-        if not ref.url.startswith(("http://", "https://")):
-            raise MediaError(f"unsupported media url {ref.url[:100]!r}")
-        token = await self.credential.current() if self.credential is not None else self._token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        digest = hashlib.sha256()
-        received = 0
-        tmp: Path | None = None
-        if self.dir is not None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.dir / f"{ref.sha256}.part"
-        try:
-            async with self.http.stream(
-                "GET", ref.url, headers=headers, timeout=HTTP_TIMEOUT_S, follow_redirects=False
-            ) as resp:
-                if resp.status_code == 401 and self.credential is not None:
-                    raise _Refused
-                if resp.status_code != 200:
-                    raise MediaError(f"HTTP {resp.status_code} from {ref.url[:200]}")
-                with tmp.open("wb") if tmp is not None else DiscardSink() as sink:
-                    async for chunk in resp.aiter_bytes(CHUNK):
-                        received += len(chunk)
-                        if received > ref.size:
-                            raise MediaError(f"larger than the declared {ref.size} bytes")
-                        digest.update(chunk)
-                        sink.write(chunk)
-                        if self.corrupt:
-                            digest.update(b"\x00")  # a flipped byte on the way
-            _check(ref, received, digest.hexdigest())
-            if tmp is not None:
-                tmp.replace(tmp.with_suffix(""))
-            return received
-        except httpx.HTTPError as exc:
-            raise MediaError(f"{type(exc).__name__}: {exc}") from None
-        finally:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        dest = self.dir / ref.sha256 if self.dir is not None else None
+        fetched = await self.downloader.fetch(
+            ref.url,
+            max_bytes=ref.size,
+            exact=True,
+            sha256=ref.sha256,
+            dest=dest,
+            mangle=_damaged if self.corrupt else None,
+        )
+        return fetched.size
 
 
-class _Refused(Exception):
-    """The server answered 401 to the media token."""
+def _damaged(chunk: bytes) -> bytes:
+    """A flipped byte on the way (the `media_corrupt` fault)."""
+    return bytes([chunk[0] ^ 0xFF]) + chunk[1:] if chunk else chunk
 
 
 def _check(ref: MediaRef, size: int, digest: str) -> None:
@@ -287,19 +253,6 @@ def _check(ref: MediaRef, size: int, digest: str) -> None:
         raise MediaError(f"size {size} != declared {ref.size}")
     if digest != ref.sha256:
         raise MediaError(f"sha256 mismatch: got {digest}")
-
-
-class DiscardSink:
-    """A file-like sink for nodes that keep no media bytes."""
-
-    def __enter__(self) -> DiscardSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def _hash_file(path: Path) -> tuple[str, int]:

@@ -1,4 +1,9 @@
-"""One loudspeaker node: MQTT session with reconnects, signed inputs, heartbeat and events."""
+"""One loudspeaker node: MQTT session with reconnects, signed inputs, heartbeat and events.
+
+`Node.__init__` is the node's composition root: every part is built here and handed exactly
+the collaborators it uses (the clock, the outbox's `emit`, the media cache, the trust gate, the
+player, a callback), so no part holds the whole node.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import collections
 import logging
 import random
 import time
-import uuid
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -15,26 +19,29 @@ from typing import Any
 import aiomqtt
 import httpx
 
-from firmware_sim import inbound, timeline_store
+from firmware_sim import timeline_store
 from firmware_sim.alerts import AlertDesk
 from firmware_sim.clock_watch import ClockWatch
-from firmware_sim.commands import Reboot
+from firmware_sim.commands import Commands, Reboot
 from firmware_sim.config import NodeConfig
-from firmware_sim.firmware import Firmware
-from firmware_sim.health import NodeHealth, heartbeat, next_boot, node_state
+from firmware_sim.download import Downloader
+from firmware_sim.firmware import Firmware, Releases
+from firmware_sim.health import Heartbeat, NodeHealth, next_boot, node_state
 from firmware_sim.health_machine import MachineHealth
+from firmware_sim.inbound import Inbound
 from firmware_sim.media import MediaCache
 from firmware_sim.media_token import MediaToken
-from firmware_sim.outbox import Outbox
+from firmware_sim.outbox import Outbox, Reporter
 from firmware_sim.playback import Playback, Played
 from firmware_sim.player_choice import make_player
+from firmware_sim.presence import ControllerPresence
 from firmware_sim.quiet import QUIET
 from firmware_sim.sounds import Sounds
 from firmware_sim.stream_run import StreamRun
 from firmware_sim.timeline import Timeline
-from firmware_sim.trust import Rejections
+from firmware_sim.trust import Gate, KeyAnnouncements, Rejections
 from firmware_sim.trust_store import TrustStore
-from protocol import Clock, EventType, NodeEvent, NodeStatus, Topics
+from protocol import Clock, NodeStatus, TimelineBody, Topics
 from protocol.aio import cancel_and_wait, raise_if_cancelling
 from protocol.messages import AlertBody
 
@@ -53,23 +60,28 @@ class Node:
         self, config: NodeConfig, clock: Clock, http: httpx.AsyncClient | None = None
     ) -> None:
         self.config = config
-        self.node_id = config.node_id
+        self.node_id = node_id = config.node_id
         self.clock = clock
-        self.topics = Topics(config.topic_prefix)
-        self.health = NodeHealth()
-        self.clock_watch = ClockWatch()  # this clock against the controller's
-        self.rejections = Rejections()
-        self.rejected: collections.Counter[str] = self.rejections.counts
+        self.topics = topics = Topics(config.topic_prefix)
         self.connected = asyncio.Event()
-        self.controller_online: bool | None = None
-        # Reports wait while the controller is away: a broker drops what no one subscribes to.
-        # Only once a controller has been heard, so a broker without one still gets reports.
-        self.controller_up = asyncio.Event()
-        self.controller_heard = False
-        self.alerts_received = 0
-        self.cache_dir = Path(config.cache_dir) / config.node_id if config.cache_dir else None
+        self.client: aiomqtt.Client | None = None
+        self.connects = 0
+        self._started = time.monotonic()
+        self._background: set[asyncio.Task[object]] = set()
+        self.reboot_requested = asyncio.Event()
+
+        # What the node keeps on its card (a real node; a simulated one usually keeps nothing).
+        self.cache_dir = Path(config.cache_dir) / node_id if config.cache_dir else None
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.boot = next_boot(self.cache_dir, 0)
+
+        # Reports: events queued (on disk too) until the broker has them.
+        self.outbox = Outbox(path=self.cache_dir / "outbox.jsonl" if self.cache_dir else None)
+        self.emit = Reporter(node_id, clock, self.outbox)
+
+        # Health readings: simulated, or the machine's own on a real node.
+        self.health = NodeHealth()
         if config.health == "machine":
             self.health.machine = MachineHealth(
                 cache_dir=self.cache_dir,
@@ -77,34 +89,108 @@ class Node:
                 speaker_check_command=config.speaker_check_command,
                 amplifier_check_command=config.amplifier_check_command,
             )
+
+        # Trust: the keys, the replay journal, and the gate every controller message passes.
+        self.clock_watch = ClockWatch()  # this clock against the controller's
+        self.rejections = Rejections(node_id, self.emit)
+        self.rejected: collections.Counter[str] = self.rejections.counts
+        self.reject = self.rejections.reject
         self.trust = TrustStore(config, self.cache_dir)
         self.verifier = self.trust.verifier
-        self.boot = next_boot(self.cache_dir, 0)
-        self.outbox = Outbox(path=self.cache_dir / "outbox.jsonl" if self.cache_dir else None)
+        gate = Gate(node_id, clock, self.trust, self.clock_watch, self.reject)
+
+        # Downloads: one client (shared by a simulated fleet), the token for the controller.
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(timeout=30)
         token = MediaToken(
-            self.http,
-            config.media_token,
-            config.media_token_url,
-            config.node_id,
-            config.password or "",
+            self.http, config.media_token, config.media_token_url, node_id, config.password or ""
         )
-        self.media = MediaCache(self.http, self.emit, clock, token, self.cache_dir)
+        self.downloader = Downloader(self.http, token)
+        self.media = MediaCache(self.downloader, self.emit, clock, self.cache_dir)
+
+        # Sound: the player, what each item sounds like, the timeline and alerts that use it.
         self.player = make_player(config)
-        self.sounds = Sounds(self.player, self.media, self.emit, config.media_token, self.health)
+        self.sounds = Sounds(self.player, self.media, self.emit, token, self.health)
         self.playback = Playback(clock, self.emit, self.sounds)
-        self.timeline = Timeline(self.node_id, clock, self.emit, self.media, self.playback)
+        self.timeline = Timeline(node_id, clock, self.emit, self.media, self.playback)
         self.alerts = AlertDesk(
-            self.node_id, clock, self.emit, self.media, self.playback, self.health
+            node_id,
+            clock,
+            self.emit,
+            self.media,
+            self.playback,
+            self.sounds,
+            self.health,
+            memory=self.cache_dir / "alerts.json" if self.cache_dir else None,
         )
         self.alerts_played = self.alerts.played  # the same list, appended to as alerts end
-        self.reboot_requested = asyncio.Event()
-        self.firmware = Firmware(self)  # may replace config.firmware with the installed version
-        self.client: aiomqtt.Client | None = None
-        self.connects = 0
-        self._started = time.monotonic()
-        self._background: set[asyncio.Task[object]] = set()
+
+        # Commands and firmware.
+        ack_topic = topics.cmd_ack(node_id)
+        releases = None  # a real node installs updates as releases and restarts into them
+        if config.install_dir:
+            releases = Releases(
+                Path(config.install_dir), config.restart_command, config.update_confirm_s
+            )
+        self.firmware = Firmware(
+            node_id,
+            clock,
+            config.firmware,  # unless an update installed another (on the card, or a release)
+            self.cache_dir,
+            self.downloader,
+            ack_topic,
+            session=self._live_client,
+            spawn=self.spawn,
+            boot=lambda: self.boot,
+            reboot=self.reboot_requested,
+            releases=releases,
+        )
+        commands = Commands(
+            node_id,
+            clock,
+            gate,
+            self.reject,
+            ack_topic,
+            topics.timeline(node_id),
+            self.firmware,
+            self.health,
+            self.playback,
+            self.timeline,
+            self.spawn,
+        )
+
+        # What arrives, and what goes out besides events.
+        self.presence = ControllerPresence(node_id, self.clock_watch, self.reject)
+        retained = [topics.timeline(node_id), *(topics.area_alert(a) for a in config.areas)]
+        keys = KeyAnnouncements(node_id, gate, self.trust, self.emit, self.reject, retained)
+        self.inbound = Inbound(
+            node_id,
+            topics,
+            config.areas,
+            clock,
+            self.clock_watch,
+            gate,
+            self.reject,
+            self.timeline,
+            self._adopt,
+            self.media,
+            self.alerts,
+            self.presence,
+            commands,
+            keys,
+        )
+        self.heartbeat = Heartbeat(
+            node_id,
+            topics.telemetry(node_id),
+            clock,
+            config.heartbeat_s,
+            self.health,
+            self.playback,
+            self.timeline,
+            self.clock_watch,
+            uptime_s=lambda: self.uptime_s,
+            rejected_total=lambda: self.rejections.total,
+        )
 
     # Observable state -------------------------------------------------------------------
 
@@ -122,6 +208,14 @@ class Node:
         return self.alerts.active
 
     @property
+    def alerts_received(self) -> int:
+        return self.inbound.alerts_received
+
+    @property
+    def controller_online(self) -> bool | None:
+        return self.presence.online
+
+    @property
     def timeline_version(self) -> int:
         return self.timeline.version
 
@@ -135,46 +229,19 @@ class Node:
 
     @property
     def rejected_total(self) -> int:
-        return sum(self.rejected.values())
+        return self.rejections.total
 
-    # Reporting ----------------------------------------------------------------------------
-
-    def emit(
-        self,
-        type: EventType,
-        *,
-        item_id: str | None = None,
-        broadcast_id: str | None = None,
-        timeline_version: int | None = None,
-        sha256: str | None = None,
-        detail: str = "",
-    ) -> None:
-        try:
-            event = NodeEvent(
-                id=uuid.uuid4().hex,
-                node_id=self.node_id,
-                ts=self.clock.now_ms(),
-                type=type,
-                item_id=item_id,
-                broadcast_id=broadcast_id,
-                timeline_version=timeline_version,
-                sha256=sha256,
-                detail=detail[:500],
-            )
-        except ValueError as exc:  # a bug of ours must not stop playback
-            log.error("%s: cannot build %s event: %s", self.node_id, type, exc)
-            return
-        self.outbox.push(event)
-
-    def reject(self, reason: str, detail: str, topic: str) -> None:
-        """Count and log a dropped message; report it unless reports are being flooded."""
-        leaf = topic.rsplit("/", 1)[-1]
-        log.warning("%s: rejected message on %s: %s %s", self.node_id, leaf, reason, detail)
-        if self.rejections.record(reason):
-            self.emit(EventType.message_rejected, detail=f"{reason} on {leaf}: {detail}"[:500])
+    # Wiring ---------------------------------------------------------------------------------
 
     def state(self, status: NodeStatus) -> bytes:
-        return node_state(self, status)
+        return node_state(
+            self.node_id,
+            status,
+            self.clock.now_ms(),
+            self.boot,
+            self.firmware.version,
+            self.config.areas,
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, object], name: str) -> None:
         """Run a side job (test tone) that lives as long as the node, not the session."""
@@ -183,12 +250,28 @@ class Node:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _live_client(self) -> aiomqtt.Client | None:
+        """The broker connection if the node is connected now (for acks sent beside it)."""
+        return self.client if self.connected.is_set() else None
+
+    def _adopt(self, body: TimelineBody, payload: bytes | None = None) -> None:
+        """Play a verified timeline of this node (fetching its media) and keep it on the card."""
+        self.timeline.apply(body)
+        self.media.prefetch(body.prefetch)
+        if payload is not None:
+            timeline_store.save(self.cache_dir, payload)
+
     # Connection ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Stay connected (reconnecting with back-off forever) until cancelled."""
         failures = 0
-        timeline_store.restore(self)  # what to play even if the broker cannot be reached
+        # What to play even if the broker cannot be reached.
+        kept = timeline_store.restore(
+            self.cache_dir, self.node_id, self.verifier, self.clock.now_ms()
+        )
+        if kept is not None:
+            self._adopt(kept)
         try:
             while True:
                 raise_if_cancelling()
@@ -244,8 +327,8 @@ class Node:
             self.connects += 1
             try:
                 await client.publish(state_topic, self.state(NodeStatus.online), qos=1, retain=True)
-                self.controller_up.clear()  # until the (retained) controller state says online
-                await inbound.subscribe(self, client)
+                self.presence.session_started()
+                await self.inbound.subscribe(client)
                 await self.firmware.on_connect(client)
                 raise_if_cancelling()
                 self.connected.set()
@@ -271,7 +354,7 @@ class Node:
         tasks = [
             asyncio.create_task(self._receive(client)),
             asyncio.create_task(self._send(client)),
-            asyncio.create_task(heartbeat(self, client)),
+            asyncio.create_task(self.heartbeat.run(client)),
             asyncio.create_task(self._reboot_when_asked()),
         ]
         try:
@@ -298,7 +381,7 @@ class Node:
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             QUIET.touch()
-            await inbound.handle(self, client, message)
+            await self.inbound.handle(client, message)
             raise_if_cancelling()
 
     async def _send(self, client: aiomqtt.Client) -> None:
@@ -306,8 +389,7 @@ class Node:
         while True:
             event = await self.outbox.next()
             await QUIET.wait()
-            if self.controller_heard:
-                await self.controller_up.wait()
+            await self.presence.wait_to_report()
             await client.publish(topic, event.model_dump_json(), qos=1)
             self.outbox.ack(event.id)
             raise_if_cancelling()

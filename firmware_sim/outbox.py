@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import ValidationError
 
-from protocol import EventType, NodeEvent
+from protocol import Clock, EventType, NodeEvent
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,42 @@ class Emit(Protocol):
         sha256: str | None = None,
         detail: str = "",
     ) -> None: ...
+
+
+class Reporter:
+    """The node's `Emit`: fills in the event's id, time and node, and queues it in the outbox."""
+
+    def __init__(self, node_id: str, clock: Clock, outbox: Outbox) -> None:
+        self.node_id = node_id
+        self.clock = clock
+        self.outbox = outbox
+
+    def __call__(
+        self,
+        type: EventType,
+        *,
+        item_id: str | None = None,
+        broadcast_id: str | None = None,
+        timeline_version: int | None = None,
+        sha256: str | None = None,
+        detail: str = "",
+    ) -> None:
+        try:
+            event = NodeEvent(
+                id=uuid.uuid4().hex,
+                node_id=self.node_id,
+                ts=self.clock.now_ms(),
+                type=type,
+                item_id=item_id,
+                broadcast_id=broadcast_id,
+                timeline_version=timeline_version,
+                sha256=sha256,
+                detail=detail[:500],
+            )
+        except ValueError as exc:  # a bug of ours must not stop playback
+            log.error("%s: cannot build %s event: %s", self.node_id, type, exc)
+            return
+        self.outbox.push(event)
 
 
 class Outbox:

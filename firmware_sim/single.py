@@ -15,21 +15,36 @@ import signal
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from firmware_sim.config import NodeConfig, NodeConfigError, load_config
 from firmware_sim.node import Node
 from firmware_sim.player_choice import make_player
+from firmware_sim.trust import summarise
 from protocol import Clock
 
 log = logging.getLogger(__name__)
 
 
 def single_config(
-    provision: Path, cache_dir: Path | None, device: str | None, backend: str | None
+    provision: Path,
+    cache_dir: Path | None,
+    device: str | None,
+    backend: str | None,
+    install_dir: Path | None = None,
+    restart_command: str | None = None,
+    update_confirm_s: float | None = None,
 ) -> NodeConfig:
     """The provisioning file with the command line's choices over it; NodeConfigError says why a
     real node cannot run with it."""
     config = load_config(provision)
     updates: dict[str, object] = {}
+    if install_dir is not None:
+        updates["install_dir"] = str(install_dir)
+    if restart_command is not None:
+        updates["restart_command"] = restart_command
+    if update_confirm_s is not None:
+        updates["update_confirm_s"] = update_confirm_s
     if cache_dir is not None:
         updates["cache_dir"] = str(cache_dir)
     if device is not None:
@@ -42,11 +57,19 @@ def single_config(
             f"{provision}: a real node keeps its timeline and media on disk: give --cache-dir "
             "(or cache_dir in the provisioning file)"
         )
+    if config.install_dir and not config.restart_command:
+        raise NodeConfigError(
+            f"{provision}: firmware releases under {config.install_dir} need --restart-command "
+            "(how the service is restarted into a new release)"
+        )
     if not config.audio_device:
         config = config.model_copy(update={"audio_device": "default"})
     if config.health is None:
         config = config.model_copy(update={"health": "machine"})  # never the simulator's
-    return NodeConfig.model_validate(config.model_dump())
+    try:
+        return NodeConfig.model_validate(config.model_dump())
+    except ValidationError as exc:  # a value the command line gave (update_confirm_s)
+        raise NodeConfigError(f"{provision}: {summarise(exc)}") from None
 
 
 def run_single(config: NodeConfig, clock: Clock) -> int:

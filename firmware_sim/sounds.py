@@ -10,6 +10,7 @@ import httpx
 
 from firmware_sim.health import NodeHealth
 from firmware_sim.media import MediaCache
+from firmware_sim.media_token import MediaToken
 from firmware_sim.outbox import Emit
 from firmware_sim.player import Player, Sound, StreamSink
 from firmware_sim.stream import MediaStream
@@ -41,7 +42,7 @@ class Sounds:
         player: Player,
         media: MediaCache,
         emit: Emit,
-        token: str,
+        token: MediaToken,
         health: NodeHealth,
     ) -> None:
         self.player = player
@@ -50,15 +51,21 @@ class Sounds:
         self.token = token
         self.health = health
         self.streams: list[StreamRun] = []
-        self._stream_http: httpx.AsyncClient | None = None
+        self._stream_http: dict[bool, httpx.AsyncClient] = {}
 
-    @property
-    def stream_http(self) -> httpx.AsyncClient:
+    def stream_http(self, auth: bool) -> httpx.AsyncClient:
         """A client of the node's own for streams: a stream holds its connection for as long as
-        it plays, so it must not take one of the pool a simulated fleet shares for media."""
-        if self._stream_http is None:
-            self._stream_http = httpx.AsyncClient(limits=httpx.Limits(max_connections=4))
-        return self._stream_http
+        it plays, so it must not take one of the pool a simulated fleet shares for media.
+
+        For the controller's own streams (`auth`), the client carries the media token as its
+        auth, which adds it to requests to the controller's address only (a redirect elsewhere
+        drops it); other streams' client never has it."""
+        client = self._stream_http.get(auth)
+        if client is None:
+            client = self._stream_http[auth] = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=4), auth=self.token if auth else None
+            )
+        return client
 
     def path(self, sha256: str) -> Path | None:
         if self.media.dir is None:
@@ -83,8 +90,7 @@ class Sounds:
                 item,
                 version,
                 self.player,
-                self.stream_http,
-                self.media.token,  # as renewed by the node's downloads
+                self.stream_http(item.stream.auth),
                 self.emit,
                 volume,
                 lambda: (self.media.is_ready(sha), self.path(sha)),
@@ -113,8 +119,9 @@ class Sounds:
         for run in self.streams:
             run.stop()
         self.player.close()
-        if self._stream_http is not None:
-            await self._stream_http.aclose()
+        for client in self._stream_http.values():
+            await client.aclose()
+        self._stream_http.clear()
 
 
 class _Following:

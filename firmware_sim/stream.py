@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-from pathlib import Path
 
-import httpx
-
-from firmware_sim.media import HTTP_TIMEOUT_S, DiscardSink, MediaCache, MediaError
+from firmware_sim.download import DownloadError, Failure
+from firmware_sim.media import MediaCache, MediaError
 from protocol import MediaRef
 
 log = logging.getLogger(__name__)
@@ -93,47 +90,41 @@ class MediaStream:
 
     async def _fetch(self) -> int:
         ref = self.ref
-        if not ref.url.startswith(("http://", "https://")):
-            raise MediaError(f"unsupported media url {ref.url[:100]!r}")
-        token = self.media.token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        digest = hashlib.sha256()
         self.received = 0
-        tmp: Path | None = None
+        dest = part = None
         if self.media.dir is not None:
-            self.media.dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.media.dir / f"{ref.sha256}.alert.part"
+            dest = self.media.dir / ref.sha256
+            part = self.media.dir / f"{ref.sha256}.alert.part"  # followed by the player
+
+        def arrived(chunk: bytes) -> None:
+            self.received += len(chunk)
+            self.started.set()
+
         try:
-            async with self.media.http.stream(
-                "GET", ref.url, headers=headers, timeout=HTTP_TIMEOUT_S, follow_redirects=False
-            ) as resp:
-                if resp.status_code != 200:
-                    raise _Retry(f"HTTP {resp.status_code} from {ref.url[:200]}")
-                with tmp.open("wb") if tmp is not None else DiscardSink() as sink:
-                    # No chunk size: httpx would hold bytes back until a whole chunk is full.
-                    async for chunk in resp.aiter_bytes():
-                        self.received += len(chunk)
-                        if self.received > ref.size:
-                            self.corrupt = True
-                            raise MediaError(f"larger than the declared {ref.size} bytes")
-                        digest.update(chunk)
-                        sink.write(chunk)
-                        self.started.set()
-        except httpx.HTTPError as exc:
-            if self.received == 0:
-                raise _Retry(f"{type(exc).__name__}: {exc}") from None
-            raise MediaError(f"interrupted after {self.received} bytes: {exc}") from None
-        finally:
-            if tmp is not None and (self.received != ref.size or self.corrupt):
-                tmp.unlink(missing_ok=True)
-        if self.received != ref.size:
-            self.corrupt = True
-            raise MediaError(f"size {self.received} != declared {ref.size}")
-        if (got := digest.hexdigest()) != ref.sha256:
-            self.corrupt = True
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-            raise MediaError(f"sha256 mismatch: got {got}")
-        if tmp is not None:
-            tmp.replace(tmp.parent / ref.sha256)
-        return self.received
+            fetched = await self.media.downloader.fetch(
+                ref.url,
+                max_bytes=ref.size,
+                exact=True,
+                sha256=ref.sha256,
+                dest=dest,
+                part=part,
+                on_bytes=arrived,
+                # No chunk size: httpx would hold bytes back until a whole chunk is full.
+                chunk_size=None,
+            )
+        except DownloadError as exc:
+            if exc.kind in _NOT_THESE_BYTES:
+                self.corrupt = True
+                raise MediaError(str(exc)) from None
+            if exc.kind in _RETRIED and self.received == 0:
+                raise _Retry(str(exc)) from None
+            if exc.kind in _RETRIED:
+                raise MediaError(f"interrupted after {self.received} bytes: {exc}") from None
+            raise MediaError(str(exc)) from None
+        return fetched.size
+
+
+# The server sent other bytes than the signed reference names: never to be played.
+_NOT_THESE_BYTES = frozenset({Failure.too_large, Failure.incomplete, Failure.hash_mismatch})
+# Nothing usable came (yet): tried again while the alert wants the media.
+_RETRIED = frozenset({Failure.http_status, Failure.timeout, Failure.network})

@@ -47,7 +47,6 @@ class StreamRun:
         version: int | None,
         player: Player,
         http: httpx.AsyncClient,
-        token: str,
         emit: Emit,
         volume: Volume,
         fallback: Callable[[], tuple[bool, Path | None]],
@@ -57,8 +56,7 @@ class StreamRun:
         self.ref = item.stream
         self.version = version
         self.player = player
-        self.http = http
-        self.token = token
+        self.http = http  # with the node's token as its auth for the controller's own streams
         self.emit = emit
         self.volume = volume
         self.fallback = fallback  # (verified here?, its file if the node keeps files)
@@ -127,10 +125,9 @@ class StreamRun:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
+        # The token, if this is the controller's own stream, is the client's auth (see
+        # `Sounds.stream_http`): a station's server never sees it.
         headers = {"Icy-MetaData": "0"}
-        if self.ref.auth and self.token:
-            # Only to the controller's own streams: a station's server never sees the token.
-            headers["Authorization"] = f"Bearer {self.token}"
         reader = FrameReader()
         if self.ref.format == StreamFormat.hls:
             first = True

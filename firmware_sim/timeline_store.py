@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from firmware_sim.replay_journal import write_atomic
-from protocol import RejectedMessage, TimelineBody
-
-if TYPE_CHECKING:
-    from firmware_sim.node import Node
+from protocol import RejectedMessage, TimelineBody, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -33,30 +29,30 @@ def save(cache_dir: Path | None, payload: bytes) -> None:
         log.error("cannot keep the timeline on disk: %s", exc)
 
 
-def restore(node: Node) -> bool:
-    """Apply the kept timeline, if it is still good; whether one was applied."""
-    if node.cache_dir is None:
-        return False
-    path = node.cache_dir / TIMELINE_FILE
+def restore(
+    cache_dir: Path | None, node_id: str, verifier: Verifier, now_ms: int
+) -> TimelineBody | None:
+    """The kept timeline, if it is still good (signed by a trusted key, not expired, ours)."""
+    if cache_dir is None:
+        return None
+    path = cache_dir / TIMELINE_FILE
     try:
         payload = path.read_bytes()
     except FileNotFoundError:
-        return False
+        return None
     except OSError as exc:
-        log.warning("%s: cannot read %s: %s", node.node_id, path, exc)
-        return False
+        log.warning("%s: cannot read %s: %s", node_id, path, exc)
+        return None
     try:
-        env = node.verifier.authentic(payload, "timeline")
-        if node.clock.now_ms() >= env.exp:
+        env = verifier.authentic(payload, "timeline")
+        if now_ms >= env.exp:
             raise RejectedMessage("expired")
         body = TimelineBody.model_validate(env.body)
     except (RejectedMessage, ValidationError) as exc:
-        log.warning("%s: the timeline kept on disk is not used: %s", node.node_id, exc)
-        return False
-    if body.node_id != node.node_id:
-        log.warning("%s: the timeline kept on disk is for %s", node.node_id, body.node_id)
-        return False
-    log.info("%s: timeline v%d restored from disk", node.node_id, body.version)
-    node.timeline.apply(body)
-    node.media.prefetch(body.prefetch)
-    return True
+        log.warning("%s: the timeline kept on disk is not used: %s", node_id, exc)
+        return None
+    if body.node_id != node_id:
+        log.warning("%s: the timeline kept on disk is for %s", node_id, body.node_id)
+        return None
+    log.info("%s: timeline v%d restored from disk", node_id, body.version)
+    return body

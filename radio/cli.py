@@ -16,8 +16,9 @@ import typer
 from controller.core.config import Settings
 from controller.core.private_files import UMASK
 from protocol.heap import keep_heap_frozen
-from radio import live_cli
+from radio import conformance_cli, live_cli
 from radio.cli_fleet import firmware_app, node_import, node_list
+from radio.db_cli import db_app
 from radio.keys_cli import keys_app
 from radio.tools import load_settings
 
@@ -32,6 +33,7 @@ area_app = typer.Typer(help="Areas of the administrative tree.", no_args_is_help
 speech_app = typer.Typer(help="Vietnamese speech: normalise and render.", no_args_is_help=True)
 user_app = typer.Typer(help="People who use the console and the API.", no_args_is_help=True)
 cap_app = typer.Typer(help="CAP 1.2 documents from warning agencies.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 app.add_typer(cap_app, name="cap")
 app.add_typer(user_app, name="user")
 app.add_typer(node_app, name="node")
@@ -41,6 +43,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(firmware_app, name="firmware")
 node_app.command("import")(node_import)
 app.command("live")(live_cli.live)
+app.command("conformance")(conformance_cli.conformance)
 node_app.command("list")(node_list)
 # Seconds a stopping server waits for open requests (live pages' streams) before closing them.
 SHUTDOWN_GRACE_S = 5
@@ -93,7 +96,30 @@ def serve(log_level: str = "INFO") -> None:
         from controller.core.logs import use_json_logs
 
         use_json_logs(settings.instance)
+    schema_must_be_current(settings)
     asyncio.run(serve_app(settings))
+
+
+def schema_must_be_current(settings: Settings) -> None:
+    """Refuse to serve on a database `radio db upgrade` has not brought up to date."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from controller.core.db import Database, SchemaNotCurrent
+    from controller.core.private_files import secure_data_dir
+    from radio.db_cli import unreachable
+
+    secure_data_dir(settings.data_dir)
+    db = Database(settings.db_url)
+    try:
+        db.check_current()
+    except SchemaNotCurrent as exc:
+        typer.secho(f"radio serve: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as exc:
+        typer.secho(f"radio serve: {unreachable(db, exc)}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
 
 
 @app.command()
@@ -296,6 +322,57 @@ def node_add(
     path = registry.write_provisioning(prov)
     registry.write_broker_files()
     typer.echo(f"node {node_id} registered; provisioning file: {path}")
+
+
+@node_app.command("provision")
+def node_provision(
+    node_id: str,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the file here (0600); '-' prints it instead"),
+    ] = None,
+) -> None:
+    """Issue a node a new provisioning file (a lost one cannot be recovered): a new broker
+    password and media token; the old ones stop working. A retired node returns to service."""
+    from controller.auth.audit import record
+    from controller.core.models import Node
+    from controller.fleet.registry import RegistryError
+    from radio.tools import open_registry
+
+    registry = open_registry(load_settings())
+    try:
+        with registry.db.session() as session:
+            node = session.get(Node, node_id)
+            if node is None:
+                raise RegistryError(f"node {node_id} does not exist")
+            was_retired = node.retired
+            prov = registry.reprovision(session, node)
+            record(session, "cli", "node.provision", node_id, {"was_retired": was_retired})
+    except (RegistryError, ValueError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    path = registry.write_provisioning(prov)
+    registry.write_broker_files()
+    text = json.dumps(prov, indent=2, ensure_ascii=False)
+    if out is not None and str(out) == "-":
+        typer.echo(text)
+        return
+    if out is not None:
+        try:
+            fd = os.open(out, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            out.chmod(0o600)
+        except OSError as exc:
+            typer.secho(
+                f"{out}: cannot write it ({exc.strerror}); the new file is at {path}",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+    back = " and returned to service" if was_retired else ""
+    where = f"{path}" + (f" and {out}" if out is not None else "")
+    typer.echo(f"node {node_id} provisioned again{back}; old credentials revoked; file: {where}")
 
 
 @node_app.command("retire")

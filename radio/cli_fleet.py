@@ -23,6 +23,7 @@ def node_import(
 ) -> None:
     """Register many nodes from a CSV file. Every row is checked first; if any is wrong, all the
     problems are listed with their line numbers and nothing is registered."""
+    from controller.core.config import ConfigError
     from controller.fleet.node_import import NodeImportError, add_rows, checked_rows
     from radio.tools import load_settings, open_registry
 
@@ -37,6 +38,8 @@ def node_import(
             session.commit()
     except NodeImportError as exc:
         raise _fail(f"{file}: {exc}") from None
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
     for _node, prov in added:
         registry.write_provisioning(prov)
     registry.write_broker_files()

@@ -18,7 +18,9 @@ from api.console import (
     login,
     media,
     monitoring,
+    playback,
     playlists,
+    schedules,
 )
 from api.console.pages import LoginNeeded, PageForbidden, login_url
 
@@ -32,8 +34,10 @@ def install(app: FastAPI) -> None:
         login,
         media,
         content,
+        playback,
         playlists,
         calendar,
+        schedules,
         emergency,
         live,
         devices,

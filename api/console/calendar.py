@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse
 
 from api.console.content import today
 from api.console.pages import ApiRefused, ConsoleDep
+from api.console.repetition import WEEKDAY_CODES, names_of
+from api.console.schedules import default_air_time, form_choices
 from controller.auth.access import Permission
-from controller.programme.playlists import LIVE, PLAYLIST
 from schedules import AreaTree
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -51,8 +52,14 @@ def clashing(entries: Sequence[Entry], tree: AreaTree, node_area: Mapping[str, s
     return out
 
 
+LIST_DAYS = 28
+
+
 def span(view: str, day: date) -> tuple[date, date]:
-    """The days shown: the week (Monday first) or the whole weeks covering the month."""
+    """The days shown: the week (Monday first), the whole weeks covering the month, or the
+    list's four weeks from the day."""
+    if view == "list":
+        return day, day + timedelta(days=LIST_DAYS - 1)
     if view == "month":
         first = day.replace(day=1)
         following = (first + timedelta(days=32)).replace(day=1)
@@ -64,6 +71,8 @@ def span(view: str, day: date) -> tuple[date, date]:
 
 
 def step(view: str, day: date, forward: bool) -> date:
+    if view == "list":
+        return day + timedelta(days=LIST_DAYS if forward else -LIST_DAYS)
     if view == "month":
         first = day.replace(day=1)
         if forward:
@@ -82,14 +91,14 @@ async def calendar_page(
     done: str = "",
 ) -> HTMLResponse:
     console.allow("calendar")
-    view = "month" if view == "month" else "week"
+    view = view if view in ("month", "list") else "week"
     error = ""
     try:
         shown = date.fromisoformat(day) if day else today()
         first, last = span(view, shown)
         previous, following = step(view, shown, False), step(view, shown, True)
     except (ValueError, OverflowError):
-        shown, error = today(), console.t("calendar.bad_day")
+        shown, error = today(), console.t("cal.bad_day")
         first, last = span(view, shown)
         previous, following = step(view, shown, False), step(view, shown, True)
     areas = await console.areas()
@@ -110,26 +119,19 @@ async def calendar_page(
         for i in items
     ]
     tree = AreaTree({a.id: a.parent_id for a in areas})
-    known = {a.id for a in areas}
-    node_area: dict[str, str] = {}
-    if any(t not in known for e in entries for t in e.item["targets"]):
-        node_area = {n["id"]: n["area_id"] for n in await console.get("/api/v1/nodes")}
-    clashes = clashing(entries, tree, node_area)
+    names = await names_of(console, areas)
+    clashes = clashing(entries, tree, names["node_areas"])
     by_day: dict[date, list[Entry]] = {}
     for n, e in enumerate(entries):
         by_day.setdefault(e.start.date(), []).append(replace(e, clash=n in clashes))
     days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
-    choices: list[dict[str, Any]] = []
-    groups: list[dict[str, Any]] = []
+
+    def places_of(targets: list[str]) -> list[str]:
+        # A calendar entry lists areas and loudspeakers together (a group's are its members).
+        return [names["areas"].get(t) or names["nodes"].get(t, t) for t in targets]
+
     can_schedule = console.may(Permission.schedule)
-    if can_schedule:
-        # A live broadcast's content is its own stream, gone once it ended: not to schedule.
-        choices = [
-            a
-            for a in await console.get("/api/v1/announcements")
-            if a["duration_s"] > 0 and a["source"] != LIVE
-        ]
-        groups = await console.get("/api/v1/groups")
+    form = await form_choices(console) if can_schedule else {"weekday_codes": WEEKDAY_CODES}
     return console.render(
         "calendar.html",
         "calendar",
@@ -145,9 +147,9 @@ async def calendar_page(
         following=following,
         error=error,
         can_schedule=can_schedule,
-        announcements=[a for a in choices if a["source"] != PLAYLIST][:100],
-        playlists=[a for a in choices if a["source"] == PLAYLIST][:100],
-        groups=groups,
         chosen=announcement,
         done=done,
+        places_of=places_of,
+        air_time=default_air_time(),
+        **form,
     )

@@ -1,17 +1,28 @@
-"""Officers' and commune staff's pages: overview, announcements, drafts, playback log."""
+"""Officers' and commune staff's pages: overview, announcements (the recent list live), the
+reading dictionary, drafts to approve."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import date, datetime
+from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
 
-from api.console.pages import LOCAL, ApiRefused, ConsoleDep, day_from_text
+from api.console.devices import STREAM_S
+from api.console.pages import LOCAL, ApiRefused, Console, ConsoleDep, duration, local
+from api.console.repetition import describe, names_of, target_names
 from controller.auth.access import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+RECENT = 50
+# Writing an announcement announces nothing to the rest of the controller: the list is read
+# again this often while a page shows it.
+RECENT_RECHECK_S = 3.0
 
 
 def today() -> date:
@@ -46,8 +57,50 @@ async def announcements(console: ConsoleDep) -> HTMLResponse:
     return console.render(
         "announcements.html",
         "announcements",
-        announcements=rows[:50],
+        announcements=rows[:RECENT],
         upload_max_mb=console.service.settings.upload_max_mb,
+    )
+
+
+def recent_rows(console: Console, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recent announcements as the list shows them (Viet Nam time, m:ss)."""
+    return [
+        {
+            "id": a["id"],
+            "title": a["title"],
+            "recording": a["source"] == "upload",
+            "created": local(a["created_at"]),
+            "length": duration(a["duration_s"] * 1000),
+            "media": a["media_sha256"],
+        }
+        for a in rows[:RECENT]
+    ]
+
+
+@router.get("/announcements/events")
+async def announcement_events(console: ConsoleDep, request: Request) -> StreamingResponse:
+    """Server-sent events: the recent announcements again whenever the list changed (one
+    written here or by a colleague), read every few seconds."""
+    console.allow("announcements")
+
+    async def stream() -> AsyncIterator[str]:
+        last: list[dict[str, Any]] | None = None
+        ends = asyncio.get_running_loop().time() + STREAM_S
+        yield "retry: 1000\n\n"
+        while asyncio.get_running_loop().time() < ends and not await request.is_disconnected():
+            try:
+                now = recent_rows(console, await console.get("/api/v1/announcements"))
+            except ApiRefused:
+                return
+            if now != last:
+                last = now
+                yield f"event: recent\ndata: {json.dumps(now)}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(RECENT_RECHECK_S)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
 
 
@@ -86,46 +139,10 @@ async def dictionary(console: ConsoleDep, area: str | None = None) -> HTMLRespon
 async def approvals(console: ConsoleDep) -> HTMLResponse:
     console.allow("approvals")
     drafts = await console.get("/api/v1/schedules", status="pending")
-    names = {a.id: a.name for a in await console.areas()}
-    titles = {a["id"]: a["title"] for a in await console.get("/api/v1/announcements")}
-    return console.render("approvals.html", "approvals", drafts=drafts, names=names, titles=titles)
-
-
-@router.get("/playback", response_class=HTMLResponse)
-async def playback(
-    console: ConsoleDep, area: str | None = None, day: str | None = None
-) -> HTMLResponse:
-    console.allow("playback")
     areas = await console.areas()
-    area_id = area or console.home_area(areas)
-    error, rows, chosen = "", [], today()
-    if day:
-        picked = day_from_text(day)
-        if picked is None:
-            error = console.t("playback.bad_day")
-        else:
-            chosen = picked
-    if area_id is not None and not error:
-        try:
-            rows = await console.get(
-                "/api/v1/playback-log", area_id=area_id, date=chosen.isoformat()
-            )
-        except ApiRefused:
-            error = console.t("error.area")
-    # Loudspeakers by name and village, not by code.
-    names = {a.id: a.name for a in areas}
-    nodes = {
-        n["id"]: (n["name"], names.get(n["area_id"], ""))
-        for n in (await console.get("/api/v1/nodes") if rows else [])
-    }
-    return console.render(
-        "playback.html",
-        "playback",
-        areas=areas,
-        area_id=area_id,
-        day=chosen,
-        rows=rows,
-        nodes=nodes,
-        error=error,
-        states=Counter(r["state"] for r in rows),
-    )
+    names = await names_of(console, areas)
+    content = {a["id"]: a for a in await console.get("/api/v1/announcements")}
+    for d in drafts:
+        d["timing"] = describe(console.t, d["starts_at"], d["rrule"], d["ends_on"], d["exdates"])
+        d["places"] = target_names(d["targets"], names["areas"], names["nodes"], names["groups"])
+    return console.render("approvals.html", "approvals", drafts=drafts, content=content)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from api.console.pages import ApiRefused, Console, ConsoleDep
+from controller.core.events import AlarmChanged, NodeStatusChanged
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 STATUSES = ("online", "offline", "lost", "unknown")
@@ -98,15 +99,15 @@ async def node_events(console: ConsoleDep, request: Request) -> StreamingRespons
     service = console.service
     wake = asyncio.Event()
 
-    def on_change(kind: str, _change: dict[str, Any]) -> None:
-        if kind in ("node", "alarm"):
-            wake.set()
+    def on_change(_event: NodeStatusChanged | AlarmChanged) -> None:
+        wake.set()
 
     async def stream() -> AsyncIterator[str]:
-        unsubscribe = service.changes.subscribe(on_change)
         last: dict[str, str] | None = None
         ends = asyncio.get_running_loop().time() + STREAM_S
-        try:
+        with service.changes.subscribe(
+            (NodeStatusChanged, AlarmChanged), on_change, "console node states"
+        ):
             yield "retry: 1000\n\n"
             while asyncio.get_running_loop().time() < ends and not await request.is_disconnected():
                 wake.clear()
@@ -121,8 +122,6 @@ async def node_events(console: ConsoleDep, request: Request) -> StreamingRespons
                     yield ": keep-alive\n\n"
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), RECHECK_S)
-        finally:
-            unsubscribe()
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -42,33 +43,47 @@ async def alarm_list(console: ConsoleDep, state: str = "active", kind: str = "")
     )
 
 
+def _number(value: float, lang: str) -> str:
+    text = f"{value:.4g}"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
 def chart(
-    points: list[dict[str, Any]], field: str, width: int = 600, height: int = 120
+    points: list[dict[str, Any]], field: str, lang: str = "vi", width: int = 600, height: int = 120
 ) -> dict[str, Any]:
-    """An SVG polyline of one measure: drawn by the server, so no chart library is needed."""
+    """An SVG line of one measure over time, with its axes: the values at the top, middle and
+    bottom lines (with the unit) and the times under it; drawn by the server, so no chart
+    library is needed. Points are placed by their time, so a gap in the reports shows."""
     raw = [
         (p["ts"] if "ts" in p else p.get("hour"), p.get(field, p.get(f"{field}_avg")))
         for p in points
     ]
-    values = [(t, float(v)) for t, v in raw if v is not None]
+    values = [(datetime.fromisoformat(t), float(v)) for t, v in raw if v is not None and t]
     if len(values) < 2:
         return {"field": field, "points": "", "count": len(values)}
+    values.sort(key=lambda tv: tv[0])
     lo, hi = min(v for _, v in values), max(v for _, v in values)
     span = (hi - lo) or 1.0
-    step = width / (len(values) - 1)
+    t0, t1 = values[0][0], values[-1][0]
+    duration = (t1 - t0).total_seconds() or 1.0
     line = " ".join(
-        f"{i * step:.1f},{height - 8 - (v - lo) / span * (height - 16):.1f}"
-        for i, (_, v) in enumerate(values)
+        f"{(t - t0).total_seconds() / duration * width:.1f},"
+        f"{height - 8 - (v - lo) / span * (height - 16):.1f}"
+        for t, v in values
     )
+    middle = t0 + (t1 - t0) / 2
     return {
         "field": field,
         "points": line,
         "count": len(values),
-        "low": lo,
-        "high": hi,
-        "last": values[-1][1],
-        "first_ts": values[0][0],
-        "last_ts": values[-1][0],
+        "low": _number(lo, lang),
+        "mid": _number((lo + hi) / 2, lang),
+        "high": _number(hi, lang),
+        "last": _number(values[-1][1], lang),
+        "first_ts": t0.isoformat(),
+        "mid_ts": middle.isoformat(),
+        "last_ts": t1.isoformat(),
+        "gridlines": (8, height / 2, height - 8),
     }
 
 
@@ -90,7 +105,7 @@ async def node_page(console: ConsoleDep, node_id: str) -> HTMLResponse:
         node=node,
         state=state_of(node),
         area=names.get(node["area_id"], node["area_id"]),
-        charts=[(chart(telemetry["points"], f), unit) for f, unit in CHARTS],
+        charts=[(chart(telemetry["points"], f, console.lang), unit) for f, unit in CHARTS],
         resolution=telemetry["resolution"],
         events=[(e, *event_words(e, console.t)) for e in events],
         alarms=alarms,

@@ -7,19 +7,20 @@ staff see alarms but do not take charge of hardware.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
+from starlette.background import BackgroundTask
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.health_schemas import AlarmAck, AlarmPublic
 from controller.auth.access import Permission
 from controller.core.errors import NotFound
+from controller.core.events import AlarmChanged, NodeStatusChanged
 from controller.core.models import Alarm, Node
 from controller.health.alarms import AlarmKind
 
@@ -87,25 +88,26 @@ async def live(request: Request, guard: GuardDep, service: ServiceDep) -> Stream
     """Server-sent events: every alarm change (`alarm`) and node state change (`node`) in the
     user's area, as it happens. Left out of the OpenAPI schema: a stream has no JSON body."""
     guard.check(Permission.read)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    service.health.listeners.add(queue)
     _ = guard.tree  # read now: the request's database session closes when streaming starts
     sees = guard.sees
+    # Subscribed before the answer starts, so that nothing done after it is missed; closed when
+    # the stream ends, or by the response's background task if the stream never started.
+    events = service.changes.listen((NodeStatusChanged, AlarmChanged), "alarms live view")
 
     async def stream() -> AsyncIterator[str]:
-        try:
+        with events:
             yield ": connected\n\n"
             while not await request.is_disconnected():
-                try:
-                    change = await asyncio.wait_for(queue.get(), timeout=5)
-                except TimeoutError:
+                event = await events.get(timeout=5)
+                if event is None:
                     yield ": keep-alive\n\n"
-                    continue
-                if sees(change.get("area_id")):
-                    yield f"event: {change['type']}\ndata: {json.dumps(change, default=str)}\n\n"
-        finally:
-            service.health.listeners.discard(queue)
+                elif sees(event.area_id):
+                    data = json.dumps(event.wire(), default=str)
+                    yield f"event: {event.kind}\ndata: {data}\n\n"
 
     return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+        background=BackgroundTask(events.close),
     )

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
+from starlette.background import BackgroundTask
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.schemas import Strict
@@ -20,6 +21,7 @@ from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.alerts import AlertRequest
 from controller.auth.access import Permission
 from controller.core.errors import NotFound
+from controller.core.events import AlertChanged, AlertReceiptStored
 from controller.core.models import Alert
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -156,8 +158,9 @@ async def live(
     """Server-sent events: a snapshot at once, then every confirmation as it arrives."""
     guard.check(Permission.read)
     alert = load(session, guard, alert_id)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    service.alerts.listeners.add(queue)
+    # Subscribed before the snapshot is read, so nothing falls between the two; closed when
+    # the stream ends, or by the response's background task if the stream never started.
+    events = service.changes.listen((AlertChanged, AlertReceiptStored), "alert live view")
 
     def snapshot() -> str:
         with service.db.session() as s:
@@ -173,22 +176,21 @@ async def live(
         return f"event: snapshot\ndata: {json.dumps(data)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
-        try:
+        with events:
             yield snapshot()
             while not await request.is_disconnected():
-                try:
-                    change = await asyncio.wait_for(queue.get(), timeout=5)
-                except TimeoutError:
+                event = await events.get(timeout=5)
+                if event is None:
                     yield ": keep-alive\n\n"
-                    continue
-                if change.get("alert_id") == alert.id:
-                    yield f"event: change\ndata: {json.dumps(change, default=str)}\n\n"
+                elif event.alert_id == alert.id:
+                    yield f"event: change\ndata: {json.dumps(event.wire(), default=str)}\n\n"
                     yield await asyncio.to_thread(snapshot)
-        finally:
-            service.alerts.listeners.discard(queue)
 
     return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+        background=BackgroundTask(events.close),
     )
 
 

@@ -13,7 +13,8 @@ from api.deps import GuardDep, ServiceDep, SessionDep
 from api.health_schemas import NodeEventPublic, NodeHealthPublic, TelemetryHistory
 from api.schemas import NodeCreate, NodeProvisioned, NodePublic
 from controller.auth.access import Permission
-from controller.core.errors import Invalid, NotFound
+from controller.core.config import ConfigError
+from controller.core.errors import Invalid, Misconfigured, NotFound
 from controller.core.models import Node
 from controller.core.time import utc_datetime
 from controller.fleet.registry import RegistryError
@@ -174,6 +175,8 @@ async def create_node(body: NodeCreate, guard: GuardDep, service: ServiceDep) ->
             )
         except RegistryError as exc:
             raise Invalid(str(exc)) from exc
+        except ConfigError as exc:  # no address nodes can reach
+            raise Misconfigured(str(exc)) from None
         session.commit()
         public = NodePublic.model_validate(node, from_attributes=True)
     guard.audit("node.create", body.id, body.model_dump(mode="json"))

@@ -1,7 +1,9 @@
-"""The node registry in bulk: import a CSV of nodes, retire a node and revoke its credentials."""
+"""The node registry in bulk: import a CSV of nodes; provision a node again; retire a node and
+revoke its credentials."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile, status
@@ -11,7 +13,8 @@ from api.deps import GuardDep, ServiceDep
 from api.schemas import NodeProvisioned, NodePublic
 from controller.auth.access import Permission
 from controller.commands.command_progress import abandon_for_node
-from controller.core.errors import Conflict, Invalid, NotFound
+from controller.core.config import ConfigError
+from controller.core.errors import Conflict, Invalid, Misconfigured, NotFound
 from controller.core.models import Node
 from controller.fleet.node_import import NodeImportError, add_rows, checked_rows
 
@@ -61,11 +64,37 @@ async def import_csv(
             ]
     except NodeImportError as exc:
         raise Invalid(str(exc)) from None
+    except ConfigError as exc:  # no address nodes can reach: nothing was imported
+        raise Misconfigured(str(exc)) from None
     guard.audit(
         "node.import", f"{len(result)} nodes", {"nodes": [r.node.id for r in result][:1000]}
     )
     await service.nodes_changed()
     return NodeImportResult(imported=len(result), nodes=result)
+
+
+@router.post("/{node_id}/provision", response_model=NodeProvisioned)
+async def provision(node_id: str, guard: GuardDep, service: ServiceDep) -> NodeProvisioned:
+    """A new provisioning file for a node whose file was lost (only a hash of its password is
+    kept): a new broker password and media token; the old ones stop working at once. A retired
+    node returns to service. The file is also written into the controller's data directory."""
+    guard.check(Permission.manage_nodes)
+    with service.db.session() as session:
+        node = session.get(Node, node_id[:64])
+        if node is None or not guard.sees(node.area_id):
+            raise NotFound(f"node {node_id[:64]!r} does not exist")
+        guard.check(Permission.manage_nodes, [node.area_id])
+        was_retired = node.retired
+        try:
+            prov = service.registry.reprovision(session, node)
+        except ConfigError as exc:
+            raise Misconfigured(str(exc)) from None
+        session.commit()
+        public = NodePublic.model_validate(node, from_attributes=True)
+    await asyncio.to_thread(service.registry.write_provisioning, prov)
+    guard.audit("node.provision", public.id, {"was_retired": was_retired})
+    await service.nodes_changed()
+    return NodeProvisioned(node=public, provisioning=prov)
 
 
 @router.post("/{node_id}/retire", response_model=NodePublic)

@@ -15,13 +15,17 @@ from api.schemas import (
     DeliverySummary,
     ScheduleCreate,
     SchedulePublic,
+    ScheduleUpdate,
+    SkipDay,
     TargetsIn,
 )
 from controller.auth.access import Permission
 from controller.core.errors import NotFound
 from controller.core.models import Announcement, Delivery, Node, Role, Schedule, ScheduleStatus
+from controller.core.time import utc_datetime, utc_ms
 from controller.programme.approvals import Approvals
 from controller.programme.broadcasts import Repetition, Targets
+from controller.programme.edits import Revision, ScheduleEdits
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -123,6 +127,71 @@ async def cancel_schedule(schedule_id: int, guard: GuardDep, service: ServiceDep
     schedule = await service.broadcasts.cancel_schedule(schedule_id)
     guard.audit("schedule.cancel", str(schedule_id))
     return public(schedule, service.broadcasts.targets_of(schedule_id))
+
+
+def edits(service: ServiceDep) -> ScheduleEdits:
+    return ScheduleEdits(service.db, service.registry, service.timelines, service.clock)
+
+
+@router.patch("/{schedule_id}", response_model=SchedulePublic)
+async def edit_schedule(
+    schedule_id: int, body: ScheduleUpdate, guard: GuardDep, service: ServiceDep
+) -> SchedulePublic:
+    """Change a scheduled or pending schedule; the right to schedule is needed over the places
+    it reached and those it will reach. A change by commune staff waits for approval again."""
+    current = service.broadcasts.targets_of(schedule_id)
+    guard.check(Permission.schedule, service.broadcasts.target_areas(current))
+    with service.db.session() as session:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is None:
+            raise NotFound(f"schedule {schedule_id} does not exist")
+        given = body.model_fields_set
+        targets = current
+        if body.targets is not None:
+            t = body.targets
+            targets = Targets(areas=t.areas, nodes=t.nodes, groups=t.groups)
+            guard.check(Permission.schedule, service.broadcasts.target_areas(targets))
+        announcement_id = body.announcement_id or schedule.announcement_id
+        if announcement_id != schedule.announcement_id:
+            content = session.get(Announcement, announcement_id)
+            if content is None or not guard.sees_content(content.area_id):
+                raise NotFound(f"announcement {announcement_id} does not exist")
+        plan = Repetition(
+            rrule=body.rrule if "rrule" in given else schedule.rrule,
+            exdates=body.exdates
+            if body.exdates is not None
+            else json.loads(schedule.exdates or "[]"),
+            ends_on=body.ends_on if "ends_on" in given else schedule.ends_on,
+            on_preempt=body.on_preempt or schedule.on_preempt,  # type: ignore[arg-type]
+            title=body.title if body.title is not None else schedule.title,
+        )
+        if plan.rrule is None:  # playing once: nothing left to skip or end
+            plan.exdates, plan.ends_on = [], None
+        drafted = guard.user.role == Role.commune_staff
+        revision = Revision(
+            announcement_id=announcement_id,
+            starts_at=body.starts_at or utc_datetime(utc_ms(schedule.starts_at)),
+            targets=targets,
+            priority=body.priority or schedule.priority,  # type: ignore[arg-type]
+            plan=plan,
+            status=ScheduleStatus.pending if drafted else ScheduleStatus(schedule.status),
+        )
+    changed = await edits(service).revise(schedule_id, revision)
+    detail = body.model_dump(mode="json", exclude_unset=True) | {"status": changed.status}
+    guard.audit("schedule.edit", str(schedule_id), detail)
+    return public(changed, service.broadcasts.targets_of(schedule_id))
+
+
+@router.post("/{schedule_id}/skip", response_model=SchedulePublic)
+async def skip_day(
+    schedule_id: int, body: SkipDay, guard: GuardDep, service: ServiceDep
+) -> SchedulePublic:
+    """Leave out one local day of a repeating schedule (its broadcasts that day only)."""
+    targets = service.broadcasts.targets_of(schedule_id)
+    guard.check(Permission.schedule, service.broadcasts.target_areas(targets))
+    schedule = await edits(service).skip_day(schedule_id, body.day)
+    guard.audit("schedule.skip", str(schedule_id), {"day": body.day.isoformat()})
+    return public(schedule, targets)
 
 
 @router.get("/{schedule_id}/deliveries", response_model=DeliverySummary)

@@ -18,10 +18,12 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from audio import prepare_mastering
 from controller.alerts.alert_templates import TEMPLATES
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
-from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node, utcnow
+from controller.core.events import AlertChanged, AlertReceiptStored, Changes
+from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node
 from controller.core.time import utc_datetime, utc_ms
 from controller.fleet.registry import Registry
 from controller.mqtt.gateway import Gateway, NotConnected
@@ -68,6 +70,7 @@ class Alerts:
         topics: Topics,
         clock: Clock,
         public_url: str,
+        changes: Changes | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -77,13 +80,17 @@ class Alerts:
         self.topics = topics
         self.clock = clock
         self.public_url = public_url
-        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        # Where alerts tell their changes (the live views listen there); the service's events.
+        self.changes = changes if changes is not None else Changes()
         self.wake = asyncio.Event()  # a node is done with an alert: sweep now, not in 5 s
 
     async def prerender_templates(self, timelines: Any = None) -> None:
         """Render every template with the offline voice at start; later alerts hit the cache,
         and nodes are told to hold the audio in advance (timeline `prefetch`)."""
         refs: list[MediaRef] = []
+        # Templates are usually cache hits: load the mastering libraries now all the same, so
+        # that the first free-text alert does not wait for them.
+        await asyncio.to_thread(prepare_mastering, self.speech.mastering().sample_rate)
         for key, (_title, text) in TEMPLATES.items():
             try:
                 r = await self.speech.render(text, "espeak", 1)
@@ -110,6 +117,7 @@ class Alerts:
         title, text = self._content(req)
         # Always the offline voice: an alert must never wait on the internet.
         result = await self.speech.render(text, "espeak", 1)
+        now = self.now()
         alert = Alert(
             id=uuid.uuid4().hex[:20],
             title=title,
@@ -122,8 +130,9 @@ class Alerts:
             volume=req.volume,
             test=req.test,
             areas=json.dumps(areas),
-            expires_at=utcnow() + timedelta(minutes=req.expires_in_min),
-            issued_at=utcnow(),
+            expires_at=now + timedelta(minutes=req.expires_in_min),
+            issued_at=now,
+            created_at=now,
             created_by=req.author,
             cap_sender=req.cap_sender,
             cap_identifier=req.cap_identifier,
@@ -134,6 +143,11 @@ class Alerts:
             session.refresh(alert)
         await self.publish(alert)
         return alert
+
+    def now(self) -> datetime:
+        """The service's time (the one it signs with), not the machine's: both agree in
+        production, and a node compares the alert's times with the same clock."""
+        return utc_datetime(self.clock.now_ms())
 
     def _content(self, req: AlertRequest) -> tuple[str, str]:
         if req.template:
@@ -162,8 +176,9 @@ class Alerts:
             alert.media_sha256, alert.media_size = result.sha256, result.size
             alert.duration_ms = int(result.duration_s * 1000)
             alert.repeat, alert.volume = req.repeat, req.volume
-            alert.expires_at = utcnow() + timedelta(minutes=req.expires_in_min)
-            alert.issued_at = utcnow()
+            now = self.now()
+            alert.expires_at = now + timedelta(minutes=req.expires_in_min)
+            alert.issued_at = now
             session.add(alert)
             # Confirmations start over for the new message.
             for r in session.exec(select(AlertReceipt).where(AlertReceipt.alert_id == alert_id)):
@@ -237,20 +252,13 @@ class Alerts:
                 await self.gateway.publish(self.topics.area_alert(area_id), payload, 1, True)
             except NotConnected:
                 log.warning("broker unavailable: alert %s goes out on reconnect", alert.id)
-        self.notify(
-            {
-                "type": "alert",
-                "alert_id": alert.id,
-                "status": alert.status,
-                "version": alert.version,
-            }
-        )
+        self.changes.publish(AlertChanged(alert.id, alert.status, alert.version))
 
     async def cancel(self, alert_id: str, author: str) -> Alert:
         with self.db.session() as session:
             alert = self._active(session, alert_id)
             alert.status = AlertStatus.cancelled
-            alert.cancelled_by, alert.cancelled_at = author, utcnow()
+            alert.cancelled_by, alert.cancelled_at = author, self.now()
             session.add(alert)
             session.commit()
             session.refresh(alert)
@@ -270,7 +278,7 @@ class Alerts:
             ending = alert.status in (AlertStatus.active, AlertStatus.finished)
             if ending:
                 alert.status = AlertStatus.ended
-                alert.cancelled_by, alert.cancelled_at = author, utcnow()
+                alert.cancelled_by, alert.cancelled_at = author, self.now()
                 session.add(alert)
                 session.commit()
                 session.refresh(alert)
@@ -301,16 +309,16 @@ class Alerts:
                 await self.gateway.publish(topic, b"", 1, True)  # clear the retained play
             except NotConnected:
                 log.warning("broker unavailable: withdrawal of %s goes out on reconnect", alert.id)
-        self.notify({"type": "alert", "alert_id": alert.id, "status": alert.status})
+        self.changes.publish(AlertChanged(alert.id, alert.status))
 
     async def republish_active(self) -> None:
         """After a (re)connect: a restarted broker may have lost the retained alerts."""
         with self.db.session() as session:
             active = session.exec(select(Alert).where(Alert.status == AlertStatus.active)).all()
         for alert in active:
-            if alert.expires_at <= utcnow():
+            if alert.expires_at <= self.now():
                 await self.expire(alert.id)
-            elif (end := play_by(alert)) is not None and end <= utc_ms(utcnow()):
+            elif (end := play_by(alert)) is not None and end <= self.clock.now_ms():
                 await self.finish(alert.id)
             else:
                 await self.publish(alert)
@@ -334,16 +342,15 @@ class Alerts:
             session.refresh(alert)
         await self._withdraw(alert, stop)
 
-    def on_receipt(self, change: dict[str, Any]) -> None:
+    def on_receipt(self, receipt: AlertReceiptStored) -> None:
         """Ingestion's report of a confirmation: a node done with an alert wakes the sweep."""
-        self.notify(change)
-        if change.get("event") in ("alert_finished", "alert_stopped", "alert_failed"):
+        if receipt.event in ("alert_finished", "alert_stopped", "alert_failed"):
             self.wake.set()
 
     async def sweep(self) -> None:
         """Close what is due: expired alerts, and those played out (every online node of its
         areas done with this version, or the end of its last repetition passed)."""
-        now = utcnow()
+        now = self.now()
         with self.db.session() as session:
             active = session.exec(select(Alert).where(Alert.status == AlertStatus.active)).all()
             expired = [a.id for a in active if a.expires_at <= now]
@@ -357,7 +364,7 @@ class Alerts:
         end = play_by(alert)
         if end is None:
             return False  # sounds until cancelled or expired
-        return end <= utc_ms(utcnow()) or self.played_everywhere(session, alert)
+        return end <= self.clock.now_ms() or self.played_everywhere(session, alert)
 
     def played_everywhere(self, session: Session, alert: Alert) -> bool:
         """Every node of the alert's areas that is online is done with its version (at least
@@ -388,11 +395,6 @@ class Alerts:
 
     # --- confirmations ---------------------------------------------------------------------
 
-    def notify(self, change: dict[str, Any]) -> None:
-        for queue in list(self.listeners):
-            if queue.qsize() < 1000:
-                queue.put_nowait(change)
-
     def expected_nodes(self, session: Session, alert: Alert) -> list[Any]:
         """Rows (id, name, area_id, status) of the nodes the alert is for."""
         return self.registry.nodes_under(
@@ -422,7 +424,7 @@ class Alerts:
         receipts = {r.node_id: r for r in found}
         rows = []
         deadline = alert.created_at + timedelta(seconds=silent_after_s)
-        now = utcnow()
+        now = self.now()
         for node in self.expected_nodes(session, alert):
             r = receipts.get(node.id)
             state = receipt_state(r, alert.version)
@@ -476,7 +478,7 @@ def receipt_state(r: Any, version: int) -> str:
 
 def record_alert_event(
     session: Session, node_id: str, alert_id: str, kind: str, ts_ms: int, detail: str
-) -> dict[str, Any] | None:
+) -> AlertReceiptStored | None:
     """Called by ingestion for alert_* events: the node's confirmation, kept per alert and node."""
     alert = session.get(Alert, alert_id)
     if alert is None:
@@ -508,7 +510,7 @@ def record_alert_event(
     if detail:
         r.detail = detail[:500]
     session.add(r)
-    return {"type": "alert_receipt", "alert_id": alert_id, "node_id": node_id, "event": kind}
+    return AlertReceiptStored(alert_id, node_id, kind)
 
 
 _VERSION = re.compile(r"v(\d+)(?:;|$)")

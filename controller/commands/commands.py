@@ -18,6 +18,7 @@ from controller.commands.command_plan import CommandPlan, plan_command
 from controller.commands.firmware import FirmwareCatalogue
 from controller.core.config import Settings
 from controller.core.db import Database
+from controller.core.events import CommandAckHeard
 from controller.core.models import Command, CommandState, NodeCommand
 from controller.core.time import utc_datetime
 from controller.fleet.registry import Registry
@@ -189,12 +190,10 @@ class Commands:
 
     # --- answers -------------------------------------------------------------------------------
 
-    def on_report(self, kind: str, change: dict[str, Any]) -> None:
+    def on_report(self, heard: CommandAckHeard) -> None:
         """Ingestion's listener: acks are queued here and written in batches by `run`."""
-        if kind != "command_ack":
-            return
         try:
-            self._acks.put_nowait((change["node_id"], change["ack"], self.now()))
+            self._acks.put_nowait((heard.node_id, heard.ack, self.now()))
         except asyncio.QueueFull:
             self.stats["ack:dropped_queue_full"] += 1
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
+import ssl
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -22,10 +24,29 @@ from controller.core.station_hosts import StationPolicy
 
 TIMEZONE = "Asia/Ho_Chi_Minh"
 MIN_SECRET_KEY_CHARS = 32
+MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+# A CA bundle larger than this is not a CA bundle (a node keeps its file in memory).
+MAX_CA_PEM_BYTES = 64 * 1024
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message says which and how to fix it."""
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_wildcard_host(host: str) -> bool:
+    """0.0.0.0, :: and the like: an address to listen on everywhere, which no node can reach."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return host in ("", "0")
 
 
 class Settings(BaseSettings):
@@ -43,7 +64,9 @@ class Settings(BaseSettings):
     )
     tls_cert_file: str | None = Field(default=None, description="Serve HTTPS with this cert")
     tls_key_file: str | None = None
-    mqtt_embedded_host: str = "127.0.0.1"
+    mqtt_embedded_host: str = Field(
+        default="127.0.0.1", description="The address the embedded broker listens on"
+    )
     # Not 1883, so that it never collides with a system Mosquitto on the same machine.
     mqtt_embedded_port: int = Field(default=18830, ge=0, le=65535)
     topic_prefix: str = "radio"
@@ -51,6 +74,13 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = Field(
         default=None, description="Base URL nodes use to download media; default from http_*"
+    )
+    public_mqtt_host: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The broker's host as nodes reach it, written into provisioning files; "
+        "default: the host of mqtt_url, or the embedded broker's address (the host of "
+        "public_url when that address is 0.0.0.0 or ::)",
     )
     broker_reload_command: str | None = Field(
         default=None,
@@ -197,6 +227,23 @@ class Settings(BaseSettings):
                 raise ValueError("mqtt_url must look like mqtt://user:password@host:1883")
         return v
 
+    @field_validator("public_mqtt_host")
+    @classmethod
+    def _public_mqtt_host(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v or any(c in v for c in "/@?# ") or (":" in v and not _is_ip(v)):
+            raise ValueError(
+                "public_mqtt_host must be a host name or an IP address only, e.g. 10.0.0.1 or "
+                "broker.example.vn (no scheme, port or path)"
+            )
+        if is_wildcard_host(v):
+            raise ValueError(
+                f"public_mqtt_host {v!r} is an address to listen on, not one nodes can reach: "
+                "give the controller's address on the nodes' network"
+            )
+        return v
+
     @model_validator(mode="after")
     def _heartbeat_timeout(self) -> Settings:
         # Otherwise every node would be marked offline between two heartbeats, and flap.
@@ -265,6 +312,65 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         scheme = "https" if self.tls_cert_file else "http"
         return f"{scheme}://{self.http_host}:{self.http_port}"
+
+    def node_mqtt_url(self) -> str:
+        """The broker as nodes reach it, for provisioning files: scheme, host and port, never
+        the login. ConfigError when the host would be an address no node can reach."""
+        if self.mqtt_url:
+            u = urlparse(self.mqtt_url)
+            scheme, host = u.scheme, u.hostname or ""
+            port, source = u.port or MQTT_PORTS[scheme], "the host of RADIO_MQTT_URL"
+        else:
+            scheme, host = "mqtt", self.mqtt_embedded_host
+            port, source = self.mqtt_embedded_port, "RADIO_MQTT_EMBEDDED_HOST"
+            if is_wildcard_host(host) and self.public_url:
+                # Listening everywhere: nodes reach it where they reach the controller's HTTP.
+                host = urlparse(self.public_url).hostname or host
+                source = "the host of RADIO_PUBLIC_URL"
+        if self.public_mqtt_host:
+            host, source = self.public_mqtt_host, "RADIO_PUBLIC_MQTT_HOST"
+        if is_wildcard_host(host):
+            raise ConfigError(
+                f"{source} is {host!r}, an address to listen on that no node can reach: set "
+                "RADIO_PUBLIC_MQTT_HOST to the broker's address on the nodes' network "
+                "(e.g. 10.0.0.1 or broker.example.vn)"
+            )
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def node_base_url(self) -> str:
+        """`base_url`, for provisioning files: ConfigError when nodes could not reach it."""
+        host = urlparse(self.base_url).hostname or ""
+        if is_wildcard_host(host):
+            raise ConfigError(
+                f"the controller's address for nodes would be {self.base_url} (RADIO_HTTP_HOST "
+                "listens everywhere): set RADIO_PUBLIC_URL to the address nodes use, e.g. "
+                "http://10.0.0.1:8080"
+            )
+        return self.base_url
+
+    def node_ca_pem(self) -> str | None:
+        """The CA certificate(s) of a TLS broker, as PEM text for provisioning files: the
+        content of RADIO_MQTT_CA_FILE, checked (a node cannot use the controller's path)."""
+        if not self.mqtt_ca_file or urlparse(self.mqtt_url or "").scheme != "mqtts":
+            return None
+        where = f"RADIO_MQTT_CA_FILE={self.mqtt_ca_file}"
+        try:
+            with open(self.mqtt_ca_file, "rb") as f:
+                data = f.read(MAX_CA_PEM_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
+        if len(data) > MAX_CA_PEM_BYTES:
+            raise ConfigError(f"{where}: larger than {MAX_CA_PEM_BYTES // 1024} KiB")
+        if b"PRIVATE KEY" in data:  # it would be copied onto every node
+            raise ConfigError(f"{where}: holds a private key; give the CA certificate only")
+        try:
+            pem = data.decode("ascii")
+            ssl.create_default_context(cadata=pem)
+        except (UnicodeDecodeError, ssl.SSLError, ValueError):
+            pem = ""
+        if "-----BEGIN CERTIFICATE-----" not in pem:
+            raise ConfigError(f"{where}: not a PEM certificate (-----BEGIN CERTIFICATE-----)")
+        return pem
 
     def summary(self) -> dict[str, Any]:
         """What to print at start-up: never the secrets."""

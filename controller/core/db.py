@@ -1,7 +1,9 @@
-"""Database engine, sessions and migrations (Alembic, applied at start)."""
+"""Database engine, sessions and migrations (Alembic): applied by `radio db upgrade` (and the
+administration commands), only checked by `radio serve`, so instances never race to migrate."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +11,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import Session, create_engine
 
 from controller.core.private_files import private_file
@@ -48,12 +52,74 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision. Safe to run at every start."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+# The PostgreSQL advisory lock held while migrating (leadership holds 7231002): a second
+# `radio db upgrade` waits, then finds the schema current.
+MIGRATION_LOCK_KEY = 7231003
+UPGRADE_COMMAND = "radio db upgrade"
+
+
+class SchemaNotCurrent(Exception):
+    """The database's schema is not the one this version of the software was written for."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        self.current, self.head = current, head
+        if current is None:
+            what = "the database has no schema yet"
+        elif current in known_revisions():
+            what = f"the database schema is at revision {current}, this version needs {head}"
+        else:
+            what = (
+                f"the database schema is at revision {current}, which this version does not "
+                f"know (written by a newer release?); it needs {head}"
+            )
+        super().__init__(f"{what}: run `{UPGRADE_COMMAND}` first")
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
+def head_revision() -> str:
+    head = _scripts().get_current_head()
+    assert head is not None, "no migrations"
+    return head
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in _scripts().walk_revisions())
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision the database is at; None for a database without the schema."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision; returns the revisions before and after. Safe to
+    run again (nothing to do) and at once from several processes on PostgreSQL (one waits)."""
+    head = head_revision()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        before = current_revision(conn)
+        if before == head:
+            return before, head
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    return before, head
+
+
+def check_current(engine: Engine) -> str:
+    """The schema's revision if it is the newest; otherwise SchemaNotCurrent, saying what to run."""
+    head = head_revision()
+    with engine.connect() as conn:
+        current = current_revision(conn)
+    if current != head:
+        raise SchemaNotCurrent(current, head)
+    return current
 
 
 # PostgreSQL's "deadlock detected" and "could not serialize": the transaction was rolled back
@@ -73,8 +139,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
 
-    def migrate(self) -> None:
-        migrate(self.engine)
+    def migrate(self) -> tuple[str | None, str]:
+        return migrate(self.engine)
+
+    def check_current(self) -> str:
+        return check_current(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -27,6 +27,13 @@ class Conflict(DomainError):
     status = 409
 
 
+class Misconfigured(Conflict):
+    """The controller's settings do not allow it (e.g. no address nodes can reach); an
+    administrator must change them."""
+
+    code = "controller_misconfigured"
+
+
 class Unavailable(DomainError):
     status = 503
 

@@ -7,6 +7,7 @@ import logging
 import secrets
 import shlex
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ class Registry:
         self.db = db
         self.topics = topics
         self.signer = signer
+        self._broker_files_lock = threading.Lock()
 
     # --- credentials -------------------------------------------------------------------
 
@@ -73,13 +75,6 @@ class Registry:
         login = BrokerLogin(f"controller-{secrets.token_hex(3)}", new_password())
         write_atomic(path, json.dumps({"username": login.username, "password": login.password}))
         return login
-
-    def node_mqtt_url(self) -> str:
-        if self.settings.mqtt_url:
-            u = urlparse(self.settings.mqtt_url)
-            return f"{u.scheme}://{u.hostname}:{u.port or 1883}"
-        port = self.settings.mqtt_embedded_port
-        return f"mqtt://{self.settings.mqtt_embedded_host}:{port}"
 
     def broker_users(self, session: Session) -> list[BrokerUser]:
         tree = self.area_tree(session)
@@ -105,10 +100,12 @@ class Registry:
         return stored
 
     def write_broker_files(self) -> tuple[Path, Path]:
-        """Regenerate the broker's password and ACL files; tell an external broker to reload."""
-        with self.db.session() as session:
-            users = self.broker_users(session)
-        paths = write_broker_files(users, self.settings.broker_dir)
+        """Regenerate the broker's password and ACL files; tell an external broker to reload.
+        One at a time: a write from an older list of users must not land after a newer one."""
+        with self._broker_files_lock:
+            with self.db.session() as session:
+                users = self.broker_users(session)
+            paths = write_broker_files(users, self.settings.broker_dir)
         command = self.settings.broker_reload_command
         if command and self.settings.mqtt_url:
             result = subprocess.run(shlex.split(command), capture_output=True, timeout=30)
@@ -190,10 +187,12 @@ class Registry:
         return node, self.provisioning(session, node, password)
 
     def provisioning(self, session: Session, node: Node, password: str) -> dict[str, Any]:
+        """The node's provisioning file. A ConfigError (a ValueError) when the settings would
+        give nodes an address they cannot reach or an unreadable CA: nothing is written."""
         tree = self.area_tree(session)
         return {
             "node_id": node.id,
-            "mqtt_url": self.node_mqtt_url(),
+            "mqtt_url": self.settings.node_mqtt_url(),
             "username": node.id,
             "password": password,
             "topic_prefix": self.topics.prefix,
@@ -202,10 +201,11 @@ class Registry:
             "root_keys": root_keys(self.signer),
             "key_serial": key_serial(self.signer),
             "media_token": self.media_token(node),
-            "media_token_url": f"{self.settings.base_url}/media/token",
+            "media_token_url": f"{self.settings.node_base_url()}/media/token",
             "firmware": node.firmware or "sim-1.0.0",
             "heartbeat_s": self.settings.heartbeat_s,
-            "ca_file": self.settings.mqtt_ca_file,
+            # The CA itself: the controller's path to it means nothing on a node.
+            "ca_pem": self.settings.node_ca_pem(),
         }
 
     def media_token(self, node: Node) -> str:
@@ -215,10 +215,13 @@ class Registry:
 
     def reprovision(self, session: Session, node: Node) -> dict[str, Any]:
         """A fresh broker password for an existing node (only hashes are kept, so a lost
-        provisioning file means a new password); un-retires it."""
+        provisioning file means a new password); un-retires it. The old password and every
+        media token made from it stop working once the broker files are written again."""
         password = new_password()
         node.mqtt_password_hash = hash_password(password)
-        node.retired = False
+        if node.retired:
+            node.retired = False
+            node.status = "unknown"  # until it reports again
         session.add(node)
         return self.provisioning(session, node, password)
 

@@ -1,5 +1,5 @@
 """Device health of the fleet: presence, telemetry history, alarms and their notification, run
-as background tasks of the controller; live changes for the API's event stream."""
+as background tasks of the controller; its changes (node states, alarms) told as events."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from typing import Any
 
 from controller.core.config import Settings
 from controller.core.db import Database
+from controller.core.events import (
+    AlarmChanged,
+    Changes,
+    DeliveryChanged,
+    Event,
+    NodeStatusChanged,
+)
 from controller.core.periodic import Periodic
 from controller.health.alarm_rules import AlarmRules, LatestFirmware, firmware_source
 from controller.health.alarms import AlarmBook
@@ -23,8 +30,6 @@ from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
 
-LISTENER_QUEUE_MAX = 1000
-
 
 class DeviceHealth:
     def __init__(
@@ -33,6 +38,7 @@ class DeviceHealth:
         db: Database,
         clock: Clock,
         latest_firmware: LatestFirmware | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -51,7 +57,8 @@ class DeviceHealth:
         self.gate = FloodGate(settings.ingest_node_rate, settings.ingest_node_burst)
         self.quiet = QuietLog(log)
         self.stats: Counter[str] = Counter()
-        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        # Where health tells what it judged (offline by silence, alarms); the service's events.
+        self.changes = changes if changes is not None else Changes()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self.alarms.listeners.append(self._on_alarm)
@@ -71,13 +78,10 @@ class DeviceHealth:
             return "implausible"
         return None
 
-    def on_change(self, kind: str, change: dict[str, Any]) -> None:
-        """Ingestion's committed changes (on the event loop)."""
-        if kind == "node":
-            self.publish(change)
-            self._wake.set()  # judge presence alarms now rather than at the next round
-        elif kind == "delivery":
-            self._wake.set()
+    def on_change(self, _event: NodeStatusChanged | DeliveryChanged) -> None:
+        """Ingestion's committed node states and deliveries (on the event loop): judge the
+        alarms now rather than at the next round."""
+        self._wake.set()
 
     # --- live changes ----------------------------------------------------------------------
 
@@ -85,12 +89,10 @@ class DeviceHealth:
         """From whichever thread committed the alarm."""
         self.webhook.offer(change)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.publish, change)
+            self._loop.call_soon_threadsafe(self.publish, AlarmChanged.from_snapshot(change))
 
-    def publish(self, change: dict[str, Any]) -> None:
-        for queue in list(self.listeners):
-            if queue.qsize() < LISTENER_QUEUE_MAX:
-                queue.put_nowait(change)
+    def publish(self, event: Event) -> None:
+        self.changes.publish(event)
 
     # --- background work -------------------------------------------------------------------
 
@@ -124,7 +126,7 @@ class DeviceHealth:
 
     async def sweep_once(self) -> None:
         for change in await asyncio.to_thread(self._sweep_once):
-            self.publish(change)
+            self.publish(NodeStatusChanged.from_presence(change))
             self._wake.set()
 
     def _sweep_once(self) -> list[dict[str, Any]]:

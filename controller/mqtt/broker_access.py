@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,8 +132,8 @@ def render_acl_file(users: list[BrokerUser]) -> str:
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
+    # A name of its own per call: two threads writing the same file must not share one.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     # Created with its mode: never readable by others, not even until a chmod.
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

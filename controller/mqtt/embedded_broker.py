@@ -15,7 +15,7 @@ from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
 from amqtt.errors import AMQTTError, MQTTError
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
-from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.plugins.base import BaseAuthPlugin, BasePlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from controller.mqtt.broker_access import (
@@ -39,6 +39,9 @@ class AccessFiles:
         self._stamp: tuple[float, float] | None = None
         self.users: dict[str, str] = {}
         self.rules = AccessRules()
+        # Logins verified against the stored hash they were checked with: a session whose
+        # password was replaced (the node provisioned again) is no longer current.
+        self._verified: dict[str, tuple[str, str]] = {}
 
     def _mtimes(self) -> tuple[float, float]:
         try:
@@ -69,6 +72,20 @@ class AccessFiles:
         stored = self.users.get(username)
         return stored is not None and verify_password(password, stored)
 
+    def current(self, username: str | None, password: str | None) -> bool:
+        """This login still holds: a session opened with a password since replaced has no
+        rights left (Mosquitto disconnects it on reload). Verified once per stored hash."""
+        self.refresh()
+        stored = self.users.get(username or "")
+        if stored is None or password is None:
+            return False
+        if self._verified.get(username or "") == (stored, password):
+            return True
+        if not verify_password(password, stored):
+            return False
+        self._verified[username or ""] = (stored, password)
+        return True
+
     def allowed(self, username: str | None, topic: str, action: Action) -> bool:
         self.refresh()
         if not username:
@@ -87,13 +104,18 @@ def _access(password_file: str, acl_file: str) -> AccessFiles:
     return _files[key]
 
 
+@dataclass
+class AccessFilesConfig(BasePlugin.Config):
+    """Both plugins' configuration (amqtt fills it from `broker_config`'s plugin entries)."""
+
+    password_file: str = ""
+    acl_file: str = ""
+
+
 class RegistryAuthPlugin(BaseAuthPlugin):
     """Password authentication against the generated password file. No anonymous access."""
 
-    @dataclass
-    class Config:
-        password_file: str = ""
-        acl_file: str = ""
+    Config = AccessFilesConfig
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
@@ -111,10 +133,7 @@ class RegistryAuthPlugin(BaseAuthPlugin):
 class RegistryTopicPlugin(BaseTopicPlugin):
     """Publish, subscribe and receive checks against the generated ACL file."""
 
-    @dataclass
-    class Config:
-        password_file: str = ""
-        acl_file: str = ""
+    Config = AccessFilesConfig
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
@@ -129,7 +148,9 @@ class RegistryTopicPlugin(BaseTopicPlugin):
     ) -> bool | None:
         if session is None or topic is None or action is None:
             return False
-        ok = self.files.allowed(session.username, topic, action)
+        ok = self.files.allowed(session.username, topic, action) and self.files.current(
+            session.username, session.password
+        )
         if not ok and action != Action.RECEIVE:
             log.warning("broker: %s refused for %r on %s", action, session.username, topic)
         return ok

@@ -17,7 +17,13 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, select
 
 from controller.core.db import Database
-from controller.core.events import ChangeKind, Changes
+from controller.core.events import (
+    Changes,
+    CommandAckHeard,
+    DeliveryChanged,
+    Event,
+    NodeStatusChanged,
+)
 from controller.core.models import Delivery, DeliveryState, Node, NodeEventRecord
 from controller.core.time import utc_datetime, utc_ms
 from controller.mqtt.ingest_guard import QuietLog
@@ -98,8 +104,8 @@ class HealthWriter(Protocol):
 
 
 # Writes one event of a kind (by the prefix of its type) in ingestion's transaction, returning
-# the change to announce, if any. Registered by the domain that owns the event (alerts).
-EventWriter = Callable[[Session, str, str, str, int, str], dict[str, Any] | None]
+# the event to announce, if any. Registered by the domain that owns the event (alerts).
+EventWriter = Callable[[Session, str, str, str, int, str], Event | None]
 
 
 class ReportIngest:
@@ -156,10 +162,7 @@ class ReportIngest:
         if isinstance(report, CommandAck):
             self.acks[report.cmd_id] = report
             # Commands follow their acks (progress too) as they arrive, not per batch written.
-            self.changes.publish(
-                ChangeKind.command_ack,
-                {"type": ChangeKind.command_ack, "node_id": node_id, "ack": report},
-            )
+            self.changes.publish(CommandAckHeard(node_id, report))
         try:
             # The controller's clock (scaled in tests), so heartbeat timeouts and alarm
             # thresholds are measured on the same time as schedules.
@@ -224,10 +227,11 @@ class ReportIngest:
                 await asyncio.sleep(1)
                 continue
             for change in changes:
-                self.changes.publish(change["type"], change)
+                self.changes.publish(change)
 
-    def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[dict[str, Any]]:
-        changes: list[dict[str, Any]] = []
+    def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[Event]:
+        """Store a batch in one transaction; the events to announce once it is committed."""
+        changes: list[Event] = []
         with self.db.session() as session:
             # The batch's node rows are locked up front, in ascending id as every writer of node
             # rows takes them (the timeline computation too): two instances or two tasks on
@@ -254,7 +258,7 @@ class ReportIngest:
                         heartbeats.append((node_id, report, received))
                         change = presence.on_heartbeat(session, node, received)
                     if change:
-                        changes.append(change)
+                        changes.append(NodeStatusChanged.from_presence(change))
                 elif isinstance(report, NodeState):
                     before = node.status
                     node.status = report.status.value
@@ -262,24 +266,24 @@ class ReportIngest:
                     node.firmware = report.firmware[:100]
                     node.last_seen = received
                     if before != node.status:
-                        changes.append({"type": "node", "node_id": node_id, "status": node.status})
+                        changes.append(NodeStatusChanged(node_id, node.status))
                 elif isinstance(report, Telemetry):
                     node.last_seen = received
                     if node.status != "online":
                         node.status = "online"
-                        changes.append({"type": "node", "node_id": node_id, "status": "online"})
+                        changes.append(NodeStatusChanged(node_id, "online"))
                 elif isinstance(report, NodeEvent):
                     node.last_seen = received
-                    change = self._event(session, report, received)
-                    if change:
-                        changes.append(change)
+                    event = self._event(session, report, received)
+                    if event is not None:
+                        changes.append(event)
                 session.add(node)
             if self.health is not None:
                 self.health.telemetry.record(session, heartbeats)
             session.commit()
         return changes
 
-    def _event(self, session: Session, ev: NodeEvent, received: datetime) -> dict[str, Any] | None:
+    def _event(self, session: Session, ev: NodeEvent, received: datetime) -> Event | None:
         if session.get(NodeEventRecord, ev.id) is not None:
             self.stats["duplicate:event"] += 1
             return None
@@ -328,13 +332,10 @@ class ReportIngest:
         if ev.detail:
             d.detail = ev.detail[:500]
         session.add(d)
-        change: dict[str, Any] = {
-            "type": "delivery",
-            "node_id": ev.node_id,
-            "schedule_id": d.schedule_id,
-            "item_id": d.item_id,
-            "state": d.state,
-        }
-        if state == DeliveryState.started:
-            change["latency_ms"] = ev.ts - utc_ms(d.planned_start)
-        return change
+        return DeliveryChanged(
+            node_id=ev.node_id,
+            schedule_id=d.schedule_id,
+            item_id=d.item_id,
+            state=d.state,
+            latency_ms=ev.ts - utc_ms(d.planned_start) if state == DeliveryState.started else None,
+        )

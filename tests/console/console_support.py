@@ -14,6 +14,7 @@ import pytest
 
 from controller.core.config import Settings
 from firmware_sim.config import NodeConfig
+from protocol.clock import Clock
 from tests.conftest import TEST_PASSWORD, RunningController, running_controller
 
 CHROMIUM = "/usr/bin/chromium"
@@ -62,11 +63,19 @@ class Site:
     def url(self) -> str:
         return self.ctl.base_url
 
-    async def page(self, viewport: dict[str, int] | None = None, enforce_csp: bool = False) -> Any:
+    async def page(
+        self,
+        viewport: dict[str, int] | None = None,
+        enforce_csp: bool = False,
+        timezone_id: str | None = None,
+    ) -> Any:
         # Playwright's wait_for_function evaluates its predicate with eval inside the page, which
         # the console's Content-Security-Policy forbids; test_console_xss.py enforces it.
+        # `timezone_id`: the browser's own clock zone, to show the console does not follow it.
         context = await self.browser.new_context(
-            viewport=viewport or {"width": 1280, "height": 860}, bypass_csp=not enforce_csp
+            viewport=viewport or {"width": 1280, "height": 860},
+            bypass_csp=not enforce_csp,
+            timezone_id=timezone_id,
         )
         self.contexts.append(context)
         page = await context.new_page()
@@ -74,10 +83,14 @@ class Site:
         return page
 
     async def login(
-        self, username: str, viewport: dict[str, int] | None = None, enforce_csp: bool = False
+        self,
+        username: str,
+        viewport: dict[str, int] | None = None,
+        enforce_csp: bool = False,
+        timezone_id: str | None = None,
     ) -> Any:
         """A fresh browser context logged in through the login form."""
-        page = await self.page(viewport, enforce_csp)
+        page = await self.page(viewport, enforce_csp, timezone_id)
         await page.goto(f"{self.url}/console/login")
         await page.fill("#username", username)
         await page.fill("#password", TEST_PASSWORD)
@@ -108,17 +121,17 @@ async def seed(ctl: RunningController) -> dict[str, NodeConfig]:
 
 @contextlib.asynccontextmanager
 async def console_site(
-    settings: Settings, browser_args: list[str] | None = None
+    settings: Settings, browser_args: list[str] | None = None, clock: Clock | None = None
 ) -> AsyncIterator[Site]:
     """A running controller with the seeded province, and a headless chromium to drive it
-    (`browser_args`: more chromium flags, e.g. FAKE_MICROPHONE)."""
+    (`browser_args`: more chromium flags, e.g. FAKE_MICROPHONE; `clock`: the controller's)."""
     from playwright.async_api import async_playwright
 
     shots_dir = os.environ.get("RADIO_CONSOLE_SCREENSHOTS")
     shots = Path(shots_dir) if shots_dir else None
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
-    async with running_controller(settings) as ctl:
+    async with running_controller(settings, clock) as ctl:
         configs = await seed(ctl)
         async with async_playwright() as p:
             browser = await p.chromium.launch(

@@ -1,6 +1,6 @@
-"""An alert issued from the console's page, confirmed in a second step, watched live as simulated
-nodes confirm it until it has played out, then the all-clear, which ends it and is itself over
-once played — in a real browser."""
+"""An alert issued from the console's page — on a phone in four taps from the home page — watched
+live as simulated nodes confirm it until it has played out, then the all-clear, which ends it and
+is itself over once played — in a real browser."""
 
 from __future__ import annotations
 
@@ -11,6 +11,63 @@ from tests.controller.test_broadcast_e2e import fleet_of
 pytestmark = needs_chromium
 
 STATE_OF = "document.querySelector('tr[data-node=\"{}\"] [data-state]').dataset.state"
+PHONE = {"width": 390, "height": 844}
+
+
+async def test_flood_alert_in_four_taps_from_home_on_a_phone(make_settings):
+    async with console_site(make_settings()) as site:
+        configs = [site.configs[n] for n in ("na1", "na2", "na3")]
+        async with fleet_of(configs) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
+            page = await site.login("staff-a", PHONE)
+            taps = []
+
+            async def tap(selector: str) -> None:
+                taps.append(selector)
+                await page.click(selector)
+
+            await tap("#home-alert")
+            await page.wait_for_url("**/console/alerts/new")
+            # The commune is on the first screen: templates are short choices, their texts and
+            # the free-text box are not in the way.
+            commune = await page.locator("label[for=area-xa-a]").bounding_box()
+            assert commune["y"] + commune["height"] <= PHONE["height"], commune
+            assert await page.locator("#own-text").is_hidden()
+            assert await page.inner_text("#tpl-text") == ""
+
+            await tap("label[for=tpl-flood]")
+            assert "lũ" in (await page.inner_text("#tpl-text")).lower()
+            await tap("label[for=area-xa-a]")
+            # The commune's villages show ticked with it (and are not sent on their own).
+            for village in ("#area-thon-a1", "#area-thon-a2"):
+                assert await page.is_checked(village) and await page.is_disabled(village)
+            summary = await page.inner_text("#alert-summary")
+            assert "Xã An" in summary and "Thôn" not in summary, summary
+            await site.shot(page, "phone-alert-new")
+            await tap("#alert-send")
+            await page.wait_for_url(lambda url: not url.endswith("/new"))
+            assert len(taps) == 4, taps
+            alert_id = page.url.rsplit("/", 1)[1]
+
+            # The confirmations arrive live, from every loudspeaker of the commune.
+            rows = page.locator("tr[data-node]")
+            await page.wait_for_function("document.querySelectorAll('tr[data-node]').length === 3")
+            assert sorted(await rows.evaluate_all("rs => rs.map(r => r.dataset.node)")) == [
+                "na1",
+                "na2",
+                "na3",
+            ]
+            for node in ("na1", "na2", "na3"):
+                await page.wait_for_function(
+                    f"['playing', 'done'].includes({STATE_OF.format(node)})", timeout=40_000
+                )
+            await site.shot(page, "phone-alert-live")
+            r = await site.ctl.api("GET", f"/alerts/{alert_id}")
+            alert = r.json()["alert"]
+            assert alert["areas"] == ["xa-a"] and alert["created_by"] == "staff-a"
+            assert alert["template"] == "flood"
+            r = await site.ctl.api("POST", f"/alerts/{alert_id}/cancel")
+            assert r.status_code == 200, r.text
 
 
 async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings):
@@ -23,20 +80,20 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
             await page.click("#home-alert")  # the shortcut on the home page
             # Only the person's own commune is offered.
             assert await page.locator("#area-thon-b1").count() == 0
-            await page.check("#tpl-own")
+            assert await page.locator("#own-text").is_hidden()  # opens when chosen
+            await page.click("label[for=tpl-own]")
             await page.fill("#alert-title", "Thử loa")
             await page.fill("#alert-text", "Kiểm tra hệ thống cảnh báo.")
+            await page.click("#alert-options summary")
             await page.fill("#alert-repeat", "1")
-            await page.click("#alert-continue")
-            assert await page.locator("#confirm").is_hidden()  # no place chosen yet
+            await page.click("#alert-send")
+            assert page.url.endswith("/alerts/new")  # no place chosen yet: nothing sent
             assert "nơi phát" in await page.inner_text("#alert-msg")
             await page.check("#area-thon-a1")
-            await page.click("#alert-continue")
-            await page.wait_for_selector("#confirm:not([hidden])")
-            assert "Thôn Đông" in await page.inner_text("#confirm-body")
-            assert await page.evaluate("document.activeElement.id") == "confirm-yes"
+            summary = await page.inner_text("#alert-summary")
+            assert "Thử loa" in summary and "Thôn Đông" in summary
             await site.shot(page, "alert-confirm")
-            await page.click("#confirm-yes")
+            await page.click("#alert-send")
             await page.wait_for_url(lambda url: not url.endswith("/new"))
             first = page.url.rsplit("/", 1)[1]
 

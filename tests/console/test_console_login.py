@@ -60,19 +60,19 @@ async def test_refusal_throttle_logout_and_csrf(make_settings):
         assert made == 201
         # A logout without the token (as a forged form on another site would send) is refused.
         jar = {SESSION_COOKIE: cookie["value"]}
-        async with httpx.AsyncClient(base_url=site.url, cookies=jar) as other:
+        async with httpx.AsyncClient(base_url=site.url, cookies=jar, timeout=60) as other:
             assert (await other.post("/console/logout")).status_code == 403
             assert (await other.get("/api/v1/auth/me")).json()["username"] == "tech-a"
 
         await page.click("#logout")
         await page.wait_for_url(f"{site.url}/console/login")
-        async with httpx.AsyncClient(base_url=site.url, cookies=jar) as other:
+        async with httpx.AsyncClient(base_url=site.url, cookies=jar, timeout=60) as other:
             assert (await other.get("/api/v1/auth/me")).status_code == 401  # revoked
             r = await other.get("/console/map")
             assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
 
         # A login form posted from elsewhere (no login cookie) is refused.
-        async with httpx.AsyncClient(base_url=site.url) as stranger:
+        async with httpx.AsyncClient(base_url=site.url, timeout=60) as stranger:
             r = await stranger.post(
                 "/console/login",
                 data={"username": "tech-a", "password": "correct-horse-42", "login_form": "x"},

@@ -4,6 +4,8 @@ command, and its telemetry is drawn."""
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium
 from tests.controller.test_broadcast_e2e import fleet_of
@@ -51,6 +53,16 @@ async def test_fault_alarm_acknowledged_and_command_from_the_node_page(make_sett
             assert "thiết bị đã làm" in await page.inner_text("#command-msg")
             await page.reload()
             assert await page.locator("figure.chart svg polyline").count() >= 1
+            # Each drawn chart has its axes: values with the unit, and times in Viet Nam time.
+            drawn = page.locator("figure.chart:has(polyline)")
+            for k in range(await drawn.count()):
+                figure = drawn.nth(k)
+                unit = (await figure.locator("figcaption strong").inner_text()).split("(")[-1]
+                values = await figure.locator(".y-axis span").all_inner_texts()
+                assert len(values) == 3 and values[0].endswith(unit.rstrip(")")), values
+                times = await figure.locator(".x-axis span").all_inner_texts()
+                assert len(times) == 3, times
+                assert all(re.fullmatch(r"\d\d:\d\d( \d\d/\d\d)?", t) for t in times), times
             await site.shot(page, "node")
 
             await page.goto(f"{site.url}/console/alarms?state=acknowledged")

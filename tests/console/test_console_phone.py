@@ -4,8 +4,10 @@ its menu folded behind one button, and what can be touched is at least 44 px tal
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from api.console.pages import LOCAL
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium, no_horizontal_scroll
 from tests.controller.test_broadcast_e2e import fleet_of
@@ -69,6 +71,28 @@ async def test_every_role_at_phone_and_desktop_width(make_settings):
             assert r.status_code == 201, r.text
             alert_id = r.json()["id"]
             PAGES["staff-a"].append(f"/console/alerts/{alert_id}")
+            today = datetime.now(LOCAL).date()
+            monday = today + timedelta(days=7 - today.weekday())
+            ann = await site.ctl.api(
+                "POST", "/announcements", json={"title": "Họp dân", "text": "Mời bà con họp."}
+            )
+            assert ann.status_code == 201, ann.text
+            r = await site.ctl.api(
+                "POST",
+                "/schedules",
+                json={
+                    "announcement_id": ann.json()["id"],
+                    "starts_at": f"{monday.isoformat()}T07:30",
+                    "rrule": "FREQ=WEEKLY;BYDAY=MO,TH",
+                    "targets": {"areas": ["thon-a1"]},
+                },
+            )
+            assert r.status_code == 201, r.text
+            PAGES["officer-a"] += [
+                f"/console/schedules/{r.json()['id']}?day={monday + timedelta(days=3)}",
+                f"/console/calendar?view=list&day={monday.isoformat()}",
+                "/console/playback",
+            ]
             for user, paths in PAGES.items():
                 phone = await site.login(user, PHONE_390)
                 desktop = await site.login(user, DESKTOP)

@@ -277,13 +277,13 @@ async def test_alert_village_chosen_on_the_map(make_settings):
         assert await page.evaluate(chosen, "na1") == "false"
         await site.shot(page, "alert-map")
 
+        await page.click("label[for=tpl-flood]")
+        await page.click("#alert-options summary")
         await page.check("#alert-test")
         await page.fill("#alert-repeat", "1")
-        await page.click("#alert-continue")
-        await page.wait_for_selector("#confirm:not([hidden])")
-        body = await page.inner_text("#confirm-body")
+        body = await page.inner_text("#alert-summary")
         assert "Thôn Đoài" in body and "Thôn Đông" not in body
-        await page.click("#confirm-yes")
+        await page.click("#alert-send")
         await page.wait_for_url(lambda url: not url.endswith("/new"))
         rows = page.locator("tr[data-node]")
         assert await rows.evaluate_all("rs => rs.map(r => r.dataset.node)") == ["na3"]

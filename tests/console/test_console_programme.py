@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from api.console.pages import LOCAL
+from tests.clocks import SteppedClock
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium
 from tests.controller.test_broadcast_e2e import fleet_of
@@ -60,6 +61,13 @@ async def test_write_listen_schedule_approve(make_settings, tmp_path):
             "document.getElementById('result-title').textContent === 'Ghi âm'"
         )
         await staff.wait_for_function(AUDIO_LOADED)
+        # The recent list took both by itself, without a reload.
+        await staff.wait_for_function(
+            "document.querySelectorAll('#recent tbody tr').length === 2", timeout=15_000
+        )
+        recent = await staff.inner_text("#recent")
+        assert "Họp dân" in recent and "Ghi âm" in recent
+        assert await staff.locator("#recent tbody audio").count() == 2
 
         # Schedule the spoken announcement for tomorrow 09:00 in one village: a draft.
         await staff.goto(f"{site.url}/console/announcements")
@@ -138,9 +146,10 @@ async def test_write_listen_schedule_approve(make_settings, tmp_path):
 
 
 async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
-    async with console_site(make_settings()) as site:
+    clock = SteppedClock()  # held from the form until both nodes hold the media
+    async with console_site(make_settings(), clock=clock) as site:
         configs = [site.configs[n] for n in ("na1", "na2")]
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             r = await site.ctl.api(
                 "POST", "/announcements", json={"title": "Loa thử", "text": "Xin chào bà con."}
@@ -148,31 +157,46 @@ async def test_scheduled_from_the_page_the_log_shows_it_played(make_settings):
             assert r.status_code == 201, r.text
             officer = await site.login("officer-a")
             await officer.goto(f"{site.url}/console/calendar?announcement={r.json()['id']}")
-            at = datetime.now(LOCAL) + timedelta(seconds=12)
+            # A whole minute two minutes ahead; the clock waits there for the nodes.
+            clock.pause()
+            now = datetime.fromtimestamp(clock.now_ms() / 1000, LOCAL)
+            at = (now + timedelta(minutes=2)).replace(second=0, microsecond=0)
             await officer.fill("#s-date", at.date().isoformat())
-            await officer.fill("#s-time", at.strftime("%H:%M:%S"))
+            await officer.fill("#s-time", at.strftime("%H:%M"))
             await officer.check("#tg-thon-a1")
             await officer.click("#schedule-btn")
             await officer.wait_for_selector("#cal-done")
             assert "Đã lên lịch phát" in await officer.inner_text("#cal-done")
-
-            async def played() -> bool:
-                rows = (
-                    await site.ctl.api(
-                        "GET",
-                        "/playback-log",
-                        params={"area_id": "xa-a", "date": at.date().isoformat()},
-                    )
-                ).json()
-                return len(rows) == 2 and all(row["state"] == "finished" for row in rows)
-
-            await wait_for(played, 60, "both nodes to report the broadcast played")
-            await officer.click("nav >> text=Nhật ký phát")
+            await wait_for(
+                lambda: all(
+                    (b := n.timeline.body) is not None
+                    and b.items
+                    and all(n.media.is_ready(i.media.sha256) for i in b.items)
+                    for n in fleet.nodes
+                ),
+                30,
+                "both nodes to hold the broadcast",
+            )
+            # The log, opened before air time, follows the nodes' reports by itself.
+            await officer.goto(f"{site.url}/console/playback?day={at.date().isoformat()}")
+            assert await officer.locator("#log-live").count() == 1
+            clock.skip_to(at)
+            clock.resume()
+            await officer.wait_for_function(
+                "document.querySelectorAll('#log tbody tr').length === 2"
+            )
+            finished = "document.querySelectorAll('#log [data-state=\"finished\"]').length === 2"
+            await officer.wait_for_function(finished, timeout=150_000)
             rows = officer.locator("#log tbody tr")
             assert await rows.count() == 2
             text = await officer.inner_text("#log")
             assert "Loa thử" in text and text.count("Đã phát xong") == 2
-            # Loudspeakers by name and village, not by their codes.
+            # Loudspeakers by name and village, not by code.
             assert "Loa Đông 1 · Thôn Đông" in text and "Loa Đông 2 · Thôn Đông" in text
             assert "na1" not in text
+            assert "2 lượt phát" in await officer.inner_text("#log-summary")
+            log = await site.ctl.api(
+                "GET", "/playback-log", params={"area_id": "xa-a", "date": str(at.date())}
+            )
+            assert [row["state"] for row in log.json()] == ["finished", "finished"]
             await site.shot(officer, "playback-log")

@@ -40,7 +40,7 @@ async def test_cookie_flags_forgery_media_and_redirects(make_settings):
             session = r.cookies[SESSION_COOKIE]
 
         jar = {SESSION_COOKIE: session}
-        async with httpx.AsyncClient(base_url=ctl.base_url, cookies=jar) as browser:
+        async with httpx.AsyncClient(base_url=ctl.base_url, cookies=jar, timeout=60) as browser:
             ann = await ctl.api("POST", "/announcements", json={"title": "t", "text": "Chào."})
             media = f"/console/media/{ann.json()['media_sha256']}.mp3"
             r = await browser.get(media, headers={"Range": "bytes=0-99"})
@@ -63,10 +63,10 @@ async def test_cookie_flags_forgery_media_and_redirects(make_settings):
             )
             assert r.status_code == 200
 
-        async with httpx.AsyncClient(base_url=ctl.base_url) as stranger:
+        async with httpx.AsyncClient(base_url=ctl.base_url, timeout=60) as stranger:
             assert (await stranger.get(media)).status_code == 401
         forged = {SESSION_COOKIE: session[:-4] + "AAAA"}
-        async with httpx.AsyncClient(base_url=ctl.base_url, cookies=forged) as forger:
+        async with httpx.AsyncClient(base_url=ctl.base_url, cookies=forged, timeout=60) as forger:
             assert (await forger.get("/console/")).status_code == 303
             assert (await forger.get("/api/v1/nodes")).status_code == 401
             assert (await forger.get(media)).status_code == 401

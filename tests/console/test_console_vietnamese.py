@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.console.pages import LOCAL
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium
 from tests.controller.test_broadcast_e2e import announce, fleet_of
@@ -140,7 +141,45 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
             ann = await announce(ctl)
             at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
             body = {"announcement_id": ann["id"], "starts_at": at, "targets": {"areas": ["xa-a"]}}
-            assert (await ctl.api("POST", "/schedules", json=body)).status_code == 201
+            r = await ctl.api("POST", "/schedules", json=body)
+            assert r.status_code == 201, r.text
+            once = f"/console/schedules/{r.json()['id']}"
+            # A weekly schedule with one day skipped (its page lists coming days and skipped
+            # ones, and the weekday boxes), and a commune staff's draft (a card to approve).
+            first = (datetime.now(LOCAL) + timedelta(days=1)).date()
+            weekly = {
+                **body,
+                "starts_at": f"{first.isoformat()}T07:30",
+                "rrule": "FREQ=WEEKLY;BYDAY=MO,TH",
+                "ends_on": (first + timedelta(days=60)).isoformat(),
+            }
+            r = await ctl.api("POST", "/schedules", json=weekly)
+            assert r.status_code == 201, r.text
+            weekly_id = r.json()["id"]
+            entries = (
+                await ctl.api(
+                    "GET",
+                    "/calendar",
+                    params={
+                        "area_id": "xa-a",
+                        "from": first.isoformat(),
+                        "to": (first + timedelta(days=30)).isoformat(),
+                    },
+                )
+            ).json()
+            day = next(e["start"][:10] for e in entries if e["schedule_id"] == weekly_id)
+            r = await ctl.api("POST", f"/schedules/{weekly_id}/skip", json={"day": day})
+            assert r.status_code == 200, r.text
+            repeating = f"/console/schedules/{weekly_id}"
+            staff = await ctl.login_as_new("staff-a2", "commune_staff", "xa-a")
+            r = await ctl.api(
+                "POST",
+                "/schedules",
+                json={**weekly, "starts_at": f"{first.isoformat()}T17:00"},
+                token=staff,
+            )
+            assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+            draft = f"/console/schedules/{r.json()['id']}"
 
             alert = f"/console/alerts/{alert_id}"
             pages = {
@@ -151,6 +190,10 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
                     "/console/playlists",
                     "/console/calendar",
                     "/console/calendar?view=month",
+                    "/console/calendar?view=list",
+                    once,
+                    repeating,
+                    draft,
                     "/console/groups",
                     "/console/playback",
                     "/console/alerts",
@@ -158,7 +201,14 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
                     alert,
                     "/console/live",
                 ],
-                "officer-a": ["/console/", "/console/approvals", "/console/live"],
+                "officer-a": [
+                    "/console/",
+                    "/console/approvals",
+                    draft,
+                    repeating,
+                    "/console/alerts/new",
+                    "/console/live",
+                ],
                 "tech-a": [
                     "/console/",
                     "/console/map",
@@ -171,6 +221,8 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
                 "auditor": [
                     "/console/",
                     "/console/calendar",
+                    "/console/calendar?view=list",
+                    repeating,
                     "/console/playback",
                     "/console/alerts",
                     alert,

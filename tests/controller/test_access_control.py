@@ -330,7 +330,9 @@ def feature_matrices() -> list[Any]:
 
 @pytest.mark.slow
 async def test_role_matrix(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    # Live broadcasts started by the rows stay on air however long a busy machine takes to
+    # reach the rows that stop them (nobody sends them audio).
+    async with running_controller(make_settings(live_source_grace_s=3600)) as ctl:
         env = await seed(ctl)
         rows = list(MATRIX)
         for module in feature_matrices():

@@ -33,10 +33,19 @@ async def test_schemathesis_finds_no_server_errors_or_schema_violations(make_set
             "/schedules",
             json={"announcement_id": ann["id"], "starts_at": later, "targets": {"areas": ["xa"]}},
         )
+        # The spec is read here and given as a file: schemathesis gives up loading it from
+        # the server after 10 s, which a busy machine can take.
+        spec = await ctl.http.get(f"{ctl.base_url}/openapi.json")
+        assert spec.status_code == 200
+        (tmp_path / "openapi.json").write_bytes(spec.content)
         proc = await asyncio.create_subprocess_exec(
             str(ST if ST.exists() else shutil.which("st")),
             "run",
-            f"{ctl.base_url}/openapi.json",
+            str(tmp_path / "openapi.json"),
+            "--url",
+            ctl.base_url,
+            "--request-timeout",
+            "60",
             "-H",
             f"Authorization: Bearer {ctl.token}",
             "--checks",

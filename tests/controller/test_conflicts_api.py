@@ -38,12 +38,14 @@ def body(ann: int, at: datetime, area: str = "xa-a", **extra: object) -> dict[st
 
 @pytest.mark.slow
 async def test_priority_bulletin_cuts_a_normal_one_on_timeline_and_nodes(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()  # held from the schedules until every node holds the media
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 2)
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             ann = await announce(ctl)
-            at = datetime.now(UTC) + timedelta(seconds=5)
+            clock.pause()
+            at = datetime.fromtimestamp(clock.now_ms() / 1000, UTC) + timedelta(seconds=5)
             r = await ctl.api("POST", "/schedules", json=body(ann["id"], at))
             normal = r.json()
             r = await ctl.api(
@@ -61,6 +63,12 @@ async def test_priority_bulletin_cuts_a_normal_one_on_timeline_and_nodes(make_se
             assert [i["duration_ms"] for i in timeline["items"]] == [2000, ann["duration_s"] * 1000]
             n1 = (await ctl.api("GET", "/nodes/n1/timeline")).json()
             assert n1["adjustments"] == [] and len(n1["items"]) == 1
+            await wait_for(
+                lambda: all(n.media.is_ready(ann["media_sha256"]) for n in fleet.nodes),
+                30,
+                "every node to hold the media",
+            )
+            clock.resume()
 
             await wait_for(lambda: all_finished(ctl, urgent["id"], 1), 60, "the bulletin to play")
 
@@ -75,7 +83,7 @@ async def test_priority_bulletin_cuts_a_normal_one_on_timeline_and_nodes(make_se
             assert abs(lengths[str(normal["id"])] - 2000) < 500
             assert lengths[str(urgent["id"])] >= ann["duration_s"] * 1000 - 500
 
-            day = datetime.now(LOCAL).date().isoformat()
+            day = at.astimezone(LOCAL).date().isoformat()  # the log is by local day
             log = (await ctl.api("GET", f"/playback-log?area_id=xa-a&date={day}")).json()
             assert len(log) == 3 and all(r["started_at"] for r in log)
             assert {r["state"] for r in log} <= {"finished", "preempted"}

@@ -21,6 +21,7 @@ from protocol import (
     new_private_key,
     public_key_b64,
 )
+from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_alerts import sounding
 from tests.controller.test_broadcast_e2e import (
@@ -28,7 +29,7 @@ from tests.controller.test_broadcast_e2e import (
     announce,
     fleet_of,
     make_commune,
-    schedule,
+    schedule_at,
 )
 from tests.controller.test_keyring import radio
 
@@ -55,7 +56,8 @@ def holds_items(node, n: int) -> bool:
 @pytest.mark.slow
 async def test_nodes_keep_playing_across_a_rotation(make_settings, tmp_path: Path) -> None:
     settings = make_settings()
-    async with running_controller(settings) as ctl:
+    clock = SteppedClock()  # runs at real speed; moved to the broadcast once every node has it
+    async with running_controller(settings, clock) as ctl:
         signer = ctl.service.signer
         topics = ctl.service.topics
         configs = await make_commune(ctl, 3)  # n0, n2 in thon-1; n1 in thon-2
@@ -64,11 +66,14 @@ async def test_nodes_keep_playing_across_a_rotation(make_settings, tmp_path: Pat
         old_key = load_private_key(signer.keyring.key_file(old_kid))
         # n2 is offline for the whole rotation; it keeps a cache directory like a real node.
         late = NodeConfig.model_validate({**configs[2].model_dump(), "cache_dir": str(tmp_path)})
-        async with fleet_of(configs[:2]) as fleet:
+        async with fleet_of(configs[:2], clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             ann = await announce(ctl)
-            # Published now, signed with the old key; it plays after the old key has retired.
-            sched = await schedule(ctl, ann["id"], 15, areas=["xa-a"])
+            # Published now, signed with the old key; it plays after the old key has retired
+            # (the clock jumps to it once the late node holds it too; a jump shorter than the
+            # controller's offline limit less a heartbeat, so no node looks offline).
+            starts = clock.now_ms() + 40_000
+            sched = await schedule_at(ctl, ann["id"], starts, areas=["xa-a"])
             await wait_for(lambda: all(holds_items(n, 1) for n in fleet.nodes), 10, "timelines")
 
             out = await asyncio.to_thread(
@@ -86,12 +91,18 @@ async def test_nodes_keep_playing_across_a_rotation(make_settings, tmp_path: Pat
             await wait_for(lambda: time.time() * 1000 > retire_at + 1500, 10, "retirement")
             assert not signer.keyring.key_file(old_kid).exists()  # deleted once retired
 
-            async with fleet_of([late]) as late_fleet:
+            async with fleet_of([late], clock) as late_fleet:
                 n2 = late_fleet.nodes[0]
                 # Provisioned with the old key only: it learns the new one from the retained
                 # announcement and takes the retained timeline, signed again with the new key.
                 await wait_for(lambda: holds_items(n2, 1), 15, "the late node's timeline")
                 assert n2.verifier.keys.serial == 1 and n2.rejected_total == 0
+                await wait_for(
+                    lambda: all(n.media.is_ready(ann["media_sha256"]) for n in [*fleet.nodes, n2]),
+                    30,
+                    "every node to hold the media",
+                )
+                clock.skip_to(starts)
                 await wait_for(lambda: all_finished(ctl, sched["id"], 3), 40, "all 3 to play")
 
                 r = await ctl.api(
@@ -110,7 +121,9 @@ async def test_nodes_keep_playing_across_a_rotation(make_settings, tmp_path: Pat
                 # The retired key, a root key nobody provisioned, and the daily key (stolen)
                 # trying to announce a key of its own: all dropped, counted, nothing changed.
                 before = {n.node_id: n.rejected.copy() for n in [*fleet.nodes, n2]}
-                forged_alert = Signer(old_key).sign("alert", rogue_alert(), now_ms(), 600_000)
+                forged_alert = Signer(old_key).sign(
+                    "alert", rogue_alert(clock.now_ms()), clock.now_ms(), 600_000
+                )
                 await rogue_publish(ctl, topics.area_alert("thon-1"), forged_alert)
                 mine = new_private_key()
                 rogue_set = KeySetBody.model_validate(
@@ -119,10 +132,12 @@ async def test_nodes_keep_playing_across_a_rotation(make_settings, tmp_path: Pat
                 await rogue_publish(
                     ctl,
                     topics.controller_keys,
-                    Signer(new_private_key()).sign("keys", rogue_set, now_ms(), 600_000),
+                    Signer(new_private_key()).sign("keys", rogue_set, clock.now_ms(), 600_000),
                 )
                 await rogue_publish(
-                    ctl, topics.controller_keys, signer.sign("keys", rogue_set, now_ms(), 600_000)
+                    ctl,
+                    topics.controller_keys,
+                    signer.sign("keys", rogue_set, clock.now_ms(), 600_000),
                 )
 
                 def counted() -> bool:
@@ -198,11 +213,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def rogue_alert() -> dict:
+def rogue_alert(at_ms: int | None = None) -> dict:
     return {
         "alert_id": "forged",
         "action": "play",
-        "expires": now_ms() + 600_000,
+        "expires": (at_ms or now_ms()) + 600_000,
         "title": "Sơ tán",
         "duration_ms": 1000,
         "media": {"url": "http://127.0.0.1:1/x.mp3", "sha256": "0" * 64, "size": 1},

@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from controller.core.models import Announcement, NodeGroup, PlaylistItem
+from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import announce, fleet_of, make_commune
 
@@ -140,7 +141,8 @@ async def test_content_longer_than_its_repeat_is_refused(make_settings):
 
 @pytest.mark.slow
 async def test_playlist_plays_in_order_on_a_group_of_nodes(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()  # held from the schedule until both group nodes hold the media
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 4)
         # n0, n2 are in thon-1; the group takes n0 and n1 (thon-2) within the commune.
         r = await ctl.api(
@@ -166,9 +168,10 @@ async def test_playlist_plays_in_order_on_a_group_of_nodes(make_settings):
                 {"kind": "announcement", "announcement_id": a2["id"]},
             ],
         )
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to connect")
-            starts = datetime.now(UTC) + timedelta(seconds=5)
+            clock.pause()
+            starts = datetime.fromtimestamp(clock.now_ms() / 1000, UTC) + timedelta(seconds=5)
             r = await ctl.api(
                 "POST",
                 "/schedules",
@@ -185,6 +188,18 @@ async def test_playlist_plays_in_order_on_a_group_of_nodes(make_settings):
             items = timeline["items"]
             assert [i["item_id"].rsplit("#", 1)[1] for i in items] == ["0", "1", "2"]
             assert (await ctl.api("GET", "/nodes/n2/timeline")).json()["items"] == []
+            group = [n for n in fleet.nodes if n.node_id in ("n0", "n1")]
+            await wait_for(
+                lambda: all(
+                    (b := n.timeline.body) is not None
+                    and len(b.items) == 3
+                    and all(n.media.is_ready(i.media.sha256) for i in b.items)
+                    for n in group
+                ),
+                30,
+                "both group nodes to hold the three parts",
+            )
+            clock.resume()
 
             async def finished() -> bool:
                 d = (await ctl.api("GET", f"/schedules/{sched['id']}/deliveries")).json()

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_api_input import counts
 from tests.controller.test_broadcast_e2e import (
@@ -14,7 +15,7 @@ from tests.controller.test_broadcast_e2e import (
     announce,
     fleet_of,
     make_commune,
-    schedule,
+    schedule_at,
 )
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -82,11 +83,13 @@ async def test_recurring_schedule_fills_timelines_and_bad_rules_are_refused(
 
 @pytest.mark.slow
 async def test_one_off_and_recurring_broadcasts_reach_nodes_and_play(make_settings):
-    async with running_controller(make_settings()) as ctl:
+    clock = SteppedClock()  # held from the schedule until every node holds the media
+    async with running_controller(make_settings(), clock) as ctl:
         configs = await make_commune(ctl, 2)
-        async with fleet_of(configs) as fleet:
+        async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 2, 20, "nodes to connect")
             ann = await announce(ctl)
+            clock.pause()
             later = (datetime.now(LOCAL) + timedelta(minutes=3)).replace(second=0, microsecond=0)
             r = await ctl.api(
                 "POST",
@@ -100,7 +103,7 @@ async def test_one_off_and_recurring_broadcasts_reach_nodes_and_play(make_settin
             )
             assert r.status_code == 201, r.text
             recurring = r.json()
-            soon = await schedule(ctl, ann["id"], 4, areas=["xa-a"])
+            soon = await schedule_at(ctl, ann["id"], clock.now_ms() + 4000, areas=["xa-a"])
             soon_ms = round(datetime.fromisoformat(soon["starts_at"]).timestamp() * 1000)
             expected = {
                 f"s{soon['id']}@{soon_ms}",
@@ -115,5 +118,11 @@ async def test_one_off_and_recurring_broadcasts_reach_nodes_and_play(make_settin
                 return True
 
             await wait_for(retained, 20, "both items in every node's timeline")
+            await wait_for(
+                lambda: all(n.media.is_ready(ann["media_sha256"]) for n in fleet.nodes),
+                30,
+                "every node to hold the media",
+            )
+            clock.resume()
             await wait_for(lambda: all_finished(ctl, soon["id"], 2), 60, "the one-off to play")
             assert all([p.broadcast_id for p in n.played] == [str(soon["id"])] for n in fleet.nodes)

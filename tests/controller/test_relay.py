@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from controller.core.models import Alarm
 from firmware_sim.stream_run import StreamRun
-from protocol import SystemClock
+from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import announce, deliveries, fleet_of, make_commune
 from tests.stream_station import Station
@@ -25,10 +25,11 @@ from tests.stream_station import Station
 
 @pytest.fixture(autouse=True)
 def quick_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # A dropped station is seen by its connection ending, not by a stall: the stall limit stays
+    # at its default, so a machine busy with other work does not make nodes reconnect.
     monkeypatch.setattr(StreamRun, "bitrate_every_s", 1.0)
     monkeypatch.setattr(StreamRun, "backoff_min_s", 0.2)
     monkeypatch.setattr(StreamRun, "backoff_max_s", 0.5)
-    monkeypatch.setattr(StreamRun, "stall_s", 1.5)
     yield
 
 
@@ -45,10 +46,25 @@ async def relay_playlist(ctl: RunningController, entry: dict[str, Any]) -> dict[
     return dict(r.json())
 
 
-def near_a_minute(lead_ms: int) -> SystemClock:
+def near_a_minute(lead_ms: int) -> SteppedClock:
     """A clock `lead_ms` before a whole minute: rules repeat on whole minutes (no seconds)."""
     real = int(time.time() * 1000)
-    return SystemClock((real // 60_000 + 1) * 60_000 - lead_ms - real)
+    return SteppedClock((real // 60_000 + 1) * 60_000 - lead_ms - real)
+
+
+async def daily_at_the_next_minute(
+    ctl: RunningController, clock: SteppedClock, playlist_id: int, ready: Callable[[], bool]
+) -> dict[str, Any]:
+    """A daily relay from the next whole minute. The clock is held from before the schedule
+    until `ready` (every node holds what it needs), then moved to that minute and run on: a
+    busy machine cannot make the nodes late for it."""
+    clock.pause()
+    minute = (clock.now_ms() // 60_000 + 1) * 60_000
+    sched = await daily(ctl, playlist_id, (minute - clock.now_ms()) / 1000)
+    await wait_for(ready, 30, "every node to hold the relay")
+    clock.skip_to(minute)
+    clock.resume()
+    return sched
 
 
 async def daily(ctl: RunningController, playlist_id: int, in_s: float) -> dict[str, Any]:
@@ -93,16 +109,18 @@ async def test_daily_relay_plays_everywhere_and_survives_a_dropped_station(
         assert p["items"][0]["format"] == "mp3" and p["items"][0]["url"] == station.url
         async with fleet_of(configs, clock) as fleet:
             await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
-            to_minute = (60_000 - clock.now_ms() % 60_000) / 1000
-            assert to_minute > 1, "the controller took too long to start"
-            sched = await daily(ctl, p["id"], to_minute)
-            # Every node holds today's relay and tomorrow's, the same station at the same hour.
-            await wait_for(
+            # Every node holds today's relay and tomorrow's, the same station at the same hour,
+            # and the fallback recording.
+            sched = await daily_at_the_next_minute(
+                ctl,
+                clock,
+                p["id"],
                 lambda: all(
-                    n.timeline.body and len(n.timeline.body.items) == 2 for n in fleet.nodes
+                    n.timeline.body
+                    and len(n.timeline.body.items) == 2
+                    and n.media.is_ready(fallback["media_sha256"])
+                    for n in fleet.nodes
                 ),
-                10,
-                "timelines with two days of relays",
             )
             for node in fleet.nodes:
                 today, tomorrow = node.timeline.body.items
@@ -132,7 +150,7 @@ async def test_daily_relay_plays_everywhere_and_survives_a_dropped_station(
             await wait_for(finished, 15, "every node to finish the relay")
         for node in fleet.nodes:
             assert node.played[0].outcome == "finished"
-            assert node.streams[-1].connects == 2
+            assert node.streams[-1].connects >= 2  # back on the station after it returned
 
 
 @pytest.mark.slow
@@ -151,12 +169,14 @@ async def test_relay_through_the_controller_pulls_the_station_once(make_settings
             entry_id = _entry_id(ctl, p["id"])
             async with fleet_of(configs, clock) as fleet:
                 await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
-                sched = await daily(ctl, p["id"], (60_000 - clock.now_ms() % 60_000) / 1000)
-                # The node may first hold the empty timeline it was given on connecting.
-                await wait_for(
-                    lambda: (b := fleet.nodes[0].timeline.body) is not None and b.items,
-                    10,
-                    "a timeline with the relay",
+                # A node may first hold the empty timeline it was given on connecting.
+                sched = await daily_at_the_next_minute(
+                    ctl,
+                    clock,
+                    p["id"],
+                    lambda: all(
+                        (b := n.timeline.body) is not None and b.items for n in fleet.nodes
+                    ),
                 )
                 item = fleet.nodes[0].timeline.body.items[0]
                 assert item.stream.url.endswith(f"/media/relay/{entry_id}.mp3")
@@ -172,8 +192,10 @@ async def test_relay_through_the_controller_pulls_the_station_once(make_settings
                     r.frames > 80 and r.audio_ms == pytest.approx(r.frames * 24) for r in runs
                 )
                 assert station.connections == 1  # one pull, whatever the number of nodes
+                # Every node's connection was served from that one copy (a node that fell
+                # behind on a busy machine may have connected again).
                 hub = ctl.service.relays.sources[entry_id].hub
-                assert hub.listened == 3
+                assert hub.listened == sum(r.connects for r in runs) >= 3
             # Without a node token nothing is served.
             r = await ctl.http.get(f"{ctl.base_url}/media/relay/{entry_id}.mp3")
             assert r.status_code == 401

@@ -100,7 +100,8 @@ async def test_controller_and_nodes_over_mqtts_and_api_over_https(
             await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
             r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
             prov = r.json()["provisioning"]
-            assert prov["mqtt_url"].startswith("mqtts://") and prov["ca_file"] == str(ca)
+            # The CA itself, not the controller's path to it: the node has nothing else.
+            assert prov["mqtt_url"].startswith("mqtts://") and prov["ca_pem"] == ca.read_text()
             fleet = Fleet([NodeConfig.model_validate(prov)], SystemClock())
             task = asyncio.create_task(fleet.run(display=False))
             try:
@@ -113,7 +114,7 @@ async def test_controller_and_nodes_over_mqtts_and_api_over_https(
                 with contextlib.suppress(BaseException):
                     await task
         # A client that does not trust the province's CA is refused by the broker's TLS.
-        bad = NodeConfig.model_validate({**prov, "ca_file": None}).broker()
+        bad = NodeConfig.model_validate({**prov, "ca_pem": None}).broker()
         with pytest.raises(aiomqtt.MqttError):
             async with aiomqtt.Client(
                 bad.host,
@@ -152,10 +153,10 @@ async def test_controller_and_nodes_over_mqtts_and_api_over_https(
     try:
         await asyncio.to_thread(wait_port, https.http_port)
         ctx = ssl.create_default_context(cafile=str(ca))
-        async with httpx.AsyncClient(verify=ctx) as client:
+        async with httpx.AsyncClient(verify=ctx, timeout=60) as client:
             r = await client.get(f"https://127.0.0.1:{https.http_port}/api/v1/health")
             assert r.status_code == 200 and r.json() == {"status": "ok"}
-        async with httpx.AsyncClient() as client:  # the system's CAs do not know ours
+        async with httpx.AsyncClient(timeout=60) as client:  # the system's CAs do not know ours
             try:
                 await client.get(f"https://127.0.0.1:{https.http_port}/api/v1/health")
                 raise AssertionError("an untrusted certificate was accepted")

@@ -138,6 +138,7 @@ class ServeProcess:
         return done.stdout
 
     def start(self) -> None:
+        self.radio("db", "upgrade")  # as in production: `radio serve` only checks the schema
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "radio.cli", "serve", "--log-level", "WARNING"],
             env=self.env,
@@ -167,7 +168,7 @@ class ServeProcess:
             except httpx.HTTPError:
                 return False
 
-        await wait_for(up, 30, "the controller to answer")
+        await wait_for(up, 90, "the controller to answer")
         r = await http.post("/auth/token", data={"username": "chief", "password": PASSWORD})
         assert r.status_code == 200, r.text
         http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"

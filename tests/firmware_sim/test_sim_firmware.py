@@ -41,7 +41,11 @@ async def test_update_is_fetched_with_the_token_verified_installed_and_rebooted_
     prefix: str,
 ) -> None:
     media.files["fw-2.bin"] = IMAGE
-    node = start_node(cache_dir=str(tmp_path), media_token="n1.secret-token")
+    node = start_node(
+        cache_dir=str(tmp_path),
+        media_token="n1.secret-token",
+        media_token_url=media.url("media/token"),
+    )
     await asyncio.wait_for(node.connected.wait(), 5)
     # The state is published before `connected` is set; its delivery may trail.
     await until(lambda: controller.states("n1"), what="the node's online state")

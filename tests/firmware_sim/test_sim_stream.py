@@ -60,7 +60,7 @@ def kinds(controller: Controller, node_id: str = "n1") -> list[str]:
 async def test_stream_item_is_read_framed_and_measured(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer, station: Station
 ) -> None:
-    node = start_node(media_token="node-secret")
+    node = start_node(media_token="node-secret", media_token_url=media.url("media/token"))
     await asyncio.wait_for(node.connected.wait(), 5)
     start = SystemClock().now_ms() + 500
     item = stream_item("r1", start, station.url, media, 4000, fallback=True)
@@ -147,7 +147,7 @@ async def test_live_item_ends_when_its_source_ends_it(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer, station: Station
 ) -> None:
     # A short MP3 served whole and then closed, as the controller ends a stopped live stream.
-    node = start_node(media_token="node-secret")
+    node = start_node(media_token="node-secret", media_token_url=media.url("media/token"))
     await asyncio.wait_for(node.connected.wait(), 5)
     start = SystemClock().now_ms() + 200
     item = stream_item("l1", start, media.url("said.mp3"), media, 60_000, live=True, auth=True)

@@ -18,7 +18,7 @@ async def test_signed_timeline_plays_at_start_time(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["a.mp3"] = DATA
-    node = start_node(media_token="secret-token")
+    node = start_node(media_token="secret-token", media_token_url=media.url("media/token"))
     await asyncio.wait_for(node.connected.wait(), 5)
     start = SystemClock().now_ms() + 1200
     await controller.push_timeline("n1", 1, [item("i1", start, media.url("a.mp3"), DATA)])

@@ -112,13 +112,16 @@ async def test_media_that_arrives_whole_is_kept_only_when_it_matches(tmp_path: P
 
     import httpx
 
+    from firmware_sim.download import Downloader
     from firmware_sim.media import MediaCache, MediaError
     from protocol import MediaRef, SystemClock
 
     data = b"ID3" + bytes(range(256)) * 40
     ref = MediaRef(url="http://x/m.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-    async with httpx.AsyncClient() as http:
-        store = MediaCache(http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path)
+    async with httpx.AsyncClient(timeout=60) as http:
+        store = MediaCache(
+            Downloader(http), lambda *a, **k: None, SystemClock(), cache_dir=tmp_path
+        )
         with pytest.raises(MediaError, match="size"):
             store.put(ref, data[:-1])
         with pytest.raises(MediaError, match="sha256"):
@@ -129,7 +132,7 @@ async def test_media_that_arrives_whole_is_kept_only_when_it_matches(tmp_path: P
         assert store.is_ready(ref.sha256)
         assert (tmp_path / "media" / ref.sha256).read_bytes() == data
         assert await MediaCache(
-            http, lambda *a, **k: None, SystemClock(), cache_dir=tmp_path
+            Downloader(http), lambda *a, **k: None, SystemClock(), cache_dir=tmp_path
         ).from_cache(ref)
 
 
@@ -138,6 +141,7 @@ async def test_media_fetched_in_advance_is_counted_until_held() -> None:
 
     import httpx
 
+    from firmware_sim.download import Downloader
     from firmware_sim.media import MediaCache
     from protocol import MediaRef, SystemClock
 
@@ -145,8 +149,8 @@ async def test_media_fetched_in_advance_is_counted_until_held() -> None:
     ref = MediaRef(
         url="http://127.0.0.1:9/t.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
-    async with httpx.AsyncClient() as http:
-        store = MediaCache(http, lambda *a, **k: None, SystemClock())
+    async with httpx.AsyncClient(timeout=60) as http:
+        store = MediaCache(Downloader(http), lambda *a, **k: None, SystemClock())
         store.prefetch_spread_s = 60.0
         store.prefetch([ref])
         assert store.prefetching == 1

@@ -1,22 +1,29 @@
-// Issuing an alert: choose what and where, confirm in a second step, then watch it live.
+// Issuing an alert: what (a template or one's own text), where, then one tap that sends what the
+// summary above the button says; the page then shows the nodes' confirmations live.
 "use strict";
 
 (() => {
   const form = document.getElementById("alert-form");
-  const confirmBox = document.getElementById("confirm");
   const msg = document.getElementById("alert-msg");
-  let pending = null;
+  const summary = document.getElementById("alert-summary");
+  const own = document.getElementById("own-text");
+  const templateText = document.getElementById("tpl-text");
+  Radio.coverChildren(form, "areas");
+
+  // Ticked places, without those a ticked area above already covers.
+  const places = () => [...form.querySelectorAll('input[name="areas"]:checked:not(:disabled)')];
 
   function request() {
     const chosen = form.querySelector('input[name="template"]:checked');
-    const areas = [...form.querySelectorAll('input[name="areas"]:checked')];
+    const areas = places();
     const body = {
       areas: areas.map((a) => a.value),
       repeat: Number(document.getElementById("alert-repeat").value || 0),
       test: document.getElementById("alert-test").checked,
     };
     let title;
-    if (chosen && chosen.value) {
+    if (!chosen) throw new Error(Radio.t("alert.need_what"));
+    if (chosen.value) {
       body.template = chosen.value;
       title = chosen.dataset.title;
     } else {
@@ -29,33 +36,42 @@
     return { body, title, names: areas.map((a) => a.dataset.name) };
   }
 
-  form.addEventListener("submit", (event) => {
+  // What the send button will do, said before it is pressed: the confirmation is on the page.
+  function describe() {
+    const chosen = form.querySelector('input[name="template"]:checked');
+    own.hidden = !chosen || chosen.value !== "";
+    templateText.textContent = chosen && chosen.value ? chosen.dataset.text : "";
+    const areas = places();
+    if (!chosen || !areas.length) {
+      summary.textContent = Radio.t("alert.summary_empty");
+      summary.classList.remove("ready");
+      return;
+    }
+    const title = chosen.value
+      ? chosen.dataset.title
+      : document.getElementById("alert-title").value.trim() || Radio.t("alert.untitled");
+    const kind = document.getElementById("alert-test").checked ? Radio.t("alert.a_test") : "";
+    summary.textContent = Radio.t("alert.confirm_body", {
+      title: title + kind,
+      areas: areas.map((a) => a.dataset.name).join(", "),
+    });
+    summary.classList.add("ready");
+  }
+
+  form.addEventListener("change", describe);
+  form.addEventListener("input", describe);
+  describe();
+
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    let pending;
     try {
       pending = request();
     } catch (err) {
       Radio.say(msg, err.message, "error");
       return;
     }
-    Radio.say(msg, "", null);
-    const kind = pending.body.test ? Radio.t("alert.a_test") : "";
-    document.getElementById("confirm-body").textContent = Radio.t("alert.confirm_body", {
-      title: pending.title + kind,
-      areas: pending.names.join(", "),
-    });
-    form.hidden = true;
-    confirmBox.hidden = false;
-    document.getElementById("confirm-yes").focus();
-  });
-
-  document.getElementById("confirm-no").addEventListener("click", () => {
-    confirmBox.hidden = true;
-    form.hidden = false;
-    document.getElementById("alert-continue").focus();
-  });
-
-  document.getElementById("confirm-yes").addEventListener("click", async (event) => {
-    const button = event.currentTarget;
+    const button = document.getElementById("alert-send");
     button.disabled = true;
     Radio.say(msg, Radio.t("alert.sending"), null);
     try {

@@ -117,6 +117,42 @@ const Radio = (() => {
     if (kind) element.classList.add(kind);
   }
 
+  // Ticking an area visibly ticks every area under it, which it covers: those boxes show ticked
+  // and cannot be unticked alone, and only the ticked area itself is sent. Unticking it gives
+  // them back their own state. The list comes parent first (data-parent names the parent).
+  function coverChildren(form, name) {
+    const boxes = [...form.querySelectorAll(`input[name="${name}"]`)];
+    const byId = Object.fromEntries(boxes.map((b) => [b.value, b]));
+    const parentOf = (id) => (byId[id] ? byId[id].dataset.parent : "");
+    function coveredBy(id) {
+      for (let a = parentOf(id), depth = 0; a && depth < 20; a = parentOf(a), depth += 1) {
+        const box = byId[a];
+        if (box && box.checked && !box.disabled) return box;
+      }
+      return null;
+    }
+    function paint() {
+      for (const box of boxes) {
+        const covered = Boolean(coveredBy(box.value));
+        if (covered) {
+          if (!box.disabled) box.dataset.own = box.checked ? "1" : "";
+          box.checked = true;
+          box.disabled = true;
+        } else if (!covered && box.disabled) {
+          box.disabled = false;
+          box.checked = box.dataset.own === "1";
+        }
+        const row = box.closest(".check");
+        if (row) row.classList.toggle("covered", covered);
+      }
+    }
+    form.addEventListener("change", (event) => {
+      if (event.target.name === name) paint();
+    });
+    paint();
+    return paint;
+  }
+
   // Filters whose change should show the result at once (the button stays for keyboards).
   for (const select of document.querySelectorAll("select.autosubmit")) {
     select.addEventListener("change", () => select.form.submit());
@@ -136,5 +172,5 @@ const Radio = (() => {
     });
   }
 
-  return { csrf, words, t, api, say, text, time, number, ApiError };
+  return { csrf, words, t, api, say, text, time, number, coverChildren, ApiError };
 })();

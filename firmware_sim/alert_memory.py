@@ -1,0 +1,48 @@
+"""The alerts a node has done with (finished, cancelled, failed), kept across restarts.
+
+After a restart the broker delivers an active alert's retained `play` again, and the replay
+journal takes it once more (what a retained message set up is lost with a restart). An alert
+this node has already sounded to its end must not sound again: its id and version are kept in
+the cache directory, atomically, the most recent `KEEP` of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+KEEP = 256
+
+
+def load(path: Path | None) -> dict[str, int]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # torn by a power cut: sound rather than stay silent
+        log.warning("unreadable %s: %s", path, exc)
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k)[:200]: v for k, v in data.items() if isinstance(v, int) and v >= 0}
+
+
+def save(path: Path | None, settled: dict[str, int]) -> None:
+    if path is None:
+        return
+    kept = dict(list(settled.items())[-KEEP:])
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(kept, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot keep finished alerts in %s: %s", path, exc)
