@@ -17,6 +17,7 @@ from api.session import cookie_user as console_user
 from controller.auth.access import (
     Forbidden,
     Permission,
+    has,
     in_scope,
     may_change_content,
     require,
@@ -241,7 +242,8 @@ class Guard:
                 {"reason": str(exc)},
                 outcome="denied",
             )
-            raise HTTPException(403, str(exc)) from None
+            code = "outside_area" if area_ids and has(self.user, permission) else "forbidden"
+            raise CodedHTTPException(403, str(exc), code) from None
 
     def sees(self, area_id: str | None) -> bool:
         return in_scope(self.user, area_id, self.tree)

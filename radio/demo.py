@@ -66,9 +66,9 @@ def seed_demo(registry: Registry) -> list[dict[str, Any]]:
 
 DEMO_USERS = [
     ("admin", "admin", None, "Quản trị viên"),
-    ("canbo-huyen", "officer", PROVINCE[0], "Cán bộ tỉnh"),
+    ("canbo-tinh", "officer", PROVINCE[0], "Cán bộ Tỉnh Demo"),
     ("canbo-xa", "commune_staff", COMMUNE[0], "Cán bộ xã Tân Lập"),
-    ("kythuat", "technician", COMMUNE[0], "Kỹ thuật viên"),
+    ("kythuat", "technician", COMMUNE[0], "Kỹ thuật viên xã Tân Lập"),
     ("thanhtra", "auditor", None, "Thanh tra"),
 ]
 

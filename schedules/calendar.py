@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as wallclock
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -85,8 +85,21 @@ def _vtimezone() -> Timezone:
     return zone
 
 
+# The description is for people reading their calendar: in Vietnamese, places by name.
+PRIORITY_WORDS = {
+    Priority.normal: "thông thường",
+    Priority.priority: "ưu tiên",
+    Priority.emergency: "khẩn cấp",
+}
+
+
 def _event(
-    uid: str, stamp: datetime, title: str, priority: Priority, targets: frozenset[str]
+    uid: str,
+    stamp: datetime,
+    title: str,
+    priority: Priority,
+    targets: frozenset[str],
+    names: Mapping[str, str],
 ) -> Event:
     event = Event()
     event.add("uid", uid)
@@ -94,8 +107,11 @@ def _event(
     event.add("summary", title)
     event.add("priority", ICS_PRIORITY[priority])
     event.add("categories", [priority.value])
+    text = f"Mức ưu tiên: {PRIORITY_WORDS[priority]}."
     if targets:
-        event.add("description", "Areas and loudspeakers: " + ", ".join(sorted(targets)))
+        places = sorted(names.get(t, t) for t in targets)
+        text = f"Nơi phát: {', '.join(places)}. {text}"
+    event.add("description", text)
     return event
 
 
@@ -105,11 +121,14 @@ def to_ics(
     *,
     now_ms: int | None = None,
     domain: str = "commune-radio",
+    names: Mapping[str, str] | None = None,
 ) -> str:
     """An iCalendar text: a broadcast becomes one recurring VEVENT, an entry a single one.
 
-    Lines are folded at 75 octets and end in CRLF; `now_ms` is the DTSTAMP (default: now).
+    Lines are folded at 75 octets and end in CRLF; `now_ms` is the DTSTAMP (default: now);
+    `names` gives the areas' and loudspeakers' names for the description (else their ids).
     """
+    names = names or {}
     stamp_ms = round(wallclock.time() * 1000) if now_ms is None else now_ms
     stamp = datetime.fromtimestamp(stamp_ms // 1000, UTC)
     cal = Calendar()
@@ -122,7 +141,12 @@ def to_ics(
     for item in items:
         if isinstance(item, Broadcast):
             event = _event(
-                f"schedule-{item.id}@{domain}", stamp, item.title, item.priority, item.targets
+                f"schedule-{item.id}@{domain}",
+                stamp,
+                item.title,
+                item.priority,
+                item.targets,
+                names,
             )
             rec = item.recurrence
             event.add("dtstart", rec.dtstart)
@@ -135,7 +159,7 @@ def to_ics(
                     event.add("exdate", exdates)
         else:
             uid = f"schedule-{item.schedule_id}-{item.start_ms}@{domain}"
-            event = _event(uid, stamp, item.title, item.priority, item.targets)
+            event = _event(uid, stamp, item.title, item.priority, item.targets, names)
             event.add("dtstart", item.start_local.replace(microsecond=0))
             event.add("duration", timedelta(milliseconds=item.duration_ms))
         cal.add_component(event)

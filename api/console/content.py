@@ -52,6 +52,7 @@ async def overview(console: ConsoleDep) -> HTMLResponse:
         can_alert=can_alert,
         warnings=warnings,
         names=names,
+        can_audit=console.can("audit") and console.may(Permission.read_audit),
     )
 
 

@@ -54,6 +54,9 @@ class Words:
         text = self._own.get(key) or self._default.get(key) or key
         return text.format(**values) if values else text
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._own or key in self._default
+
     def section(self, prefix: str) -> dict[str, str]:
         """A catalogue section for the page's JavaScript, e.g. every `js.*` message."""
         keys = {k for k in self._default if k.startswith(prefix)} | {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter
@@ -19,6 +20,22 @@ def where(targets: dict[str, list[str]], names: dict[str, str]) -> str:
     return ", ".join(
         names.get(t, t) for kind in ("areas", "groups", "nodes") for t in targets.get(kind, [])
     )
+
+
+def reason_key(reason: str) -> tuple[str, dict[str, str]]:
+    """Why a broadcast ended, as a locale key (the controller records it in English); the same
+    reading as microphone.js's reasonText."""
+    by = re.fullmatch(r"stopped by (.+)", reason or "")
+    if by:
+        return "js.onair.reason_stopped", {"who": by[1]}
+    for start, key in (
+        ("its longest time", "reason_time"),
+        ("no audio source", "reason_no_source"),
+        ("the controller", "reason_controller"),
+    ):
+        if (reason or "").startswith(start):
+            return f"js.onair.{key}", {}
+    return "js.onair.reason_other", {}
 
 
 @router.get("/live", response_class=HTMLResponse)
@@ -46,4 +63,10 @@ async def live_page(console: ConsoleDep) -> HTMLResponse:
         where={b["id"]: where(b["targets"], names) for b in broadcasts},
         max_minutes=console.service.settings.live_max_minutes,
         page_data=page_data,
+        reasons={
+            b["id"]: console.t(k, **v)
+            for b in broadcasts
+            if b.get("end_reason")
+            for k, v in [reason_key(b["end_reason"])]
+        },
     )

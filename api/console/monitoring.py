@@ -9,6 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from api.console.device_words import alarm_detail, event_words
 from api.console.devices import state_of
 from api.console.pages import ApiRefused, ConsoleDep
 from controller.auth.access import Permission
@@ -38,6 +39,7 @@ async def alarm_list(console: ConsoleDep, state: str = "active", kind: str = "")
         kind=kind,
         states=ALARM_STATES,
         can_ack=console.may(Permission.manage_nodes),
+        alarm_text=lambda a: alarm_detail(a["kind"], a["detail"], console.t),
     )
 
 
@@ -105,8 +107,10 @@ async def node_page(console: ConsoleDep, node_id: str) -> HTMLResponse:
         area=names.get(node["area_id"], node["area_id"]),
         charts=[(chart(telemetry["points"], f, console.lang), unit) for f, unit in CHARTS],
         resolution=telemetry["resolution"],
-        events=events,
+        events=[(e, *event_words(e, console.t)) for e in events],
         alarms=alarms,
+        alarm_text=lambda a: alarm_detail(a["kind"], a["detail"], console.t),
+        reported_volume=(node.get("telemetry") or {}).get("volume"),
         can_ack=console.may(Permission.manage_nodes),
         can_command=console.may(Permission.command),
         commands=COMMANDS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -13,6 +13,7 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from api.console.i18n import LANG_COOKIE, Words, language_of
 from api.deps import ServiceDep, SessionDep
@@ -53,7 +54,15 @@ PAGES: list[Page] = [
     Page("nodes", "/console/nodes", frozenset({Role.admin, Role.technician, Role.auditor})),
     Page("alarms", "/console/alarms", frozenset({Role.admin, Role.technician, Role.auditor})),
     Page("service_accounts", "/console/service-accounts", frozenset({Role.admin})),
+    Page("audit", "/console/audit", frozenset({Role.admin, Role.auditor})),
 ]
+# A page where only some of its readers may act: the others' home describes it as read-only
+# (`home.see_<page>` instead of `home.about_<page>`).
+ACTS: dict[str, Permission] = {
+    "calendar": Permission.schedule,
+    "alerts": Permission.alert,
+    "alarms": Permission.manage_nodes,
+}
 BY_KEY = {p.key: p for p in PAGES}
 
 
@@ -99,14 +108,51 @@ def local(value: datetime | str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     return value.astimezone(LOCAL).strftime(fmt)
 
 
+def day_from_text(text: str) -> date | None:
+    """A day as people type it, dd/mm/yyyy (d/m/yyyy too), or as links carry it, yyyy-mm-dd;
+    None when it is no day. Date fields are text: a browser set to English would show a
+    type="date" field as mm/dd/yyyy."""
+    text = text.strip()
+    try:
+        if "/" in text:
+            d, m, y = (int(p) for p in text.split("/"))
+            day = date(y, m, d)
+        else:
+            day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    # The years the programme knows (controller.programme.programme FIRST_DAY, LAST_DAY): a
+    # day past them is a typing slip, and the day after 31/12/9999 does not exist.
+    return day if 2000 <= day.year <= 2199 else None
+
+
+def day_text(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
 def duration(ms: int | float) -> str:
     seconds = round(ms / 1000)
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+@pass_context
+def num(ctx: Any, value: float | int | None, digits: int | None = None, sign: bool = False) -> str:
+    """A number as the page's language writes it: 36,5 in Vietnamese, 36.5 in English;
+    `digits` after the separator (else as few as needed); `sign` always shows + or −."""
+    if value is None:
+        return "—"
+    spec = ("+" if sign else "") + (f".{digits}f" if digits is not None else "g")
+    shown = format(
+        float(value) if digits is not None or not isinstance(value, int) else value, spec
+    )
+    return shown.replace(".", ",") if ctx.get("lang", "vi") == "vi" else shown
+
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["local"] = local
 templates.env.filters["duration"] = duration
+templates.env.filters["num"] = num
+templates.env.filters["day"] = day_text
 
 
 class ApiRefused(Exception):
@@ -158,6 +204,11 @@ class Console:
     def may(self, permission: Permission) -> bool:
         return has(self.user, permission)
 
+    def about(self, key: str) -> str:
+        """What the person can do on a page, as their home page describes it."""
+        acts = ACTS.get(key)
+        return f"home.see_{key}" if acts is not None and not self.may(acts) else f"home.about_{key}"
+
     async def areas(self) -> list[AreaChoice]:
         """The areas the person works in, each parent before its children."""
         rows = await self.get("/api/v1/areas")
@@ -188,6 +239,7 @@ class Console:
             nav=nav,
             current=key,
             csrf=self.session.csrf,
+            about=self.about,
             **ctx,
         )
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from api.console.content import today
 from api.console.devices import RECHECK_S, STREAM_S
-from api.console.pages import ApiRefused, Console, ConsoleDep, local
+from api.console.pages import ApiRefused, Console, ConsoleDep, day_from_text, local
 from api.console.repetition import names_of
 from controller.core.events import DeliveryChanged
 
@@ -67,10 +67,12 @@ async def playback(
     area_id = area or console.home_area(areas)
     error, chosen = "", today()
     log: dict[str, Any] = {"rows": [], "summary": console.t("log.summary", n=0), "states": []}
-    try:
-        chosen = date.fromisoformat(day) if day else today()
-    except ValueError:
-        error = console.t("playback.bad_day")
+    if day:
+        picked = day_from_text(day)
+        if picked is None:
+            error = console.t("playback.bad_day")
+        else:
+            chosen = picked
     if area_id is not None and not error:
         try:
             log = await log_of(console, area_id, chosen)

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlmodel import col, select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.programme_schemas import CalendarItem, NodeTimelinePublic, TimelineChange, TimelineEntry
@@ -117,5 +118,9 @@ def programme_ics(
         for c in concerning(session, guard.tree, area_id, [ScheduleStatus.scheduled])
         if c.schedule.rrule is not None or utc_ms(c.schedule.starts_at) >= now - ICS_PAST_MS
     ]
-    text = to_ics([c.broadcast() for c in found], f"{area.name} — chương trình", now_ms=now)
+    targets = set().union(*(c.targets for c in found))
+    names = {a.id: a.name for a in session.exec(select(Area).where(col(Area.id).in_(targets)))}
+    names |= {n.id: n.name for n in session.exec(select(Node).where(col(Node.id).in_(targets)))}
+    title = f"{area.name} — chương trình"
+    text = to_ics([c.broadcast() for c in found], title, now_ms=now, names=names)
     return Response(text, media_type="text/calendar; charset=utf-8")

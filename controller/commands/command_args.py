@@ -32,12 +32,15 @@ def check_args(name: CommandName, args: dict[str, Any]) -> dict[str, Any]:
     if name == CommandName.volume:
         level = args.get("level")
         if not _integer(level) or not 0 <= level <= 100:
-            raise Invalid("volume needs args.level, an integer from 0 to 100")
+            raise Invalid("volume needs args.level, an integer from 0 to 100", code="volume_level")
         return {"level": level}
     if name == CommandName.test_tone:
         duration = args.get("duration_ms", 3000)
         if not _integer(duration) or not 100 <= duration <= 30_000:
-            raise Invalid("test_tone's args.duration_ms must be an integer from 100 to 30000")
+            raise Invalid(
+                "test_tone's args.duration_ms must be an integer from 100 to 30000",
+                code="tone_duration",
+            )
         return {"duration_ms": duration}
     if name == CommandName.update_firmware:
         version = args.get("version")

@@ -42,7 +42,8 @@ class CommandPlan:
             states = ", ".join(f"{n.id}: {n.status}" for n in self.nodes[:10])
             raise Conflict(
                 f"every target node is offline ({states}): nothing would hear the command; "
-                "send it with offline=send to try anyway"
+                "send it with offline=send to try anyway",
+                code="targets_offline",
             )
 
 

@@ -9,6 +9,11 @@ class DomainError(Exception):
     status = 400
     code: str | None = None  # for the console to say it in the user's language (api/errors.py)
 
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        super().__init__(*args)
+        if code is not None:
+            self.code = code
+
 
 class NotFound(DomainError):
     status = 404

@@ -152,7 +152,9 @@ async def test_playlist_built_reordered_scheduled_to_a_group(make_settings):
         await row.locator("button.delete").click()
         await page.wait_for_function("document.getElementById('list-msg').textContent")
         message = await page.inner_text("#list-msg")
-        assert "huỷ lịch đó trước" in message and f"schedule {mine[0]['id']}" in message
+        assert (
+            message == f"Danh sách đang được lịch số {mine[0]['id']} dùng: hãy huỷ lịch đó trước."
+        )
         assert await row.count() == 1
         await row.locator("button.edit").click()
         await page.click("#pl-save")

@@ -237,6 +237,12 @@ MATRIX: list[tuple[str, Any, set[str], set[str]]] = [
         {"admin", "auditor"},
     ),
     (
+        "playback log xlsx",
+        lambda s, e, n: ("GET", f"/playback-log.xlsx?area_id={area_of(s)}&date={e['day']}", None),
+        ALL,
+        {"admin", "auditor"},
+    ),
+    (
         "read quiet hours",
         lambda s, e, n: ("GET", f"/areas/{area_of(s)}/quiet-hours", None),
         ALL,
@@ -262,6 +268,18 @@ MATRIX: list[tuple[str, Any, set[str], set[str]]] = [
     (
         "read audit",
         lambda s, e, n: ("GET", "/audit", None),
+        {"admin", "auditor"},
+        {"admin", "auditor"},
+    ),
+    (
+        "export audit as xlsx",
+        lambda s, e, n: ("GET", "/audit/export.xlsx", None),
+        {"admin", "auditor"},
+        {"admin", "auditor"},
+    ),
+    (
+        "audit of an area",
+        lambda s, e, n: ("GET", f"/audit?area_id={area_of(s)}", None),
         {"admin", "auditor"},
         {"admin", "auditor"},
     ),
@@ -373,7 +391,7 @@ async def test_login_throttling_refresh_and_audit_chain(make_settings):
         entries = (await ctl.api("GET", "/audit", params={"action": "login"})).json()
         assert {e["outcome"] for e in entries} == {"ok", "failed"}
         csv_text = (await ctl.api("GET", "/audit/export.csv")).text
-        assert csv_text.splitlines()[0].startswith("id,ts,actor")
+        assert csv_text.splitlines()[0].startswith("\ufeffSố thứ tự,Thời điểm,Người thực hiện")
         with ctl.service.db.session() as s:
             victim = s.exec(select(AuditEntry).where(AuditEntry.outcome == "failed")).first()
             victim.actor = "someone-else"

@@ -89,6 +89,7 @@ async def test_commands_reach_nodes_and_areas_and_report_each_answer(make_settin
 
             r = await ctl.api("POST", "/commands", json={"command": "stop", "nodes": ["n2"]})
             assert r.status_code == 409 and "offline=send" in r.json()["detail"]
+            assert r.json()["code"] == "targets_offline"  # the console's words for it
 
             listed = (await ctl.api("GET", "/commands", params={"node_id": "n0"})).json()
             assert [c["command"] for c in listed] == ["test_tone", "volume"]
@@ -123,16 +124,19 @@ async def test_bad_commands_are_refused_with_the_reason(make_settings):
         for body, code, words in cases:
             r = await ctl.api("POST", "/commands", json=body)
             assert r.status_code == code and words in r.text, (body, r.status_code, r.text)
+            if words == "0 to 100":
+                assert r.json()["code"] == "volume_level"
         officer = await ctl.login_as_new("officer", "officer", "xa-a")
         r = await ctl.api(
             "POST", "/commands", json={"command": "stop", "nodes": ["n0"]}, token=officer
         )
-        assert r.status_code == 403
+        assert r.status_code == 403 and r.json()["code"] == "forbidden"
         await ctl.api("POST", "/areas", json={"id": "xa-b", "name": "B", "kind": "commune"})
         tech_b = await ctl.login_as_new("tech-b", "technician", "xa-b")
         body = {"command": "stop", "nodes": ["n0"], "offline": "send"}
         r = await ctl.api("POST", "/commands", json=body, token=tech_b)
         assert r.status_code == 403 and "outside your area" in r.text
+        assert r.json()["code"] == "outside_area"
         assert (await ctl.api("POST", "/nodes/n1/retire")).status_code == 409
         assert (await ctl.api("POST", "/nodes/ghost/retire")).status_code == 404
         assert (await ctl.api("GET", "/commands/0123abc")).status_code == 404

@@ -108,8 +108,8 @@ async def test_unreported_past_broadcasts_are_missed_in_the_playback_log(make_se
         assert (first["node_id"], first["state"], first["schedule_id"]) == ("n0", "missed", sid)
         text = (await ctl.api("GET", f"/playback-log.csv?area_id=xa-a&date={day}")).text
         lines = text.splitlines()
-        assert lines[0].startswith("item_id,schedule_id,title,node_id,planned_start")
-        assert ",n0," in lines[1] and ",missed," in lines[1]
+        assert lines[0].startswith("\ufeffGiờ dự kiến,Bản tin,Cụm loa,Địa bàn,Kết quả")
+        assert ",n0," in lines[1] and ",Không phát," in lines[1]
         r = await ctl.api("GET", "/playback-log?area_id=xa-a&date=hôm-nay")
         assert r.status_code == 422
         r = await ctl.api("GET", "/playback-log.csv?area_id=xa-a&date=0001-01-01")

@@ -14,7 +14,7 @@
     player.src = `/console/media/${ann.media_sha256}.mp3`;
     player.load();
     document.getElementById("result-info").textContent = Radio.t("ann.length", {
-      s: ann.duration_s.toFixed(1),
+      s: Radio.number(ann.duration_s, 1),
     });
     document.getElementById("schedule-link").href =
       `/console/calendar?announcement=${ann.id}#schedule`;

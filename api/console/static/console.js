@@ -30,11 +30,50 @@ const Radio = (() => {
   }
 
   function explain(status, data) {
-    // An error with a code has its own words; the API's detail (English) follows in brackets.
+    // The person reads words built from the API's code (or its status), in their language;
+    // the API's own detail is English for programs and stays on the error for a page to use.
     const coded = data && typeof data.code === "string" && words[`code.${data.code}`];
-    const detail = detailOf(data);
-    const head = coded || words[`status.${status}`] || words["status.other"];
-    return detail ? `${head} (${detail})` : head;
+    return coded || words[`status.${status}`] || words["status.other"];
+  }
+
+  // Times and numbers as people here write them: Viet Nam time whatever the computer's clock
+  // says, dd/mm/yyyy and 13:20, decimals with a comma in Vietnamese.
+  const lang = document.documentElement.lang === "en" ? "en-GB" : "vi-VN";
+  const zone = "Asia/Ho_Chi_Minh";
+  const clockParts = new Intl.DateTimeFormat(lang, {
+    timeZone: zone,
+    day: "2-digit",
+    month: "2-digit",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+
+  function parts(value) {
+    // A time from the API without an offset is UTC (as the server's own pages take it).
+    const iso = typeof value === "string" && !/(Z|[+-]\d\d:?\d\d)$/.test(value) ? `${value}Z` : value;
+    const date = value instanceof Date ? value : new Date(iso);
+    if (Number.isNaN(date.getTime())) return null;
+    return Object.fromEntries(clockParts.formatToParts(date).map((p) => [p.type, p.value]));
+  }
+
+  // "05/12/2026 13:20"; with `seconds`, "05/12/2026 13:20:15"; `hourOnly`: "13:20".
+  function time(value, options) {
+    const p = parts(value);
+    if (!p) return "—";
+    const o = options || {};
+    const clock = `${p.hour}:${p.minute}${o.seconds ? `:${p.second}` : ""}`;
+    return o.hourOnly ? clock : `${p.day}/${p.month}/${p.year} ${clock}`;
+  }
+
+  function number(value, digits) {
+    const d = digits === undefined ? 1 : digits;
+    return new Intl.NumberFormat(lang, {
+      minimumFractionDigits: d,
+      maximumFractionDigits: d,
+    }).format(value);
   }
 
   // Text from users (a node's name, a title) goes into the page as text, never as HTML: for
@@ -133,5 +172,5 @@ const Radio = (() => {
     });
   }
 
-  return { csrf, words, t, api, say, text, coverChildren, ApiError };
+  return { csrf, words, t, api, say, text, time, number, coverChildren, ApiError };
 })();

@@ -30,23 +30,6 @@
     return `${m}:${String(s % 60).padStart(2, "0")}`;
   }
 
-  function localTime(date) {
-    const parts = Object.fromEntries(
-      new Intl.DateTimeFormat("en-GB", {
-        timeZone: "Asia/Ho_Chi_Minh",
-        day: "2-digit",
-        month: "2-digit",
-        year: "numeric",
-        hour: "2-digit",
-        minute: "2-digit",
-        hourCycle: "h23",
-      })
-        .formatToParts(date)
-        .map((p) => [p.type, p.value]),
-    );
-    return `${parts.day}/${parts.month}/${parts.year} ${parts.hour}:${parts.minute}`;
-  }
-
   function micError(err) {
     switch (err && err.name) {
       case "NotAllowedError":
@@ -155,7 +138,7 @@
     if (!row) {
       row = document.createElement("tr");
       row.dataset.live = live.id;
-      const started = localTime(new Date(live.started_at));
+      const started = Radio.time(live.started_at);
       for (const text of [live.title, where, live.started_by, started, "", ""]) {
         const cell = document.createElement("td");
         cell.textContent = text;
@@ -347,7 +330,7 @@
     if (reason.startsWith("its longest time")) return Radio.t("onair.reason_time");
     if (reason.startsWith("no audio source")) return Radio.t("onair.reason_no_source");
     if (reason.startsWith("the controller")) return Radio.t("onair.reason_controller");
-    return reason;
+    return Radio.t("onair.reason_other");
   }
 
   async function ended(s, reason) {
@@ -390,7 +373,7 @@
     if (FINAL[code] || FINAL_TOO.includes(code)) {
       const key = FINAL[code];
       const detail = (refusal && refusal.detail) || event.reason || "";
-      const text = key ? `${Radio.t(key)} (${detail})` : Radio.t("onair.ws_refused", { detail });
+      const text = key ? Radio.t(key) : Radio.t("onair.ws_refused", { detail });
       finish(s, text, "error");
       return;
     }
@@ -433,10 +416,10 @@
     event.returnValue = "";
   }
 
-  // The API's refusal in the person's terms, with its own words for the details.
+  // The API's refusal in the person's terms (its own detail is English, for programs).
   function refused(err) {
     const key = { 403: "onair.no_right", 409: "onair.busy" }[err.status];
-    return key ? new Error(`${Radio.t(key)} (${err.detail})`) : err;
+    return key ? new Error(`${Radio.t(key)}.`) : err;
   }
 
   async function start(asked) {

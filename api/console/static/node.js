@@ -25,7 +25,18 @@
     const command = button.dataset.command;
     if (command === "reboot" && !window.confirm(Radio.t("command.ask_reboot"))) return;
     const args = {};
-    if (command === "volume") args.level = Number(document.getElementById("volume").value);
+    let named = Radio.t(`command.${command}`);
+    if (command === "volume") {
+      const box = document.getElementById("volume");
+      const level = box.value.trim() === "" ? NaN : Number(box.value);
+      if (!Number.isInteger(level) || level < 0 || level > 100) {
+        Radio.say(msg, Radio.t("code.volume_level"), "error");
+        box.focus();
+        return;
+      }
+      args.level = level;
+      named = Radio.t("command.volume_to", { level: String(level) });
+    }
     if (command === "test_tone") args.duration_ms = 3000;
     button.disabled = true;
     Radio.say(msg, Radio.t("command.sending"), null);
@@ -33,9 +44,10 @@
       const made = await Radio.api("POST", "/api/v1/commands", { command, args, nodes: [node] });
       const state = await follow(made.id);
       const kind = state === "ok" ? "ok" : "error";
-      Radio.say(msg, Radio.t("command.result", { state: Radio.t(`command.state_${state}`) }), kind);
+      const said = Radio.t(`command.state_${state}`);
+      Radio.say(msg, Radio.t("command.result", { command: named, state: said }), kind);
     } catch (err) {
-      Radio.say(msg, err.message, "error");
+      Radio.say(msg, Radio.t("command.refused", { command: named, why: err.message }), "error");
     } finally {
       button.disabled = false;
     }

@@ -12,9 +12,11 @@
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
   }
 
-  function refused(err) {
-    // A 409 here means a schedule plays the playlist: say what to do, then the API's reason.
-    return err.status === 409 ? `${Radio.t("pl.in_use")} (${err.detail})` : err.message;
+  function refused(err, playlist) {
+    // A 409 here means a schedule plays the playlist: say which, and what to do.
+    if (err.status !== 409) return err.message;
+    const ids = (playlist && playlist.used_by_schedules) || [];
+    return ids.length ? Radio.t("pl.in_use_by", { ids: ids.join(", ") }) : Radio.t("pl.in_use");
   }
 
   if (form) {
@@ -240,7 +242,7 @@
           : await Radio.api("POST", "/api/v1/playlists", body());
         window.location.assign(`/console/playlists?saved=${made.id}`);
       } catch (err) {
-        Radio.say(msg, refused(err), "error");
+        Radio.say(msg, refused(err, editing ? saved[editing] : null), "error");
         save.disabled = false;
       }
     });
@@ -296,7 +298,7 @@
       b.closest("tr").remove();
       Radio.say(listMsg, Radio.t("pl.deleted", { title: p.title }), "ok");
     } catch (err) {
-      Radio.say(listMsg, refused(err), "error");
+      Radio.say(listMsg, refused(err, p), "error");
       b.disabled = false;
     }
   });

@@ -1,0 +1,327 @@
+"""Every console page, for every role, at a phone's width and a desktop's, in Vietnamese: no
+English words, no ISO or UTC timestamps, no decimals with a dot, and nothing that scrolls the
+page sideways. The fleet is put in the states that leaked English before: a loudspeaker
+offline, one on battery with a failed speaker check, an alert played out, a playback log."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api.console.pages import LOCAL
+from tests.conftest import wait_for
+from tests.console.console_support import console_site, needs_chromium
+from tests.controller.test_broadcast_e2e import announce, fleet_of
+
+pytestmark = needs_chromium
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 768}
+
+# Words of the controller's and the browser's English that once reached the Vietnamese pages
+# (alarm details, event codes, reasons, errors). User names and codes are left out below.
+ENGLISH = [
+    "offline",
+    "online",
+    "since",
+    "needs",
+    "failed",
+    "check",
+    "battery",
+    "raised",
+    "finished",
+    "stopped",
+    "speaker",
+    "alert",
+    "schedule",
+    "cancelled",
+    "pending",
+    "unknown",
+    "played",
+    "none",
+    "None",
+    "null",
+    "undefined",
+    "NaN",
+    "true",
+    "false",
+    "Error",
+    "Not Found",
+    "Loading",
+    "Submit",
+    "Save",
+    "Delete",
+    "the",
+    "and",
+    "with",
+    "from",
+]
+ENGLISH_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in ENGLISH) + r")\b")
+TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\bUTC\b|[+-]00:00\b|\dZ\b")
+DOT_DECIMAL_RE = re.compile(r"\b\d+\.\d+ ?(giây|phút|°C|%|MB|ms|dBm)")
+
+# The page's words as a person meets them: visible text and the labels a screen reader says.
+# Left out: code (ids, action codes), what is marked translate="no" (names people chose) and
+# the language switch itself (lang="en").
+PAGE_WORDS = """() => {
+  const skip = (el) => el.closest('script, style, code, [translate="no"], [lang="en"]');
+  const seen = (el) => el.getClientRects().length > 0;
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (el && !skip(el) && seen(el) && n.textContent.trim()) out.push(n.textContent.trim());
+  }
+  for (const el of document.querySelectorAll('[placeholder], [aria-label], [title], option')) {
+    if (skip(el)) continue;
+    for (const a of ['placeholder', 'aria-label', 'title']) {
+      if (el.getAttribute(a)) out.push(el.getAttribute(a));
+    }
+    if (el.tagName === 'OPTION') out.push(el.textContent.trim());
+  }
+  out.push(document.title);
+  return out;
+}"""
+OVERFLOW = "document.scrollingElement.scrollWidth > window.innerWidth"
+
+
+async def problems(page: Any, url: str) -> list[str]:
+    found = []
+    response = await page.goto(url)
+    if response.status != 200:
+        return [f"{url}: status {response.status}"]
+    await page.wait_for_load_state("load")
+    if await page.evaluate(OVERFLOW):
+        width = await page.evaluate("document.scrollingElement.scrollWidth")
+        found.append(f"{url}: scrolls sideways ({width} px)")
+    for text in await page.evaluate(PAGE_WORDS):
+        for pattern, what in (
+            (ENGLISH_RE, "English"),
+            (TIMESTAMP_RE, "ISO/UTC time"),
+            (DOT_DECIMAL_RE, "dot decimal"),
+        ):
+            if pattern.search(text):
+                found.append(f"{url}: {what}: {text[:120]!r}")
+    return found
+
+
+async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
+    settings = make_settings(alarm_check_s=1, alarm_offline_after_s=0)
+    async with console_site(settings) as site:
+        ctl = site.ctl
+        async with fleet_of([site.configs["nb1"]]) as gone:
+            await wait_for(lambda: gone.summary().connected == 1, 20, "nb1 to connect")
+        async with fleet_of([site.configs[n] for n in ("na1", "na2", "na3")]) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 3, 20, "nodes to connect")
+            sick = next(n for n in fleet.nodes if n.node_id == "na2")
+            sick.health.speaker_ok = False
+            sick.health.power, sick.health.battery_pct = "battery", 38
+
+            async def alarms_up() -> bool:
+                kinds = {
+                    (a["node_id"], a["kind"]) for a in (await ctl.api("GET", "/alarms")).json()
+                }
+                return {("nb1", "offline"), ("na2", "speaker_fault"), ("na2", "mains_lost")} <= (
+                    kinds
+                )
+
+            await wait_for(alarms_up, 40, "the offline, speaker and mains alarms")
+            r = await ctl.api(
+                "POST", "/alerts", json={"areas": ["xa-a"], "template": "flood", "repeat": 1}
+            )
+            assert r.status_code == 201, r.text
+            alert_id = r.json()["id"]
+
+            async def alert_played() -> bool:
+                view = (await ctl.api("GET", f"/alerts/{alert_id}")).json()
+                return view["alert"]["status"] == "finished"
+
+            await wait_for(alert_played, 60, "the alert to play out")
+            ann = await announce(ctl)
+            at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            body = {"announcement_id": ann["id"], "starts_at": at, "targets": {"areas": ["xa-a"]}}
+            r = await ctl.api("POST", "/schedules", json=body)
+            assert r.status_code == 201, r.text
+            once = f"/console/schedules/{r.json()['id']}"
+            # A weekly schedule with one day skipped (its page lists coming days and skipped
+            # ones, and the weekday boxes), and a commune staff's draft (a card to approve).
+            first = (datetime.now(LOCAL) + timedelta(days=1)).date()
+            weekly = {
+                **body,
+                "starts_at": f"{first.isoformat()}T07:30",
+                "rrule": "FREQ=WEEKLY;BYDAY=MO,TH",
+                "ends_on": (first + timedelta(days=60)).isoformat(),
+            }
+            r = await ctl.api("POST", "/schedules", json=weekly)
+            assert r.status_code == 201, r.text
+            weekly_id = r.json()["id"]
+            entries = (
+                await ctl.api(
+                    "GET",
+                    "/calendar",
+                    params={
+                        "area_id": "xa-a",
+                        "from": first.isoformat(),
+                        "to": (first + timedelta(days=30)).isoformat(),
+                    },
+                )
+            ).json()
+            day = next(e["start"][:10] for e in entries if e["schedule_id"] == weekly_id)
+            r = await ctl.api("POST", f"/schedules/{weekly_id}/skip", json={"day": day})
+            assert r.status_code == 200, r.text
+            repeating = f"/console/schedules/{weekly_id}"
+            staff = await ctl.login_as_new("staff-a2", "commune_staff", "xa-a")
+            r = await ctl.api(
+                "POST",
+                "/schedules",
+                json={**weekly, "starts_at": f"{first.isoformat()}T17:00"},
+                token=staff,
+            )
+            assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+            draft = f"/console/schedules/{r.json()['id']}"
+
+            alert = f"/console/alerts/{alert_id}"
+            pages = {
+                "staff-a": [
+                    "/console/",
+                    "/console/announcements",
+                    "/console/dictionary",
+                    "/console/playlists",
+                    "/console/calendar",
+                    "/console/calendar?view=month",
+                    "/console/calendar?view=list",
+                    once,
+                    repeating,
+                    draft,
+                    "/console/groups",
+                    "/console/playback",
+                    "/console/alerts",
+                    "/console/alerts/new",
+                    alert,
+                    "/console/live",
+                ],
+                "officer-a": [
+                    "/console/",
+                    "/console/approvals",
+                    draft,
+                    repeating,
+                    "/console/alerts/new",
+                    "/console/live",
+                ],
+                "tech-a": [
+                    "/console/",
+                    "/console/map",
+                    "/console/nodes",
+                    "/console/nodes/na1",
+                    "/console/nodes/na2",
+                    "/console/alarms",
+                    "/console/alarms?state=all",
+                ],
+                "auditor": [
+                    "/console/",
+                    "/console/calendar",
+                    "/console/calendar?view=list",
+                    repeating,
+                    "/console/playback",
+                    "/console/alerts",
+                    alert,
+                    "/console/nodes",
+                    "/console/nodes/nb1",
+                    "/console/alarms",
+                    "/console/audit",
+                    "/console/audit?action=login&area=xa-a",
+                ],
+                "root": ["/console/", "/console/audit", "/console/nodes/nb1"],
+            }
+            found: list[str] = []
+            for user, paths in pages.items():
+                for viewport in (PHONE, DESKTOP):
+                    page = await site.login(user, viewport)
+                    for path in paths:
+                        found += [
+                            f"{user} {viewport['width']}: {p}"
+                            for p in await problems(page, f"{site.url}{path}")
+                        ]
+                    await page.context.close()
+                    site.contexts.remove(page.context)
+            assert found == [], "\n".join(found)
+            favicon = await ctl.http.get(f"{site.url}/favicon.ico")
+            assert favicon.status_code == 200 and favicon.headers["content-type"] == "image/svg+xml"
+
+
+async def test_commands_name_themselves_and_an_offline_node_is_explained(make_settings):
+    async with console_site(make_settings()) as site:
+        async with fleet_of([site.configs["na1"]]) as gone:
+            await wait_for(lambda: gone.summary().connected == 1, 20, "na1 to connect")
+        async with fleet_of([site.configs["na2"]]) as fleet:
+            await wait_for(lambda: fleet.summary().connected == 1, 20, "na2 to connect")
+
+            async def reported() -> bool:
+                node = (await site.ctl.api("GET", "/nodes/na2")).json()
+                return bool(node.get("telemetry"))
+
+            await wait_for(reported, 20, "na2's first heartbeat")
+            volume = fleet.nodes[0].health.volume
+            page = await site.login("tech-a", PHONE)
+            await page.goto(f"{site.url}/console/nodes/na2")
+            # The box starts at what the node reports, not at a number of the page's own.
+            assert await page.input_value("#volume") == str(volume)
+
+            await page.click("button[data-command='test_tone']")
+            await page.wait_for_selector("#command-msg.ok", timeout=30_000)
+            assert await page.inner_text("#command-msg") == "Phát âm thử: thiết bị đã làm."
+            await page.fill("#volume", str((volume + 10) % 101))
+            await page.click("button[data-command='volume']")
+            await page.wait_for_function(
+                "document.getElementById('command-msg').textContent.startsWith('Đặt âm lượng')",
+                timeout=30_000,
+            )
+            await page.wait_for_selector("#command-msg.ok", timeout=30_000)
+            said = await page.inner_text("#command-msg")
+            assert said == f"Đặt âm lượng {(volume + 10) % 101}: thiết bị đã làm.", said
+            await page.fill("#volume", "")
+            await page.click("button[data-command='volume']")
+            await page.wait_for_selector("#command-msg.error")
+            assert "từ 0 đến 100" in await page.inner_text("#command-msg")
+
+            # A command to an offline node: said in words, under no other heading, naming no
+            # option the console does not have.
+            await page.goto(f"{site.url}/console/nodes/na1")
+            await page.click("button[data-command='test_tone']")
+            await page.wait_for_selector("#command-msg.error")
+            said = await page.inner_text("#command-msg")
+            assert said.startswith("Phát âm thử: Cụm loa đang mất kết nối"), said
+            assert "offline" not in said and "Trùng lịch" not in said
+
+
+async def test_scripts_write_viet_nam_time_whatever_the_computers_clock(make_settings):
+    async with console_site(make_settings()) as site:
+        # A computer set to New York and to English: the console still says Viet Nam time.
+        context = await site.browser.new_context(timezone_id="America/New_York", locale="en-US")
+        site.contexts.append(context)
+        page = await context.new_page()
+        await page.goto(f"{site.url}/console/login")
+        said = await page.evaluate(
+            """() => [
+              Radio.time("2026-12-05T06:20:15"),
+              Radio.time("2026-12-05T06:20:15+00:00", { seconds: true }),
+              Radio.time("2026-12-31T17:30:00Z"),
+              Radio.time("2026-12-05T13:20:00+07:00", { hourOnly: true }),
+              Radio.time("not a time"),
+              Radio.number(36, 1),
+              Radio.number(2.25, 2),
+            ]"""
+        )
+        assert said == [
+            "05/12/2026 13:20",
+            "05/12/2026 13:20:15",
+            "01/01/2027 00:30",
+            "13:20",
+            "—",
+            "36,0",
+            "2,25",
+        ]
+        await page.goto(f"{site.url}/console/login?lang=en")
+        assert await page.evaluate("Radio.number(36, 1)") == "36.0"
+        assert await page.evaluate("Radio.time('2026-12-05T06:20:15Z')") == "05/12/2026 13:20"
