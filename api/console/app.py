@@ -9,8 +9,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from api.console import (
-    bulletins,
     audit,
+    bulletins,
     calendar,
     content,
     devices,

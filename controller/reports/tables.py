@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-import xlsxwriter  # type: ignore[import-untyped]  # no type information published
+import xlsxwriter
 
 from controller.reports.report import OWN, Figures, Report
 from controller.reports.sources import Category
