@@ -199,7 +199,7 @@ def get_report_csv(
     """UTF-8 with a byte-order mark (so Excel reads the Vietnamese), headers in Vietnamese
     unless `lang=en`; a line per child area, then the total."""
     r = report_for(guard, session, service, area_id, period, date or as_local_today(service))
-    body = "\ufeff" + csv_text(header(lang), lines(r, lang))
+    body = csv_text(header(lang), lines(r, lang), lang)  # the byte-order mark first
     return Response(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
