@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.console.pages import LOCAL
+from api.console.pages import LOCAL, PAGES
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium
 from tests.controller.test_broadcast_e2e import announce, fleet_of
@@ -200,14 +200,17 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
                     "/console/alerts/new",
                     alert,
                     "/console/live",
+                    "/console/reports",
                 ],
                 "officer-a": [
                     "/console/",
                     "/console/approvals",
+                    "/console/bulletin-rules",
                     draft,
                     repeating,
                     "/console/alerts/new",
                     "/console/live",
+                    "/console/reports?period=year",
                 ],
                 "tech-a": [
                     "/console/",
@@ -217,6 +220,7 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
                     "/console/nodes/na2",
                     "/console/alarms",
                     "/console/alarms?state=all",
+                    "/console/reports",
                 ],
                 "auditor": [
                     "/console/",
@@ -231,9 +235,19 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
                     "/console/alarms",
                     "/console/audit",
                     "/console/audit?action=login&area=xa-a",
+                    "/console/reports",
                 ],
-                "root": ["/console/", "/console/audit", "/console/nodes/nb1"],
+                "root": [
+                    "/console/",
+                    "/console/audit",
+                    "/console/nodes/nb1",
+                    "/console/service-accounts",
+                    "/console/bulletin-rules",
+                ],
             }
+            # Every page of the console is in the list: a new page is checked too.
+            visited = {path.split("?")[0] for paths in pages.values() for path in paths}
+            assert {page.path for page in PAGES} <= visited
             found: list[str] = []
             for user, paths in pages.items():
                 for viewport in (PHONE, DESKTOP):
