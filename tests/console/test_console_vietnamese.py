@@ -86,6 +86,23 @@ PAGE_WORDS = """() => {
 OVERFLOW = "document.scrollingElement.scrollWidth > window.innerWidth"
 
 
+# Text squeezed into a column too narrow for it: a word broken one or two letters per line
+# (a value beside a long label on a phone). Inline form controls and icons are not text.
+SQUEEZED = """() => {
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.children.length || !el.offsetParent) continue;
+    const text = el.textContent.trim();
+    if (text.length < 4) continue;
+    const style = getComputedStyle(el);
+    const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.3;
+    const r = el.getBoundingClientRect();
+    if (r.width < parseFloat(style.fontSize) * 1.6 && r.height > line * 2.5) out.push(text);
+  }
+  return out;
+}"""
+
+
 async def problems(page: Any, url: str) -> list[str]:
     found = []
     response = await page.goto(url)
@@ -95,6 +112,8 @@ async def problems(page: Any, url: str) -> list[str]:
     if await page.evaluate(OVERFLOW):
         width = await page.evaluate("document.scrollingElement.scrollWidth")
         found.append(f"{url}: scrolls sideways ({width} px)")
+    for text in await page.evaluate(SQUEEZED):
+        found.append(f"{url}: squeezed one letter per line: {text[:60]!r}")
     for text in await page.evaluate(PAGE_WORDS):
         for pattern, what in (
             (ENGLISH_RE, "English"),
