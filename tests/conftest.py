@@ -117,7 +117,7 @@ async def wait_for(cond: Callable[[], Any], timeout: float = 30, what: str = "co
 # pages, the node software and the audio chain run once, in the SQLite pass.
 SQL_MODULES = {
     "tests/controller/test_migrations.py",  # the schema from nothing, and models = migrations
-    "tests/controller/test_reports.py",  # time windows and sums over the logs in SQL
+    "tests/controller/test_province_reports.py",  # time windows and sums over the logs in SQL
     "tests/controller/test_lock_order.py",  # row locks
     "tests/controller/test_health_ingest.py",  # ingestion: batches, de-duplication, upserts
     "tests/controller/test_health_alarms.py",  # alarm state in SQL

@@ -14,6 +14,7 @@ from sqlmodel import select
 from controller.core.models import NodeCommand
 from firmware_sim.config import NodeConfig
 from protocol import CommandAck, SystemClock
+from tests.clocks import SteppedClock
 from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune
 
@@ -145,10 +146,12 @@ async def test_bad_commands_are_refused_with_the_reason(make_settings):
 
 
 async def test_unknown_duplicate_late_and_misdirected_acks_are_counted(make_settings, database_url):
-    async with running_controller(make_settings(database_url=database_url)) as ctl:
+    clock = SteppedClock()  # held: the 2 s timeout passes when the test says, not before
+    async with running_controller(make_settings(database_url=database_url), clock) as ctl:
         configs = await make_commune(ctl, 2)
         stats = ctl.service.commands.stats
         async with as_node(configs[0]) as n0, as_node(configs[1]) as n1:
+            clock.pause()
             cmd = await give(ctl, command="stop", nodes=["n0", "n1"], offline="send", timeout_s=2)
             with ctl.service.db.session() as s:
                 wire = {r.node_id: r.cmd_id for r in s.exec(select(NodeCommand)).all()}
@@ -166,6 +169,7 @@ async def test_unknown_duplicate_late_and_misdirected_acks_are_counted(make_sett
             assert by_node["n1"]["state"] == "pending"
 
             # n1 answers after its timeout: the answer is kept, marked late.
+            clock.advance(3000)
             await wait_for(lambda: stats["commands:timed_out"] == 1, 10, "n1 to time out")
             await ack(n1, ctl, "n1", cmd_id=wire["n1"], ok=True, detail="nothing playing")
             await wait_for(lambda: stats["ack:late"] == 1, 10, "the late ack")
