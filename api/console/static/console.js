@@ -172,5 +172,39 @@ const Radio = (() => {
     });
   }
 
-  return { csrf, words, t, api, say, text, time, number, coverChildren, ApiError };
+  // A day as people type it, dd/mm/yyyy (d/m/yyyy too), or as links carry it, yyyy-mm-dd: the
+  // API's yyyy-mm-dd, or null when it is no day (as the server's day_from_text reads it).
+  function dayFromText(text) {
+    const s = String(text || "").trim();
+    let m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(s);
+    let y, mo, d;
+    if (m) [d, mo, y] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    else if ((m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s))) {
+      [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    } else return null;
+    if (y < 2000 || y > 2199 || mo < 1 || mo > 12 || d < 1) return null;
+    if (d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return null; // 31/02 is no day
+    return `${y}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  }
+
+  // A time of day typed on the 24-hour clock, 19:30 (19h30 and 7:05 too): "HH:MM", or null.
+  function clockFromText(text) {
+    const m = /^([01]?\d|2[0-3])[:hH.]([0-5]\d)$/.exec(String(text || "").trim());
+    return m ? `${m[1].padStart(2, "0")}:${m[2]}` : null;
+  }
+
+  return {
+    csrf,
+    words,
+    t,
+    api,
+    say,
+    text,
+    time,
+    number,
+    coverChildren,
+    dayFromText,
+    clockFromText,
+    ApiError,
+  };
 })();
