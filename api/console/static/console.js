@@ -193,6 +193,35 @@ const Radio = (() => {
     return m ? `${m[1].padStart(2, "0")}:${m[2]}` : null;
   }
 
+  // A wide table scrolls inside its own box (a phone's width): a box that scrolls takes the
+  // keyboard's focus, so arrow keys scroll it, and is named by its table's heading (WCAG 2.1.1).
+  // Watched as rows arrive live and as the window turns.
+  function scrollRegions() {
+    for (const wrap of document.querySelectorAll(".table-wrap")) {
+      const scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        const section = wrap.closest("section");
+        const named =
+          wrap.querySelector("caption") ||
+          (section && section.querySelector("h2, h3")) ||
+          document.querySelector("h1");
+        wrap.tabIndex = 0;
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", named ? named.textContent.trim() : document.title);
+      } else if (!scrolls && wrap.getAttribute("role") === "region") {
+        for (const a of ["tabindex", "role", "aria-label"]) wrap.removeAttribute(a);
+      }
+    }
+  }
+  if ("ResizeObserver" in window) {
+    const watch = new ResizeObserver(scrollRegions);
+    for (const wrap of document.querySelectorAll(".table-wrap")) {
+      watch.observe(wrap);
+      if (wrap.firstElementChild) watch.observe(wrap.firstElementChild);
+    }
+  }
+  scrollRegions();
+
   return {
     csrf,
     words,
