@@ -126,7 +126,10 @@ def day_from_text(text: str) -> date | None:
     return day if 2000 <= day.year <= 2199 else None
 
 
-def day_text(value: date | None) -> str:
+def day_text(value: date | str | None) -> str:
+    """A day (or the API's yyyy-mm-dd) as people write it, dd/mm/yyyy."""
+    if isinstance(value, str):
+        value = day_from_text(value) if value else None
     return value.strftime("%d/%m/%Y") if value else ""
 
 

@@ -68,6 +68,7 @@ class Site:
         viewport: dict[str, int] | None = None,
         enforce_csp: bool = False,
         timezone_id: str | None = None,
+        locale: str | None = None,
     ) -> Any:
         # Playwright's wait_for_function evaluates its predicate with eval inside the page, which
         # the console's Content-Security-Policy forbids; test_console_xss.py enforces it.
@@ -76,6 +77,7 @@ class Site:
             viewport=viewport or {"width": 1280, "height": 860},
             bypass_csp=not enforce_csp,
             timezone_id=timezone_id,
+            locale=locale,
         )
         self.contexts.append(context)
         page = await context.new_page()
@@ -88,9 +90,10 @@ class Site:
         viewport: dict[str, int] | None = None,
         enforce_csp: bool = False,
         timezone_id: str | None = None,
+        locale: str | None = None,
     ) -> Any:
         """A fresh browser context logged in through the login form."""
-        page = await self.page(viewport, enforce_csp, timezone_id)
+        page = await self.page(viewport, enforce_csp, timezone_id, locale)
         await page.goto(f"{self.url}/console/login")
         await page.fill("#username", username)
         await page.fill("#password", TEST_PASSWORD)

@@ -130,7 +130,7 @@ async def test_playlist_built_reordered_scheduled_to_a_group(make_settings):
         label = await page.eval_on_selector("#s-ann", "s => s.selectedOptions[0].textContent")
         assert "danh sách phát" in label and duration(saved["duration_s"] * 1000) in label
         tomorrow = (datetime.now(LOCAL) + timedelta(days=1)).date()
-        await page.fill("#s-date", tomorrow.isoformat())
+        await page.fill("#s-date", tomorrow.strftime("%d/%m/%Y"))
         await page.fill("#s-time", "10:00")
         await page.check("#tg-group-loa-cho-dong")
         await site.shot(page, "schedule-playlist")

@@ -5,7 +5,7 @@ in a real browser at 390 px."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from api.console.pages import LOCAL
 from tests.console.console_support import console_site, needs_chromium, no_horizontal_scroll
@@ -41,7 +41,7 @@ async def test_monday_and_thursday_open_from_calendar_skip_one_day(make_settings
 
         monday = next_monday()
         thursday = monday + timedelta(days=3)
-        await page.fill("#s-date", monday.isoformat())
+        await page.fill("#s-date", monday.strftime("%d/%m/%Y"))
         await page.fill("#s-time", "07:30")
         await page.select_option("#s-repeat", "WEEKLY")
         assert await page.locator("#s-weekdays").is_visible()
@@ -144,6 +144,82 @@ async def test_monday_and_thursday_open_from_calendar_skip_one_day(make_settings
         assert await page.locator(f'li.entry[data-schedule="{sid}"]').count() == 0
         got = (await site.ctl.api("GET", f"/schedules/{sid}")).json()
         assert got["status"] == "cancelled"
+
+
+async def test_a_browser_set_to_english_types_days_and_times_the_vietnamese_way(make_settings):
+    """A browser in American English in New York: the form still shows and takes dd/mm/yyyy and
+    24-hour times, says in Vietnamese what is mistyped (keeping the text), and the schedule
+    plays at the Viet Nam time typed."""
+    async with console_site(make_settings()) as site:
+        r = await site.ctl.api("POST", "/announcements", json={"title": "Tiêm phòng", "text": TEXT})
+        assert r.status_code == 201, r.text
+        ann_id = r.json()["id"]
+        page = await site.login("officer-a", PHONE, locale="en-US", timezone_id="America/New_York")
+        assert await page.evaluate("navigator.language") == "en-US"
+        before_day, before_hour = datetime.now(LOCAL).date(), next_hour()
+        await page.goto(f"{site.url}/console/calendar?announcement={ann_id}")
+        for field in ("#s-date", "#s-time", "#s-until"):
+            assert await page.get_attribute(field, "type") is None  # text, not a picker
+            assert await page.get_attribute(field, "inputmode") == "numeric"
+            assert await page.get_attribute(field, "pattern")
+        # Defaults in Viet Nam time: today there and its next whole hour, 24-hour.
+        shown_day = await page.input_value("#s-date")
+        days = {d.strftime("%d/%m/%Y") for d in (before_day, datetime.now(LOCAL).date())}
+        assert shown_day in days, shown_day
+        assert await page.input_value("#s-time") in {before_hour, next_hour()}
+        hints = await page.inner_text("#schedule-form")
+        assert "ngày/tháng/năm" in hints and "24 giờ" in hints
+
+        # Typed the American way: said in Vietnamese under each field, the text left as typed.
+        await page.check("#tg-thon-a1")
+        await page.fill("#s-date", "12/31/2026")
+        await page.fill("#s-time", "8:05 PM")
+        await page.click("#schedule-btn")
+        await page.wait_for_selector("#s-date-err:not([hidden])")
+        assert "ngày/tháng/năm" in await page.inner_text("#s-date-err")
+        assert "24 giờ" in await page.inner_text("#s-time-err")
+        assert await page.get_attribute("#s-date", "aria-invalid") == "true"
+        assert await page.evaluate("document.activeElement.id") == "s-date"
+        assert await page.input_value("#s-date") == "12/31/2026"
+        assert await page.input_value("#s-time") == "8:05 PM"
+        assert "không hợp lệ" in await page.inner_text("#schedule-msg")
+        assert (await site.ctl.api("GET", "/schedules")).json() == []
+        # A repeating one with its last day mistyped and a day that does not exist: both named.
+        await page.select_option("#s-repeat", "DAILY")
+        await page.fill("#s-until", "31-12-2026")
+        await page.fill("#s-date", "31/02/2027")
+        await page.fill("#s-time", "20:05")
+        await page.click("#schedule-btn")
+        await page.wait_for_selector("#s-until-err:not([hidden])")
+        assert "ngày/tháng/năm" in await page.inner_text("#s-until-err")
+        assert await page.is_visible("#s-date-err")
+        assert await page.is_hidden("#s-time-err")
+        assert (await site.ctl.api("GET", "/schedules")).json() == []
+
+        # Typed right: dd/mm/yyyy, 20:05 on the 24-hour clock, the last day a week later.
+        day = datetime.now(LOCAL).date() + timedelta(days=2)
+        last = day + timedelta(days=7)
+        await page.fill("#s-date", day.strftime("%d/%m/%Y"))
+        await page.fill("#s-until", last.strftime("%d/%m/%Y"))
+        await page.click("#schedule-btn")
+        await page.wait_for_selector("#cal-done")
+        schedules = (await site.ctl.api("GET", "/schedules")).json()
+        assert len(schedules) == 1, schedules
+        starts = datetime.fromisoformat(schedules[0]["starts_at"])
+        if starts.tzinfo is None:
+            starts = starts.replace(tzinfo=UTC)
+        assert starts.astimezone(LOCAL).replace(tzinfo=None) == datetime(
+            day.year, day.month, day.day, 20, 5
+        )
+        assert schedules[0]["rrule"] == "FREQ=DAILY"
+        assert schedules[0]["ends_on"] == last.isoformat()
+
+        # Its page, opened to change it, shows the same dd/mm/yyyy and 20:05.
+        await page.goto(f"{site.url}/console/schedules/{schedules[0]['id']}")
+        await page.click("#edit-box summary")
+        assert await page.input_value("#s-date") == day.strftime("%d/%m/%Y")
+        assert await page.input_value("#s-time") == "20:05"
+        assert await page.input_value("#s-until") == last.strftime("%d/%m/%Y")
 
 
 async def test_approvals_show_text_player_and_repetition(make_settings):

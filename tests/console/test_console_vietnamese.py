@@ -6,6 +6,8 @@ offline, one on battery with a failed speaker check, an alert played out, a play
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,7 +127,10 @@ async def problems(page: Any, url: str) -> list[str]:
     return found
 
 
-async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
+@asynccontextmanager
+async def toured_site(make_settings: Any) -> AsyncIterator[tuple[Any, dict[str, list[str]]]]:
+    """A console whose fleet is in every state a page shows, and the pages each role visits to
+    check them all (tests/console/test_console_a11y.py walks the same pages)."""
     settings = make_settings(alarm_check_s=1, alarm_offline_after_s=0)
     async with console_site(settings) as site:
         ctl = site.ctl
@@ -264,23 +269,28 @@ async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
                     "/console/bulletin-rules",
                 ],
             }
-            # Every page of the console is in the list: a new page is checked too.
-            visited = {path.split("?")[0] for paths in pages.values() for path in paths}
-            assert {page.path for page in PAGES} <= visited
-            found: list[str] = []
-            for user, paths in pages.items():
-                for viewport in (PHONE, DESKTOP):
-                    page = await site.login(user, viewport)
-                    for path in paths:
-                        found += [
-                            f"{user} {viewport['width']}: {p}"
-                            for p in await problems(page, f"{site.url}{path}")
-                        ]
-                    await page.context.close()
-                    site.contexts.remove(page.context)
-            assert found == [], "\n".join(found)
-            favicon = await ctl.http.get(f"{site.url}/favicon.ico")
-            assert favicon.status_code == 200 and favicon.headers["content-type"] == "image/svg+xml"
+            yield site, pages
+
+
+async def test_every_page_for_every_role_is_vietnamese_and_fits(make_settings):
+    async with toured_site(make_settings) as (site, pages):
+        # Every page of the console is in the list: a new page is checked too.
+        visited = {path.split("?")[0] for paths in pages.values() for path in paths}
+        assert {page.path for page in PAGES} <= visited
+        found: list[str] = []
+        for user, paths in pages.items():
+            for viewport in (PHONE, DESKTOP):
+                page = await site.login(user, viewport)
+                for path in paths:
+                    found += [
+                        f"{user} {viewport['width']}: {p}"
+                        for p in await problems(page, f"{site.url}{path}")
+                    ]
+                await page.context.close()
+                site.contexts.remove(page.context)
+        assert found == [], "\n".join(found)
+        favicon = await site.ctl.http.get(f"{site.url}/favicon.ico")
+        assert favicon.status_code == 200 and favicon.headers["content-type"] == "image/svg+xml"
 
 
 async def test_commands_name_themselves_and_an_offline_node_is_explained(make_settings):

@@ -172,5 +172,68 @@ const Radio = (() => {
     });
   }
 
-  return { csrf, words, t, api, say, text, time, number, coverChildren, ApiError };
+  // A day as people type it, dd/mm/yyyy (d/m/yyyy too), or as links carry it, yyyy-mm-dd: the
+  // API's yyyy-mm-dd, or null when it is no day (as the server's day_from_text reads it).
+  function dayFromText(text) {
+    const s = String(text || "").trim();
+    let m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(s);
+    let y, mo, d;
+    if (m) [d, mo, y] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    else if ((m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s))) {
+      [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    } else return null;
+    if (y < 2000 || y > 2199 || mo < 1 || mo > 12 || d < 1) return null;
+    if (d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return null; // 31/02 is no day
+    return `${y}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  }
+
+  // A time of day typed on the 24-hour clock, 19:30 (19h30 and 7:05 too): "HH:MM", or null.
+  function clockFromText(text) {
+    const m = /^([01]?\d|2[0-3])[:hH.]([0-5]\d)$/.exec(String(text || "").trim());
+    return m ? `${m[1].padStart(2, "0")}:${m[2]}` : null;
+  }
+
+  // A wide table scrolls inside its own box (a phone's width): a box that scrolls takes the
+  // keyboard's focus, so arrow keys scroll it, and is named by its table's heading (WCAG 2.1.1).
+  // Watched as rows arrive live and as the window turns.
+  function scrollRegions() {
+    for (const wrap of document.querySelectorAll(".table-wrap")) {
+      const scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        const section = wrap.closest("section");
+        const named =
+          wrap.querySelector("caption") ||
+          (section && section.querySelector("h2, h3")) ||
+          document.querySelector("h1");
+        wrap.tabIndex = 0;
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", named ? named.textContent.trim() : document.title);
+      } else if (!scrolls && wrap.getAttribute("role") === "region") {
+        for (const a of ["tabindex", "role", "aria-label"]) wrap.removeAttribute(a);
+      }
+    }
+  }
+  if ("ResizeObserver" in window) {
+    const watch = new ResizeObserver(scrollRegions);
+    for (const wrap of document.querySelectorAll(".table-wrap")) {
+      watch.observe(wrap);
+      if (wrap.firstElementChild) watch.observe(wrap.firstElementChild);
+    }
+  }
+  scrollRegions();
+
+  return {
+    csrf,
+    words,
+    t,
+    api,
+    say,
+    text,
+    time,
+    number,
+    coverChildren,
+    dayFromText,
+    clockFromText,
+    ApiError,
+  };
 })();

@@ -25,10 +25,39 @@
     weekdays.addEventListener("change", () => {
       daysTouched = true;
     });
+    // Days and times are typed as text (dd/mm/yyyy, 24-hour HH:MM): a mistyped one is named
+    // under its field, with the typed text left as it is to correct.
+    const fields = [
+      ["s-date", Radio.dayFromText, "cal.bad_date", true],
+      ["s-time", Radio.clockFromText, "cal.bad_time", true],
+      ["s-until", Radio.dayFromText, "cal.bad_until", false],
+    ];
+    const check = (id, read, word, needed) => {
+      const input = document.getElementById(id);
+      const error = document.getElementById(`${id}-err`);
+      const typed = input.value.trim();
+      const value = typed ? read(typed) : null;
+      const bad = (typed && !value) || (needed && !typed);
+      error.textContent = bad ? Radio.t(word) : "";
+      error.hidden = !bad;
+      if (bad) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+      return bad ? undefined : value;
+    };
+    // Checked on sending; a field said to be wrong is checked again as it is corrected (not
+    // on leaving it the first time: a message appearing then would move the button away).
+    for (const f of fields) {
+      const input = document.getElementById(f[0]);
+      input.addEventListener("input", () => {
+        if (input.hasAttribute("aria-invalid")) check(...f);
+      });
+    }
+
     // Until the person picks days, the weekly day follows the date chosen.
     date.addEventListener("change", () => {
-      if (daysTouched || !date.value) return;
-      const code = CODES[new Date(`${date.value}T12:00:00`).getDay()];
+      const day = Radio.dayFromText(date.value);
+      if (daysTouched || !day) return;
+      const code = CODES[new Date(`${day}T12:00:00`).getDay()];
       for (const box of weekdays.querySelectorAll("input")) box.checked = box.value === code;
     });
     Radio.coverChildren(form, "targets");
@@ -46,15 +75,22 @@
         Radio.say(msg, Radio.t("cal.need_target"), "error");
         return;
       }
-      const time = document.getElementById("s-time").value.slice(0, 5);
+      // The last day counts only for a repeating schedule (its field is hidden otherwise).
+      const read = repeat.value ? fields : fields.slice(0, 2);
+      const [day, time, until = null] = read.map((f) => check(...f));
+      const wrong = read.find((f) => document.getElementById(f[0]).hasAttribute("aria-invalid"));
+      if (wrong) {
+        document.getElementById(wrong[0]).focus();
+        Radio.say(msg, Radio.t(wrong[2]), "error");
+        return;
+      }
       const body = {
         announcement_id: Number(document.getElementById("s-ann").value),
         // No offset: the API reads it as Viet Nam time, whatever the browser's clock says.
-        starts_at: `${date.value}T${time}`,
+        starts_at: `${day}T${time}`,
         targets: { areas, groups, nodes },
         priority: document.getElementById("s-priority").value,
       };
-      const until = document.getElementById("s-until").value;
       if (repeat.value === "WEEKLY") {
         const days = ticked("weekday");
         if (!days.length) {
@@ -73,14 +109,14 @@
       try {
         if (page) {
           const changed = await Radio.api("PATCH", `/api/v1/schedules/${page.id}`, body);
-          const params = new URLSearchParams({ day: date.value, done: changed.status });
+          const params = new URLSearchParams({ day, done: changed.status });
           window.location.assign(`/console/schedules/${page.id}?${params}`);
           return;
         }
         const made = await Radio.api("POST", "/api/v1/schedules", body);
         const params = new URLSearchParams({
           view: form.dataset.view,
-          day: date.value,
+          day,
           area: form.dataset.area,
           done: made.status,
         });
