@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from api.console.content import today
 from api.console.monitoring import chart
-from api.console.pages import LOCAL, ApiRefused, ConsoleDep
+from api.console.pages import LOCAL, ApiRefused, ConsoleDep, day_from_text
 from controller.reports.periods import Period
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -74,10 +74,12 @@ async def reports(
     area_id = area or console.home_area(areas)
     error, chosen = "", today()
     chosen_period = period if period in Period.__members__ else Period.month.value
-    try:
-        chosen = date.fromisoformat(day) if day else today()
-    except ValueError:
-        error = console.t("playback.bad_day")
+    if day:  # typed dd/mm/yyyy (links carry yyyy-mm-dd); a slip is named and kept
+        typed = day_from_text(day)
+        if typed is None:
+            error = console.t("playback.bad_day")
+        else:
+            chosen = typed
     report: dict[str, Any] | None = None
     if area_id is not None and not error:
         try:
@@ -121,6 +123,7 @@ async def reports(
         period=chosen_period,
         periods=[p.value for p in Period],
         day=chosen,
+        day_typed=(day or "")[:10] if error else chosen.strftime("%d/%m/%Y"),
         error=error,
         report=report,
         **ctx,

@@ -45,6 +45,14 @@ async def test_reports_page_on_a_phone(make_settings):
         assert await no_horizontal_scroll(page)
         assert await page.evaluate(SMALL_TARGETS) == []
         assert await page.locator("h1").inner_text() == "Báo cáo"
+        # The day is typed the Vietnamese way; a slip is named and the text kept.
+        shown = await page.input_value("#rep-day")
+        assert shown.count("/") == 2 and len(shown) == 10
+        await page.fill("#rep-day", "31/02/2026")
+        await page.locator("#rep-day").press("Enter")
+        await page.wait_for_selector(".msg.error")
+        assert await page.input_value("#rep-day") == "31/02/2026"
+        response = await page.goto(url)
         total = await page.locator("#rep-total").inner_text()
         assert "3/3 (100,0 %)" in total
         legend = page.locator("#rep-categories li[data-category=emergency]")
