@@ -31,7 +31,10 @@ async def test_leader_killed_hands_over_and_nothing_is_lost_or_doubled(
     data = tmp_path / "shared-data"  # media and keys on storage both instances see
     instances = [ServeProcess(data) for _ in range(2)]
     for i, s in enumerate(instances):
+        # One public address for the service, as behind a load balancer: a node sends its
+        # media token only there (docs/protocol.md), whichever instance wrote the timeline.
         s.env |= {
+            "RADIO_PUBLIC_URL": instances[0].base,
             "RADIO_DATABASE_URL": postgres_url,
             "RADIO_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
             "RADIO_MQTT_SHARED_GROUP": "controllers",
