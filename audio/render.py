@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 # Part of every cache key: bump it when the chime, the mastering chain or the way speech is
 # assembled changes sound, so that old renders are not reused. 2: sentence by sentence.
-# 3: mastered in memory (compressor and limiter on the PCM, one encode).
-RENDER_FORMAT = 3
+# 3: mastered in memory (compressor and limiter on the PCM, one encode). 4: encoded in two
+# parts cut in a pause.
+RENDER_FORMAT = 4
 
 EngineOptions = dict[str, str | int | float | bool]
 

@@ -25,6 +25,8 @@ from audio.loudness import (
     true_peak_dbtp,
 )
 from audio.measure import probe
+from audio import pcm_master
+from audio.ffmpeg import ffmpeg_exe
 from audio.pcm_master import _limiter_gain, master_samples
 from audio.speech import read_wav
 
@@ -197,3 +199,48 @@ def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
     before, after = done.stdout.splitlines()
     assert before == "[]"
     assert after == "['lameenc', 'pedalboard', 'pyebur128', 'scipy']"
+
+
+def test_a_programme_encoded_in_two_parts_plays_as_one(speech_dir: Path, tmp_path: Path) -> None:
+    # Two sentences with a pause between them: the encode is cut in that pause.
+    sentence, rate = read_wav(speech_dir / "numbers.wav")
+    speech = np.concatenate([sentence, np.zeros(rate // 2, np.float32), sentence, sentence])
+    settings = MasteringSettings()
+    programme = pcm_master._programme(speech, settings)
+    cut = pcm_master._split_point(programme, settings.sample_rate)
+    assert cut is not None and len(programme) / 4 < cut < 3 * len(programme) / 4
+    assert np.abs(programme[cut - 2000 : cut + 2000]).max() < pcm_master._SILENT
+
+    out = tmp_path / "two.mp3"
+    reported = master_samples(speech, rate, out, settings)
+    # ffmpeg reads the file as one stream without a complaint, and measures what was reported.
+    done = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(out), "-f", "null", "-"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stderr == ""
+    measured = measure(out)
+    assert abs(reported.integrated_lufs - measured.integrated_lufs) <= LOUDNESS_TOLERANCE_LU
+    assert abs(measured.integrated_lufs - settings.target_lufs) <= 1.0
+    assert measured.true_peak_dbtp <= settings.true_peak_dbtp
+    # The cut adds only the second encoder's delay and the first's last frame's padding.
+    whole = tmp_path / "one.mp3"
+    data = pcm_master._encode_part(
+        np.clip(np.rint(programme * 32767.0), -32768, 32767).astype("<i2"), settings
+    )
+    whole.write_bytes(data)
+    assert 0 <= measured.duration_s - measure(whole).duration_s < 0.1
+    # The same programme gives the same bytes, whichever part finishes first.
+    again = tmp_path / "again.mp3"
+    master_samples(speech, rate, again, settings)
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_a_programme_without_a_pause_in_its_middle_is_encoded_whole() -> None:
+    rate = 22050
+    tone = (0.3 * np.sin(np.arange(20 * rate) * 2 * np.pi * 440 / rate)).astype(np.float32)
+    assert pcm_master._split_point(tone, rate) is None
+    # A pause near an end is not a middle.
+    edged = np.concatenate([np.zeros(rate, np.float32), tone])
+    assert pcm_master._split_point(edged, rate) is None
+    assert pcm_master._split_point(np.zeros(rate * 4, np.float32), rate) is None
