@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from audio import MasteringSettings, MediaStore, Renderer, RenderSettings, measure
+from audio import MasteringSettings, MediaStore, Renderer, RenderSettings, measure, pcm_master
 from audio.chime import chime_samples, make_chime
+from audio.ffmpeg import ffmpeg_exe
 from audio.loudness import (
     OVERSAMPLE,
     Samples,
@@ -25,8 +26,6 @@ from audio.loudness import (
     true_peak_dbtp,
 )
 from audio.measure import probe
-from audio import pcm_master
-from audio.ffmpeg import ffmpeg_exe
 from audio.pcm_master import _limiter_gain, master_samples
 from audio.speech import read_wav
 
