@@ -124,7 +124,11 @@ class RadioService:
             "CAP feeds", CAP_FEED_TICK_S, self.warning_feeds.poll_due, at_start=True
         )
         self.ingest.event_writers["alert_"] = record_alert_event
+        self.ingest.event_hearers["alert_"] = self.alerts.heard
         self.changes.subscribe(AlertReceiptStored, self.alerts.on_receipt)
+        self.changes.subscribe(
+            NodeStatusChanged, lambda c: self.alerts.board.node_status(c.node_id, c.status)
+        )
         self.firmware = FirmwareCatalogue(settings, self.db)
         self.commands = Commands(
             settings,
@@ -188,6 +192,8 @@ class RadioService:
             ("command-acks", self.commands.run),
             ("live-watch", self.live.run_watch),
             ("relay-idle", self.relays.run_idle),
+            # Every instance keeps its own board of the alerts its users watch.
+            ("alert-board", self.alerts.run_board),
         ]
         for name, work in tasks:
             self.supervisor.start(name, work)

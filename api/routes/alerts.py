@@ -21,8 +21,10 @@ from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.alerts import AlertRequest
 from controller.auth.access import Permission
 from controller.core.errors import NotFound
-from controller.core.events import AlertChanged, AlertReceiptStored
+from controller.core.events import AlertChanged, AlertReceiptHeard
 from controller.core.models import Alert
+
+SNAPSHOT_EVERY_S = 0.1
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -155,21 +157,25 @@ def view(
 async def live(
     alert_id: str, request: Request, guard: GuardDep, session: SessionDep, service: ServiceDep
 ) -> StreamingResponse:
-    """Server-sent events: a snapshot at once, then every confirmation as it arrives."""
+    """Server-sent events: a snapshot at once, then every confirmation as it arrives, each
+    followed by a snapshot (one for all that arrived within a tenth of a second): from the
+    alert board in memory, where ingestion puts each confirmation before storing it."""
     guard.check(Permission.read)
     alert = load(session, guard, alert_id)
     # Subscribed before the snapshot is read, so nothing falls between the two; closed when
     # the stream ends, or by the response's background task if the stream never started.
-    events = service.changes.listen((AlertChanged, AlertReceiptStored), "alert live view")
+    events = service.changes.listen((AlertChanged, AlertReceiptHeard), "alert live view")
+    alerts = service.alerts
+    state = {"status": alert.status, "version": alert.version}
+    alerts.view(session, alert, 30)  # on the board from here on
 
     def snapshot() -> str:
-        with service.db.session() as s:
-            a = s.get(Alert, alert.id)
-            assert a is not None
-            v = service.alerts.view(s, a, 30)
+        v = alerts.board.view(alert.id, 30, alerts.now())
+        if v is None:  # left the board (many other alerts looked at since): read it again
+            alerts.load_board(alert.id)
+            v = alerts.board.view(alert.id, 30, alerts.now()) or {"counts": {}, "nodes": []}
         data = {
-            "status": a.status,
-            "version": a.version,
+            **state,
             "counts": v["counts"],
             "nodes": {n["node_id"]: n["state"] for n in v["nodes"]},
         }
@@ -182,9 +188,23 @@ async def live(
                 event = await events.get(timeout=5)
                 if event is None:
                     yield ": keep-alive\n\n"
-                elif event.alert_id == alert.id:
-                    yield f"event: change\ndata: {json.dumps(event.wire(), default=str)}\n\n"
-                    yield await asyncio.to_thread(snapshot)
+                    continue
+                # What else arrives within a tenth of a second goes with it, in one snapshot.
+                batch = [event]
+                deadline = asyncio.get_running_loop().time() + SNAPSHOT_EVERY_S
+                while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                    more = await events.get(timeout=left)
+                    if more is None:
+                        break
+                    batch.append(more)
+                mine = [e for e in batch if e.alert_id == alert.id]
+                for change in mine:
+                    if isinstance(change, AlertChanged):
+                        state["status"] = change.status
+                        state["version"] = change.version or state["version"]
+                    yield f"event: change\ndata: {json.dumps(change.wire(), default=str)}\n\n"
+                if mine:
+                    yield snapshot()
 
     return StreamingResponse(
         stream(),

@@ -9,7 +9,6 @@ import base64
 import contextlib
 import json
 import logging
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,9 +19,10 @@ from sqlmodel import Session, col, select
 
 from audio import prepare_mastering
 from controller.alerts.alert_templates import TEMPLATES
+from controller.alerts.board import STAMPS, AlertBoard, BoardNode, report_version
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
-from controller.core.events import AlertChanged, AlertReceiptStored, Changes
+from controller.core.events import AlertChanged, AlertReceiptHeard, AlertReceiptStored, Changes
 from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node
 from controller.core.time import utc_datetime, utc_ms
 from controller.fleet.registry import Registry
@@ -83,6 +83,8 @@ class Alerts:
         # Where alerts tell their changes (the live views listen there); the service's events.
         self.changes = changes if changes is not None else Changes()
         self.wake = asyncio.Event()  # a node is done with an alert: sweep now, not in 5 s
+        # What the alert views show, pushed as reports arrive (see controller.alerts.board).
+        self.board = AlertBoard()
 
     async def prerender_templates(self, timelines: Any = None) -> None:
         """Render every template with the offline voice at start; later alerts hit the cache,
@@ -141,7 +143,11 @@ class Alerts:
             session.add(alert)
             session.commit()
             session.refresh(alert)
+        # On the board before the nodes hear it, so that no confirmation comes too early; its
+        # list of nodes is read after the publish, not in the way of the alert.
+        self.board.put(alert.id, alert.version, alert.created_at)
         await self.publish(alert)
+        await asyncio.to_thread(self.load_board, alert.id)
         return alert
 
     def now(self) -> datetime:
@@ -185,6 +191,7 @@ class Alerts:
                 session.delete(r)
             session.commit()
             session.refresh(alert)
+        self.board.republished(alert.id, alert.version)
         await self.publish(alert)
         return alert
 
@@ -407,9 +414,27 @@ class Alerts:
         )
 
     def view(self, session: Session, alert: Alert, silent_after_s: float) -> dict[str, Any]:
-        # Columns, not objects: ten thousand of each are read for every look at the view.
+        """Every node of the alert with its state, the counts and the silent nodes: from the
+        board, where ingestion puts each confirmation as it arrives (read from the database
+        only when the alert comes onto the board)."""
+        found = self.board.view(alert.id, silent_after_s, self.now())
+        if found is None:
+            self._load_board(session, alert)
+            found = self.board.view(alert.id, silent_after_s, self.now())
+        assert found is not None
+        return found
+
+    def load_board(self, alert_id: str) -> None:
+        """Put the alert on the board from the database, or merge the database into it."""
+        with self.db.session() as session:
+            alert = session.get(Alert, alert_id)
+            if alert is not None:
+                self._load_board(session, alert)
+
+    def _load_board(self, session: Session, alert: Alert) -> None:
+        # Columns, not objects: ten thousand of each are read for a look at a big alert.
         # Rows read by column name, which the row type (a tuple to mypy) does not declare.
-        found: Sequence[Any] = session.exec(
+        stored: Sequence[Any] = session.exec(
             select(  # type: ignore[call-overload,misc]  # sqlmodel types select() to 4 columns
                 AlertReceipt.node_id,
                 AlertReceipt.version,
@@ -421,36 +446,39 @@ class Alerts:
                 AlertReceipt.detail,
             ).where(AlertReceipt.alert_id == alert.id)
         ).all()
-        receipts = {r.node_id: r for r in found}
-        rows = []
-        deadline = alert.created_at + timedelta(seconds=silent_after_s)
-        now = self.now()
-        for node in self.expected_nodes(session, alert):
-            r = receipts.get(node.id)
-            state = receipt_state(r, alert.version)
-            if state == "pending" and now > deadline:
-                state = "silent"
-            rows.append(
-                {
-                    "node_id": node.id,
-                    "name": node.name,
-                    "area_id": node.area_id,
-                    "node_status": node.status,
-                    "state": state,
-                    "received_at": r.received_at if r else None,
-                    "started_at": r.started_at if r else None,
-                    "finished_at": r.finished_at if r else None,
-                    "detail": r.detail if r else "",
-                }
-            )
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row["state"]] = counts.get(row["state"], 0) + 1
-        return {
-            "nodes": rows,
-            "counts": counts,
-            "silent": [r["node_id"] for r in rows if r["state"] == "silent"],
-        }
+        nodes = [
+            BoardNode(n.id, n.name, n.area_id, n.status)
+            for n in self.expected_nodes(session, alert)
+        ]
+        self.board.put(alert.id, alert.version, alert.created_at, nodes, list(stored))
+
+    def heard(
+        self, node_id: str, alert_id: str, kind: str, ts_ms: int, detail: str
+    ) -> AlertReceiptHeard | None:
+        """Ingestion heard a node's confirmation: on the board at once, before it is stored."""
+        if self.board.heard(alert_id, node_id, kind, ts_ms, detail):
+            return AlertReceiptHeard(alert_id, node_id, kind)
+        return None
+
+    async def run_board(self, interval_s: float = 3.0) -> None:
+        """Merge the database into the board's active alerts every few seconds: what another
+        instance heard, nodes added to the areas, the nodes' online states."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.to_thread(self._refresh_board)
+            except Exception:
+                log.exception("refreshing the alert board failed")
+
+    def _refresh_board(self) -> None:
+        ids = self.board.ids()
+        if not ids:
+            return
+        with self.db.session() as session:
+            for alert in session.exec(
+                select(Alert).where(col(Alert.id).in_(ids), Alert.status == AlertStatus.active)
+            ).all():
+                self._load_board(session, alert)
 
 
 def play_by(alert: Alert) -> int | None:
@@ -463,19 +491,6 @@ def play_by(alert: Alert) -> int | None:
     return min(issued + playing + PLAY_GRACE_MS, utc_ms(alert.expires_at))
 
 
-def receipt_state(r: Any, version: int) -> str:
-    """State of a receipt (an AlertReceipt or a row of its columns) for the alert's version."""
-    if r is None or r.received_at is None:
-        return "pending"
-    if r.failed_at is not None:
-        return "failed"
-    if r.finished_at is not None or r.stopped_at is not None:
-        return "done"
-    if r.started_at is not None:
-        return "playing"
-    return "received"
-
-
 def record_alert_event(
     session: Session, node_id: str, alert_id: str, kind: str, ts_ms: int, detail: str
 ) -> AlertReceiptStored | None:
@@ -485,7 +500,7 @@ def record_alert_event(
         return None
     # Nodes name the version first in the detail ("v2; ..."): a report about a version that
     # an update replaced (its "stopped") must not count for the new one.
-    version = int(m.group(1)) if (m := _VERSION.match(detail)) else alert.version
+    version = report_version(detail, alert.version)
     if version < alert.version:
         return None
     r = session.exec(
@@ -494,23 +509,16 @@ def record_alert_event(
         )
     ).first()
     if r is None:
-        r = AlertReceipt(alert_id=alert_id, node_id=node_id)
-    r.version = version
+        r = AlertReceipt(alert_id=alert_id, node_id=node_id, version=version)
+    if version < r.version:
+        return None
     when: datetime = utc_datetime(ts_ms)
-    stamp = {
-        "alert_received": "received_at",
-        "alert_started": "started_at",
-        "alert_finished": "finished_at",
-        "alert_stopped": "stopped_at",
-        "alert_failed": "failed_at",
-    }[kind]
+    stamp = STAMPS[kind]
     setattr(r, stamp, when)
+    r.version = version
     if r.received_at is None:
         r.received_at = when
     if detail:
         r.detail = detail[:500]
     session.add(r)
     return AlertReceiptStored(alert_id, node_id, kind)
-
-
-_VERSION = re.compile(r"v(\d+)(?:;|$)")

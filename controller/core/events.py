@@ -94,13 +94,11 @@ class DeliveryChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class AlertReceiptStored(Event):
-    """A node's confirmation of an alert (received, started, finished, stopped, failed)."""
-
+class _AlertReceipt(Event):
     kind: ClassVar[str] = "alert_receipt"
     alert_id: str
     node_id: str
-    event: str
+    event: str  # alert_received, alert_started, alert_finished, alert_stopped, alert_failed
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -109,6 +107,18 @@ class AlertReceiptStored(Event):
             "node_id": self.node_id,
             "event": self.event,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReceiptHeard(_AlertReceipt):
+    """A node's confirmation of an alert the moment ingestion hears it, before it is stored:
+    what the alert's live views show."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReceiptStored(_AlertReceipt):
+    """A node's confirmation of an alert, stored (received, started, finished, stopped,
+    failed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,9 @@ class HealthWriter(Protocol):
 # Writes one event of a kind (by the prefix of its type) in ingestion's transaction, returning
 # the event to announce, if any. Registered by the domain that owns the event (alerts).
 EventWriter = Callable[[Session, str, str, str, int, str], Event | None]
+# Hears one event of a kind the moment it arrives, before it is stored, returning the event to
+# announce at once, if any: what live views show from memory (the alert board).
+EventHearer = Callable[[str, str, str, int, str], Event | None]
 
 
 class ReportIngest:
@@ -128,6 +131,7 @@ class ReportIngest:
         self.changes = changes if changes is not None else Changes()
         # Writers of events that belong to other domains, by the prefix of the event type.
         self.event_writers: dict[str, EventWriter] = {}
+        self.event_hearers: dict[str, EventHearer] = {}
         self.acks: dict[str, CommandAck] = {}
         self.parked: list[tuple[str, bytes]] = []
         self.registry_check = asyncio.Event()
@@ -163,12 +167,26 @@ class ReportIngest:
             self.acks[report.cmd_id] = report
             # Commands follow their acks (progress too) as they arrive, not per batch written.
             self.changes.publish(CommandAckHeard(node_id, report))
+        elif isinstance(report, NodeEvent) and report.item_id:
+            self._hear(report)
         try:
             # The controller's clock (scaled in tests), so heartbeat timeouts and alarm
             # thresholds are measured on the same time as schedules.
             self.queue.put_nowait((node_id, kind, report, utc_datetime(self.clock.now_ms())))
         except asyncio.QueueFull:
             self.stats["dropped:queue_full"] += 1
+
+    def _hear(self, ev: NodeEvent) -> None:
+        for prefix, hearer in self.event_hearers.items():
+            if ev.type.value.startswith(prefix) and ev.item_id:
+                try:
+                    heard = hearer(ev.node_id, ev.item_id, ev.type.value, ev.ts, ev.detail)
+                except Exception:
+                    # The record is still written; only the live view waits for the refresh.
+                    log.exception("hearing %s from %s failed", ev.type.value, ev.node_id)
+                    return
+                if heard is not None:
+                    self.changes.publish(heard)
 
     async def watch_registry(self, on_change: Callable[[], Any], interval_s: float = 5.0) -> None:
         """Re-read the registry when it changes (or an unknown node speaks)."""
