@@ -188,6 +188,7 @@ class TimelineService:
             index = OccurrenceIndex(occurrences)
             quiet = quiet_map(session)
             deferred = self.deferred(session, node_ids, occurrences, now)
+            replanned: list[tuple[Node, list[TimelineItem], list[Occurrence]]] = []
             for node in nodes:
                 mine = index.for_node(node.id, tree.lineage(node.area_id))
                 items = self.plan(
@@ -199,7 +200,7 @@ class TimelineService:
                     node.timeline_version += 1
                     node.timeline_digest = digest
                     session.add(node)
-                    self._plan_deliveries(session, node, items, mine)
+                    replanned.append((node, items, mine))
                 if changed or force:
                     body = TimelineBody(
                         node_id=node.id,
@@ -210,52 +211,67 @@ class TimelineService:
                         prefetch=self.prefetch,
                     )
                     out.append(Publication(node.id, body))
+            self._plan_deliveries(session, replanned)
             session.commit()
         return out
 
     def _plan_deliveries(
-        self, session: Session, node: Node, items: list[TimelineItem], occurrences: list[Occurrence]
+        self, session: Session, replanned: list[tuple[Node, list[TimelineItem], list[Occurrence]]]
     ) -> None:
-        by_item = {o.item_id: o for o in occurrences}
-        existing = {
-            d.item_id: d
-            for d in session.exec(
+        """The deliveries of every node whose timeline changed, in a few queries however many
+        nodes: the waiting deliveries of all of them at once, then those already reported for
+        items still on their timelines (an item playing now)."""
+        if not replanned:
+            return
+        waiting: dict[str, dict[str, Delivery]] = {}
+        for chunk in _chunks([node.id for node, _items, _occ in replanned]):
+            for found in session.exec(
                 select(Delivery).where(
-                    Delivery.node_id == node.id,
-                    col(Delivery.state).in_(_WAITING),
+                    col(Delivery.node_id).in_(chunk), col(Delivery.state).in_(_WAITING)
                 )
-            ).all()
+            ).all():
+                waiting.setdefault(found.node_id, {})[found.item_id] = found
+        missing = {
+            (node.id, item.item_id)
+            for node, items, _occ in replanned
+            for item in items
+            if item.item_id not in waiting.get(node.id, {})
         }
-        present = {i.item_id for i in items}
-        for item in items:
-            d = existing.get(item.item_id)
-            if d is None:
-                d = session.exec(
-                    select(Delivery).where(
-                        Delivery.node_id == node.id, Delivery.item_id == item.item_id
-                    )
-                ).first()
-            if d is None:
-                occ = by_item[occurrence_of(item.item_id)]
-                d = Delivery(
-                    item_id=item.item_id,
-                    schedule_id=int(occ.broadcast_id),
-                    node_id=node.id,
-                    planned_start=utc_datetime(item.start),
-                )
-            if d.state in _WAITING:
-                # A shift or a cut moves what the node is to play; what it did stays as reported.
-                d.planned_start = utc_datetime(item.start)
-                d.planned_duration_ms = item.duration_ms
-            d.timeline_version = node.timeline_version
-            session.add(d)
-        # Items that left the timeline before their time: their schedule was cancelled or no
-        # longer targets this node. Items that left because they ended keep their state.
+        reported: dict[tuple[str, str], Delivery] = {}
+        for chunk in _chunks(sorted({item_id for _node, item_id in missing})):
+            for found in session.exec(
+                select(Delivery).where(col(Delivery.item_id).in_(chunk))
+            ).all():
+                if (found.node_id, found.item_id) in missing:
+                    reported[(found.node_id, found.item_id)] = found
         now = self.clock.now_ms()
-        for item_id, d in existing.items():
-            if item_id not in present and utc_ms(d.planned_start) > now:
-                d.state = DeliveryState.cancelled
+        for node, items, occurrences in replanned:
+            by_item = {o.item_id: o for o in occurrences}
+            existing = waiting.get(node.id, {})
+            for item in items:
+                d = existing.get(item.item_id) or reported.get((node.id, item.item_id))
+                if d is None:
+                    occ = by_item[occurrence_of(item.item_id)]
+                    d = Delivery(
+                        item_id=item.item_id,
+                        schedule_id=int(occ.broadcast_id),
+                        node_id=node.id,
+                        planned_start=utc_datetime(item.start),
+                    )
+                if d.state in _WAITING:
+                    # A shift or a cut moves what the node is to play; what it did stays as
+                    # reported.
+                    d.planned_start = utc_datetime(item.start)
+                    d.planned_duration_ms = item.duration_ms
+                d.timeline_version = node.timeline_version
                 session.add(d)
+            # Items that left the timeline before their time: their schedule was cancelled or
+            # no longer targets this node. Items that left because they ended keep their state.
+            present = {i.item_id for i in items}
+            for item_id, d in existing.items():
+                if item_id not in present and utc_ms(d.planned_start) > now:
+                    d.state = DeliveryState.cancelled
+                    session.add(d)
 
     async def refresh(self, node_ids: set[str] | None = None, force: bool = False) -> int:
         """Recompute and publish; returns how many timelines were published."""
@@ -316,3 +332,8 @@ def affected_nodes(session: Session, registry: Registry, schedule_id: int) -> se
     for group in members(session, {t.target_id for t in targets if t.kind == "group"}).values():
         result |= group
     return result | {n.id for n in registry.nodes_under(session, areas)}
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    """`values` in lists of at most `size`: an IN (...) list that every database takes."""
+    return [values[start : start + size] for start in range(0, len(values), size)]

@@ -66,9 +66,15 @@ def test_what_another_instance_stored_is_merged_in() -> None:
     board.heard("a", "n1", "alert_received", MS, "")
     stored = [
         SimpleNamespace(
-            node_id=node, version=1, received_at=ISSUED, started_at=started,
-            finished_at=None, stopped_at=None, failed_at=None, detail="",
-        )  # fmt: skip
+            node_id=node,
+            version=1,
+            received_at=ISSUED,
+            started_at=started,
+            finished_at=None,
+            stopped_at=None,
+            failed_at=None,
+            detail="",
+        )
         for node, started in (("n1", ISSUED + timedelta(seconds=1)), ("n2", None))
     ]
     board.put("a", 1, ISSUED, NODES, stored)
