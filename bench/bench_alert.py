@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 RADIO = [PY, "-m", "radio.cli"]
 PASSWORD = "measure-pw-2026"
+# How often the bench reads the alert's view (what the console shows) while nodes confirm: the
+# view's delay is measured to within this.
+VIEW_POLL_S = 0.25
 PAYLOAD_BYTES = 1024  # a signed alert envelope is of this order (measured: printed per run)
 SETTLE_MIN_S = 18.0
 SETTLE_MAX_S = 40.0  # nodes prefetch alert templates over their first 5 s after a timeline
@@ -515,7 +518,7 @@ def issue_and_watch(
             break
         if time.time() > deadline:
             break
-        time.sleep(0.4 if len(rows) <= 1000 else 0.8)
+        time.sleep(VIEW_POLL_S)
     for spy in spies:
         spy.wait()
     rec = {x["node_id"]: when(x["received_at"]) for x in rows}
@@ -750,16 +753,20 @@ def main() -> None:
     print(
         "| broker | nodes | alert (media path) | API call returned, s | started p50 / p95 / max, s "
         "| received → started p50 / max, s | controller view showed all started, s "
-        "| ≤ 1 s (max) |"
+        "| view behind the last node's start, s | ≤ 1 s (max) | view within 1 s (1,000) / "
+        "2 s (5,000) |"
     )
-    print("|---|---:|---|---:|---|---|---:|---|")
+    print("|---|---:|---|---:|---|---|---:|---:|---|---|")
     for r in rows:
         seen = f"{r['seen_started']:.2f}" if r["seen_started"] is not None else "timeout"
+        behind = r["seen_started"] - r["st"][2] if r["seen_started"] is not None else math.nan
+        view_goal = 1.0 if r["n"] <= 1000 else 2.0
         st_note = f" ({r['started']} of {r['n']})" if r["started"] < r["n"] else ""
         print(
             f"| {r['kind']} | {r['n']} | {r['alert']} | {r['api_s']:.3f} | {f3(r['st'])}{st_note} "
-            f"| {r['gap'][0]:.3f} / {r['gap'][2]:.3f} | {seen} "
-            f"| {'met' if r['started'] == r['n'] and r['st'][2] <= 1.0 else 'not met'} |"
+            f"| {r['gap'][0]:.3f} / {r['gap'][2]:.3f} | {seen} | {behind:.2f} "
+            f"| {'met' if r['started'] == r['n'] and r['st'][2] <= 1.0 else 'not met'} "
+            f"| {'met' if behind <= view_goal else 'not met'} |"
         )
 
     print("\n### Resources while the template alert ran\n")
