@@ -159,52 +159,58 @@ async def live(
 ) -> StreamingResponse:
     """Server-sent events: a snapshot at once, then every confirmation as it arrives, each
     followed by a snapshot (one for all that arrived within a tenth of a second): from the
-    alert board in memory, where ingestion puts each confirmation before storing it."""
+    alert board in memory, where ingestion puts each confirmation before storing it. When
+    nothing arrives for 5 s, a snapshot if the board changed otherwise (what another instance
+    heard, merged from the database), else a keep-alive comment."""
     guard.check(Permission.read)
     alert = load(session, guard, alert_id)
     # Subscribed before the snapshot is read, so nothing falls between the two; closed when
     # the stream ends, or by the response's background task if the stream never started.
     events = service.changes.listen((AlertChanged, AlertReceiptHeard), "alert live view")
     alerts = service.alerts
-    state = {"status": alert.status, "version": alert.version}
-    alerts.view(session, alert, 30)  # on the board from here on
+    await asyncio.to_thread(alerts.view, session, alert, 30)  # on the board from here on
 
     def snapshot() -> str:
         v = alerts.board.view(alert.id, 30, alerts.now())
-        if v is None:  # left the board (many other alerts looked at since): read it again
+        state = alerts.board.state(alert.id)
+        if v is None or state is None:  # left the board: read it again
             alerts.load_board(alert.id)
             v = alerts.board.view(alert.id, 30, alerts.now()) or {"counts": {}, "nodes": []}
+            state = alerts.board.state(alert.id) or (alert.status, alert.version)
         data = {
-            **state,
+            "status": state[0],
+            "version": state[1],
             "counts": v["counts"],
             "nodes": {n["node_id"]: n["state"] for n in v["nodes"]},
         }
         return f"event: snapshot\ndata: {json.dumps(data)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
-        with events:
-            yield snapshot()
+        loop = asyncio.get_running_loop()
+        with events, alerts.board.pinned(alert.id):
+            last = await asyncio.to_thread(snapshot)
+            yield last
             while not await request.is_disconnected():
                 event = await events.get(timeout=5)
                 if event is None:
-                    yield ": keep-alive\n\n"
+                    latest = await asyncio.to_thread(snapshot)
+                    yield latest if latest != last else ": keep-alive\n\n"
+                    last = latest
                     continue
                 # What else arrives within a tenth of a second goes with it, in one snapshot.
                 batch = [event]
-                deadline = asyncio.get_running_loop().time() + SNAPSHOT_EVERY_S
-                while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                deadline = loop.time() + SNAPSHOT_EVERY_S
+                while (left := deadline - loop.time()) > 0:
                     more = await events.get(timeout=left)
                     if more is None:
                         break
                     batch.append(more)
                 mine = [e for e in batch if e.alert_id == alert.id]
                 for change in mine:
-                    if isinstance(change, AlertChanged):
-                        state["status"] = change.status
-                        state["version"] = change.version or state["version"]
                     yield f"event: change\ndata: {json.dumps(change.wire(), default=str)}\n\n"
                 if mine:
-                    yield snapshot()
+                    last = await asyncio.to_thread(snapshot)
+                    yield last
 
     return StreamingResponse(
         stream(),

@@ -33,6 +33,8 @@ from protocol.clock import Clock
 from protocol.messages import MAX_INLINE_MEDIA_BYTES
 
 log = logging.getLogger(__name__)
+# How long after an alert closed its board entry still takes in what the database holds.
+BOARD_CLOSED_REFRESH_S = 600.0
 
 # Nodes pause this long between playings (the protocol's default `pause_ms`).
 PAUSE_MS = 3000
@@ -85,6 +87,9 @@ class Alerts:
         self.wake = asyncio.Event()  # a node is done with an alert: sweep now, not in 5 s
         # What the alert views show, pushed as reports arrive (see controller.alerts.board).
         self.board = AlertBoard()
+        self.changes.subscribe(
+            AlertChanged, lambda c: self.board.changed(c.alert_id, c.status, c.version)
+        )
 
     async def prerender_templates(self, timelines: Any = None) -> None:
         """Render every template with the offline voice at start; later alerts hit the cache,
@@ -145,7 +150,7 @@ class Alerts:
             session.refresh(alert)
         # On the board before the nodes hear it, so that no confirmation comes too early; its
         # list of nodes is read after the publish, not in the way of the alert.
-        self.board.put(alert.id, alert.version, alert.created_at)
+        self.board.put(alert.id, alert.version, alert.created_at, alert.status)
         await self.publish(alert)
         await asyncio.to_thread(self.load_board, alert.id)
         return alert
@@ -191,7 +196,7 @@ class Alerts:
                 session.delete(r)
             session.commit()
             session.refresh(alert)
-        self.board.republished(alert.id, alert.version)
+        self.board.changed(alert.id, alert.status, alert.version)
         await self.publish(alert)
         return alert
 
@@ -417,10 +422,17 @@ class Alerts:
         """Every node of the alert with its state, the counts and the silent nodes: from the
         board, where ingestion puts each confirmation as it arrives (read from the database
         only when the alert comes onto the board)."""
+        # The row the caller just read is the truth about status and version (another
+        # instance may have closed or replaced the alert).
+        self.board.changed(alert.id, alert.status, alert.version)
         found = self.board.view(alert.id, silent_after_s, self.now())
         if found is None:
             self._load_board(session, alert)
             found = self.board.view(alert.id, silent_after_s, self.now())
+        if found is None:  # pushed off the board at once by many others: a board of its own
+            board = AlertBoard(max_alerts=1)
+            self._load_board(session, alert, board)
+            found = board.view(alert.id, silent_after_s, self.now())
         assert found is not None
         return found
 
@@ -431,7 +443,7 @@ class Alerts:
             if alert is not None:
                 self._load_board(session, alert)
 
-    def _load_board(self, session: Session, alert: Alert) -> None:
+    def _load_board(self, session: Session, alert: Alert, board: AlertBoard | None = None) -> None:
         # Columns, not objects: ten thousand of each are read for a look at a big alert.
         # Rows read by column name, which the row type (a tuple to mypy) does not declare.
         stored: Sequence[Any] = session.exec(
@@ -450,7 +462,9 @@ class Alerts:
             BoardNode(n.id, n.name, n.area_id, n.status)
             for n in self.expected_nodes(session, alert)
         ]
-        self.board.put(alert.id, alert.version, alert.created_at, nodes, list(stored))
+        (board or self.board).put(
+            alert.id, alert.version, alert.created_at, alert.status, nodes, list(stored)
+        )
 
     def heard(
         self, node_id: str, alert_id: str, kind: str, ts_ms: int, detail: str
@@ -461,8 +475,9 @@ class Alerts:
         return None
 
     async def run_board(self, interval_s: float = 3.0) -> None:
-        """Merge the database into the board's active alerts every few seconds: what another
-        instance heard, nodes added to the areas, the nodes' online states."""
+        """Merge the database into the board's alerts every few seconds, while they are active
+        and for ten minutes after they close: what another instance heard, a close or a new
+        version made there, nodes added to the areas, the nodes' online states."""
         while True:
             await asyncio.sleep(interval_s)
             try:
@@ -471,13 +486,11 @@ class Alerts:
                 log.exception("refreshing the alert board failed")
 
     def _refresh_board(self) -> None:
-        ids = self.board.ids()
+        ids = self.board.to_refresh(BOARD_CLOSED_REFRESH_S)
         if not ids:
             return
         with self.db.session() as session:
-            for alert in session.exec(
-                select(Alert).where(col(Alert.id).in_(ids), Alert.status == AlertStatus.active)
-            ).all():
+            for alert in session.exec(select(Alert).where(col(Alert.id).in_(ids))).all():
                 self._load_board(session, alert)
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +97,7 @@ class Receipt:
             self.version = stored.version
             for name in _FIELDS:
                 setattr(self, name, None)
+            self.detail = ""
         for name in _FIELDS:
             if getattr(self, name) is None:
                 setattr(self, name, getattr(stored, name))
@@ -116,7 +119,10 @@ class BoardNode:
 class _Watched:
     version: int
     created_at: datetime
+    status: str
     nodes: list[BoardNode] | None = None  # None until read from the database
+    closed_at: float | None = None  # monotonic time the board learned it was closed
+    pins: int = 0  # open live views: never evicted while one is open
     receipts: dict[str, Receipt] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)  # node id -> place in `nodes`
 
@@ -144,6 +150,7 @@ class AlertBoard:
         alert_id: str,
         version: int,
         created_at: datetime,
+        status: str,
         nodes: list[BoardNode] | None = None,
         stored: Sequence[Any] = (),
     ) -> None:
@@ -153,11 +160,11 @@ class AlertBoard:
         with self._lock:
             watched = self._alerts.get(alert_id)
             if watched is None:
-                watched = _Watched(version, created_at)
+                watched = _Watched(version, created_at, status)
                 self._alerts[alert_id] = watched
-                while len(self._alerts) > self.max_alerts:
-                    self._alerts.popitem(last=False)
+                self._evict()
             watched.version = max(watched.version, version)
+            self._set_status(watched, status)
             if nodes is not None:
                 watched.nodes = nodes
                 watched.index = {node.id: place for place, node in enumerate(nodes)}
@@ -185,12 +192,61 @@ class AlertBoard:
             self.heard_count += changed
             return changed
 
-    def republished(self, alert_id: str, version: int) -> None:
-        """The alert was replaced by a new version: the old version's receipts stop counting."""
+    def changed(self, alert_id: str, status: str, version: int | None = None) -> None:
+        """The alert was closed, or replaced by a new version (the old version's receipts
+        stop counting)."""
         with self._lock:
             watched = self._alerts.get(alert_id)
-            if watched is not None and version > watched.version:
+            if watched is None:
+                return
+            if version is not None and version > watched.version:
                 watched.version = version
+            self._set_status(watched, status)
+
+    def state(self, alert_id: str) -> tuple[str, int] | None:
+        """The alert's status and version as the board knows them."""
+        with self._lock:
+            watched = self._alerts.get(alert_id)
+            return None if watched is None else (watched.status, watched.version)
+
+    def to_refresh(self, closed_for_s: float) -> list[str]:
+        """The alerts to merge the database into: active ones, and those closed less than
+        `closed_for_s` ago (the last confirmations, and the stops after a cancel, come then)."""
+        now = time.monotonic()
+        with self._lock:
+            return [
+                alert_id
+                for alert_id, watched in self._alerts.items()
+                if watched.closed_at is None or now - watched.closed_at < closed_for_s
+            ]
+
+    @contextmanager
+    def pinned(self, alert_id: str) -> Iterator[None]:
+        """Keep the alert on the board while a live view of it is open."""
+        with self._lock:
+            watched = self._alerts.get(alert_id)
+            if watched is not None:
+                watched.pins += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                if watched is not None:
+                    watched.pins -= 1
+                self._evict()
+
+    def _set_status(self, watched: _Watched, status: str) -> None:
+        if status != watched.status or (status != "active" and watched.closed_at is None):
+            watched.status = status
+            watched.closed_at = None if status == "active" else time.monotonic()
+
+    def _evict(self) -> None:
+        """Down to `max_alerts`, the least recently looked at first, never one being watched."""
+        for alert_id in list(self._alerts):
+            if len(self._alerts) <= self.max_alerts:
+                return
+            if self._alerts[alert_id].pins == 0:
+                del self._alerts[alert_id]
 
     def node_status(self, node_id: str, status: str) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from controller.core.db import Database
@@ -167,14 +168,16 @@ class ReportIngest:
             self.acks[report.cmd_id] = report
             # Commands follow their acks (progress too) as they arrive, not per batch written.
             self.changes.publish(CommandAckHeard(node_id, report))
-        elif isinstance(report, NodeEvent) and report.item_id:
-            self._hear(report)
         try:
             # The controller's clock (scaled in tests), so heartbeat timeouts and alarm
             # thresholds are measured on the same time as schedules.
             self.queue.put_nowait((node_id, kind, report, utc_datetime(self.clock.now_ms())))
         except asyncio.QueueFull:
             self.stats["dropped:queue_full"] += 1
+            return
+        if isinstance(report, NodeEvent) and report.item_id:
+            # On its way to the database: live views may show it now.
+            self._hear(report)
 
     def _hear(self, ev: NodeEvent) -> None:
         for prefix, hearer in self.event_hearers.items():
@@ -264,6 +267,7 @@ class ReportIngest:
                 ).all()
             }
             heartbeats: list[tuple[str, Telemetry, datetime]] = []
+            events: list[tuple[NodeEvent, datetime]] = []
             for node_id, _kind, report, received in batch:
                 node = nodes.get(node_id)
                 if node is None:
@@ -292,53 +296,108 @@ class ReportIngest:
                         changes.append(NodeStatusChanged(node_id, "online"))
                 elif isinstance(report, NodeEvent):
                     node.last_seen = received
-                    event = self._event(session, report, received)
-                    if event is not None:
-                        changes.append(event)
+                    events.append((report, received))
                 session.add(node)
+            changes += self._events(session, events)
             if self.health is not None:
                 self.health.telemetry.record(session, heartbeats)
             session.commit()
         return changes
 
-    def _event(self, session: Session, ev: NodeEvent, received: datetime) -> Event | None:
-        if session.get(NodeEventRecord, ev.id) is not None:
-            self.stats["duplicate:event"] += 1
-            return None
-        session.add(
-            NodeEventRecord(
-                id=ev.id,
-                node_id=ev.node_id,
-                type=ev.type.value,
-                ts=utc_datetime(ev.ts),
-                received_at=received,
-                item_id=ev.item_id,
-                detail=ev.detail,
+    def _events(self, session: Session, events: list[tuple[NodeEvent, datetime]]) -> list[Event]:
+        """Store a batch's events and move their deliveries on, in a few statements for the
+        whole batch: the ids already stored read at once, the new events inserted in one
+        statement, applied timelines by one update each (sent together), and the deliveries the
+        playback events are about read at once."""
+        if not events:
+            return []
+        stored: set[str] = set()
+        for chunk in _chunks(sorted({ev.id for ev, _ in events})):
+            stored.update(
+                session.exec(
+                    select(NodeEventRecord.id).where(col(NodeEventRecord.id).in_(chunk))
+                ).all()
             )
+        fresh: list[tuple[NodeEvent, datetime]] = []
+        for ev, received in events:
+            if ev.id in stored:  # stored before, or a second copy in this batch
+                self.stats["duplicate:event"] += 1
+                continue
+            stored.add(ev.id)
+            fresh.append((ev, received))
+        if not fresh:
+            return []
+        session.connection().execute(
+            insert(NodeEventRecord),
+            [
+                {
+                    "id": ev.id,
+                    "node_id": ev.node_id,
+                    "type": ev.type.value,
+                    "ts": utc_datetime(ev.ts),
+                    "received_at": received,
+                    "item_id": ev.item_id,
+                    "detail": ev.detail,
+                }
+                for ev, received in fresh
+            ],
         )
-        # Flush so that a second copy of the same event in this batch is seen as a duplicate.
-        session.flush()
-        if ev.type == EventType.timeline_applied and ev.timeline_version is not None:
-            for planned in session.exec(
+        applied = [
+            {"node": ev.node_id, "version": ev.timeline_version, "at": utc_datetime(ev.ts)}
+            for ev, _ in fresh
+            if ev.type == EventType.timeline_applied and ev.timeline_version is not None
+        ]
+        if applied:
+            table = Delivery.__table__  # type: ignore[attr-defined]
+            session.connection().execute(
+                update(table)
+                .where(
+                    table.c.node_id == bindparam("node"),
+                    table.c.state == DeliveryState.planned.value,
+                    table.c.timeline_version <= bindparam("version"),
+                )
+                .values(state=DeliveryState.delivered.value, delivered_at=bindparam("at")),
+                applied,
+            )
+        deliveries = self._deliveries(session, [ev for ev, _ in fresh])
+        changes: list[Event] = []
+        for ev, _received in fresh:
+            change = self._event(session, ev, deliveries)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def _deliveries(
+        self, session: Session, events: list[NodeEvent]
+    ) -> dict[tuple[str, str], Delivery]:
+        """The deliveries the playback events are about, by (node, item), read at once."""
+        wanted = {
+            (ev.node_id, ev.item_id) for ev in events if ev.type in _EVENT_STATE and ev.item_id
+        }
+        found: dict[tuple[str, str], Delivery] = {}
+        for chunk in _chunks(sorted(wanted)):
+            for d in session.exec(
                 select(Delivery).where(
-                    Delivery.node_id == ev.node_id,
-                    Delivery.state == DeliveryState.planned,
-                    Delivery.timeline_version <= ev.timeline_version,
+                    col(Delivery.node_id).in_({node for node, _ in chunk}),
+                    col(Delivery.item_id).in_({item for _, item in chunk}),
                 )
             ).all():
-                planned.state = DeliveryState.delivered
-                planned.delivered_at = utc_datetime(ev.ts)
-                session.add(planned)
-            return None
+                if (d.node_id, d.item_id) in wanted:
+                    found[(d.node_id, d.item_id)] = d
+        return found
+
+    def _event(
+        self, session: Session, ev: NodeEvent, deliveries: dict[tuple[str, str], Delivery]
+    ) -> Event | None:
+        """What one new event changes beyond its record: another domain's (alerts), or its
+        delivery's state."""
         for prefix, writer in self.event_writers.items():
             if ev.type.value.startswith(prefix) and ev.item_id:
                 return writer(session, ev.node_id, ev.item_id, ev.type.value, ev.ts, ev.detail)
         state = _EVENT_STATE.get(ev.type)
         if state is None or not ev.item_id:
             return None
-        d = session.exec(
-            select(Delivery).where(Delivery.node_id == ev.node_id, Delivery.item_id == ev.item_id)
-        ).first()
+        d = deliveries.get((ev.node_id, ev.item_id))
         if d is None:
             return None
         stamp = _EVENT_STAMP[state]
@@ -357,3 +416,8 @@ class ReportIngest:
             state=d.state,
             latency_ms=ev.ts - utc_ms(d.planned_start) if state == DeliveryState.started else None,
         )
+
+
+def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
+    """`values` in lists of at most `size`: an IN (...) list that every database takes."""
+    return [values[start : start + size] for start in range(0, len(values), size)]

@@ -238,9 +238,13 @@ class TimelineService:
             if item.item_id not in waiting.get(node.id, {})
         }
         reported: dict[tuple[str, str], Delivery] = {}
-        for chunk in _chunks(sorted({item_id for _node, item_id in missing})):
+        for chunk in _chunks(sorted({node_id for node_id, _item in missing})):
+            members = set(chunk)
+            wanted = sorted({item_id for node_id, item_id in missing if node_id in members})
             for found in session.exec(
-                select(Delivery).where(col(Delivery.item_id).in_(chunk))
+                select(Delivery).where(
+                    col(Delivery.node_id).in_(chunk), col(Delivery.item_id).in_(wanted)
+                )
             ).all():
                 if (found.node_id, found.item_id) in missing:
                     reported[(found.node_id, found.item_id)] = found

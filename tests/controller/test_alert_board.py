@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,10 +30,10 @@ def states(board: AlertBoard, alert_id: str = "a", after_s: float = 30) -> dict[
 
 def test_confirmations_heard_before_the_nodes_are_read_are_kept() -> None:
     board = AlertBoard()
-    board.put("a", 1, ISSUED)  # issued: on the board before its nodes are read
+    board.put("a", 1, ISSUED, "active")  # issued: on the board before its nodes are read
     assert board.heard("a", "n1", "alert_received", MS + 200, "v1")
     assert board.view("a", 30, ISSUED) is None  # not ready to be viewed yet
-    board.put("a", 1, ISSUED, NODES)
+    board.put("a", 1, ISSUED, "active", NODES)
     assert states(board) == {"n1": "received", "n2": "pending"}
     assert board.heard("a", "n1", "alert_started", MS + 300, "v1")
     assert not board.heard("a", "n1", "alert_started", MS + 300, "v1")  # a repeat
@@ -50,9 +51,10 @@ def test_confirmations_heard_before_the_nodes_are_read_are_kept() -> None:
 
 def test_a_new_version_starts_the_confirmations_over() -> None:
     board = AlertBoard()
-    board.put("a", 1, ISSUED, NODES)
+    board.put("a", 1, ISSUED, "active", NODES)
     board.heard("a", "n1", "alert_finished", MS, "v1")
-    board.republished("a", 2)
+    board.changed("a", "active", 2)
+    assert board.state("a") == ("active", 2)
     assert states(board) == {"n1": "pending", "n2": "pending"}
     # The old version's "stopped", arriving late, does not count for the new one.
     assert not board.heard("a", "n1", "alert_stopped", MS + 100, "v1; replaced")
@@ -62,7 +64,7 @@ def test_a_new_version_starts_the_confirmations_over() -> None:
 
 def test_what_another_instance_stored_is_merged_in() -> None:
     board = AlertBoard()
-    board.put("a", 1, ISSUED, NODES)
+    board.put("a", 1, ISSUED, "active", NODES)
     board.heard("a", "n1", "alert_received", MS, "")
     stored = [
         SimpleNamespace(
@@ -77,7 +79,7 @@ def test_what_another_instance_stored_is_merged_in() -> None:
         )
         for node, started in (("n1", ISSUED + timedelta(seconds=1)), ("n2", None))
     ]
-    board.put("a", 1, ISSUED, NODES, stored)
+    board.put("a", 1, ISSUED, "active", NODES, stored)
     assert states(board) == {"n1": "playing", "n2": "received"}
     board.node_status("n2", "offline")
     v = board.view("a", 30, ISSUED)
@@ -87,10 +89,28 @@ def test_what_another_instance_stored_is_merged_in() -> None:
 def test_the_alerts_looked_at_least_recently_leave_the_board_first() -> None:
     board = AlertBoard(max_alerts=2)
     for alert_id in ("a", "b"):
-        board.put(alert_id, 1, ISSUED, NODES)
+        board.put(alert_id, 1, ISSUED, "active", NODES)
     board.view("a", 30, ISSUED)
-    board.put("c", 1, ISSUED, NODES)
+    board.put("c", 1, ISSUED, "active", NODES)
     assert sorted(board.ids()) == ["a", "c"]
+    # One with a live view open stays, however many others come.
+    with board.pinned("a"):
+        board.put("d", 1, ISSUED, "active", NODES)
+        board.put("e", 1, ISSUED, "active", NODES)
+        assert "a" in board.ids() and len(board.ids()) == 2
+    assert len(board.ids()) == 2
+
+
+def test_closed_alerts_are_refreshed_for_a_while_then_left_alone(monkeypatch) -> None:
+    board = AlertBoard()
+    board.put("a", 1, ISSUED, "active", NODES)
+    board.put("b", 1, ISSUED, "active", NODES)
+    board.changed("b", "cancelled")
+    assert board.state("b") == ("cancelled", 1)
+    assert sorted(board.to_refresh(600)) == ["a", "b"]
+    later = time.monotonic() + 601
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert board.to_refresh(600) == ["a"]
 
 
 async def test_the_view_shows_confirmations_before_they_are_stored(make_settings) -> None:
