@@ -3,11 +3,12 @@ persists, beside the broker's raw throughput for the same messages in the same r
 aiomqtt subscriber), and the controller's memory per node.
 
 A Mosquitto (anonymous, so that a few load connections can speak for thousands of nodes) and
-`radio serve` (SQLite) run as separate processes; N nodes are registered straight in the
+`radio serve` (SQLite, or PostgreSQL with --postgres) run as separate processes; N nodes are registered straight in the
 database. Each node sends HEARTBEATS heartbeats (QoS 0) and EVENTS playback events (QoS 1),
 all at once, as a fleet does when the broker comes back.
 
-Run: .venv/bin/python bench/bench_ingest.py [N ...]   (default: 1000 5000)
+Run: .venv/bin/python bench/bench_ingest.py [N ...] [--postgres]   (default: 1000 5000; with
+--postgres a fresh database on RADIO_BENCH_POSTGRES_URL's server, 127.0.0.1:5432 by default)
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import httpx
+from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -36,6 +39,7 @@ HEARTBEATS = 5
 EVENTS = 2
 LOAD_CONNECTIONS = 8
 PREFIX = "bench"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -50,12 +54,12 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def register(db: Path, n: int) -> list[str]:
+def register(url: str, n: int) -> list[str]:
     """N nodes written straight into the migrated database (no broker logins are needed)."""
     from controller.core.db import Database
     from controller.core.models import Area, AreaKind, Node
 
-    database = Database(f"sqlite:///{db}")
+    database = Database(url)
     database.migrate()  # what `radio db upgrade` does; `radio serve` only checks it
     ids = [f"n{i:05d}" for i in range(n)]
     with database.session() as s:
@@ -67,9 +71,26 @@ def register(db: Path, n: int) -> list[str]:
     return ids
 
 
-def count(db: Path, table: str) -> int:
-    with sqlite3.connect(db, timeout=30) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+def count(url: str, table: str) -> int:
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    engine = _engines.get(url) or _engines.setdefault(url, create_engine(url))
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+_engines: dict[str, Any] = {}
+
+
+def fresh_postgres(admin_url: str) -> str:
+    """A new, empty PostgreSQL database next to `admin_url`'s."""
+    name = f"radio_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def messages(ids: list[str]) -> list[tuple[str, bytes, int]]:
@@ -92,11 +113,15 @@ def messages(ids: list[str]) -> list[tuple[str, bytes, int]]:
     return out
 
 
-def start(n: int) -> tuple[Path, subprocess.Popen[bytes], subprocess.Popen[bytes], int, list[str]]:
-    """Broker, database with N nodes, and the controller, ready."""
+def start(
+    n: int, postgres: str | None
+) -> tuple[Path, str, subprocess.Popen[bytes], subprocess.Popen[bytes], int, list[str]]:
+    """Broker, database with N nodes (SQLite, or a fresh PostgreSQL database), and the
+    controller, ready."""
     work = Path(tempfile.mkdtemp(prefix="radio-bench-ingest-"))
     broker, port = start_mosquitto(work)
-    ids = register(work / "radio.db", n)
+    url = fresh_postgres(postgres) if postgres else f"sqlite:///{work / 'radio.db'}"
+    ids = register(url, n)
     http_port = free_port()
     env = {
         **os.environ,
@@ -108,6 +133,8 @@ def start(n: int) -> tuple[Path, subprocess.Popen[bytes], subprocess.Popen[bytes
         "RADIO_PRERENDER_ALERT_TEMPLATES": "0",
         "PYTHONPATH": str(ROOT),
     }
+    if postgres:
+        env["RADIO_DATABASE_URL"] = url
     ctl = subprocess.Popen(
         [PY, "-m", "radio.cli", "serve", "--log-level", "WARNING"], env=env, cwd=ROOT
     )
@@ -119,13 +146,12 @@ def start(n: int) -> tuple[Path, subprocess.Popen[bytes], subprocess.Popen[bytes
             pass
         time.sleep(0.1)
     time.sleep(2)
-    return work, broker, ctl, port, ids
+    return work, url, broker, ctl, port, ids
 
 
 async def measure(
-    n: int, work: Path, ctl: subprocess.Popen[bytes], port: int, ids: list[str]
+    n: int, db: str, ctl: subprocess.Popen[bytes], port: int, ids: list[str]
 ) -> dict[str, float]:
-    db = work / "radio.db"
     idle_mb = rss_mb(ctl.pid)
     batch = messages(ids)
     total = len(batch)
@@ -188,24 +214,35 @@ async def measure(
 
 
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1000, 5000]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    sizes = [int(a) for a in args] or [1000, 5000]
+    postgres = (
+        os.environ.get("RADIO_BENCH_POSTGRES_URL", POSTGRES) if "--postgres" in sys.argv else None
+    )
+    print(f"database: {'PostgreSQL' if postgres else 'SQLite'}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")  # fmt: skip
     print(
         "| nodes | reports | broker raw: all received, s | raw reports/s | controller: all "
-        "stored, s | stored reports/s | stored | controller RSS MB (idle → after) | KB per node |"
+        "stored, s | stored reports/s | stored / raw | stored | controller RSS MB (idle → after) "
+        "| KB per node |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for n in sizes:
-        work, broker, ctl, port, ids = start(n)
+        _work, url, broker, ctl, port, ids = start(n, postgres)
         try:
-            r = asyncio.run(measure(n, work, ctl, port, ids))
+            r = asyncio.run(measure(n, url, ctl, port, ids))
         finally:
             ctl.terminate()
             ctl.wait(30)
             broker.terminate()
             broker.wait(10)
+            for engine in _engines.values():
+                engine.dispose()
+            _engines.clear()
         print(
             f"| {n:,} | {r['messages']:,} | {r['raw_s']:.1f} | {r['raw_per_s']:,.0f} | "
-            f"{r['controller_s']:.1f} | {r['controller_per_s']:,.0f} | {r['stored']:,} | "
+            f"{r['controller_s']:.1f} | {r['controller_per_s']:,.0f} | "
+            f"{r['controller_per_s'] / r['raw_per_s']:.2f}× | {r['stored']:,} | "
             f"{r['rss_idle_mb']:.0f} → {r['rss_loaded_mb']:.0f} | {r['kb_per_node']:.1f} |",
             flush=True,
         )
