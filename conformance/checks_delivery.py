@@ -12,11 +12,15 @@ from conformance.kit import Kit, now_ms
 from conformance.media_server import silent_mp3
 from conformance.report import CheckFailed
 
+# How far ahead an item is scheduled: time to take the timeline and download the media first,
+# even on a busy machine (a node reports an item it could not start within 5 s as missed).
+LEAD_MS = 5000
+
 
 async def timeline_in_order(kit: Kit, ev: Evidence) -> None:
     audio = silent_mp3(1.0, f"{kit.prefix}-1")
     media = kit.serve("order.mp3", audio)
-    start = now_ms() + 2500
+    start = now_ms() + LEAD_MS
     version = await kit.push_timeline([kit.item("order", start, media, 800)])
     ev.append(f"timeline v{version}: item 'order' at {start}, 800 ms")
     applied = await expect(kit, ev, "timeline_applied", f"v{version}", timeline_version=version)
@@ -70,7 +74,7 @@ async def media_hash(kit: Kit, ev: Evidence) -> None:
 async def alert_preempts_and_resumes(kit: Kit, ev: Evidence) -> None:
     first = kit.serve("cut.mp3", silent_mp3(3.0, f"{kit.prefix}-5"))
     after = kit.serve("after.mp3", silent_mp3(0.6, f"{kit.prefix}-6"))
-    start = now_ms() + 2500
+    start = now_ms() + LEAD_MS
     await kit.push_timeline(
         [kit.item("cut", start, first, 3000), kit.item("after", start + 5000, after, 500)]
     )

@@ -30,6 +30,23 @@ from controller.mqtt.broker_access import (
 log = logging.getLogger(__name__)
 
 
+class _TimeoutsInOneLine(logging.Filter):
+    """amqtt logs a client that did not acknowledge a QoS 1 message in time (a slow or gone
+    node: the message stays queued for it) as an error with a traceback. That is a fact about
+    the client, not a fault of the broker: one line of warning, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, TimeoutError):
+            record.msg, record.args = "a client did not acknowledge in time: %s", (exc,)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_ONE_LINE = _TimeoutsInOneLine()
+
+
 class AccessFiles:
     """The password and ACL files, re-read when their modification time changes."""
 
@@ -304,6 +321,9 @@ class EmbeddedBroker:
             log.warning("embedded broker bound to %s: it is meant for one machine", host)
         self.host, self.port = host, port
         config = broker_config(host, port, password_file, acl_file)
+        broker_log = logging.getLogger("amqtt.broker")
+        if _ONE_LINE not in broker_log.filters:
+            broker_log.addFilter(_ONE_LINE)
         self._broker = _TrackedBroker(config, _access(str(password_file), str(acl_file)))
 
     async def start(self) -> None:

@@ -243,3 +243,33 @@ async def test_a_will_only_on_topics_the_login_may_write(kind, make_settings, tm
             "127.0.0.1", port, username="n1", password=password, identifier="n1", will=own
         ):
             pass
+
+
+async def test_a_client_too_slow_to_acknowledge_is_one_line_of_warning(tmp_path: Path) -> None:
+    import io
+    import logging
+
+    EmbeddedBroker("127.0.0.1", free_port(), tmp_path / "passwd", tmp_path / "acl")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    broker_log = logging.getLogger("amqtt.broker")
+    broker_log.addHandler(handler)
+    try:
+        try:
+            raise TimeoutError("Timeout waiting for PUBACK for packet ID 3")
+        except TimeoutError:
+            broker_log.exception("Task failed and will be skipped: <Task ...>")
+        try:
+            raise ValueError("a real fault")
+        except ValueError:
+            broker_log.exception("Task failed and will be skipped: <Task ...>")
+    finally:
+        broker_log.removeHandler(handler)
+    first, *rest = out.getvalue().splitlines()
+    assert first == (
+        "WARNING amqtt.broker: a client did not acknowledge in time: "
+        "Timeout waiting for PUBACK for packet ID 3"
+    )
+    # Any other failure keeps its traceback.
+    assert rest[0].startswith("ERROR amqtt.broker: Task failed") and "Traceback" in rest[1]

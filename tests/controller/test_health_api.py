@@ -90,7 +90,7 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             events: list[dict[str, Any]] = []
             connected = asyncio.Event()
             stream = asyncio.create_task(listen(ctl, tech, events, connected))
-            await asyncio.wait_for(connected.wait(), 10)
+            await asyncio.wait_for(connected.wait(), 60)
             service = ctl.service
             # The public interface other modules use (e.g. a firmware rollout).
             with service.db.session() as s:

@@ -80,7 +80,7 @@ async def test_alert_preempts_item_repeats_and_timeline_resumes(
 ) -> None:
     media.files["news.mp3"] = media.files["siren.mp3"] = SIREN
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     t0, url = now(), media.url("news.mp3")
     await controller.push_timeline(
         "n1",
@@ -123,7 +123,7 @@ async def test_cancel_stops_at_once_with_volume_restored(
     def telemetry() -> list[Telemetry]:
         return controller.telemetry("n1")
 
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     body = alert("a1", media.url("siren.mp3"), SIREN, repeat=0, volume=95, test=True)
     await send(controller, body)
     await until(
@@ -161,7 +161,7 @@ async def test_update_switches_media(
 ) -> None:
     media.files["siren.mp3"], media.files["update.mp3"] = SIREN, UPDATE
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     await send(controller, alert("a1", media.url("siren.mp3"), SIREN, repeat=0))
     await until(lambda: node.active_alert, what="v1 sounding")
     await send(controller, alert("a1", media.url("update.mp3"), UPDATE, version=2, repeat=1))
@@ -185,7 +185,7 @@ async def test_retained_play_reaches_late_node_but_cleared_one_does_not(
     await send(controller, cancel("a1"), "commune-1")
     await clear(controller, "commune-1")
     late = start_node("n2")
-    await asyncio.wait_for(late.connected.wait(), 5)
+    await asyncio.wait_for(late.connected.wait(), 60)
     # A retained message reaches a subscriber before anything published after it.
     await barrier(controller, "commune-1", "n2")
     assert late.alerts_played == [] and late.alerts_received == 1  # the barrier alone
@@ -202,7 +202,7 @@ async def test_retained_play_past_its_last_repetition_is_not_sounded_by_a_late_n
     url = media.url("siren.mp3")
     await send(controller, alert("over", url, SIREN, play_by=now() - 1000), "commune-1")
     node = start_node("n1")
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     await barrier(controller, "commune-1")
     assert node.alerts_played == [] and node.alerts_received == 2  # the retained one, the barrier
     assert kinds(controller) == [BARRIER]
@@ -218,7 +218,7 @@ async def test_expired_alerts_are_not_played_and_expiry_ends_playing(
     media.files["siren.mp3"] = SIREN
     clock = SteppedClock()
     node = start_node(clock=clock)
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     url = media.url("siren.mp3")
     await send(controller, alert("old", url, SIREN, expires=now() - 1000))
     await until(lambda: controller.events("n1", "alert_failed"), what="expired reported")
@@ -247,7 +247,7 @@ async def test_forged_replayed_and_duplicate_alerts(
 ) -> None:
     media.files["siren.mp3"] = SIREN
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     url, topic = media.url("siren.mp3"), controller.topics.area_alert("village-1")
     stranger = Signer(new_private_key())
     replayed = controller.sign("alert", alert("old", url, SIREN, area="village-1"))  # lower seq
@@ -276,7 +276,7 @@ async def test_alert_signed_for_another_area_is_refused(
     no area; the node reports each refusal."""
     media.files["siren.mp3"] = SIREN
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     url, topic = media.url("siren.mp3"), controller.topics.area_alert("village-1")
     elsewhere = controller.sign("alert", alert("a1", url, SIREN, area="village-2"))
     unbound = controller.sign("alert", alert("a2", url, SIREN))
@@ -298,7 +298,7 @@ async def test_same_alert_on_two_areas_plays_once(
 ) -> None:
     media.files["siren.mp3"] = SIREN
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     body = alert("a1", media.url("siren.mp3"), SIREN, repeat=1)
     await send(controller, body, "village-1")
     await send(controller, body, "commune-1")
@@ -316,7 +316,7 @@ async def test_corrupted_media_fails_and_never_plays_again(
     media.files["siren.mp3"] = b"X" * len(SIREN)  # right size, wrong bytes
     media.hold = threading.Event()  # the first KiB, then nothing until released
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     await send(controller, alert("a1", media.url("siren.mp3"), SIREN, repeat=0))
     # Progressive: it sounds from the first chunk while the rest is still held back.
     await until(lambda: node.active_alert, what="sound from the first chunk")

@@ -18,7 +18,7 @@ async def test_volume_command_is_acked_and_reported(
     start_node: Callable[..., Node], controller: Controller
 ) -> None:
     node = start_node(heartbeat_s=0.2)
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     cmd_id = await controller.command("n1", "volume", {"level": 35})
     bad_id = await controller.command("n1", "volume", {"level": 300})
     await until(lambda: len(controller.acks("n1")) == 2, what="acks")
@@ -35,7 +35,7 @@ async def test_unknown_and_unsigned_commands(
     start_node: Callable[..., Node], controller: Controller
 ) -> None:
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     unknown_id = await controller.command("n1", "self_destruct")
     unsigned = json.loads(controller.sign("cmd", {"node_id": "n1", "command": "reboot"}))
     unsigned["sig"] = ""
@@ -51,7 +51,7 @@ async def test_stop_reboot_and_resync(
 ) -> None:
     media.files["a.mp3"] = DATA
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     start = SystemClock().now_ms() + 700
     await controller.push_timeline(
         "n1", 1, [item("long", start, media.url("a.mp3"), DATA, duration_ms=60_000)]

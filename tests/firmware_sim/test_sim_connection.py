@@ -38,7 +38,7 @@ async def test_clean_shutdown_says_offline(prefix: str, controller: Controller) 
     )
     node = Node(config, SystemClock())
     task = asyncio.create_task(node.run())
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await until(
@@ -55,7 +55,7 @@ async def test_connection_loss_will_and_events_delivered_after_reconnect(
 ) -> None:
     node = start_node(port=proxy.port)
     node.backoff_max_s = 1.0  # the default 30 s cap is for real outages, not for tests
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     media.files["a.mp3"] = b"A" * 1000
     start = SystemClock().now_ms() + 1500
     await controller.push_timeline(

@@ -46,7 +46,7 @@ async def test_update_is_fetched_with_the_token_verified_installed_and_rebooted_
         media_token="n1.secret-token",
         media_token_url=media.url("media/token"),
     )
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     # The state is published before `connected` is set; its delivery may trail.
     await until(lambda: controller.states("n1"), what="the node's online state")
     assert controller.states("n1")[-1].firmware == "sim-1.0.0"
@@ -93,7 +93,7 @@ async def test_bad_images_and_bad_args_are_refused_and_the_old_version_kept(
     media.files["corrupt.bin"] = b"\xff" + IMAGE[1:]  # one byte off: same size, other sha256
     media.files["slow.bin"] = IMAGE
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
 
     async def answer(args: dict) -> str:
         cmd_id = await controller.command("n1", "update_firmware", args)

@@ -20,7 +20,7 @@ async def test_bad_media_is_never_played_and_repair_is_retried(
     media.files["a.mp3"] = b"tampered A " * 300  # wrong hash and size, forever
     media.files["b.mp3"] = b"X" * len(GOOD_B)  # right size, wrong hash, repaired later
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     now = SystemClock().now_ms()
     await controller.push_timeline(
         "n1",
@@ -55,7 +55,7 @@ async def test_items_sharing_media_share_one_download(
 ) -> None:
     media.files["a.mp3"] = GOOD_A
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     now = SystemClock().now_ms()
     url = media.url("a.mp3")
     await controller.push_timeline(

@@ -61,7 +61,7 @@ async def test_stream_item_is_read_framed_and_measured(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer, station: Station
 ) -> None:
     node = start_node(media_token="node-secret", media_token_url=media.url("media/token"))
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     start = SystemClock().now_ms() + 500
     item = stream_item("r1", start, station.url, media, 4000, fallback=True)
     await controller.push_timeline("n1", 1, [item])
@@ -86,7 +86,7 @@ async def test_dropped_source_reconnects_falls_back_and_recovers(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer, station: Station
 ) -> None:
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     start = SystemClock().now_ms() + 300
     item = stream_item("r1", start, station.url, media, 9000, fallback=True)
     await controller.push_timeline("n1", 1, [item])
@@ -114,7 +114,7 @@ async def test_dead_source_without_fallback_says_so(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     start = SystemClock().now_ms() + 200
     item = stream_item("r1", start, "http://127.0.0.1:9/none.mp3", media, 3000)
     await controller.push_timeline("n1", 1, [item])
@@ -129,7 +129,7 @@ async def test_hls_station_is_followed_segment_by_segment(
     station = await Station("hls", kbps=48).start()
     try:
         node = start_node()
-        await asyncio.wait_for(node.connected.wait(), 5)
+        await asyncio.wait_for(node.connected.wait(), 60)
         start = SystemClock().now_ms() + 200
         item = stream_item("h1", start, station.url, media, 5000, format="hls")
         await controller.push_timeline("n1", 1, [item])
@@ -148,7 +148,7 @@ async def test_live_item_ends_when_its_source_ends_it(
 ) -> None:
     # A short MP3 served whole and then closed, as the controller ends a stopped live stream.
     node = start_node(media_token="node-secret", media_token_url=media.url("media/token"))
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     start = SystemClock().now_ms() + 200
     item = stream_item("l1", start, media.url("said.mp3"), media, 60_000, live=True, auth=True)
     media.files["said.mp3"] = await _record(station, 1.0)
@@ -178,7 +178,7 @@ async def test_stream_learned_late_is_joined_for_what_is_left_of_its_time(
     """A recording learned of 8 s late is missed; a live voice or a relay is joined at its
     live edge and ends at its scheduled end, not a whole duration later."""
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     start = SystemClock().now_ms() - 8000
     item = stream_item("late-live", start, station.url, media, 11_000, live=True)
     await controller.push_timeline("n1", 1, [item])

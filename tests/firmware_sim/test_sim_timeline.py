@@ -19,7 +19,7 @@ async def test_signed_timeline_plays_at_start_time(
 ) -> None:
     media.files["a.mp3"] = DATA
     node = start_node(media_token="secret-token", media_token_url=media.url("media/token"))
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     start = SystemClock().now_ms() + 1200
     await controller.push_timeline("n1", 1, [item("i1", start, media.url("a.mp3"), DATA)])
     await until(
@@ -56,7 +56,7 @@ async def test_late_items_start_within_tolerance_and_are_missed_beyond(
 ) -> None:
     media.files["a.mp3"] = DATA
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     now = SystemClock().now_ms()
     url = media.url("a.mp3")
     await controller.push_timeline(
@@ -79,7 +79,7 @@ async def test_higher_priority_item_preempts(
 ) -> None:
     media.files["a.mp3"] = DATA
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     now = SystemClock().now_ms()
     url = media.url("a.mp3")
     await controller.push_timeline(
@@ -104,7 +104,7 @@ async def test_bad_messages_are_counted_not_applied(
     start_node: Callable[..., Node], controller: Controller
 ) -> None:
     node = start_node()
-    await asyncio.wait_for(node.connected.wait(), 5)
+    await asyncio.wait_for(node.connected.wait(), 60)
     topic = controller.topics.timeline("n1")
     now = SystemClock().now_ms()
     stranger = Signer(new_private_key())

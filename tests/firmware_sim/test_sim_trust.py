@@ -70,7 +70,7 @@ async def running(cfg: NodeConfig) -> AsyncIterator[Node]:
     node = Node(cfg, SystemClock())
     task = asyncio.create_task(node.run())
     try:
-        await asyncio.wait_for(node.connected.wait(), 5)
+        await asyncio.wait_for(node.connected.wait(), 60)
         yield node
     finally:
         task.cancel()
