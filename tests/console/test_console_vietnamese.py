@@ -297,6 +297,13 @@ async def test_commands_name_themselves_and_an_offline_node_is_explained(make_se
     async with console_site(make_settings()) as site:
         async with fleet_of([site.configs["na1"]]) as gone:
             await wait_for(lambda: gone.summary().connected == 1, 20, "na1 to connect")
+
+        async def na1_offline() -> bool:
+            node = (await site.ctl.api("GET", "/nodes/na1")).json()
+            return node["status"] != "online"
+
+        # Gone: the controller knows before the page asks it to play a tone there.
+        await wait_for(na1_offline, 60, "the controller to see na1 offline")
         async with fleet_of([site.configs["na2"]]) as fleet:
             await wait_for(lambda: fleet.summary().connected == 1, 20, "na2 to connect")
 
