@@ -74,6 +74,16 @@ def final(controller: Controller, cmd_id: str) -> CommandAck | None:
     return next((a for a in acks_of(controller, cmd_id) if a.final), None)
 
 
+async def listening(controller: Controller, heartbeats_before: int) -> None:
+    """A node says `online` before it subscribes (docs/protocol.md); its first heartbeat comes
+    after: from then on a command reaches it (one sent in between is lost on a busy machine)."""
+    await until(
+        lambda: len(controller.telemetry("n1")) > heartbeats_before,
+        timeout=120,
+        what="a heartbeat of the node that came online",
+    )
+
+
 async def test_an_update_is_installed_as_a_release_and_a_dead_one_rolled_back(
     controller: Controller, media: MediaServer, prefix: str, tmp_path: Path
 ) -> None:
@@ -111,6 +121,7 @@ async def test_an_update_is_installed_as_a_release_and_a_dead_one_rolled_back(
             timeout=60,
             what="release 1.0 online",
         )
+        await listening(controller, 0)
 
         # A good release: downloaded with the token, unpacked, switched to, confirmed online.
         good = release_image({"run-node": (run_node, 0o755), "share/notes.txt": ("2.0\n", 0o644)})
@@ -166,6 +177,7 @@ async def test_an_update_is_installed_as_a_release_and_a_dead_one_rolled_back(
             timeout=60,
             what="2.0 online again",
         )
+        await listening(controller, len(controller.telemetry("n1")))
         cmd = await controller.command(
             "n1",
             "update_firmware",
