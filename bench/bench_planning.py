@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlmodel import Session, col, select  # noqa: E402
 
+from bench.bench_ingest import fresh_postgres  # noqa: E402
 from controller.core.config import Settings  # noqa: E402
 from controller.core.db import Database  # noqa: E402
 from controller.core.models import Announcement, Area, Delivery, DeliveryState, Node  # noqa: E402
@@ -97,15 +97,6 @@ def postgres_url() -> str | None:
     except Exception:
         return None
     return url
-
-
-def fresh_postgres(admin_url: str) -> str:
-    name = f"radio_bench_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def drop_postgres(admin_url: str, url: str) -> None:

@@ -4,10 +4,10 @@ administration commands), only checked by `radio serve`, so instances never race
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -152,3 +152,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+T = TypeVar("T")
+
+
+def in_chunks(values: Sequence[T], size: int = 500) -> list[list[T]]:
+    """`values` in lists of at most `size`: an IN (...) list that every database takes."""
+    return [list(values[start : start + size]) for start in range(0, len(values), size)]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
-from controller.core.db import Database
+from controller.core.db import Database, in_chunks
 from controller.core.events import (
     Changes,
     CommandAckHeard,
@@ -312,7 +312,7 @@ class ReportIngest:
         if not events:
             return []
         stored: set[str] = set()
-        for chunk in _chunks(sorted({ev.id for ev, _ in events})):
+        for chunk in in_chunks(sorted({ev.id for ev, _ in events})):
             stored.update(
                 session.exec(
                     select(NodeEventRecord.id).where(col(NodeEventRecord.id).in_(chunk))
@@ -375,7 +375,7 @@ class ReportIngest:
             (ev.node_id, ev.item_id) for ev in events if ev.type in _EVENT_STATE and ev.item_id
         }
         found: dict[tuple[str, str], Delivery] = {}
-        for chunk in _chunks(sorted(wanted)):
+        for chunk in in_chunks(sorted(wanted)):
             for d in session.exec(
                 select(Delivery).where(
                     col(Delivery.node_id).in_({node for node, _ in chunk}),
@@ -416,8 +416,3 @@ class ReportIngest:
             state=d.state,
             latency_ms=ev.ts - utc_ms(d.planned_start) if state == DeliveryState.started else None,
         )
-
-
-def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
-    """`values` in lists of at most `size`: an IN (...) list that every database takes."""
-    return [values[start : start + size] for start in range(0, len(values), size)]

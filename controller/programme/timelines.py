@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from controller.core.config import Settings
-from controller.core.db import Database, is_transient
+from controller.core.db import Database, in_chunks, is_transient
 from controller.core.models import (
     Delivery,
     DeliveryState,
@@ -224,7 +224,7 @@ class TimelineService:
         if not replanned:
             return
         waiting: dict[str, dict[str, Delivery]] = {}
-        for chunk in _chunks([node.id for node, _items, _occ in replanned]):
+        for chunk in in_chunks([node.id for node, _items, _occ in replanned]):
             for found in session.exec(
                 select(Delivery).where(
                     col(Delivery.node_id).in_(chunk), col(Delivery.state).in_(_WAITING)
@@ -238,7 +238,7 @@ class TimelineService:
             if item.item_id not in waiting.get(node.id, {})
         }
         reported: dict[tuple[str, str], Delivery] = {}
-        for chunk in _chunks(sorted({node_id for node_id, _item in missing})):
+        for chunk in in_chunks(sorted({node_id for node_id, _item in missing})):
             members = set(chunk)
             wanted = sorted({item_id for node_id, item_id in missing if node_id in members})
             for found in session.exec(
@@ -336,8 +336,3 @@ def affected_nodes(session: Session, registry: Registry, schedule_id: int) -> se
     for group in members(session, {t.target_id for t in targets if t.kind == "group"}).values():
         result |= group
     return result | {n.id for n in registry.nodes_under(session, areas)}
-
-
-def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
-    """`values` in lists of at most `size`: an IN (...) list that every database takes."""
-    return [values[start : start + size] for start in range(0, len(values), size)]
