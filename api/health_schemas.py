@@ -95,6 +95,19 @@ class FleetTotals(BaseModel):
     alarmed: int
 
 
+class NodeList(BaseModel):
+    """One page of nodes, by id, with how many match and how many are in each state."""
+
+    items: list[NodeHealthPublic]
+    total: int = Field(description="Nodes matching every filter")
+    offset: int
+    limit: int
+    counts: FleetTotals = Field(
+        description="Nodes matching every filter but `state`, per state (to show beside a "
+        "state filter's choices)"
+    )
+
+
 class FleetSummary(BaseModel):
     area_id: str | None
     totals: FleetTotals

@@ -449,7 +449,9 @@ async def measure(count: int, work: Path, broker: str, profile: bool) -> str:
                 len(
                     [
                         n
-                        for n in (await http.get("/api/v1/nodes", headers=auth)).json()
+                        for n in (
+                            await http.get("/api/v1/nodes", headers=auth, params={"limit": 500})
+                        ).json()["items"]
                         if n["status"] == "online"
                     ]
                 )

@@ -101,7 +101,9 @@ async def measure(ctl: subprocess.Popen[bytes], port: int, provs: list[dict]) ->
             fleet = Fleet([NodeConfig.model_validate(p) for p in provs], SystemClock())
             fleet_task = asyncio.create_task(fleet.run(display=False))
             while True:
-                nodes = (await http.get(f"{base}/nodes", headers=auth)).json()
+                nodes = (
+                    await http.get(f"{base}/nodes", headers=auth, params={"limit": 500})
+                ).json()["items"]
                 if sum(n["state"] == "online" for n in nodes) == NODES:
                     break
                 await asyncio.sleep(0.2)

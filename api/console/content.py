@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from api.console.devices import STREAM_S
 from api.console.pages import LOCAL, ApiRefused, Console, ConsoleDep, duration, local
 from api.console.repetition import describe, names_of, target_names
 from controller.auth.access import Permission
+from controller.health.fleet_view import STATES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 RECENT = 50
@@ -32,8 +32,8 @@ def today() -> date:
 @router.get("/", response_class=HTMLResponse)
 async def overview(console: ConsoleDep) -> HTMLResponse:
     console.allow("home")
-    nodes = await console.get("/api/v1/nodes")
-    counts = Counter(n.get("state") or n["status"] for n in nodes)
+    fleet = (await console.get("/api/v1/nodes", limit=1))["counts"]
+    counts = {s: fleet[s] for s in STATES if fleet[s]}
     active = await console.get("/api/v1/alerts", state="active")
     drafts = []
     if console.can("approvals"):
@@ -45,8 +45,8 @@ async def overview(console: ConsoleDep) -> HTMLResponse:
     return console.render(
         "home.html",
         "home",
-        node_counts=dict(counts),
-        nodes=len(nodes),
+        node_counts=counts,
+        nodes=fleet["nodes"],
         alerts=active,
         drafts=drafts,
         can_alert=can_alert,

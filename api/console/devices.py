@@ -7,15 +7,18 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from api.console.pages import ApiRefused, Console, ConsoleDep
-from controller.core.events import AlarmChanged, NodeStatusChanged
+from api.console.pages import NODE_PAGE, ApiRefused, Console, ConsoleDep
+from controller.core.events import NodeStatusChanged
+from controller.health.fleet_view import STATES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 STATUSES = ("online", "offline", "lost", "unknown")
+PAGE_ROWS = 100  # nodes per page of the table
 # Between changes, the stream re-reads states this often: a node going silent changes its
 # state by the passing of time, with no report to announce it.
 RECHECK_S = 5.0
@@ -29,8 +32,19 @@ def state_of(node: dict[str, Any]) -> str:
     return str(node.get("state") or node["status"])
 
 
-async def states(console: Console) -> dict[str, str]:
-    return {n["id"]: state_of(n) for n in await console.get("/api/v1/nodes")}
+async def states(console: Console, ids: list[str]) -> dict[str, str]:
+    """The states of these nodes (of every node the person may see when none are named)."""
+    if not ids:
+        return {n["id"]: state_of(n) for n in await console.all_nodes()}
+    page = await console.get("/api/v1/nodes", id=ids, limit=len(ids))
+    return {n["id"]: state_of(n) for n in page["items"]}
+
+
+def event_state(event: NodeStatusChanged) -> str:
+    """The state a change gives its node, as the API would show it."""
+    if event.state is not None:
+        return event.state
+    return event.status if event.status in ("online", "unknown") else "offline"
 
 
 @router.get("/map", response_class=HTMLResponse)
@@ -46,7 +60,7 @@ async def node_map(console: ConsoleDep) -> HTMLResponse:
             "lon": n["lon"],
             "status": state_of(n),
         }
-        for n in await console.get("/api/v1/nodes")
+        for n in await console.all_nodes()
     ]
     shown = sorted({n["status"] for n in nodes} | set(STATUSES), key=_order)
     return console.render(
@@ -65,20 +79,26 @@ def _order(status: str) -> tuple[int, str]:
 
 @router.get("/nodes", response_class=HTMLResponse)
 async def node_table(
-    console: ConsoleDep, status: str = "", area: str = "", q: str = ""
+    console: ConsoleDep, status: str = "", area: str = "", q: str = "", page: int = 1
 ) -> HTMLResponse:
+    """The node table, a page of PAGE_ROWS at a time (the API filters and counts)."""
     console.allow("nodes")
     areas = await console.areas()
-    nodes = await console.get("/api/v1/nodes", area_id=area[:64] or None)
-    known = sorted({state_of(n) for n in nodes} | set(STATUSES), key=_order)
-    status = status if status in known else ""
-    needle = q.strip().lower()[:100]
-    rows = [
-        n
-        for n in nodes
-        if (not status or state_of(n) == status)
-        and (not needle or needle in n["id"].lower() or needle in n["name"].lower())
-    ]
+    status = status if status in STATES else ""
+    text = q.strip()[:100]
+    filters = {"area_id": area[:64] or None, "q": text or None, "state": status or None}
+    page = min(max(page, 1), 100_000)
+    found = await console.get(
+        "/api/v1/nodes", **filters, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS
+    )
+    pages = max(1, -(-found["total"] // PAGE_ROWS))
+    if page > pages:  # past the end (the list shrank, or a typed address): show the last page
+        page = pages
+        found = await console.get(
+            "/api/v1/nodes", **filters, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS
+        )
+    rows = found["items"]
+    link = {k: v for k, v in {"status": status, "area": area[:64], "q": text}.items() if v}
     return console.render(
         "nodes.html",
         "nodes",
@@ -86,38 +106,63 @@ async def node_table(
         state_of=state_of,
         names={a.id: a.name for a in areas},
         areas=areas,
-        statuses=known,
+        statuses=STATES,
+        counts=found["counts"],
+        total=found["total"],
+        first=(page - 1) * PAGE_ROWS + 1 if rows else 0,
+        last=(page - 1) * PAGE_ROWS + len(rows),
+        page=page,
+        pages=pages,
+        query=urlencode(link),
         status=status,
         area=area,
-        q=q[:100],
+        q=text,
     )
 
 
 @router.get("/nodes/events")
-async def node_events(console: ConsoleDep, request: Request) -> StreamingResponse:
-    """Server-sent events: the state of every node the person may see, again at each change."""
+async def node_events(console: ConsoleDep, request: Request, ids: str = "") -> StreamingResponse:
+    """Server-sent events: node states as `{id: state}`. First the states of the nodes named
+    in `ids` (comma-separated, the rows of a page; none: every node the person may see), then
+    each change as the controller's events tell it (pushed, not re-read), and every RECHECK_S
+    a re-read of those nodes for what no event of this instance tells (a change ingested by
+    another instance; a flapping node calming down)."""
     service = console.service
+    wanted = [i for i in ids.split(",") if i][:NODE_PAGE]
+    watched = set(wanted)
+    # The areas whose nodes the person sees (for a change when no nodes are named).
+    visible: set[str] = set()
+    if not watched:
+        with contextlib.suppress(ApiRefused):  # logged out: the stream's first read ends it
+            visible = {a.id for a in await console.areas()}
+    pending: dict[str, str] = {}
     wake = asyncio.Event()
 
-    def on_change(_event: NodeStatusChanged | AlarmChanged) -> None:
-        wake.set()
+    def on_change(event: NodeStatusChanged) -> None:
+        if (event.node_id in watched) if watched else (event.area_id in visible):
+            pending[event.node_id] = event_state(event)
+            wake.set()
 
     async def stream() -> AsyncIterator[str]:
-        last: dict[str, str] | None = None
+        known: dict[str, str] = {}
         ends = asyncio.get_running_loop().time() + STREAM_S
-        with service.changes.subscribe(
-            (NodeStatusChanged, AlarmChanged), on_change, "console node states"
-        ):
+        next_read = 0.0
+        with service.changes.subscribe(NodeStatusChanged, on_change, "console node states"):
             yield "retry: 1000\n\n"
             while asyncio.get_running_loop().time() < ends and not await request.is_disconnected():
                 wake.clear()
-                try:
-                    now = await states(console)
-                except ApiRefused:
-                    return  # logged out meanwhile
-                if now != last:
-                    last = now
-                    yield f"event: nodes\ndata: {json.dumps(now)}\n\n"
+                now = dict(pending)
+                pending.clear()
+                if asyncio.get_running_loop().time() >= next_read:
+                    try:
+                        now |= await states(console, wanted)
+                    except ApiRefused:
+                        return  # logged out meanwhile
+                    next_read = asyncio.get_running_loop().time() + RECHECK_S
+                changed = {k: v for k, v in now.items() if known.get(k) != v}
+                if changed:
+                    known |= changed
+                    yield f"event: nodes\ndata: {json.dumps(changed)}\n\n"
                 else:
                     yield ": keep-alive\n\n"
                 with contextlib.suppress(TimeoutError):

@@ -45,7 +45,7 @@ async def new_alert(console: ConsoleDep) -> HTMLResponse:
         "alerts",
         templates=templates,
         areas=areas,
-        places=places(areas, await console.get("/api/v1/nodes")),
+        places=places(areas, await console.all_nodes()),
         tile_url=console.service.settings.console_tile_url or "",
     )
 

@@ -29,6 +29,9 @@ ALL = frozenset(Role)
 PEOPLE = frozenset({Role.admin, Role.officer, Role.commune_staff})
 
 
+NODE_PAGE = 500  # the API's largest page of nodes
+
+
 @dataclass(frozen=True)
 class Page:
     key: str
@@ -144,10 +147,11 @@ def num(ctx: Any, value: float | int | None, digits: int | None = None, sign: bo
     `digits` after the separator (else as few as needed); `sign` always shows + or −."""
     if value is None:
         return "—"
+    if isinstance(value, int) and digits is None:  # thousands grouped: 10.000 / 10,000
+        shown = format(value, ("+" if sign else "") + ",")
+        return shown.replace(",", ".") if ctx.get("lang", "vi") == "vi" else shown
     spec = ("+" if sign else "") + (f".{digits}f" if digits is not None else "g")
-    shown = format(
-        float(value) if digits is not None or not isinstance(value, int) else value, spec
-    )
+    shown = format(float(value) if digits is not None else value, spec)
     return shown.replace(".", ",") if ctx.get("lang", "vi") == "vi" else shown
 
 
@@ -196,6 +200,16 @@ class Console:
                 detail = ""
             raise ApiRefused(r.status_code, detail)
         return r.json()
+
+    async def all_nodes(self, **params: Any) -> list[dict[str, Any]]:
+        """Every node the person may see (the API's pages, one after the other), for the pages
+        that pick from or draw them all: the map and the target pickers."""
+        nodes: list[dict[str, Any]] = []
+        while True:
+            page = await self.get("/api/v1/nodes", **params, offset=len(nodes), limit=NODE_PAGE)
+            nodes += page["items"]
+            if not page["items"] or len(nodes) >= page["total"]:
+                return nodes
 
     def allow(self, key: str) -> None:
         if not self.can(key):

@@ -74,8 +74,7 @@ async def groups_page(console: ConsoleDep) -> HTMLResponse:
             # Every area the node lies in: the form offers it for a group of any of them.
             "within": " ".join(tree.lineage(n["area_id"])),
         }
-        for n in await console.get("/api/v1/nodes")
-        if not n["retired"]
+        for n in await console.all_nodes()
     ]
     return console.render(
         "groups.html",

@@ -89,7 +89,7 @@ def target_names(
 
 
 async def names_of(console: Console, areas: list[AreaChoice]) -> dict[str, dict[str, str]]:
-    nodes = await console.get("/api/v1/nodes")
+    nodes = await console.all_nodes()
     groups = await console.get("/api/v1/groups") if console.can("groups") else []
     return {
         "areas": {a.id: a.name for a in areas},

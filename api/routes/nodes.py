@@ -10,7 +10,13 @@ from typing import Literal
 from fastapi import APIRouter, Query, status
 
 from api.deps import GuardDep, ServiceDep, SessionDep
-from api.health_schemas import NodeEventPublic, NodeHealthPublic, TelemetryHistory
+from api.health_schemas import (
+    FleetTotals,
+    NodeEventPublic,
+    NodeHealthPublic,
+    NodeList,
+    TelemetryHistory,
+)
 from api.schemas import NodeCreate, NodeProvisioned, NodePublic
 from controller.auth.access import Permission
 from controller.core.config import ConfigError
@@ -19,7 +25,13 @@ from controller.core.models import Node
 from controller.core.time import utc_datetime
 from controller.fleet.registry import RegistryError
 from controller.health.alarms import AlarmKind
-from controller.health.fleet_view import NodeHealthRow, fleet, open_alarm_kinds, timeline
+from controller.health.fleet_view import (
+    NodeFilter,
+    NodeHealthRow,
+    find,
+    open_alarm_kinds,
+    timeline,
+)
 from controller.health.telemetry import TelemetryStore
 from controller.programme.broadcasts import LOCAL
 
@@ -45,7 +57,10 @@ def health_public(row: NodeHealthRow, store: TelemetryStore) -> NodeHealthPublic
     )
 
 
-@router.get("", response_model=list[NodeHealthPublic])
+PAGE_MAX = 500
+
+
+@router.get("", response_model=NodeList)
 def list_nodes(
     guard: GuardDep,
     session: SessionDep,
@@ -59,25 +74,43 @@ def list_nodes(
         default=None, description="Nodes with an alarm of this kind not cleared (any, none)"
     ),
     firmware: str | None = Query(default=None, max_length=100, description="Exact version"),
+    q: str | None = Query(
+        default=None, max_length=100, description="In the id or the name, whatever the case"
+    ),
+    node_id: list[str] = Query(
+        default=[],
+        alias="id",
+        max_length=PAGE_MAX,
+        description="Only these nodes (repeat the parameter: id=a&id=b)",
+    ),
     include_retired: bool = False,
-) -> list[NodeHealthPublic]:
+    offset: int = Query(default=0, ge=0, le=10_000_000),
+    limit: int = Query(default=100, ge=1, le=PAGE_MAX, description=f"At most {PAGE_MAX}"),
+) -> NodeList:
+    """The nodes you may see, a page at a time, ordered by id."""
     guard.check(Permission.read)
-    areas = guard.tree.descendants(area_id) if area_id is not None else None
-    out = []
-    for row in fleet(session, service.health.presence, include_retired):
-        n = row.node
-        if not guard.sees(n.area_id) or (areas is not None and n.area_id not in areas):
-            continue
-        if (status is not None and n.status != status) or (state and row.state != state):
-            continue
-        if firmware is not None and n.firmware != firmware:
-            continue
-        if (alarm == "any" and not row.alarms) or (alarm == "none" and row.alarms):
-            continue
-        if alarm not in (None, "any", "none") and str(alarm) not in row.alarms:
-            continue
-        out.append(health_public(row, service.health.telemetry))
-    return out
+    scope = guard.tree.descendants(area_id) if area_id is not None else set(guard.tree.parents)
+    areas: set[str] | None = {a for a in scope if guard.sees(a)}
+    if area_id is None and len(areas or ()) == len(scope):
+        areas = None  # every area: no need to test each node's
+    query = NodeFilter(
+        areas=None if areas is None else frozenset(areas),
+        status=status,
+        state=state,
+        alarm=None if alarm is None else str(alarm),
+        firmware=firmware,
+        text=(q or "").strip() or None,
+        include_retired=include_retired,
+        ids=frozenset(i[:64] for i in node_id) or None,
+    )
+    page = find(session, service.health.presence, query, offset, limit)
+    return NodeList(
+        items=[health_public(row, service.health.telemetry) for row in page.rows],
+        total=page.total,
+        offset=offset,
+        limit=limit,
+        counts=FleetTotals.model_validate(page.counts),
+    )
 
 
 def visible(session: SessionDep, guard: GuardDep, node_id: str) -> Node:

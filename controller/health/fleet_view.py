@@ -54,17 +54,76 @@ def open_alarm_kinds(session: Session) -> dict[str, list[str]]:
     return kinds
 
 
-def fleet(
-    session: Session, presence: Presence, include_retired: bool = False
-) -> list[NodeHealthRow]:
+def _select_nodes(include_retired: bool) -> Any:
     query = select(*NODE_COLUMNS).order_by(col(Node.id))  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
-    if not include_retired:
-        query = query.where(Node.retired == False)  # noqa: E712
+    return query if include_retired else query.where(Node.retired == False)  # noqa: E712
+
+
+def _rows(session: Session, presence: Presence, query: Any) -> list[NodeHealthRow]:
     kinds = open_alarm_kinds(session)
     return [
         NodeHealthRow(n, presence.state_of(n), sorted(kinds.get(n.id, [])))
         for n in session.exec(query).all()
     ]
+
+
+def fleet(
+    session: Session, presence: Presence, include_retired: bool = False
+) -> list[NodeHealthRow]:
+    return _rows(session, presence, _select_nodes(include_retired))
+
+
+@dataclass(frozen=True)
+class NodeFilter:
+    """Which nodes a list shows. `areas` is the set of areas whose nodes may appear (the
+    person's own and the one asked for, already combined); None: every area."""
+
+    areas: frozenset[str] | None = None
+    status: str | None = None  # raw status: online, offline, lost, unknown
+    state: str | None = None  # device health's: online, offline, flapping, unknown
+    alarm: str | None = None  # a kind not cleared, "any" or "none"
+    firmware: str | None = None
+    text: str | None = None  # in the id or the name, whatever the case
+    include_retired: bool = False
+    ids: frozenset[str] | None = None  # only these nodes
+
+    def admits(self, row: NodeHealthRow) -> bool:
+        """Every filter but the state: the page's counts per state are of these nodes."""
+        n = row.node
+        if self.areas is not None and n.area_id not in self.areas:
+            return False
+        if (self.alarm == "any" and not row.alarms) or (self.alarm == "none" and row.alarms):
+            return False
+        if self.alarm not in (None, "any", "none") and self.alarm not in row.alarms:
+            return False
+        if self.text:
+            needle = self.text.casefold()
+            return needle in n.id.casefold() or needle in n.name.casefold()
+        return True
+
+
+@dataclass
+class NodePage:
+    rows: list[NodeHealthRow]  # the page: offset .. offset + limit of the matching nodes, by id
+    total: int  # every node matching the filters
+    counts: dict[str, int]  # per state (and nodes, alarmed) of the nodes matching all but state
+
+
+def find(
+    session: Session, presence: Presence, query: NodeFilter, offset: int, limit: int
+) -> NodePage:
+    """One page of the fleet: the columns are read in one query (filters on columns in SQL),
+    the state and alarms joined from memory and one alarm query, the page cut by id."""
+    select_nodes = _select_nodes(query.include_retired)
+    if query.status is not None:
+        select_nodes = select_nodes.where(Node.status == query.status)
+    if query.firmware is not None:
+        select_nodes = select_nodes.where(Node.firmware == query.firmware)
+    if query.ids is not None:
+        select_nodes = select_nodes.where(col(Node.id).in_(query.ids))
+    admitted = [r for r in _rows(session, presence, select_nodes) if query.admits(r)]
+    matching = [r for r in admitted if query.state is None or r.state == query.state]
+    return NodePage(matching[offset : offset + limit], len(matching), counts(admitted))
 
 
 def counts(rows: list[NodeHealthRow]) -> dict[str, int]:

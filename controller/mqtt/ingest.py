@@ -288,12 +288,12 @@ class ReportIngest:
                     node.firmware = report.firmware[:100]
                     node.last_seen = received
                     if before != node.status:
-                        changes.append(NodeStatusChanged(node_id, node.status))
+                        changes.append(NodeStatusChanged(node_id, node.status, node.area_id))
                 elif isinstance(report, Telemetry):
                     node.last_seen = received
                     if node.status != "online":
                         node.status = "online"
-                        changes.append(NodeStatusChanged(node_id, "online"))
+                        changes.append(NodeStatusChanged(node_id, "online", node.area_id))
                 elif isinstance(report, NodeEvent):
                     node.last_seen = received
                     events.append((report, received))

@@ -3,6 +3,7 @@ nodes live, the node table's filters, and nothing of another commune."""
 
 from __future__ import annotations
 
+from api.console import devices
 from tests.conftest import wait_for
 from tests.console.console_support import PHONE, console_site, needs_chromium, no_horizontal_scroll
 from tests.controller.test_broadcast_e2e import fleet_of
@@ -10,14 +11,15 @@ from tests.controller.test_broadcast_e2e import fleet_of
 pytestmark = needs_chromium
 
 MARKER = "document.querySelector('path.node-marker[data-node=\"{}\"]')"
+ROW_STATE = "document.querySelector('tr[data-node=\"{}\"] [data-status]').dataset.status"
 
 
 async def online(site, *node_ids: str) -> bool:
-    nodes = {n["id"]: n for n in (await site.ctl.api("GET", "/nodes")).json()}
+    nodes = {n["id"]: n for n in (await site.ctl.api("GET", "/nodes")).json()["items"]}
     return all(nodes[n]["status"] == "online" for n in node_ids)
 
 
-async def test_map_table_and_live_states(make_settings):
+async def test_map_table_and_live_states(make_settings, monkeypatch):
     settings = make_settings()
     async with console_site(settings) as site:
         async with fleet_of([site.configs["na1"]]) as steady:
@@ -72,3 +74,19 @@ async def test_map_table_and_live_states(make_settings):
             officer = await site.login("officer-a")
             assert (await officer.goto(f"{site.url}/console/map")).status == 403
             assert (await officer.goto(f"{site.url}/console/nodes")).status == 403
+
+            # A page at a time (two rows here), with the way to the next and back.
+            monkeypatch.setattr(devices, "PAGE_ROWS", 2)
+            await page.goto(f"{site.url}/console/nodes")
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na1", "na2"]
+            assert await page.inner_text("#node-count") == "1–2 trong 3 cụm loa"
+            async with page.expect_navigation():
+                await page.click("#node-pager-top a.next")
+            assert "page=2" in page.url
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na3"]
+            async with page.expect_navigation():
+                await page.click("#node-pager-bottom a.prev")
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na1", "na2"]
+            await page.wait_for_function(f"{ROW_STATE.format('na1')} === 'online'")
+        # na1 went away: its row says so without a reload.
+        await page.wait_for_function(f"{ROW_STATE.format('na1')} !== 'online'", timeout=30_000)

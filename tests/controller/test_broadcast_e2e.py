@@ -140,7 +140,7 @@ async def test_announcement_plays_on_every_node_and_reports_back(make_settings, 
             assert all(len(n.played) == 1 for n in fleet.nodes)
             assert started_events(ctl) == 6
 
-            nodes = (await ctl.api("GET", "/nodes")).json()
+            nodes = (await ctl.api("GET", "/nodes")).json()["items"]
             assert {n["status"] for n in nodes} == {"online"}
             assert all(n["last_seen"] for n in nodes)
 

@@ -130,7 +130,9 @@ async def test_a_village_is_updated_by_one_command_and_a_bad_image_is_refused(ma
             assert by_id["n1"].firmware.version == "sim-1.0.0" and by_id["n1"].boot == 1
 
             async def registry_says() -> bool:
-                nodes = (await ctl.api("GET", "/nodes", params={"area_id": "thon-1"})).json()
+                nodes = (await ctl.api("GET", "/nodes", params={"area_id": "thon-1"})).json()[
+                    "items"
+                ]
                 return {n["firmware"] for n in nodes if n["status"] == "online"} == {"2.0.0"}
 
             await wait_for(registry_says, 20, "the registry to hear the new version")

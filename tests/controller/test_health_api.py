@@ -38,7 +38,7 @@ async def seed(ctl: RunningController) -> dict[str, NodeConfig]:
 async def ids(ctl: RunningController, token: str | None = None, **params: Any) -> list[str]:
     r = await ctl.api("GET", "/nodes", params=params, token=token)
     assert r.status_code == 200, r.text
-    return [n["id"] for n in r.json()]
+    return [n["id"] for n in r.json()["items"]]
 
 
 async def listen(
@@ -86,6 +86,26 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             assert await ids(ctl, area_id="thon-1") == ["a1", "a2"]
             assert await ids(ctl, tech) == ["a1", "a2", "a3"]  # a technician sees their area
             assert await ids(ctl, firmware="sim-1.0.0") == ["a1", "a2", "b1"]
+            # A page at a time, by id, with how many match and how many are in each state.
+            page = (await ctl.api("GET", "/nodes", params={"limit": 2})).json()
+            assert [n["id"] for n in page["items"]] == ["a1", "a2"] and page["total"] == 4
+            assert page["counts"] == {
+                "nodes": 4,
+                "online": 3,
+                "offline": 0,
+                "flapping": 0,
+                "unknown": 1,
+                "alarmed": 0,
+            }
+            params = {"state": "online", "offset": 2, "limit": 2}
+            page = (await ctl.api("GET", "/nodes", params=params)).json()
+            assert [n["id"] for n in page["items"]] == ["b1"] and page["total"] == 3
+            assert page["counts"]["unknown"] == 1  # the counts beside a state filter ignore it
+            assert await ids(ctl, q=" A2 ") == ["a2"]  # in the id or the name, any case
+            assert await ids(ctl, id=["b1", "a3", "zz"]) == ["a3", "b1"]
+            assert await ids(ctl, tech, id=["b1", "a1"]) == ["a1"]  # never another area's
+            for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}):
+                assert (await ctl.api("GET", "/nodes", params=bad)).status_code == 422
 
             events: list[dict[str, Any]] = []
             connected = asyncio.Event()

@@ -29,7 +29,8 @@ SIDES = {"a": "thon-a", "b": "thon-b"}
 async def ids(ctl: RunningController, path: str, token: str, key: str = "id") -> set[Any]:
     r = await ctl.api("GET", path, token=token)
     assert r.status_code == 200, (path, r.text)
-    return {row[key] for row in r.json()}
+    rows = r.json()
+    return {row[key] for row in (rows["items"] if isinstance(rows, dict) else rows)}
 
 
 async def seed(ctl: RunningController) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:

@@ -60,7 +60,7 @@ async def test_fleet_in_two_processes_connects_every_node_and_reports_usage(
         try:
 
             async def online() -> bool:
-                nodes = (await ctl.api("GET", "/nodes")).json()
+                nodes = (await ctl.api("GET", "/nodes")).json()["items"]
                 return sum(n["status"] == "online" for n in nodes) == 6
 
             await wait_for(online, 40, "all six nodes online through two processes")

@@ -44,7 +44,9 @@
     mark(marker, node, node.status);
   }
 
-  function count(states) {
+  // Every node's state (placed or not): the stream sends them all, then each change.
+  const states = {};
+  function count() {
     const totals = {};
     for (const s of Object.values(states)) totals[s] = (totals[s] || 0) + 1;
     for (const cell of document.querySelectorAll(".legend .count[data-status]")) {
@@ -54,14 +56,15 @@
 
   const events = new EventSource("/console/nodes/events");
   events.addEventListener("nodes", (event) => {
-    const states = JSON.parse(event.data);
-    for (const [id, status] of Object.entries(states)) {
+    const changed = JSON.parse(event.data);
+    Object.assign(states, changed);
+    for (const [id, status] of Object.entries(changed)) {
       const known = markers[id];
       if (known && known.marker.getElement().dataset.status !== status) {
         mark(known.marker, known.node, status);
       }
     }
-    count(states);
+    count();
   });
   window.addEventListener("pagehide", () => events.close());
 })();
