@@ -57,6 +57,7 @@ async def listen(
 
 
 @pytest.mark.slow
+@pytest.mark.sql  # the node list's filters and counts are SQL
 async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
     hook_port = free_port()  # nothing listens here yet: the webhook is dead
     settings = make_settings(
