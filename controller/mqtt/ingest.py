@@ -73,6 +73,25 @@ _EVENT_STAMP = {
 }
 
 
+def lock_nodes(session: Session, node_ids: set[str]) -> dict[str, Node]:
+    """The batch's node rows, locked up front in ascending id as every writer of node rows
+    takes them (the timeline computation too): two instances or two tasks on PostgreSQL never
+    wait on each other in a circle, whatever order the reports are in. The lock is FOR NO KEY
+    UPDATE, what an UPDATE of these columns takes anyway: it leaves the rows free for the
+    foreign-key checks of rows that name a node (alarms, events, deliveries), which another
+    transaction makes in whatever order it likes (with FOR UPDATE, such an insert and this
+    lock deadlocked)."""
+    return {
+        n.id: n
+        for n in session.exec(
+            select(Node)
+            .where(col(Node.id).in_(node_ids))
+            .order_by(col(Node.id))
+            .with_for_update(key_share=True)
+        ).all()
+    }
+
+
 class Presence(Protocol):
     """Device health's bookkeeping of states and heartbeats, written in ingestion's transaction."""
 
@@ -254,18 +273,7 @@ class ReportIngest:
         """Store a batch in one transaction; the events to announce once it is committed."""
         changes: list[Event] = []
         with self.db.session() as session:
-            # The batch's node rows are locked up front, in ascending id as every writer of node
-            # rows takes them (the timeline computation too): two instances or two tasks on
-            # PostgreSQL never wait on each other in a circle, whatever order the reports are in.
-            nodes = {
-                n.id: n
-                for n in session.exec(
-                    select(Node)
-                    .where(col(Node.id).in_({b[0] for b in batch}))
-                    .order_by(col(Node.id))
-                    .with_for_update()
-                ).all()
-            }
+            nodes = lock_nodes(session, {b[0] for b in batch})
             heartbeats: list[tuple[str, Telemetry, datetime]] = []
             events: list[tuple[NodeEvent, datetime]] = []
             for node_id, _kind, report, received in batch:

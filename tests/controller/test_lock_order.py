@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from controller.core.models import Node, NodeEventRecord
 from controller.core.time import utc_datetime
+from controller.mqtt.ingest import lock_nodes
 from controller.programme.timelines import TimelineService
 from protocol.messages import EventType, NodeEvent
 from tests.conftest import running_controller, wait_for
@@ -116,3 +117,26 @@ async def test_timeline_computation_takes_node_rows_in_id_order(make_settings, p
         with ctl.service.db.session() as s:
             after = {n.id: n.timeline_version for n in s.exec(select(Node)).all()}
         assert after == {k: v + 1 for k, v in before.items()}
+
+
+@pytest.mark.postgres
+async def test_ingestion_leaves_node_rows_free_for_rows_that_name_them(make_settings, postgres_url):
+    """While ingestion holds a node's row, an alarm for that node can still be inserted (its
+    foreign-key check takes a key-share lock): the alarm rules insert alarms in their own
+    order, and a lock that blocked them deadlocked with ingestion under a soak."""
+    async with running_controller(make_settings(database_url=postgres_url)) as ctl:
+        await two_nodes(ctl)
+        with ctl.service.db.session() as s, psycopg.connect(plain(postgres_url)) as other:
+            assert set(lock_nodes(s, {"n-a", "n-b"})) == {"n-a", "n-b"}  # held until rollback
+            other.execute("SET lock_timeout = '5s'")
+            other.execute(
+                "INSERT INTO alarm (node_id, kind, severity, state, detail, raised_at, ack_note,"
+                " clear_detail, notifications) VALUES ('n-a', 'offline', 'major', 'open', '',"
+                " now(), '', '', 0)"
+            )
+            other.rollback()
+            # Another writer of the node itself still waits, as it must.
+            other.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("UPDATE node SET name = name WHERE id = 'n-b'")
+            s.rollback()
