@@ -61,6 +61,9 @@ class NodeConfig(BaseModel):
     media_token_url: str | None = Field(default=None, max_length=2000)
     firmware: str = Field(default="sim-1.0.0", max_length=200)
     heartbeat_s: float = Field(default=30, gt=0)
+    # The MQTT keep-alive: the node pings the broker after this long without sending anything,
+    # and the broker gives up on it (its last will: `lost`) after one and a half times this.
+    keepalive_s: int = Field(default=60, ge=10, le=65535)
     cache_dir: str | None = None
     # The broker's CA for mqtts://: its PEM text as the controller writes it, and/or a path on
     # this device a technician gives; both are trusted. Neither: the system's CAs.

@@ -47,7 +47,6 @@ from protocol.messages import AlertBody
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_S = 30
 
 
 class Node:
@@ -317,7 +316,7 @@ class Node:
             # Clean: the timeline is retained, stale commands are useless and events wait in
             # our own outbox, so a broker-side session would only cost broker memory.
             clean_session=True,
-            keepalive=KEEPALIVE_S,
+            keepalive=self.config.keepalive_s,
             timeout=10,
             will=aiomqtt.Will(state_topic, self.state(NodeStatus.lost), qos=1, retain=True),
             tls_context=broker.tls_context(),

@@ -92,8 +92,15 @@ class Settings(BaseSettings):
     secret_key: str = ""
     timeline_horizon_h: float = Field(default=24, gt=0, le=24 * 14)
     timeline_refresh_s: float = Field(default=300, gt=0)
-    heartbeat_s: float = Field(default=30, gt=0)
-    offline_after_s: float = Field(default=90, gt=0)
+    # Nodes on mobile data pay for every byte: a heartbeat every 10 minutes and a keep-alive
+    # every 5 keep an idle node near 4 MB a month (docs/operations.md, "Mobile data").
+    heartbeat_s: float = Field(default=600, gt=0)
+    offline_after_s: float = Field(
+        default=0, ge=0, description="0: three heartbeats (RADIO_HEARTBEAT_S × 3)"
+    )
+    node_keepalive_s: int = Field(
+        default=300, ge=10, le=65535, description="The nodes' MQTT keep-alive, in seconds"
+    )
     tts_engine: str = Field(default="espeak", description="espeak, gtts or piper")
     tts_voice: str = "vi"
     tts_fallback_engine: str | None = "espeak"
@@ -275,6 +282,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _heartbeat_timeout(self) -> Settings:
+        if not self.offline_after_s:
+            self.offline_after_s = 3 * self.heartbeat_s
         # Otherwise every node would be marked offline between two heartbeats, and flap.
         if self.offline_after_s <= self.heartbeat_s:
             raise ConfigError(

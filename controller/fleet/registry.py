@@ -204,6 +204,7 @@ class Registry:
             "media_token_url": f"{self.settings.node_base_url()}/media/token",
             "firmware": node.firmware or "sim-1.0.0",
             "heartbeat_s": self.settings.heartbeat_s,
+            "keepalive_s": self.settings.node_keepalive_s,
             # The CA itself: the controller's path to it means nothing on a node.
             "ca_pem": self.settings.node_ca_pem(),
         }

@@ -95,6 +95,8 @@ def test_the_schema_names_the_node_models_members_with_its_defaults(validator) -
         ("root_keys", ["AAAA"]),
         ("key_serial", -1),
         ("heartbeat_s", 0),
+        ("keepalive_s", 5),
+        ("keepalive_s", 70000),
         ("audio_backend", "oss"),
         ("health", "invented"),
         ("firmware", "v" * 201),
@@ -119,6 +121,7 @@ def test_what_the_node_refuses_the_schema_refuses(
         "media_token_url": None,
         "firmware": "1.0.0",
         "heartbeat_s": 30,
+        "keepalive_s": 300,
         "ca_pem": None,
     }
     assert errors(validator, good) == []

@@ -133,6 +133,7 @@ NODE_SETTINGS = {
     "topic_prefix",
     "public_url",
     "heartbeat_s",
+    "node_keepalive_s",
     "offline_after_s",
     "media_token_ttl_h",
     "secret_key",
