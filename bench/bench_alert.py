@@ -302,6 +302,7 @@ class System:
     fleets: list[subprocess.Popen[Any]] = field(default_factory=list)
     http: Any = None
     database_url: str | None = None  # PostgreSQL (production mode); SQLite in data when None
+    fleet_args: list[str] = field(default_factory=list)  # more arguments for firmware_sim
 
     def pids(self) -> list[int]:
         procs = [self.ctl, self.mosq, *self.fleets]
@@ -399,6 +400,7 @@ class System:
                     str(self.data / f"fleet{k}.status.json"),
                     "--log-level",
                     "WARNING",
+                    *self.fleet_args,
                 ],
                 env=self.env,
                 cwd=ROOT,
@@ -409,7 +411,7 @@ class System:
         return t
 
     def online(self) -> int:
-        return len(self.http.get("/nodes", params={"status": "online"}).json())
+        return int(self.http.get("/nodes", params={"status": "online", "limit": 1}).json()["total"])
 
     def wait_online(self, count: int) -> float:
         t = time.time()

@@ -32,6 +32,8 @@ class FleetSummary:
     timeline_versions: collections.Counter[int] = field(default_factory=collections.Counter)
     played: int = 0
     events_pending: int = 0
+    events_made: int = 0  # events the nodes put in their outboxes since start
+    events_dropped: int = 0  # of those, dropped from a full outbox (never sent)
     prefetching: int = 0  # nodes still fetching media in advance (alert templates)
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -88,6 +90,8 @@ class Fleet:
             s.timeline_versions[node.timeline_version] += 1
             s.played += len(node.played)
             s.events_pending += node.outbox_size
+            s.events_made += node.outbox.pushed
+            s.events_dropped += node.outbox.dropped
             s.prefetching += node.media.prefetching > 0
             s.rejected.update(node.rejected)
         return s

@@ -81,6 +81,7 @@ class Outbox:
         self.capacity = capacity
         self.path = path
         self.dropped = 0
+        self.pushed = 0  # events put in since start (a soak compares them with what is stored)
         self._events: deque[NodeEvent] = deque()
         self._ready = asyncio.Event()
         self._acks_since_compact = 0
@@ -91,6 +92,7 @@ class Outbox:
         return len(self._events)
 
     def push(self, event: NodeEvent) -> None:
+        self.pushed += 1
         if len(self._events) >= self.capacity:
             # Oldest first: recent events describe the current state better.
             self._events.popleft()

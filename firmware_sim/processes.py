@@ -64,6 +64,8 @@ async def write_status(fleet: Fleet, path: Path) -> None:
             "connected": s.connected,
             "played": s.played,
             "events_pending": s.events_pending,
+            "events_made": s.events_made,
+            "events_dropped": s.events_dropped,
             "prefetching": s.prefetching,
             "rss_mb": rss,
             "cpu_s": cpu,
