@@ -48,7 +48,6 @@ from protocol.messages import AlertBody
 log = logging.getLogger(__name__)
 
 
-
 class Node:
     """A simulated (or, on a Pi, real) loudspeaker node. `run()` until cancelled."""
 
