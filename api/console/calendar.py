@@ -119,7 +119,7 @@ async def calendar_page(
         for i in items
     ]
     tree = AreaTree({a.id: a.parent_id for a in areas})
-    names = await names_of(console, areas)
+    names = await names_of(console, areas, (t for i in items for t in i["targets"]))
     clashes = clashing(entries, tree, names["node_areas"])
     by_day: dict[date, list[Entry]] = {}
     for n, e in enumerate(entries):

@@ -146,7 +146,9 @@ async def approvals(console: ConsoleDep) -> HTMLResponse:
     console.allow("approvals")
     drafts = await console.get("/api/v1/schedules", status="pending")
     areas = await console.areas()
-    names = await names_of(console, areas)
+    names = await names_of(
+        console, areas, (n for d in drafts for n in d["targets"].get("nodes", []))
+    )
     content = {a["id"]: a for a in await console.get("/api/v1/announcements")}
     # Drafts that are bulletins from an upper level say so (source, category, validity).
     from_above = {

@@ -12,12 +12,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
+from api.console import pages
 from api.console.pages import NODE_PAGE, ApiRefused, Console, ConsoleDep
 from controller.core.events import NodeStatusChanged
 from controller.health.fleet_view import STATES
+from schedules import AreaTree
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-STATUSES = ("online", "offline", "lost", "unknown")
 PAGE_ROWS = 100  # nodes per page of the table
 # Between changes, the stream re-reads states this often: a node going silent changes its
 # state by the passing of time, with no report to announce it.
@@ -32,10 +33,11 @@ def state_of(node: dict[str, Any]) -> str:
     return str(node.get("state") or node["status"])
 
 
-async def states(console: Console, ids: list[str]) -> dict[str, str]:
-    """The states of these nodes (of every node the person may see when none are named)."""
+async def states(console: Console, ids: list[str], area: str | None = None) -> dict[str, str]:
+    """The states of these nodes (when none are named: of every node the person may see in
+    `area`, or everywhere)."""
     if not ids:
-        return {n["id"]: state_of(n) for n in await console.all_nodes()}
+        return {n["id"]: state_of(n) for n in await console.all_nodes(area_id=area)}
     page = await console.get("/api/v1/nodes", id=ids, limit=len(ids))
     return {n["id"]: state_of(n) for n in page["items"]}
 
@@ -48,9 +50,14 @@ def event_state(event: NodeStatusChanged) -> str:
 
 
 @router.get("/map", response_class=HTMLResponse)
-async def node_map(console: ConsoleDep) -> HTMLResponse:
+async def node_map(console: ConsoleDep, area: str = "") -> HTMLResponse:
+    """The nodes of an area (default: all the person sees) on a map, if there are at most
+    MAP_NODES of them; more are too many to draw at once, and the page asks for an area."""
     console.allow("map")
-    names = {a.id: a.name for a in await console.areas()}
+    areas = await console.areas()
+    names = {a.id: a.name for a in areas}
+    area_id = area[:64] if area[:64] in names else None
+    drawn, counts = await console.nodes_to_draw(area_id)
     nodes = [
         {
             "id": n["id"],
@@ -60,26 +67,26 @@ async def node_map(console: ConsoleDep) -> HTMLResponse:
             "lon": n["lon"],
             "status": state_of(n),
         }
-        for n in await console.all_nodes()
+        for n in drawn
     ]
-    shown = sorted({n["status"] for n in nodes} | set(STATUSES), key=_order)
     return console.render(
         "map.html",
         "map",
-        nodes=nodes,
         placed=[n for n in nodes if n["lat"] is not None and n["lon"] is not None],
+        unplaced=sum(1 for n in nodes if n["lat"] is None or n["lon"] is None),
+        counts=counts,
+        too_many=counts["nodes"] > pages.MAP_NODES,
+        limit=pages.MAP_NODES,
+        areas=areas,
+        area=area_id or "",
         tile_url=console.service.settings.console_tile_url or "",
-        statuses=shown,
+        statuses=STATES,
     )
-
-
-def _order(status: str) -> tuple[int, str]:
-    return (STATUSES.index(status) if status in STATUSES else len(STATUSES), status)
 
 
 @router.get("/nodes", response_class=HTMLResponse)
 async def node_table(
-    console: ConsoleDep, status: str = "", area: str = "", q: str = "", page: int = 1
+    console: ConsoleDep, status: str = "", area: str = "", q: str = "", page: str = "1"
 ) -> HTMLResponse:
     """The node table, a page of PAGE_ROWS at a time (the API filters and counts)."""
     console.allow("nodes")
@@ -87,15 +94,16 @@ async def node_table(
     status = status if status in STATES else ""
     text = q.strip()[:100]
     filters = {"area_id": area[:64] or None, "q": text or None, "state": status or None}
-    page = min(max(page, 1), 100_000)
+    shown = int(page) if page.isdigit() else 1  # a typed address may say anything
+    page_no = min(max(shown, 1), 100_000)
     found = await console.get(
-        "/api/v1/nodes", **filters, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS
+        "/api/v1/nodes", **filters, offset=(page_no - 1) * PAGE_ROWS, limit=PAGE_ROWS
     )
-    pages = max(1, -(-found["total"] // PAGE_ROWS))
-    if page > pages:  # past the end (the list shrank, or a typed address): show the last page
-        page = pages
+    page_count = max(1, -(-found["total"] // PAGE_ROWS))
+    if page_no > page_count:  # past the end (the list shrank, or a typed address): the last
+        page_no = page_count
         found = await console.get(
-            "/api/v1/nodes", **filters, offset=(page - 1) * PAGE_ROWS, limit=PAGE_ROWS
+            "/api/v1/nodes", **filters, offset=(page_no - 1) * PAGE_ROWS, limit=PAGE_ROWS
         )
     rows = found["items"]
     link = {k: v for k, v in {"status": status, "area": area[:64], "q": text}.items() if v}
@@ -109,10 +117,10 @@ async def node_table(
         statuses=STATES,
         counts=found["counts"],
         total=found["total"],
-        first=(page - 1) * PAGE_ROWS + 1 if rows else 0,
-        last=(page - 1) * PAGE_ROWS + len(rows),
-        page=page,
-        pages=pages,
+        first=(page_no - 1) * PAGE_ROWS + 1 if rows else 0,
+        last=(page_no - 1) * PAGE_ROWS + len(rows),
+        page=page_no,
+        pages=page_count,
         query=urlencode(link),
         status=status,
         area=area,
@@ -121,9 +129,12 @@ async def node_table(
 
 
 @router.get("/nodes/events")
-async def node_events(console: ConsoleDep, request: Request, ids: str = "") -> StreamingResponse:
+async def node_events(
+    console: ConsoleDep, request: Request, ids: str = "", area: str = ""
+) -> StreamingResponse:
     """Server-sent events: node states as `{id: state}`. First the states of the nodes named
-    in `ids` (comma-separated, the rows of a page; none: every node the person may see), then
+    in `ids` (comma-separated, the rows of a page; none: every node the person may see in
+    `area`, or everywhere), then
     each change as the controller's events tell it (pushed, not re-read), and every RECHECK_S
     a re-read of those nodes for what no event of this instance tells (a change ingested by
     another instance; a flapping node calming down)."""
@@ -132,9 +143,12 @@ async def node_events(console: ConsoleDep, request: Request, ids: str = "") -> S
     watched = set(wanted)
     # The areas whose nodes the person sees (for a change when no nodes are named).
     visible: set[str] = set()
+    within = area[:64] or None
     if not watched:
         with contextlib.suppress(ApiRefused):  # logged out: the stream's first read ends it
-            visible = {a.id for a in await console.areas()}
+            mine = await console.areas()
+            tree = AreaTree({a.id: a.parent_id for a in mine})
+            visible = {a.id for a in mine if within is None or tree.contains(within, a.id)}
     pending: dict[str, str] = {}
     wake = asyncio.Event()
 
@@ -155,7 +169,7 @@ async def node_events(console: ConsoleDep, request: Request, ids: str = "") -> S
                 pending.clear()
                 if asyncio.get_running_loop().time() >= next_read:
                     try:
-                        now |= await states(console, wanted)
+                        now |= await states(console, wanted, within)
                     except ApiRefused:
                         return  # logged out meanwhile
                     next_read = asyncio.get_running_loop().time() + RECHECK_S

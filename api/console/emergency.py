@@ -45,7 +45,8 @@ async def new_alert(console: ConsoleDep) -> HTMLResponse:
         "alerts",
         templates=templates,
         areas=areas,
-        places=places(areas, await console.all_nodes()),
+        # A province's thousands of loudspeakers are too many to draw: then the areas only.
+        places=places(areas, (await console.nodes_to_draw())[0]),
         tile_url=console.service.settings.console_tile_url or "",
     )
 

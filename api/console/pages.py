@@ -30,6 +30,7 @@ PEOPLE = frozenset({Role.admin, Role.officer, Role.commune_staff})
 
 
 NODE_PAGE = 500  # the API's largest page of nodes
+MAP_NODES = 2000  # the most nodes a page draws on a map at once
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,16 @@ class Console:
             nodes += page["items"]
             if not page["items"] or len(nodes) >= page["total"]:
                 return nodes
+
+    async def nodes_to_draw(
+        self, area_id: str | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The nodes of `area_id` (default: all the person sees) for a map, and how many there
+        are in each state; no nodes when there are more than MAP_NODES (too many to draw)."""
+        counts = (await self.get("/api/v1/nodes", area_id=area_id, limit=1))["counts"]
+        if counts["nodes"] > MAP_NODES:
+            return [], counts
+        return await self.all_nodes(area_id=area_id), counts
 
     def allow(self, key: str) -> None:
         if not self.can(key):

@@ -30,7 +30,7 @@ async def log_of(console: Console, area_id: str, day: date) -> dict[str, Any]:
     """The day's rows as the page shows them (times in Viet Nam time, loudspeakers by name and
     village), and the count of each result."""
     rows = await console.get("/api/v1/playback-log", area_id=area_id, date=day.isoformat())
-    names = await names_of(console, await console.areas())
+    names = await names_of(console, await console.areas(), (r["node_id"] for r in rows))
     shown = []
     for r in rows:
         node, village = r["node_id"], names["node_areas"].get(r["node_id"], "")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from schedules.rules import parse_parts
 
 # RRULE weekday codes in the order of the week, Monday first (as `day.0` ... `day.6`).
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+NAMES_AT_ONCE = 200  # nodes named per request of the node list
 
 
 def _clock(hours: str | None, minutes: str | None, start: datetime) -> str:
@@ -88,8 +89,17 @@ def target_names(
     )
 
 
-async def names_of(console: Console, areas: list[AreaChoice]) -> dict[str, dict[str, str]]:
-    nodes = await console.all_nodes()
+async def names_of(
+    console: Console, areas: list[AreaChoice], node_ids: Iterable[str] = ()
+) -> dict[str, dict[str, str]]:
+    """The names people know for ids: every area and group of the person's, and the nodes
+    named in `node_ids` (only those: a province has thousands), with each one's area."""
+    wanted = sorted({i for i in node_ids if i} - {a.id for a in areas})
+    nodes: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), NAMES_AT_ONCE):
+        chunk = wanted[start : start + NAMES_AT_ONCE]
+        page = await console.get("/api/v1/nodes", id=chunk, limit=len(chunk), include_retired=True)
+        nodes += page["items"]
     groups = await console.get("/api/v1/groups") if console.can("groups") else []
     return {
         "areas": {a.id: a.name for a in areas},

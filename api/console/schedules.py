@@ -59,7 +59,7 @@ async def schedule_page(
     except ApiRefused:
         return console.render("missing.html", "calendar", 404)
     areas = await console.areas()
-    names = await names_of(console, areas)
+    names = await names_of(console, areas, s["targets"].get("nodes", []))
     try:
         content = await console.get(f"/api/v1/announcements/{s['announcement_id']}")
     except ApiRefused:

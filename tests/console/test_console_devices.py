@@ -3,7 +3,7 @@ nodes live, the node table's filters, and nothing of another commune."""
 
 from __future__ import annotations
 
-from api.console import devices
+from api.console import devices, pages
 from tests.conftest import wait_for
 from tests.console.console_support import PHONE, console_site, needs_chromium, no_horizontal_scroll
 from tests.controller.test_broadcast_e2e import fleet_of
@@ -74,6 +74,20 @@ async def test_map_table_and_live_states(make_settings, monkeypatch):
             officer = await site.login("officer-a")
             assert (await officer.goto(f"{site.url}/console/map")).status == 403
             assert (await officer.goto(f"{site.url}/console/nodes")).status == 403
+
+            # More nodes than the map draws at once (two here): it asks for an area first.
+            monkeypatch.setattr(pages, "MAP_NODES", 2)
+            await page.goto(f"{site.url}/console/map")
+            assert await page.locator("#map-too-many").count() == 1
+            assert await page.locator("path.node-marker").count() == 0
+            assert await page.inner_text(".legend .count[data-status='online']") == "1"
+            async with page.expect_navigation():
+                await page.select_option("#m-area", "thon-a1")  # submits by itself
+            await page.wait_for_selector("path.node-marker")
+            markers = await page.eval_on_selector_all(
+                "path.node-marker", "ms => ms.map(m => m.dataset.node)"
+            )
+            assert sorted(markers) == ["na1", "na2"]
 
             # A page at a time (two rows here), with the way to the next and back.
             monkeypatch.setattr(devices, "PAGE_ROWS", 2)

@@ -54,7 +54,10 @@
     }
   }
 
-  const events = new EventSource("/console/nodes/events");
+  const area = element.dataset.area;
+  const events = new EventSource(
+    `/console/nodes/events${area ? `?${new URLSearchParams({ area })}` : ""}`,
+  );
   events.addEventListener("nodes", (event) => {
     const changed = JSON.parse(event.data);
     Object.assign(states, changed);
