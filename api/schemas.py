@@ -179,6 +179,7 @@ class Decision(Strict):
 
 class DeliveryPublic(BaseModel):
     node_id: str
+    node_name: str = Field(default="", description="The loudspeaker's name, as people know it")
     item_id: str
     state: str
     planned_start: datetime

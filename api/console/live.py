@@ -48,10 +48,8 @@ async def live_page(console: ConsoleDep) -> HTMLResponse:
     groups: list[dict[str, Any]] = await console.get("/api/v1/groups")
     names = {a.id: a.name for a in areas} | {g["id"]: g["name"] for g in groups}
     broadcasts = (await console.get("/api/v1/live"))[:30]
-    nodes = await console.all_nodes()
-    # What the page's script needs to name what the nodes report.
+    # What the page's script needs to name what the nodes report (their names come with it).
     page_data = {
-        "nodes": {n["id"]: n["name"] for n in nodes},
         "states": {s.value: console.t(f"state.{s.value}") for s in DeliveryState},
     }
     return console.render(

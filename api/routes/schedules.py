@@ -204,17 +204,23 @@ def deliveries(
         guard, service.broadcasts.target_areas(targets)
     ):
         raise NotFound(f"schedule {schedule_id} does not exist")
-    rows = [
-        d
-        for d, area_id in session.exec(
-            select(Delivery, Node.area_id)
+    found = [
+        (d, name)
+        for d, area_id, name in session.exec(
+            select(Delivery, Node.area_id, Node.name)
             .join(Node, col(Node.id) == Delivery.node_id)
             .where(Delivery.schedule_id == schedule_id)
             .order_by(Delivery.node_id)
         ).all()
         if guard.sees(area_id)
     ]
-    items = [DeliveryPublic.model_validate(d, from_attributes=True) for d in rows]
+    rows = [d for d, _ in found]
+    items = [
+        DeliveryPublic.model_validate(d, from_attributes=True).model_copy(
+            update={"node_name": name}
+        )
+        for d, name in found
+    ]
     return DeliverySummary(
         schedule_id=schedule_id,
         nodes=len({d.node_id for d in rows}),

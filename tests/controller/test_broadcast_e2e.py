@@ -134,6 +134,7 @@ async def test_announcement_plays_on_every_node_and_reports_back(make_settings, 
             planned = datetime.fromisoformat(sched["starts_at"])
             for row in d["deliveries"]:
                 assert row["delivered_at"] and row["downloaded_at"]
+                assert row["node_name"] == f"Loa {row['node_id'][1:]}"  # as registered
                 started = datetime.fromisoformat(row["started_at"])
                 # Nodes start on their own clock at the planned time, not when told.
                 assert abs((started - planned).total_seconds()) < 1.5, row

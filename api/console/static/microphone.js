@@ -201,7 +201,7 @@
       row.dataset.node = d.node_id;
       row.dataset.state = d.state;
       const name = document.createElement("td");
-      name.textContent = data.nodes[d.node_id] || d.node_id;
+      name.textContent = d.node_name || d.node_id;
       const state = document.createElement("td");
       const badge = document.createElement("span");
       badge.className = `badge state-${d.state}`;
