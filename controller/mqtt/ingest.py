@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
-from controller.core.db import Database, in_chunks
+from controller.core.db import Database, in_chunks, is_transient
 from controller.core.events import (
     Changes,
     CommandAckHeard,
@@ -258,9 +258,13 @@ class ReportIngest:
                 batch.append(self.queue.get_nowait())
             try:
                 changes = await asyncio.to_thread(self.write, batch)
-            except Exception:
+            except Exception as exc:
                 # A database outage must not kill ingestion: put the batch back and wait.
-                log.exception("writing %d reports failed; retrying", len(batch))
+                if is_transient(exc):  # PostgreSQL chose this batch as a deadlock victim ...
+                    why = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+                    log.warning("writing %d reports rolled back (%s); again", len(batch), why)
+                else:
+                    log.exception("writing %d reports failed; retrying", len(batch))
                 for item in batch:
                     if not self.queue.full():
                         self.queue.put_nowait(item)

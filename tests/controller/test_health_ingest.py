@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import aiomqtt
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
 from controller.core.models import Node, TelemetrySample
+from controller.core.time import utc_datetime
+from protocol.messages import Telemetry
 from tests.conftest import running_controller, wait_for
 from tests.controller.health_support import prometheus
 
@@ -109,3 +113,41 @@ async def test_bad_telemetry_is_counted_and_never_stops_ingestion(
         # Logged, but not once per message: the flood is one line (per 10 s), not hundreds.
         flood_lines = [r for r in caplog.records if "floods the broker" in r.getMessage()]
         assert 1 <= len(flood_lines) <= 2
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # what psycopg's DeadlockDetected carries
+
+
+async def test_a_batch_rolled_back_as_a_deadlock_victim_is_written_again(
+    make_settings, monkeypatch, caplog
+):
+    """PostgreSQL may roll a batch back to break a deadlock: ingestion writes it again and
+    says so in one warning line, not as an error with a traceback."""
+    async with running_controller(make_settings()) as ctl:
+        assert (
+            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
+        ).status_code == 201
+        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
+        assert r.status_code == 201
+        ingest = ctl.service.ingest
+        write = ingest.write
+        calls: list[int] = []
+
+        def deadlocked_once(batch: list[Any]) -> Any:
+            calls.append(len(batch))
+            if len(calls) == 1:
+                raise OperationalError("SELECT … FOR NO KEY UPDATE", {}, _Deadlock("deadlock"))
+            return write(batch)
+
+        monkeypatch.setattr(ingest, "write", deadlocked_once)
+        caplog.set_level(logging.WARNING, logger="controller.mqtt.ingest")
+        now = ctl.service.clock.now_ms()
+        report = Telemetry(node_id="n1", ts=now)
+        ingest.queue.put_nowait(("n1", "telemetry", report, utc_datetime(now)))
+        await wait_for(lambda: samples(ctl, "n1") == 1, 10, "the heartbeat stored after all")
+        assert calls[:2] == [1, 1]
+        lines = [r for r in caplog.records if r.name == "controller.mqtt.ingest"]
+        assert [r.levelname for r in lines] == ["WARNING"], lines
+        assert "rolled back (deadlock)" in lines[0].getMessage()
+        assert lines[0].exc_info is None
