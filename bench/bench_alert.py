@@ -381,6 +381,10 @@ class System:
                 )
             time.sleep(0.2)
         self.http = httpx.Client(base_url=f"{base}/api/v1", timeout=120)
+        self.login()
+
+    def login(self) -> None:
+        """A fresh access token (they last 15 minutes: a long bench logs in again)."""
         tok = self.http.post("/auth/token", data={"username": "bench", "password": PASSWORD})
         tok.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {tok.json()['access_token']}"

@@ -230,6 +230,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         time.sleep(args.idle_minutes * 60)
         idle_s = time.time() - t
         idle = sum_counts(proxies).minus(a)
+        s.login()  # access tokens last 15 minutes
         a = sum_counts(proxies)
         at = datetime.now(UTC) + timedelta(seconds=20)
         r = s.http.post(

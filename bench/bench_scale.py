@@ -7,7 +7,8 @@ a bare broker's fan-out of one message to as many plain subscribers.
 Production mode: PostgreSQL (a fresh database on the server at RADIO_BENCH_POSTGRES_URL, default
 postgresql://postgres@127.0.0.1:5432/postgres) and Mosquitto; `--sqlite` runs on SQLite instead.
 
-Run: .venv/bin/python bench/bench_scale.py [N] [--sqlite]   (default 10000; needs mosquitto)
+Run: .venv/bin/python bench/bench_scale.py [N] [--sqlite] [--per-process=K]
+     (default 10000 nodes, one emulator process per core; needs mosquitto)
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from bench_alert import (
     stats,
     summarise,
 )
-
-PER_PROCESS = 2500
 
 
 def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, float]:
@@ -80,7 +79,10 @@ def main() -> None:
 
 
 def run(n: int, database_url: str | None) -> None:
-    groups = [PER_PROCESS] * (n // PER_PROCESS) + ([n % PER_PROCESS] if n % PER_PROCESS else [])
+    # One emulator process per core (--per-process N: N nodes each instead).
+    per = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--per-process=")), 0)
+    per = per or -(-n // (os.cpu_count() or 1))
+    groups = [per] * (n // per) + ([n % per] if n % per else [])
     s = System("mosquitto", n, groups, database_url=database_url)
     try:
         t = time.time()
@@ -101,7 +103,14 @@ def run(n: int, database_url: str | None) -> None:
         time.sleep(30)
         fleet_cpu = (cpu_ticks(fleet_pids) - a) / hz / 30  # cores, idle fleet (heartbeats)
         health = latency(s, "/health")
-        nodes = latency(s, "/nodes", 20)
+        # The node list a page at a time, as the console asks for it: the first page, a state
+        # filter, a search, the last page.
+        lists = {
+            "first page": latency(s, "/nodes", 50),
+            "state=offline": latency(s, "/nodes", 50, state="offline"),
+            "q=0042 (search)": latency(s, "/nodes", 50, q="0042"),
+            "last page": latency(s, "/nodes", 50, offset=max(0, n - 100)),
+        }
         res = issue_and_watch(
             s, {"areas": ["xa"], "template": "flood", "repeat": 1}, n, 60 + n / 50
         )
@@ -130,7 +139,7 @@ def run(n: int, database_url: str | None) -> None:
     )
     print(
         f"| controller RSS | {ctl_mb:.0f} MB ({(ctl_mb - idle_mb) * 1024 / n:.0f} KB per node above idle) "
-        f"| {idle_mb:.0f} MB idle | < 1 GB | {'met' if ctl_mb < 1024 else 'not met'} |"
+        f"| {idle_mb:.0f} MB idle | ≤ 250 MB | {'met' if ctl_mb <= 250 else 'not met'} |"
     )
     print(
         f"| emulator RSS | {fleet_mb:.0f} MB ({fleet_mb * 1024 / n:.0f} KB per node) | — | < 100 KB per node "
@@ -140,10 +149,12 @@ def run(n: int, database_url: str | None) -> None:
         f"| emulator CPU, idle fleet (heartbeats) | {fleet_cpu * 100:.0f} % of a core "
         f"({fleet_cpu * 1e3 / n:.3f} ‰ of a core per node) | — | < 1 core | {'met' if fleet_cpu < 1 else 'not met'} |"
     )
-    print(
-        f"| GET /nodes ({n:,} rows) p50 / p99 | {nodes[0]:.0f} / {nodes[1]:.0f} ms "
-        f"| GET /health {health[0]:.1f} / {health[1]:.1f} ms | p99 < 2 s | {'met' if nodes[1] < 2000 else 'not met'} |"
-    )
+    for what, (p50, p99) in lists.items():
+        print(
+            f"| GET /nodes of {n:,}, a page of 100: {what}, p50 / p99 | {p50:.1f} / {p99:.1f} ms "
+            f"| GET /health {health[0]:.1f} / {health[1]:.1f} ms | p99 ≤ 50 ms "
+            f"| {'met' if p99 <= 50 else 'not met'} |"
+        )
     print(
         f"| GET /alerts/{{id}} ({n:,} nodes) p50 / p99 | {view[0]:.0f} / {view[1]:.0f} ms "
         f"| GET /health {health[0]:.1f} / {health[1]:.1f} ms | p99 < 2 s | {'met' if view[1] < 2000 else 'not met'} |"
@@ -156,7 +167,7 @@ def run(n: int, database_url: str | None) -> None:
     )
     print(
         f"| template alert: playing p50 / p95 / max | {f3(st)} s ({summary['started']} of {n}) "
-        f"| — | all within 1 s | {'met' if summary['started'] == n and st[2] <= 1 else 'not met'} |"
+        f"| — | all within 2 s | {'met' if summary['started'] == n and st[2] <= 2 else 'not met'} |"
     )
 
 

@@ -85,6 +85,7 @@ def close_alert(s: System, alerts: list[dict[str, Any]], aid: str) -> None:
     started = sum(x["started_at"] is not None for x in view["nodes"])
     next(a for a in alerts if a["id"] == aid)["started"] = started
     s.http.post(f"/alerts/{aid}/cancel").raise_for_status()
+    log(f"alert {aid}: {started} nodes started sounding")
 
 
 def sample(s: System, t0: float) -> dict[str, float]:
@@ -145,6 +146,12 @@ def run(args: argparse.Namespace) -> None:
                 if now >= next_sample:
                     samples.append(sample(s, t0))
                     next_sample += SAMPLE_S
+                    s.login()  # access tokens last 15 minutes
+                    x = samples[-1]
+                    log(
+                        f"{x['t'] / 60:.0f} min: controller {x['controller']:.0f} MB, emulator "
+                        f"{x['emulator']:.0f} MB, broker {x['broker']:.0f} MB"
+                    )
                 # A broadcast's schedule is made a minute ahead of its time.
                 if next_broadcast - 60 <= now < end - 90 and next_broadcast not in scheduled:
                     at = datetime.fromtimestamp(next_broadcast, UTC)
@@ -158,6 +165,9 @@ def run(args: argparse.Namespace) -> None:
                     )
                     r.raise_for_status()
                     broadcasts.append({"id": r.json()["id"], "at": next_broadcast})
+                    if len(broadcasts) > 1:  # the one before has played by now
+                        d = s.http.get(f"/schedules/{broadcasts[-2]['id']}/deliveries").json()
+                        log(f"broadcast {len(broadcasts) - 1}: {d.get('counts')}")
                     scheduled.add(next_broadcast)
                 if now >= next_broadcast:
                     next_broadcast += args.broadcast_every
