@@ -383,6 +383,31 @@ class System:
         self.http = httpx.Client(base_url=f"{base}/api/v1", timeout=120)
         self.login()
 
+    def announce(self, text: str = "Xin thông báo: chiều nay họp dân lúc 14 giờ.") -> int:
+        """A spoken announcement (rendered by the controller); its id."""
+        r = self.http.post("/announcements", json={"title": "Thông báo", "text": text})
+        r.raise_for_status()
+        return int(r.json()["id"])
+
+    def schedule(self, announcement_id: int, at: datetime) -> dict[str, Any]:
+        """The announcement once at `at`, for every node (area xa)."""
+        body = {
+            "announcement_id": announcement_id,
+            "starts_at": at.isoformat(),
+            "targets": {"areas": ["xa"]},
+        }
+        r = self.http.post("/schedules", json=body)
+        r.raise_for_status()
+        return dict(r.json())
+
+    def dispose(self) -> None:
+        """Stop everything; the data directory is kept when RADIO_BENCH_KEEP is set."""
+        self.close()
+        if os.environ.get("RADIO_BENCH_KEEP"):
+            log(f"kept {self.data}")
+        else:
+            shutil.rmtree(self.data, ignore_errors=True)
+
     def login(self) -> None:
         """A fresh access token (they last 15 minutes: a long bench logs in again)."""
         tok = self.http.post("/auth/token", data={"username": "bench", "password": PASSWORD})

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -214,12 +213,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         start_proxies([mqtt_proxy, http_proxy])
         s.start_controller()
         proxies = [mqtt_proxy, http_proxy]
-        r = s.http.post(
-            "/announcements",
-            json={"title": "Thông báo", "text": "Xin thông báo: chiều nay họp dân lúc 14 giờ."},
-        )
-        r.raise_for_status()
-        announcement = r.json()["id"]
+        announcement = s.announce()
         s.start_fleet(0)
         s.wait_online(args.nodes)
         took = quiet(proxies, args.nodes)
@@ -232,17 +226,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         idle = sum_counts(proxies).minus(a)
         s.login()  # access tokens last 15 minutes
         a = sum_counts(proxies)
-        at = datetime.now(UTC) + timedelta(seconds=20)
-        r = s.http.post(
-            "/schedules",
-            json={
-                "announcement_id": announcement,
-                "starts_at": at.isoformat(),
-                "targets": {"areas": ["xa"]},
-            },
-        )
-        r.raise_for_status()
-        time.sleep(20 + r.json().get("duration_s", 10) + 5)
+        made = s.schedule(announcement, datetime.now(UTC) + timedelta(seconds=20))
+        time.sleep(20 + made.get("duration_s", 10) + 5)
         quiet(proxies, args.nodes, 10.0, 120.0)
         broadcast = sum_counts(proxies).minus(a)
         a = sum_counts(proxies)
@@ -256,14 +241,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         log(s.tail())
         raise
     finally:
-        s.close()
+        s.dispose()
         for k in extra:
             os.environ.pop(k, None)
         os.environ.pop("RADIO_PUBLIC_URL", None)
-        if os.environ.get("RADIO_BENCH_KEEP"):
-            log(f"kept {s.data}")
-        else:
-            shutil.rmtree(s.data, ignore_errors=True)
     n = args.nodes
     day = DAY_S / idle_s
     return [

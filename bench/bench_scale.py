@@ -121,11 +121,7 @@ def run(n: int, database_url: str | None) -> None:
         log(s.tail())
         raise
     finally:
-        s.close()
-        if os.environ.get("RADIO_BENCH_KEEP"):
-            log(f"kept {s.data}")
-        else:
-            shutil.rmtree(s.data, ignore_errors=True)
+        s.dispose()
     log("bare broker baseline")
     base = baseline("mosquitto", n)
     bs = stats(base["lat"])

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
 import statistics
 import sys
 import time
@@ -84,7 +82,9 @@ def close_alert(s: System, alerts: list[dict[str, Any]], aid: str) -> None:
     view = s.http.get(f"/alerts/{aid}").json()
     started = sum(x["started_at"] is not None for x in view["nodes"])
     next(a for a in alerts if a["id"] == aid)["started"] = started
-    s.http.post(f"/alerts/{aid}/cancel").raise_for_status()
+    r = s.http.post(f"/alerts/{aid}/cancel")
+    if r.status_code != 409:  # 409: it had ended by itself (played its repeats)
+        r.raise_for_status()
     log(f"alert {aid}: {started} nodes started sounding")
 
 
@@ -123,12 +123,7 @@ def run(args: argparse.Namespace) -> None:
             log(
                 f"{n} nodes online in {up:.0f} s; {len(flapping)} flapping every {FLAP_PERIOD_S:g} s"
             )
-            r = s.http.post(
-                "/announcements",
-                json={"title": "Thông báo", "text": "Xin thông báo: chiều nay họp dân lúc 14 giờ."},
-            )
-            r.raise_for_status()
-            announcement = r.json()["id"]
+            announcement = s.announce()
             t0 = time.time()
             end = t0 + args.minutes * 60
             samples: list[dict[str, float]] = []
@@ -154,20 +149,19 @@ def run(args: argparse.Namespace) -> None:
                     )
                 # A broadcast's schedule is made a minute ahead of its time.
                 if next_broadcast - 60 <= now < end - 90 and next_broadcast not in scheduled:
-                    at = datetime.fromtimestamp(next_broadcast, UTC)
-                    r = s.http.post(
-                        "/schedules",
-                        json={
-                            "announcement_id": announcement,
-                            "starts_at": at.isoformat(),
-                            "targets": {"areas": ["xa"]},
-                        },
-                    )
-                    r.raise_for_status()
-                    broadcasts.append({"id": r.json()["id"], "at": next_broadcast})
+                    made = s.schedule(announcement, datetime.fromtimestamp(next_broadcast, UTC))
+                    broadcasts.append({"id": made["id"], "at": next_broadcast})
                     if len(broadcasts) > 1:  # the one before has played by now
                         d = s.http.get(f"/schedules/{broadcasts[-2]['id']}/deliveries").json()
                         log(f"broadcast {len(broadcasts) - 1}: {d.get('counts')}")
+                    # So far (events in flight between a node and the database differ a little).
+                    st = fleet_status(s)
+                    rows, distinct = stored_events(database_url)
+                    log(
+                        f"events made {st['events_made']:,} (dropped {st['events_dropped']}, "
+                        f"pending {st['events_pending']}), stored {rows:,} ({distinct:,} distinct); "
+                        f"error lines in the logs {len(error_lines(s))}"
+                    )
                     scheduled.add(next_broadcast)
                 if now >= next_broadcast:
                     next_broadcast += args.broadcast_every
@@ -205,11 +199,7 @@ def run(args: argparse.Namespace) -> None:
             log(s.tail())
             raise
         finally:
-            s.close()
-            if os.environ.get("RADIO_BENCH_KEEP"):
-                log(f"kept {s.data}")
-            else:
-                shutil.rmtree(s.data, ignore_errors=True)
+            s.dispose()
 
     made = status["events_made"] - status["events_dropped"]
     print(f"\nSoak: {n:,} nodes on Mosquitto and PostgreSQL for {args.minutes:g} min; ")
