@@ -17,8 +17,9 @@ reads it made (about the TCP segments carrying them). Phases:
 
 The proxy counts TCP payload (for TLS, the TLS records). The IP and TCP headers a mobile
 operator also bills (about 52 bytes per packet with IPv4 and TCP timestamps, and the bare
-acknowledgements) are not seen by a proxy: the table gives the reads beside the bytes, and the
-document adds an estimate of the headers, marked as such.
+acknowledgements) are not seen by a proxy: the table gives the reads beside the bytes and an
+estimate with headers (each read taken as one segment and one bare acknowledgement of 52 bytes
+of headers each), marked as such.
 
 Run: .venv/bin/python bench/bench_mobile_data.py [--nodes 2] [--idle-minutes 10]
      [--heartbeat-s S] [--keepalive-s S]     (defaults: the controller's and the node's own)
@@ -46,6 +47,7 @@ from bench_alert import System, free_port, log, wait_port
 DAY_S = 86400
 MONTH_DAYS = 30
 HEADER_BYTES = 52  # IPv4 (20) + TCP with timestamps (32) per packet: an estimate, not measured
+PACKETS_PER_READ = 2  # the segment and the bare acknowledgement it gets back (an estimate)
 
 
 @dataclass
@@ -168,7 +170,7 @@ def row(name: str, c: Counter, nodes: int, scale: float = 1.0) -> dict[str, Any]
         "down": c.down / nodes * scale,
         "bytes": per,
         "packets": packets,
-        "with_headers": per + packets * HEADER_BYTES,
+        "with_headers": per + packets * PACKETS_PER_READ * HEADER_BYTES,
     }
 
 

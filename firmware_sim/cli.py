@@ -15,6 +15,7 @@ from firmware_sim.fleet import Fleet, load_fleet
 from firmware_sim.processes import parse_shard, run_processes, write_status
 from firmware_sim.scenario import Scenario, ScenarioError
 from protocol import Clock, ScaledClock, SystemClock
+from protocol.aio import quiet_closed_socket_races
 from protocol.heap import keep_heap_frozen
 
 
@@ -147,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clock = make_clock(args.speed, args.clock_offset_ms, args.origin_ms)
 
     async def _run() -> None:
+        quiet_closed_socket_races()
         fleet = Fleet(configs, clock=clock, stagger_s=args.stagger_ms / 1000)
         jobs = [fleet.run(), keep_heap_frozen()]
         if args.status_file is not None:

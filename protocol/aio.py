@@ -1,10 +1,16 @@
-"""Asyncio cancellation that survives Python 3.11 asyncio.wait_for swallowing a cancel request
-(shared by the controller and the node software, both of which await aiomqtt)."""
+"""Asyncio helpers shared by the controller and the node software, both of which await aiomqtt:
+cancellation that survives Python 3.11 asyncio.wait_for swallowing a cancel request, and a
+quiet word for a closed socket's race."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 from collections.abc import Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def raise_if_cancelling() -> None:
@@ -25,3 +31,35 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[object]]) -> None:
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=0.2)
+
+
+def quiet_closed_socket_races(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Log, as one debug line, the race by which a closing MQTT connection asks the loop to
+    watch a socket that is already gone.
+
+    paho-mqtt (under aiomqtt) asks the loop, from its own callbacks, to watch its socket for
+    writing. When the connection has just closed (the broker went away, or the process is
+    stopping) that request can come after the socket is closed, and asyncio reports the
+    OSError (EBADF) with a traceback as an error of the loop. Nothing is lost: the client has
+    already seen the disconnect and reconnects or ends. Every other error of the loop still
+    goes to the handler that was there before.
+    """
+    loop = loop or asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = str(context.get("message", ""))
+        if (
+            isinstance(exc, OSError)
+            and exc.errno == errno.EBADF
+            and ("add_writer" in message or "add_reader" in message)
+        ):
+            log.debug("a socket closed before the loop could watch it: %s", message[:200])
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)

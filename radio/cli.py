@@ -15,6 +15,7 @@ import typer
 
 from controller.core.config import Settings
 from controller.core.private_files import UMASK
+from protocol.aio import quiet_closed_socket_races
 from protocol.heap import keep_heap_frozen
 from radio import conformance_cli, live_cli
 from radio.cli_fleet import firmware_app, node_import, node_list
@@ -80,6 +81,7 @@ async def serve_app(
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     server = uvicorn.Server(config)
+    quiet_closed_socket_races()
     keeper = asyncio.create_task(keep_heap_frozen(), name="heap")
     try:
         await server.serve()

@@ -18,6 +18,7 @@ from controller.core.config import Settings
 from controller.core.models import Delivery, Node, utcnow
 from controller.programme.broadcasts import Targets
 from protocol import Priority, SystemClock
+from protocol.aio import quiet_closed_socket_races
 from radio.demo import COMMUNE, DEMO_TEXT, DEMO_USERS, seed_demo, seed_demo_users
 from radio.tools import open_registry
 
@@ -43,6 +44,7 @@ async def run_demo(
     from firmware_sim.fleet import Fleet
 
     t0 = time.perf_counter()
+    quiet_closed_socket_races()  # nodes and controller share this loop and stop together
     registry = open_registry(settings)
     provs = await asyncio.to_thread(seed_demo, registry)
     password = await asyncio.to_thread(seed_demo_users, registry)
