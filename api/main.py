@@ -136,6 +136,12 @@ def create_app(service: RadioService) -> FastAPI:
     return app
 
 
+# How long an idle HTTP connection is kept: longer than clients keep one to reuse (httpx, which
+# the nodes use, 5 s). A server that closes first races a client sending its next request on
+# the connection at that moment, and the client gets a read error (uvicorn's default is 5 s).
+KEEP_ALIVE_S = 30
+
+
 def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.Config:
     """How the controller is served. Forwarded headers (X-Forwarded-For/-Proto) are believed
     only from the proxies `trusted_proxies` names: uvicorn would otherwise take them from any
@@ -149,5 +155,6 @@ def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.C
         lifespan="on",
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or [],
+        timeout_keep_alive=KEEP_ALIVE_S,
         **options,
     )

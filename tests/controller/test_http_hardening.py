@@ -341,3 +341,15 @@ async def test_a_login_to_ones_own_account_does_not_reset_the_address(make_setti
         assert await login("victim4", "wrong-pass-99") == 401
         assert await login("victim5", "wrong-pass-99") == 429
         assert await login("mine", TEST_PASSWORD) == 429
+
+
+def test_idle_connections_outlive_the_time_clients_reuse_them(make_settings) -> None:
+    """A server that closes an idle connection before the client stops reusing it races the
+    client's next request on it: the client gets a read error (seen in a loaded test run).
+    httpx, which the nodes use, reuses an idle connection for 5 s; the server keeps it longer."""
+    from fastapi import FastAPI
+
+    from api.main import server_config
+
+    config = server_config(FastAPI(), make_settings())
+    assert config.timeout_keep_alive > httpx.Limits().keepalive_expiry + 10
