@@ -303,6 +303,8 @@ class System:
     http: Any = None
     database_url: str | None = None  # PostgreSQL (production mode); SQLite in data when None
     fleet_args: list[str] = field(default_factory=list)  # more arguments for firmware_sim
+    controller_cmd: list[str] = field(default_factory=lambda: list(RADIO))  # then "serve" …
+    start_timeout: float = 60.0  # seconds for the controller to answer (tracing slows it)
 
     def pids(self) -> list[int]:
         procs = [self.ctl, self.mosq, *self.fleets]
@@ -362,13 +364,13 @@ class System:
         base = f"http://127.0.0.1:{self.env['RADIO_HTTP_PORT']}"
         out = open(self.data / "controller.log", "wb")  # noqa: SIM115
         self.ctl = subprocess.Popen(
-            [*RADIO, "serve", "--log-level", "WARNING"],
+            [*self.controller_cmd, "serve", "--log-level", "WARNING"],
             env=self.env,
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 60
+        deadline = time.time() + self.start_timeout
         while True:
             try:
                 if httpx.get(f"{base}/api/v1/health").status_code == 200:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
 import statistics
 import sys
 import time
@@ -117,6 +119,10 @@ def run(args: argparse.Namespace) -> None:
             flapping = ids[: max(1, round(n * FLAP_SHARE))]
             scenario(s.data / "flap.toml", flapping)
             s.fleet_args = ["--scenario", str(s.data / "flap.toml")]
+            if args.trace_memory:
+                tracer = str(Path(__file__).resolve().parent / "memtrace.py")
+                s.controller_cmd = [sys.executable, tracer, args.trace_memory]
+                s.start_timeout = 600
             s.start_controller()
             s.start_fleet(0)
             up = s.wait_online(n - len(flapping))  # those may be cut at this moment
@@ -142,6 +148,8 @@ def run(args: argparse.Namespace) -> None:
                     samples.append(sample(s, t0))
                     next_sample += SAMPLE_S
                     s.login()  # access tokens last 15 minutes
+                    if args.trace_memory and s.ctl:
+                        os.kill(s.ctl.pid, signal.SIGUSR1)  # a tracemalloc snapshot
                     x = samples[-1]
                     log(
                         f"{x['t'] / 60:.0f} min: controller {x['controller']:.0f} MB, emulator "
@@ -249,6 +257,11 @@ def main() -> None:
     parser.add_argument("--broadcast-every", type=float, default=600, help="seconds")
     parser.add_argument("--alert-every", type=float, default=1800, help="seconds")
     parser.add_argument("--warmup", type=float, default=600, help="seconds before the first window")
+    parser.add_argument(
+        "--trace-memory",
+        metavar="DIR",
+        help="run the controller under tracemalloc, a snapshot in DIR every sample (slow)",
+    )
     parser.add_argument("--window", type=float, default=900, help="seconds of each memory window")
     run(parser.parse_args())
 
