@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint, event, text
 from sqlmodel import Field, SQLModel
 
 
@@ -49,6 +51,34 @@ class Node(SQLModel, table=True):
     timeline_digest: str = Field(default="", max_length=64)
     installed_on: date | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # What a search of the node list matches, in SQL on any database: see search_folded().
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+def search_folded(text: str) -> str:
+    """`text` as searches compare it: composed (NFC), case folded in Python (SQLite's lower()
+    knows only ASCII: Đ, Ô …)."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def without_marks(text: str) -> str:
+    """`text` without Vietnamese tones and marks (Đà Nẵng → Da Nang), for the searches of
+    people who type without them."""
+    bare = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return bare.replace("đ", "d").replace("Đ", "D")
+
+
+def node_search_text(node_id: str, name: str) -> str:
+    """The node's id and name folded, then once more without marks: a search typed with its
+    marks matches the first, one typed without them the second."""
+    folded = search_folded(f"{node_id}\n{name}")
+    return f"{folded}\n{without_marks(folded)}"
+
+
+@event.listens_for(Node, "before_insert")
+@event.listens_for(Node, "before_update")
+def _keep_search_text(_mapper: Any, _connection: Any, node: Node) -> None:
+    node.search_text = node_search_text(node.id, node.name)
 
 
 class ContentCategory(StrEnum):

@@ -12,7 +12,14 @@ from typing import Any
 from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
-from controller.core.models import Alarm, Area, Node, NodeEventRecord, NodeStateChange
+from controller.core.models import (
+    Alarm,
+    Area,
+    Node,
+    NodeEventRecord,
+    NodeStateChange,
+    search_folded,
+)
 from controller.health.presence import Presence
 from schedules import AreaTree
 
@@ -85,7 +92,7 @@ class NodeFilter:
     state: str | None = None  # device health's: online, offline, flapping, unknown
     alarm: str | None = None  # a kind not cleared, "any" or "none"
     firmware: str | None = None
-    text: str | None = None  # in the id or the name, whatever the case
+    text: str | None = None  # in the id or the name, whatever the case and marks
     include_retired: bool = False
     ids: frozenset[str] | None = None  # only these nodes
 
@@ -107,14 +114,6 @@ def _state(flapping: set[str]) -> Any:
     return case(*whens, else_="offline")
 
 
-def _matching_text(session: Session, text: str) -> set[str]:
-    """Ids of the nodes whose id or name holds `text`, whatever the case. In Python: SQLite's
-    lower() knows only ASCII letters (Đ, Ô ...), and two light columns are quick to read."""
-    needle = text.casefold()
-    rows = session.exec(select(Node.id, Node.name)).all()
-    return {i for i, name in rows if needle in i.casefold() or needle in name.casefold()}
-
-
 def find(
     session: Session, presence: Presence, query: NodeFilter, offset: int, limit: int
 ) -> NodePage:
@@ -132,12 +131,10 @@ def find(
         where.append(Node.status == query.status)
     if query.firmware is not None:
         where.append(Node.firmware == query.firmware)
-    ids: set[str] | frozenset[str] | None = query.ids
     if query.text:
-        found = _matching_text(session, query.text)
-        ids = found if ids is None else ids & found
-    if ids is not None:
-        where.append(col(Node.id).in_(ids))
+        where.append(col(Node.search_text).contains(search_folded(query.text), autoescape=True))
+    if query.ids is not None:
+        where.append(col(Node.id).in_(query.ids))
     if query.alarm == "any":
         where.append(col(Node.id).in_(open_alarm))
     elif query.alarm == "none":

@@ -1,0 +1,72 @@
+"""A search of the node list runs in the database (SQLite and PostgreSQL alike): in the id or the
+name, whatever the case (Vietnamese capitals too) and with or without the marks, the search's
+own % and _ as plain characters, and a renamed node found by its new name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from controller.core.db import Database
+from controller.core.models import Area, AreaKind, Node
+from controller.health.fleet_view import NodeFilter, find
+from controller.health.presence import Presence
+from protocol.clock import SystemClock
+
+NAMES = {
+    "loa-01": "Loa chợ Đồng Xuân",
+    "loa-02": "Loa ĐÌNH LÀNG",
+    "loa-03": "Loa 100% công suất",
+    "loa-04": "Loa trường_học",
+    "tram-05": "Loa Ủy ban xã",
+}
+
+
+@pytest.fixture
+def db(tmp_path, database_url) -> Iterator[Database]:
+    database = Database(database_url or f"sqlite:///{tmp_path / 'radio.db'}")
+    database.migrate()
+    with database.session() as s:
+        s.add(Area(id="xa", name="Xã", kind=AreaKind.commune))
+        for node_id, name in NAMES.items():
+            s.add(Node(id=node_id, name=name, area_id="xa"))
+        s.commit()
+    yield database
+    database.dispose()
+
+
+def search(db: Database, presence: Presence, text: str) -> list[str]:
+    with db.session() as s:
+        page = find(s, presence, NodeFilter(text=text), 0, 100)
+    assert page.total == len(page.rows)
+    return [r.node.id for r in page.rows]
+
+
+def test_search_folds_case_and_marks_in_sql(db: Database, make_settings) -> None:
+    presence = Presence(make_settings(), SystemClock())
+    assert search(db, presence, "đồng xuân") == ["loa-01"]
+    assert search(db, presence, "ĐỒNG") == ["loa-01"]
+    assert search(db, presence, "dong xuan") == ["loa-01"]  # typed without the marks
+    assert search(db, presence, "đình làng") == ["loa-02"]  # a name in capitals
+    assert search(db, presence, "dinh") == ["loa-02"]
+    assert search(db, presence, "ủy ban") == ["tram-05"]
+    assert search(db, presence, "uy ban") == ["tram-05"]
+    assert search(db, presence, "TRAM") == ["tram-05"]  # the id
+    assert search(db, presence, "loa-0") == ["loa-01", "loa-02", "loa-03", "loa-04"]
+    # A decomposed search (some phone keyboards) matches the composed name.
+    assert search(db, presence, "Đồng".replace("ồ", "o\u0302\u0300")) == ["loa-01"]
+    # The search's own wildcards are characters.
+    assert search(db, presence, "100%") == ["loa-03"]
+    assert search(db, presence, "%") == ["loa-03"]
+    assert search(db, presence, "_") == ["loa-04"]
+    assert search(db, presence, "đồng xuân 2") == []
+
+    with db.session() as s:
+        node = s.get(Node, "loa-04")
+        assert node is not None
+        node.name = "Loa nhà văn hóa"
+        s.add(node)
+        s.commit()
+    assert search(db, presence, "văn hóa") == ["loa-04"]
+    assert search(db, presence, "trường") == []
