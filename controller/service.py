@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from audio import MediaStore
-from controller.alerts.alerts import Alerts, record_alert_event
+from controller.alerts.alerts import Alerts, record_alert_events
 from controller.alerts.cap_follow import WarningFeeds
 from controller.auth.key_rotation import KeyRollover
 from controller.auth.keys import load_or_create_signer
@@ -123,7 +123,7 @@ class RadioService:
         self.cap_feed_job = Periodic(
             "CAP feeds", CAP_FEED_TICK_S, self.warning_feeds.poll_due, at_start=True
         )
-        self.ingest.event_writers["alert_"] = record_alert_event
+        self.ingest.event_writers["alert_"] = record_alert_events
         self.ingest.event_hearers["alert_"] = self.alerts.heard
         self.changes.subscribe(AlertReceiptStored, self.alerts.on_receipt)
         self.changes.subscribe(

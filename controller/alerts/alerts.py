@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from audio import prepare_mastering
 from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.board import STAMPS, AlertBoard, BoardNode, report_version
-from controller.core.db import Database
+from controller.core.db import Database, in_chunks, insert_rows, update_rows
 from controller.core.errors import Conflict, Invalid, NotFound
 from controller.core.events import AlertChanged, AlertReceiptHeard, AlertReceiptStored, Changes
 from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node
@@ -504,34 +504,65 @@ def play_by(alert: Alert) -> int | None:
     return min(issued + playing + PLAY_GRACE_MS, utc_ms(alert.expires_at))
 
 
-def record_alert_event(
-    session: Session, node_id: str, alert_id: str, kind: str, ts_ms: int, detail: str
-) -> AlertReceiptStored | None:
-    """Called by ingestion for alert_* events: the node's confirmation, kept per alert and node."""
-    alert = session.get(Alert, alert_id)
-    if alert is None:
-        return None
-    # Nodes name the version first in the detail ("v2; ..."): a report about a version that
-    # an update replaced (its "stopped") must not count for the new one.
-    version = report_version(detail, alert.version)
-    if version < alert.version:
-        return None
-    r = session.exec(
-        select(AlertReceipt).where(
-            AlertReceipt.alert_id == alert_id, AlertReceipt.node_id == node_id
-        )
-    ).first()
-    if r is None:
-        r = AlertReceipt(alert_id=alert_id, node_id=node_id, version=version)
-    if version < r.version:
-        return None
-    when: datetime = utc_datetime(ts_ms)
-    stamp = STAMPS[kind]
-    setattr(r, stamp, when)
-    r.version = version
-    if r.received_at is None:
-        r.received_at = when
-    if detail:
-        r.detail = detail[:500]
-    session.add(r)
-    return AlertReceiptStored(alert_id, node_id, kind)
+# What ingestion hands over of each alert_* event: node, alert, kind, the node's ms, detail.
+AlertEvent = tuple[str, str, str, int, str]
+_RECEIPT = AlertReceipt.__table__  # type: ignore[attr-defined]
+_RECEIPT_COLUMNS = [c.name for c in _RECEIPT.c if c.name != "id"]
+
+
+def record_alert_events(session: Session, events: list[AlertEvent]) -> list[AlertReceiptStored]:
+    """Called by ingestion with a batch's alert_* events, in arrival order: the nodes'
+    confirmations, kept per alert and node. The batch's alerts and receipts are read at once
+    and written back in a statement or two, whatever the number of nodes confirming."""
+    versions: dict[str, int] = dict(
+        session.exec(
+            select(Alert.id, Alert.version).where(col(Alert.id).in_({e[1] for e in events}))
+        ).all()
+    )
+    wanted = sorted({(a, node) for node, a, *_ in events if a in versions})
+    receipts: dict[tuple[str, str], dict[str, Any]] = {}
+    for chunk in in_chunks(wanted):
+        for row in session.connection().execute(
+            select(_RECEIPT).where(
+                _RECEIPT.c.alert_id.in_({a for a, _ in chunk}),
+                _RECEIPT.c.node_id.in_({n for _, n in chunk}),
+            )
+        ):
+            receipts[(row.alert_id, row.node_id)] = dict(row._mapping)
+    touched: set[tuple[str, str]] = set()
+    stored: list[AlertReceiptStored] = []
+    for node_id, alert_id, kind, ts_ms, detail in events:
+        current, stamp = versions.get(alert_id), STAMPS.get(kind)
+        if current is None or stamp is None:
+            continue
+        # Nodes name the version first in the detail ("v2; ..."): a report about a version
+        # that an update replaced (its "stopped") must not count for the new one.
+        version = report_version(detail, current)
+        if version < current:
+            continue
+        key = (alert_id, node_id)
+        r = receipts.get(key)
+        if r is None:
+            r = receipts[key] = {name: None for name in _RECEIPT_COLUMNS} | {
+                "id": None,
+                "alert_id": alert_id,
+                "node_id": node_id,
+                "version": version,
+                "detail": "",
+            }
+        if version < r["version"]:
+            continue
+        when: datetime = utc_datetime(ts_ms)
+        r[stamp] = when
+        r["version"] = version
+        if r["received_at"] is None:
+            r["received_at"] = when
+        if detail:
+            r["detail"] = detail[:500]
+        touched.add(key)
+        stored.append(AlertReceiptStored(alert_id, node_id, kind))
+    rows = [receipts[key] for key in sorted(touched)]
+    new = [{c: r[c] for c in _RECEIPT_COLUMNS} for r in rows if r["id"] is None]
+    insert_rows(session, AlertReceipt, new)
+    update_rows(session, _RECEIPT, "id", [r for r in rows if r["id"] is not None])
+    return stored

@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -48,6 +49,10 @@ def outdated(running: str, latest: str) -> bool:
     return a < b if a and b else True
 
 
+# What the rules read of each node (the rows stand where a Node would: same attribute names).
+NODE_FACTS = (Node.id, Node.retired, Node.status, Node.last_seen, Node.firmware, Node.hardware)
+
+
 class AlarmRules:
     def __init__(
         self,
@@ -67,7 +72,8 @@ class AlarmRules:
         """Raise what is newly true, clear what ended; returns (raised, cleared)."""
         now = self.book.now()
         self.presence.settle()
-        nodes = session.exec(select(Node)).all()
+        # Columns, not objects: a pass over ten thousand nodes runs every few seconds in a burst.
+        nodes: Sequence[Any] = session.exec(select(*NODE_FACTS)).all()  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
         active = [n for n in nodes if not n.retired]
         decisions: Decisions = {}
         for node in active:

@@ -7,11 +7,12 @@ import logging
 import threading
 from collections import deque
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, func, select
 
 from controller.core.config import Settings
+from controller.core.db import insert_rows
 from controller.core.models import Node, NodeStateChange
 from controller.core.time import utc_datetime, utc_ms
 from protocol import NodeState, NodeStatus
@@ -23,12 +24,24 @@ log = logging.getLogger(__name__)
 # than the current session's `online` by more than a connect can take belongs to a session
 # already replaced (a broker may deliver it late, after the node came back).
 STALE_WILL_MS = 10_000
+_PENDING = "node_state_changes"  # in Session.info: the changes noted, not yet written
 # What the node said, as a reason a person can read in its timeline.
 _REASONS = {
     NodeStatus.online: "connected",
     NodeStatus.offline: "clean_stop",
     NodeStatus.lost: "will",
 }
+
+
+class NodeFacts(Protocol):
+    """What presence reads and sets of a node: a Node, or ingestion's plain row of one."""
+
+    id: str
+    area_id: str
+    status: str
+    boot: int
+    firmware: str
+    last_seen: datetime | None
 
 
 class Presence:
@@ -86,7 +99,7 @@ class Presence:
         return "offline"
 
     def on_state(
-        self, session: Session, node: Node, report: NodeState, received: datetime
+        self, session: Session, node: NodeFacts, report: NodeState, received: datetime
     ) -> dict[str, Any] | None:
         """A state message (or the broker's last will, status `lost`)."""
         since = self.since.get(node.id)
@@ -111,7 +124,7 @@ class Presence:
         return self.observe(session, node, report.status.value, _REASONS[report.status], received)
 
     def on_heartbeat(
-        self, session: Session, node: Node, received: datetime
+        self, session: Session, node: NodeFacts, received: datetime
     ) -> dict[str, Any] | None:
         node.last_seen = received
         if node.status == "online":
@@ -119,7 +132,7 @@ class Presence:
         return self.observe(session, node, "online", "heartbeat", received)
 
     def observe(
-        self, session: Session, node: Node, status: str, reason: str, when: datetime
+        self, session: Session, node: NodeFacts, status: str, reason: str, when: datetime
     ) -> dict[str, Any] | None:
         """Set the node's raw status; record a change when it went online or offline."""
         was_online = node.status == "online"
@@ -132,15 +145,17 @@ class Presence:
             return None
         state = "online" if now_online else "offline"
         flapping = self._note(node.id, utc_ms(when))
-        session.add(
-            NodeStateChange(
-                node_id=node.id,
-                ts=when,
-                state=state,
-                previous=previous,
-                reason=reason,
-                flapping=flapping,
-            )
+        # Written with the others of the transaction by store(): a reconnect burst changes
+        # thousands at once.
+        session.info.setdefault(_PENDING, []).append(
+            {
+                "node_id": node.id,
+                "ts": when,
+                "state": state,
+                "previous": previous,
+                "reason": reason,
+                "flapping": flapping,
+            }
         )
         return {
             "type": "node",
@@ -150,6 +165,11 @@ class Presence:
             "state": "flapping" if flapping else state,
             "reason": reason,
         }
+
+    @staticmethod
+    def store(session: Session) -> None:
+        """Write the state changes observe() noted in this session, in one statement."""
+        insert_rows(session, NodeStateChange, session.info.pop(_PENDING, []))
 
     def _note(self, node_id: str, when_ms: int) -> bool:
         with self._lock:
@@ -202,6 +222,7 @@ class Presence:
             session.add(node)
             if change:
                 changes.append(change)
+        self.store(session)
         session.commit()
         if stale:
             log.info(

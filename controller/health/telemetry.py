@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, case, delete, insert
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, delete
 from sqlalchemy import func as sa_func
 from sqlmodel import Session, col, func, select
 
 from controller.core.config import Settings
+from controller.core.db import insert_rows
 from controller.core.models import TelemetryHourly, TelemetrySample
 from protocol import Telemetry
 
@@ -135,7 +136,7 @@ class TelemetryStore:
             }
             for (node_id, t, received), offset in zip(rows, offsets, strict=True)
         ]
-        session.connection().execute(insert(TelemetrySample), values)
+        insert_rows(session, TelemetrySample, values)
         with self._lock:
             for node_id, t, received in rows:
                 self.latest[node_id] = Latest(received, t)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from controller.core.db import Database, in_chunks, is_transient
+from controller.core.db import Database, in_chunks, insert_rows, is_transient, update_rows
 from controller.core.events import (
     Changes,
     CommandAckHeard,
@@ -42,7 +43,11 @@ from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+# A batch is what the queue holds when the writer is free, up to BATCH reports; a first report
+# waits up to BATCH_WAIT_S for company (one transaction for a burst's first moments, not one
+# for each of its first reports).
+BATCH = 2000
+BATCH_WAIT_S = 0.02
 _RANK = {
     DeliveryState.planned: 0,
     DeliveryState.delivered: 1,
@@ -73,7 +78,24 @@ _EVENT_STAMP = {
 }
 
 
-def lock_nodes(session: Session, node_ids: set[str]) -> dict[str, Node]:
+@dataclass(slots=True)
+class NodeRow:
+    """What ingestion reads and changes of a node: plain values, not an ORM object (a batch of
+    thousands is read, changed and written back in a few statements)."""
+
+    id: str
+    area_id: str
+    status: str
+    boot: int
+    firmware: str
+    last_seen: datetime | None
+    read: tuple[Any, ...] = ()  # status, boot, firmware, last_seen as read
+
+    def changed(self) -> bool:
+        return (self.status, self.boot, self.firmware, self.last_seen) != self.read
+
+
+def lock_nodes(session: Session, node_ids: set[str]) -> dict[str, NodeRow]:
     """The batch's node rows, locked up front in ascending id as every writer of node rows
     takes them (the timeline computation too): two instances or two tasks on PostgreSQL never
     wait on each other in a circle, whatever order the reports are in. The lock is FOR NO KEY
@@ -81,27 +103,51 @@ def lock_nodes(session: Session, node_ids: set[str]) -> dict[str, Node]:
     foreign-key checks of rows that name a node (alarms, events, deliveries), which another
     transaction makes in whatever order it likes (with FOR UPDATE, such an insert and this
     lock deadlocked)."""
-    return {
-        n.id: n
-        for n in session.exec(
-            select(Node)
-            .where(col(Node.id).in_(node_ids))
+    found: dict[str, NodeRow] = {}
+    for chunk in in_chunks(sorted(node_ids)):
+        for node_id, area_id, status, boot, firmware, last_seen in session.exec(
+            select(Node.id, Node.area_id, Node.status, Node.boot, Node.firmware, Node.last_seen)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+            .where(col(Node.id).in_(chunk))
             .order_by(col(Node.id))
             .with_for_update(key_share=True)
-        ).all()
-    }
+        ).all():
+            read = (status, boot, firmware, last_seen)
+            found[node_id] = NodeRow(node_id, area_id, status, boot, firmware, last_seen, read)
+    return found
+
+
+def store_nodes(session: Session, rows: Iterable[NodeRow]) -> None:
+    """Write back what changed of the rows, in one statement (per thousand on PostgreSQL)."""
+    update_rows(
+        session,
+        Node.__table__,  # type: ignore[attr-defined]
+        "id",
+        [
+            {
+                "id": r.id,
+                "status": r.status,
+                "boot": r.boot,
+                "firmware": r.firmware,
+                "last_seen": r.last_seen,
+            }
+            for r in rows
+            if r.changed()
+        ],
+    )
 
 
 class Presence(Protocol):
     """Device health's bookkeeping of states and heartbeats, written in ingestion's transaction."""
 
     def on_state(
-        self, session: Session, node: Node, report: NodeState, received: datetime, /
+        self, session: Session, node: NodeRow, report: NodeState, received: datetime, /
     ) -> dict[str, Any] | None: ...
 
     def on_heartbeat(
-        self, session: Session, node: Node, received: datetime, /
+        self, session: Session, node: NodeRow, received: datetime, /
     ) -> dict[str, Any] | None: ...
+
+    def store(self, session: Session, /) -> None: ...
 
 
 class TelemetryStore(Protocol):
@@ -123,9 +169,10 @@ class HealthWriter(Protocol):
     def screen(self, node_id: str, kind: str, report: Any, /) -> str | None: ...
 
 
-# Writes one event of a kind (by the prefix of its type) in ingestion's transaction, returning
-# the event to announce, if any. Registered by the domain that owns the event (alerts).
-EventWriter = Callable[[Session, str, str, str, int, str], Event | None]
+# Writes a batch's events of a kind (by the prefix of their type) in ingestion's transaction,
+# each as (node, item, type, the node's ms, detail) in arrival order, returning the events to
+# announce. Registered by the domain that owns the events (alerts).
+EventWriter = Callable[[Session, list[tuple[str, str, str, int, str]]], Sequence[Event]]
 # Hears one event of a kind the moment it arrives, before it is stored, returning the event to
 # announce at once, if any: what live views show from memory (the alert board).
 EventHearer = Callable[[str, str, str, int, str], Event | None]
@@ -252,10 +299,20 @@ class ReportIngest:
 
     async def run(self) -> None:
         while True:
-            first = await self.queue.get()
-            batch = [first]
-            while len(batch) < BATCH and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
+            batch = [await self.queue.get()]
+            loop = asyncio.get_running_loop()
+            until = loop.time() + BATCH_WAIT_S
+            while len(batch) < BATCH:
+                if not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                    continue
+                left = until - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), left))
+                except TimeoutError:
+                    break
             try:
                 changes = await asyncio.to_thread(self.write, batch)
             except Exception as exc:
@@ -309,7 +366,9 @@ class ReportIngest:
                 elif isinstance(report, NodeEvent):
                     node.last_seen = received
                     events.append((report, received))
-                session.add(node)
+            store_nodes(session, nodes.values())
+            if self.health is not None:
+                self.health.presence.store(session)
             changes += self._events(session, events)
             if self.health is not None:
                 self.health.telemetry.record(session, heartbeats)
@@ -339,8 +398,9 @@ class ReportIngest:
             fresh.append((ev, received))
         if not fresh:
             return []
-        session.connection().execute(
-            insert(NodeEventRecord),
+        insert_rows(
+            session,
+            NodeEventRecord,
             [
                 {
                     "id": ev.id,
@@ -371,60 +431,85 @@ class ReportIngest:
                 .values(state=DeliveryState.delivered.value, delivered_at=bindparam("at")),
                 applied,
             )
-        deliveries = self._deliveries(session, [ev for ev, _ in fresh])
         changes: list[Event] = []
+        # Other domains' events (alerts), a batch per writer, in arrival order.
+        handed: dict[str, list[tuple[str, str, str, int, str]]] = {}
+        playback: list[NodeEvent] = []
         for ev, _received in fresh:
-            change = self._event(session, ev, deliveries)
-            if change is not None:
-                changes.append(change)
+            prefix = next((p for p in self.event_writers if ev.type.value.startswith(p)), None)
+            if prefix is not None and ev.item_id:
+                handed.setdefault(prefix, []).append(
+                    (ev.node_id, ev.item_id, ev.type.value, ev.ts, ev.detail)
+                )
+            elif ev.type in _EVENT_STATE and ev.item_id:
+                playback.append(ev)
+        for prefix, items in handed.items():
+            changes += self.event_writers[prefix](session, items)
+        changes += self._playback(session, playback)
         return changes
 
-    def _deliveries(
-        self, session: Session, events: list[NodeEvent]
-    ) -> dict[tuple[str, str], Delivery]:
-        """The deliveries the playback events are about, by (node, item), read at once."""
-        wanted = {
-            (ev.node_id, ev.item_id) for ev in events if ev.type in _EVENT_STATE and ev.item_id
-        }
-        found: dict[tuple[str, str], Delivery] = {}
-        for chunk in in_chunks(sorted(wanted)):
-            for d in session.exec(
-                select(Delivery).where(
-                    col(Delivery.node_id).in_({node for node, _ in chunk}),
-                    col(Delivery.item_id).in_({item for _, item in chunk}),
+    def _playback(self, session: Session, events: list[NodeEvent]) -> list[Event]:
+        """Move the deliveries the playback events are about on: read at once, changed in
+        memory in arrival order, written back in one statement."""
+        if not events:
+            return []
+        table = Delivery.__table__  # type: ignore[attr-defined]
+        wanted = sorted({(ev.node_id, ev.item_id) for ev in events if ev.item_id})
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for chunk in in_chunks(wanted):
+            for row in session.connection().execute(
+                select(table).where(
+                    table.c.node_id.in_({node for node, _ in chunk}),
+                    table.c.item_id.in_({item for _, item in chunk}),
                 )
-            ).all():
-                if (d.node_id, d.item_id) in wanted:
-                    found[(d.node_id, d.item_id)] = d
-        return found
-
-    def _event(
-        self, session: Session, ev: NodeEvent, deliveries: dict[tuple[str, str], Delivery]
-    ) -> Event | None:
-        """What one new event changes beyond its record: another domain's (alerts), or its
-        delivery's state."""
-        for prefix, writer in self.event_writers.items():
-            if ev.type.value.startswith(prefix) and ev.item_id:
-                return writer(session, ev.node_id, ev.item_id, ev.type.value, ev.ts, ev.detail)
-        state = _EVENT_STATE.get(ev.type)
-        if state is None or not ev.item_id:
-            return None
-        d = deliveries.get((ev.node_id, ev.item_id))
-        if d is None:
-            return None
-        stamp = _EVENT_STAMP[state]
-        setattr(d, stamp, utc_datetime(ev.ts))
-        if d.delivered_at is None:
-            d.delivered_at = utc_datetime(ev.ts)
-        if _RANK[state] > _RANK.get(DeliveryState(d.state), 0):
-            d.state = state
-        if ev.detail:
-            d.detail = ev.detail[:500]
-        session.add(d)
-        return DeliveryChanged(
-            node_id=ev.node_id,
-            schedule_id=d.schedule_id,
-            item_id=d.item_id,
-            state=d.state,
-            latency_ms=ev.ts - utc_ms(d.planned_start) if state == DeliveryState.started else None,
+            ):
+                found[(row.node_id, row.item_id)] = dict(row._mapping)
+        changes: list[Event] = []
+        touched: set[tuple[str, str]] = set()
+        for ev in events:
+            d = found.get((ev.node_id, ev.item_id or ""))
+            if d is None:
+                continue
+            changes.append(_advance(d, ev))
+            touched.add((ev.node_id, ev.item_id or ""))
+        update_rows(
+            session,
+            table,
+            "id",
+            [{c: found[key][c] for c in _DELIVERY_CHANGES} for key in sorted(touched)],
         )
+        return changes
+
+
+# What a node's playback events change of a delivery (with its id, the key).
+_DELIVERY_CHANGES = (
+    "id",
+    "state",
+    "delivered_at",
+    "downloaded_at",
+    "started_at",
+    "finished_at",
+    "failed_at",
+    "detail",
+)
+
+
+def _advance(d: dict[str, Any], ev: NodeEvent) -> DeliveryChanged:
+    """A delivery (a row, as a dict) after one playback event of its node; the change to
+    announce."""
+    state = _EVENT_STATE[ev.type]
+    at = utc_datetime(ev.ts)
+    d[_EVENT_STAMP[state]] = at
+    if d["delivered_at"] is None:
+        d["delivered_at"] = at
+    if _RANK[state] > _RANK.get(DeliveryState(d["state"]), 0):
+        d["state"] = state.value
+    if ev.detail:
+        d["detail"] = ev.detail[:500]
+    return DeliveryChanged(
+        node_id=ev.node_id,
+        schedule_id=d["schedule_id"],
+        item_id=d["item_id"],
+        state=d["state"],
+        latency_ms=ev.ts - utc_ms(d["planned_start"]) if state == DeliveryState.started else None,
+    )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
@@ -20,6 +20,7 @@ from controller.core.models import (
     DeliveryState,
     Node,
     NodeEventRecord,
+    NodeStateChange,
     Schedule,
     TelemetryHourly,
     TelemetrySample,
@@ -203,6 +204,7 @@ def test_offline_alarm_waits_for_the_threshold_and_flapping_is_damped(db, world)
             node = s.get(Node, "n1")
             report = NodeState(node_id="n1", status=status, ts=clock.now_ms())
             presence.on_state(s, node, report, utc_datetime(clock.now_ms()))
+            presence.store(s)
             s.add(node)
             s.commit()
 
@@ -235,6 +237,17 @@ def test_offline_alarm_waits_for_the_threshold_and_flapping_is_damped(db, world)
     with db.session() as s:
         kinds = [a.kind for a in s.exec(select(Alarm).where(Alarm.node_id == "n1")).all()]
     assert kinds.count("offline") == 2 and kinds.count("flapping") == 1
+    with db.session() as s:
+        changes = s.exec(select(NodeStateChange).order_by(col(NodeStateChange.id))).all()
+    assert [c.state for c in changes] == [
+        "online",
+        "offline",
+        "online",
+        "offline",
+        "online",
+        "offline",
+    ]
+    assert not changes[0].flapping and changes[-1].flapping
 
 
 def test_a_stale_retained_online_does_not_revive_a_node(db, world):
