@@ -12,12 +12,13 @@ Tracing slows the process (every allocation records its stack): its timings are 
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 import tracemalloc
 from pathlib import Path
 
-FRAMES = 12
+FRAMES = int(os.environ.get("RADIO_TRACE_FRAMES", "8"))
 
 
 def compare(a: str, b: str, top: int = 25) -> None:
