@@ -10,13 +10,14 @@ import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from controller.core.config import Settings
-from controller.core.db import Database, in_chunks, is_transient
+from controller.core.db import Database, in_chunks, insert_rows, is_transient, update_rows
 from controller.core.models import (
     Delivery,
     DeliveryState,
@@ -48,6 +49,31 @@ TIMELINE_TTL_MS = 7 * 24 * 3600 * 1000
 COMPUTE_ATTEMPTS = 4  # a deadlock victim runs again; PostgreSQL detects one in ~1 s
 PUBLISH_WINDOW = 10  # paho warns of more than 10 pending publishes per client
 _WAITING = (DeliveryState.planned, DeliveryState.delivered, DeliveryState.downloaded)
+_NODE = Node.__table__  # type: ignore[attr-defined]
+_DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+# What planning changes of a delivery already there (with its id, the key).
+_REPLANNED = ("id", "state", "planned_start", "planned_duration_ms", "timeline_version")
+# A new delivery's columns that only the node's reports fill.
+_UNREPORTED: dict[str, Any] = {
+    "delivered_at": None,
+    "downloaded_at": None,
+    "started_at": None,
+    "finished_at": None,
+    "failed_at": None,
+    "detail": "",
+}
+
+
+@dataclass
+class PlannedNode:
+    """What the timeline computation reads and changes of a node."""
+
+    id: str
+    area_id: str
+    timeline_version: int
+    timeline_digest: str
+
+
 _IN_CHUNK = 400  # item ids per query (each is sent twice: as itself and as a playlist's first part)
 
 
@@ -97,7 +123,7 @@ class TimelineService:
 
     def plan(
         self,
-        node: Node,
+        node: Node | PlannedNode,
         tree: AreaTree,
         occurrences: list[Occurrence],
         quiet: QuietMap,
@@ -170,11 +196,12 @@ class TimelineService:
                 # Instances sharing the database take turns: versions never race.
                 session.execute(text("SELECT pg_advisory_xact_lock(7231003)"))
             tree = self.registry.area_tree(session)
-            query = select(Node).where(Node.retired == False)  # noqa: E712
+            query = select(
+                Node.id, Node.area_id, Node.timeline_version, Node.timeline_digest
+            ).where(Node.retired == False)  # noqa: E712
             if node_ids is not None:
                 query = query.where(col(Node.id).in_(node_ids))
-            # Ascending id, as every writer of node rows takes them: no deadlock with ingestion.
-            nodes = session.exec(query.order_by(col(Node.id))).all()
+            nodes = [PlannedNode(*row) for row in session.exec(query.order_by(col(Node.id)))]
             reach = None
             if node_ids is not None:
                 # Only the schedules that can reach these nodes: one change stays cheap however
@@ -188,7 +215,7 @@ class TimelineService:
             index = OccurrenceIndex(occurrences)
             quiet = quiet_map(session)
             deferred = self.deferred(session, node_ids, occurrences, now)
-            replanned: list[tuple[Node, list[TimelineItem], list[Occurrence]]] = []
+            replanned: list[tuple[PlannedNode, list[TimelineItem], list[Occurrence]]] = []
             for node in nodes:
                 mine = index.for_node(node.id, tree.lineage(node.area_id))
                 items = self.plan(
@@ -199,7 +226,6 @@ class TimelineService:
                 if changed:
                     node.timeline_version += 1
                     node.timeline_digest = digest
-                    session.add(node)
                     replanned.append((node, items, mine))
                 if changed or force:
                     body = TimelineBody(
@@ -211,44 +237,77 @@ class TimelineService:
                         prefetch=self.prefetch,
                     )
                     out.append(Publication(node.id, body))
+            self._store_versions(session, [node for node, _items, _occ in replanned])
             self._plan_deliveries(session, replanned)
             session.commit()
         return out
 
+    @staticmethod
+    def _store_versions(session: Session, nodes: list[PlannedNode]) -> None:
+        """The new versions, in one statement, once their rows are locked in ascending id (as
+        every writer of node rows takes them: no deadlock with ingestion)."""
+        ids = sorted(n.id for n in nodes)
+        for chunk in in_chunks(ids):
+            session.exec(
+                select(Node.id)
+                .where(col(Node.id).in_(chunk))
+                .order_by(col(Node.id))
+                .with_for_update(key_share=True)
+            ).all()
+        update_rows(
+            session,
+            _NODE,
+            "id",
+            [
+                {
+                    "id": n.id,
+                    "timeline_version": n.timeline_version,
+                    "timeline_digest": n.timeline_digest,
+                }
+                for n in nodes
+            ],
+        )
+
     def _plan_deliveries(
-        self, session: Session, replanned: list[tuple[Node, list[TimelineItem], list[Occurrence]]]
+        self,
+        session: Session,
+        replanned: list[tuple[PlannedNode, list[TimelineItem], list[Occurrence]]],
     ) -> None:
-        """The deliveries of every node whose timeline changed, in a few queries however many
-        nodes: the waiting deliveries of all of them at once, then those already reported for
-        items still on their timelines (an item playing now)."""
+        """The deliveries of every node whose timeline changed, in a few statements however many
+        nodes: the waiting deliveries of all of them read at once, then those already reported
+        for items still on their timelines (an item playing now); the new ones inserted in one
+        statement, the changed ones updated in another."""
         if not replanned:
             return
-        waiting: dict[str, dict[str, Delivery]] = {}
+        conn = session.connection()
+        waiting: dict[str, dict[str, dict[str, Any]]] = {}
         for chunk in in_chunks([node.id for node, _items, _occ in replanned]):
-            for found in session.exec(
-                select(Delivery).where(
-                    col(Delivery.node_id).in_(chunk), col(Delivery.state).in_(_WAITING)
+            for row in conn.execute(
+                select(_DELIVERY).where(
+                    _DELIVERY.c.node_id.in_(chunk), _DELIVERY.c.state.in_(_WAITING)
                 )
-            ).all():
-                waiting.setdefault(found.node_id, {})[found.item_id] = found
+            ):
+                waiting.setdefault(row.node_id, {})[row.item_id] = dict(row._mapping)
         missing = {
             (node.id, item.item_id)
             for node, items, _occ in replanned
             for item in items
             if item.item_id not in waiting.get(node.id, {})
         }
-        reported: dict[tuple[str, str], Delivery] = {}
+        reported: dict[tuple[str, str], dict[str, Any]] = {}
         for chunk in in_chunks(sorted({node_id for node_id, _item in missing})):
             members = set(chunk)
             wanted = sorted({item_id for node_id, item_id in missing if node_id in members})
-            for found in session.exec(
-                select(Delivery).where(
-                    col(Delivery.node_id).in_(chunk), col(Delivery.item_id).in_(wanted)
+            for row in conn.execute(
+                select(_DELIVERY).where(
+                    _DELIVERY.c.node_id.in_(chunk), _DELIVERY.c.item_id.in_(wanted)
                 )
-            ).all():
-                if (found.node_id, found.item_id) in missing:
-                    reported[(found.node_id, found.item_id)] = found
+            ):
+                if (row.node_id, row.item_id) in missing:
+                    reported[(row.node_id, row.item_id)] = dict(row._mapping)
         now = self.clock.now_ms()
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
         for node, items, occurrences in replanned:
             by_item = {o.item_id: o for o in occurrences}
             existing = waiting.get(node.id, {})
@@ -256,26 +315,39 @@ class TimelineService:
                 d = existing.get(item.item_id) or reported.get((node.id, item.item_id))
                 if d is None:
                     occ = by_item[occurrence_of(item.item_id)]
-                    d = Delivery(
-                        item_id=item.item_id,
-                        schedule_id=int(occ.broadcast_id),
-                        node_id=node.id,
-                        planned_start=utc_datetime(item.start),
-                    )
-                if d.state in _WAITING:
+                    d = {
+                        "item_id": item.item_id,
+                        "schedule_id": int(occ.broadcast_id),
+                        "node_id": node.id,
+                        "planned_start": utc_datetime(item.start),
+                        "planned_duration_ms": item.duration_ms,
+                        "state": DeliveryState.planned.value,
+                        "timeline_version": node.timeline_version,
+                        **_UNREPORTED,
+                    }
+                    new.append(d)
+                    continue
+                if d["state"] in _WAITING:
                     # A shift or a cut moves what the node is to play; what it did stays as
                     # reported.
-                    d.planned_start = utc_datetime(item.start)
-                    d.planned_duration_ms = item.duration_ms
-                d.timeline_version = node.timeline_version
-                session.add(d)
+                    d["planned_start"] = utc_datetime(item.start)
+                    d["planned_duration_ms"] = item.duration_ms
+                d["timeline_version"] = node.timeline_version
+                changed.append(d)
             # Items that left the timeline before their time: their schedule was cancelled or
             # no longer targets this node. Items that left because they ended keep their state.
             present = {i.item_id for i in items}
             for item_id, d in existing.items():
-                if item_id not in present and utc_ms(d.planned_start) > now:
-                    d.state = DeliveryState.cancelled
-                    session.add(d)
+                if item_id not in present and utc_ms(d["planned_start"]) > now:
+                    d["state"] = DeliveryState.cancelled.value
+                    changed.append(d)
+        insert_rows(session, Delivery, new)
+        update_rows(
+            session,
+            _DELIVERY,
+            "id",
+            [{c: d[c] for c in _REPLANNED} for d in {d["id"]: d for d in changed}.values()],
+        )
 
     async def refresh(self, node_ids: set[str] | None = None, force: bool = False) -> int:
         """Recompute and publish; returns how many timelines were published."""
