@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.console.pages import ConsoleDep
+from api.console.repetition import names_of
 from controller.auth.access import Permission
 from controller.programme.playlists import WITH_ENTRIES
-from schedules import AreaTree
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -64,26 +64,18 @@ async def playlists_page(console: ConsoleDep, saved: int | None = None) -> HTMLR
 async def groups_page(console: ConsoleDep) -> HTMLResponse:
     console.allow("groups")
     areas = await console.areas()
-    tree = AreaTree({a.id: a.parent_id for a in areas})
     names = {a.id: a.name for a in areas}
-    nodes = [
-        {
-            "id": n["id"],
-            "name": n["name"],
-            "area": names.get(n["area_id"], n["area_id"]),
-            # Every area the node lies in: the form offers it for a group of any of them.
-            "within": " ".join(tree.lineage(n["area_id"])),
-        }
-        for n in await console.all_nodes()
-    ]
+    groups = await console.get("/api/v1/groups")
+    # The members' names only (a province has thousands of nodes): the form finds the others
+    # as the person types.
+    members = {n for g in groups for n in g["nodes"]}
     return console.render(
         "groups.html",
         "groups",
-        groups=await console.get("/api/v1/groups"),
+        groups=groups,
         areas=areas,
         area_id=console.home_area(areas),
         names=names,
-        nodes=nodes,
-        node_names={n["id"]: n["name"] for n in nodes},
+        node_names=(await names_of(console, areas, members))["nodes"],
         can_edit=console.may(Permission.schedule),
     )

@@ -41,12 +41,32 @@ async def test_playlist_built_reordered_scheduled_to_a_group(make_settings):
         await page.click("nav >> text=Nhóm loa")
         await page.fill("#g-name", "Loa chợ Đông")
         assert await page.input_value("#g-id") == "loa-cho-dong"
+        # The members are found by typing (a province has thousands): the officer's own
+        # commune's only, the chosen area's only, without the marks too.
+        await page.wait_for_selector("#gn-na1")
         assert await page.locator("#gn-nb1").count() == 0
         await page.select_option("#g-area", "thon-a1")
-        assert await page.locator("#gn-na3").is_hidden()
+        await page.wait_for_selector("#gn-na3", state="detached")
         await page.select_option("#g-area", "xa-a")
         await page.check("#gn-na1")
+        await page.fill("#g-search", "doai")
+        await page.wait_for_selector("#gn-na1", state="detached")
         await page.check("#gn-na3")
+        assert await page.inner_text("#g-found") == "1 cụm loa."
+        chosen = await page.locator("#g-chosen li").all_inner_texts()
+        assert [c.split(" (")[0] for c in chosen] == ["Loa Đông 1", "Loa Đoài 1"]
+        # Changing the area unticks what was chosen; choosing again works.
+        await page.select_option("#g-area", "thon-a1")
+        assert await page.locator("#g-chosen li").count() == 0
+        await page.select_option("#g-area", "xa-a")
+        await page.fill("#g-search", "")
+        await page.check("#gn-na1")
+        await page.fill("#g-search", "Đoài")
+        await page.check("#gn-na3")
+        await page.click('#g-chosen li[data-node="na1"] button')
+        assert await page.locator("#g-chosen li").count() == 1
+        await page.fill("#g-search", "")
+        await page.check("#gn-na1")
         await page.click("#g-save")
         await page.wait_for_selector('tr[data-group="loa-cho-dong"]')
         assert "Loa Đoài 1" in await page.inner_text('tr[data-group="loa-cho-dong"]')
