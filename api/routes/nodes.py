@@ -75,7 +75,10 @@ def list_nodes(
     ),
     firmware: str | None = Query(default=None, max_length=100, description="Exact version"),
     q: str | None = Query(
-        default=None, max_length=100, description="In the id or the name, whatever the case"
+        default=None,
+        max_length=100,
+        description="In the id or the name, whatever the case; typed without marks, it also "
+        "finds names written with them (dong xuan: Đồng Xuân)",
     ),
     node_id: list[str] = Query(
         default=[],
