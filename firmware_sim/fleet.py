@@ -35,6 +35,7 @@ class FleetSummary:
     events_made: int = 0  # events the nodes put in their outboxes since start
     events_dropped: int = 0  # of those, dropped from a full outbox (never sent)
     prefetching: int = 0  # nodes still fetching media in advance (alert templates)
+    last_report_at: float = 0.0  # wall-clock time the latest event went out (0: none yet)
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def line(self) -> str:
@@ -93,6 +94,7 @@ class Fleet:
             s.events_made += node.outbox.pushed
             s.events_dropped += node.outbox.dropped
             s.prefetching += node.media.prefetching > 0
+            s.last_report_at = max(s.last_report_at, node.last_report_at)
             s.rejected.update(node.rejected)
         return s
 

@@ -76,6 +76,7 @@ class Node:
 
         # Reports: events queued (on disk too) until the broker has them.
         self.outbox = Outbox(path=self.cache_dir / "outbox.jsonl" if self.cache_dir else None)
+        self.last_report_at = 0.0  # wall-clock time the latest event was acknowledged
         self.emit = Reporter(node_id, clock, self.outbox)
 
         # Health readings: simulated, or the machine's own on a real node.
@@ -390,4 +391,5 @@ class Node:
             await self.presence.wait_to_report()
             await client.publish(topic, event.model_dump_json(), qos=1)
             self.outbox.ack(event.id)
+            self.last_report_at = time.time()  # for benches: when the latest report went out
             raise_if_cancelling()

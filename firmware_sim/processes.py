@@ -67,6 +67,7 @@ async def write_status(fleet: Fleet, path: Path) -> None:
             "events_made": s.events_made,
             "events_dropped": s.events_dropped,
             "prefetching": s.prefetching,
+            "last_report_at": s.last_report_at,
             "rss_mb": rss,
             "cpu_s": cpu,
             "ts": time.time(),
