@@ -40,6 +40,9 @@ class NotConnected(RuntimeError):
     """Raised when publishing while the broker is unreachable; the caller decides to retry."""
 
 
+PENDING_PUBLISHES = 1000  # in flight at once before aiomqtt warns
+
+
 class Gateway:
     """Owns one aiomqtt client for the whole controller."""
 
@@ -75,7 +78,7 @@ class Gateway:
         tls: ssl.SSLContext | None = None
         if self.address.tls:
             tls = ssl.create_default_context(cafile=self.address.ca_file)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.address.host,
             self.address.port,
             username=self.address.username,
@@ -91,6 +94,10 @@ class Gateway:
                 self.topics.controller_state, self._state("offline"), qos=1, retain=True
             ),
         )
+        # Timelines go out in windows of hundreds (a live broadcast to a province): that many
+        # publishes awaiting their acknowledgement is the plan, not a warning.
+        client.pending_calls_threshold = PENDING_PUBLISHES
+        return client
 
     async def run(self) -> None:
         """Connect, serve, reconnect; returns only when cancelled."""
