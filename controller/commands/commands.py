@@ -209,10 +209,13 @@ class Commands:
                 await asyncio.sleep(1)
 
     def _record_acks(self, batch: list[tuple[str, CommandAck, datetime]]) -> None:
+        counted: Counter[str] = Counter()
         with self.db.session() as session:
-            touched = progress.record_acks(session, batch, self.stats)
+            touched = progress.record_acks(session, batch, counted)
             progress.close_finished(session, touched, self.now())
             session.commit()
+        # Counted once stored: a counter that moved means the command's view shows the ack.
+        self.stats.update(counted)
 
     async def run_timeouts(self) -> None:
         """Wakes at the next deadline (or when a command is given) to time out the silent."""
