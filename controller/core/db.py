@@ -14,6 +14,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Table, bindparam, event, insert, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 from controller.core.private_files import private_file
@@ -183,14 +184,29 @@ def insert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> Non
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(name) for name in names)
     raw: Any = conn.connection.dbapi_connection  # psycopg's own connection, in this transaction
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(
-                [row[n] if p is None else p(row[n]) for n, p in zip(names, procs, strict=True)]
-            )
+    statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    [row[n] if p is None else p(row[n]) for n, p in zip(names, procs, strict=True)]
+                )
+    except Exception as exc:
+        # As SQLAlchemy raises every other database error (a deadlock is an OperationalError
+        # that is_transient() knows), not psycopg's own.
+        dbapi = type(conn.dialect).import_dbapi()
+        if isinstance(exc, dbapi.Error):
+            raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+        raise
+
+
+def lock_order(session: Session, column: Any) -> Any:
+    """`column` ordered as Python's sorted() orders its text (code points): the order every
+    writer takes row locks in, chunk after chunk. PostgreSQL's own collation may differ (en_US
+    ignores hyphens at first), which would let two writers lock in opposite orders."""
+    if session.connection().dialect.name == "postgresql":
+        return column.collate("C")
+    return column  # SQLite compares text by its bytes: the same order
 
 
 def update_rows(session: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:

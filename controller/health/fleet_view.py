@@ -19,6 +19,7 @@ from controller.core.models import (
     NodeEventRecord,
     NodeStateChange,
     search_folded,
+    without_marks,
 )
 from controller.health.presence import Presence
 from schedules import AreaTree
@@ -132,7 +133,14 @@ def find(
     if query.firmware is not None:
         where.append(Node.firmware == query.firmware)
     if query.text:
-        where.append(col(Node.search_text).contains(search_folded(query.text), autoescape=True))
+        folded = search_folded(query.text)
+        # Typed with some marks and not others ("đong xuan"): matched without any.
+        where.append(
+            or_(
+                col(Node.search_text).contains(folded, autoescape=True),
+                col(Node.search_text).contains(without_marks(folded), autoescape=True),
+            )
+        )
     if query.ids is not None:
         where.append(col(Node.id).in_(query.ids))
     if query.alarm == "any":

@@ -90,6 +90,9 @@ class Gateway:
             clean_session=True,
             tls_context=tls,
             max_queued_outgoing_messages=100_000,
+            # As many QoS 1 publishes in flight as a window of timelines: none of a window
+            # waits behind the others for its acknowledgement (and its timeout).
+            max_inflight_messages=PENDING_PUBLISHES,
             will=aiomqtt.Will(
                 self.topics.controller_state, self._state("offline"), qos=1, retain=True
             ),

@@ -16,9 +16,17 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, col, select
 
-from controller.core.db import Database, in_chunks, insert_rows, is_transient, update_rows
+from controller.core.db import (
+    Database,
+    in_chunks,
+    insert_rows,
+    is_transient,
+    lock_order,
+    update_rows,
+)
 from controller.core.events import (
     Changes,
     CommandAckHeard,
@@ -47,6 +55,8 @@ log = logging.getLogger(__name__)
 # waits up to BATCH_WAIT_S for company (one transaction for a burst's first moments, not one
 # for each of its first reports).
 BATCH = 2000
+# What the database says of a report it cannot store (not of itself being unavailable).
+UNSTORABLE = (DataError, IntegrityError, OverflowError)
 BATCH_WAIT_S = 0.02
 _RANK = {
     DeliveryState.planned: 0,
@@ -108,7 +118,7 @@ def lock_nodes(session: Session, node_ids: set[str]) -> dict[str, NodeRow]:
         for node_id, area_id, status, boot, firmware, last_seen in session.exec(
             select(Node.id, Node.area_id, Node.status, Node.boot, Node.firmware, Node.last_seen)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
             .where(col(Node.id).in_(chunk))
-            .order_by(col(Node.id))
+            .order_by(lock_order(session, col(Node.id)))
             .with_for_update(key_share=True)
         ).all():
             read = (status, boot, firmware, last_seen)
@@ -314,7 +324,13 @@ class ReportIngest:
                 except TimeoutError:
                     break
             try:
-                changes = await asyncio.to_thread(self.write, batch)
+                try:
+                    changes = await asyncio.to_thread(self.write, batch)
+                except UNSTORABLE:
+                    # A report the database refuses (a NUL in a text, a number past a column's
+                    # range) must not hold up everyone's: each is written alone, and the
+                    # refused ones are dropped and counted.
+                    changes = await asyncio.to_thread(self.write_each, batch)
             except Exception as exc:
                 # A database outage must not kill ingestion: put the batch back and wait.
                 if is_transient(exc):  # PostgreSQL chose this batch as a deadlock victim ...
@@ -329,6 +345,23 @@ class ReportIngest:
                 continue
             for change in changes:
                 self.changes.publish(change)
+
+    def write_each(self, batch: list[tuple[str, str, Any, datetime]]) -> list[Event]:
+        changes: list[Event] = []
+        for item in batch:
+            try:
+                changes += self.write([item])
+            except UNSTORABLE as exc:
+                self.stats["dropped:unstorable"] += 1
+                why = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+                self.quiet.warning(
+                    "unstorable",
+                    "dropped a %s report of %s the database refused: %s",
+                    item[1],
+                    item[0],
+                    why,
+                )
+        return changes
 
     def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[Event]:
         """Store a batch in one transaction; the events to announce once it is committed."""

@@ -17,7 +17,14 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from controller.core.config import Settings
-from controller.core.db import Database, in_chunks, insert_rows, is_transient, update_rows
+from controller.core.db import (
+    Database,
+    in_chunks,
+    insert_rows,
+    is_transient,
+    lock_order,
+    update_rows,
+)
 from controller.core.models import (
     Delivery,
     DeliveryState,
@@ -253,7 +260,7 @@ class TimelineService:
             session.exec(
                 select(Node.id)
                 .where(col(Node.id).in_(chunk))
-                .order_by(col(Node.id))
+                .order_by(lock_order(session, col(Node.id)))
                 .with_for_update(key_share=True)
             ).all()
         update_rows(

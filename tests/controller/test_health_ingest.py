@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
-from controller.core.models import Node, TelemetrySample
+from controller.core.models import Node, NodeEventRecord, TelemetrySample
 from controller.core.time import utc_datetime
 from protocol.messages import Telemetry
 from tests.conftest import running_controller, wait_for
@@ -151,3 +151,45 @@ async def test_a_batch_rolled_back_as_a_deadlock_victim_is_written_again(
         assert [r.levelname for r in lines] == ["WARNING"], lines
         assert "rolled back (deadlock)" in lines[0].getMessage()
         assert lines[0].exc_info is None
+
+
+@pytest.mark.mosquitto
+async def test_a_report_the_database_refuses_is_dropped_alone(make_settings, mosquitto_factory):
+    """An event whose detail holds a NUL character (PostgreSQL stores no NUL in text), in the
+    same burst as good heartbeats: the good ones are stored, the refused one is dropped and
+    counted, and ingestion goes on. SQLite stores it as it is."""
+    broker = mosquitto_factory()
+    settings = make_settings(mqtt_url=f"mqtt://127.0.0.1:{broker.port}")
+    async with running_controller(settings) as ctl:
+        assert (
+            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
+        ).status_code == 201
+        for node_id in ("n1", "n2"):
+            r = await ctl.api(
+                "POST", "/nodes", json={"id": node_id, "name": "Loa", "area_id": "xa"}
+            )
+            assert r.status_code == 201
+        await wait_for(lambda: {"n1", "n2"} <= ctl.service.ingest.known_nodes, 10)
+        refuses = ctl.service.db.engine.dialect.name == "postgresql"
+        topics = ctl.service.topics
+        stats = ctl.service.ingest.stats
+        now = 1_790_000_000_000
+
+        def event(k: int, detail: str) -> bytes:
+            body = {"id": f"{k:032x}", "node_id": "n1", "ts": now + k, "type": "playback_failed"}
+            return json.dumps({**body, "item_id": "s1@0", "detail": detail}).encode()
+
+        def stored_events() -> int:
+            with ctl.service.db.session() as s:
+                return int(s.exec(select(func.count()).select_from(NodeEventRecord)).one())
+
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.publish(topics.events("n1"), event(1, "card\x00lost"), qos=1)
+            for k in range(5):
+                await client.publish(
+                    topics.telemetry("n2"), heartbeat("n2", uptime_s=60 + k), qos=1
+                )
+            await wait_for(lambda: samples(ctl, "n2") == 5, 15, "the good heartbeats stored")
+            await client.publish(topics.events("n1"), event(2, "card lost"), qos=1)
+            await wait_for(lambda: stored_events() == (1 if refuses else 2), 15, "the next event")
+        assert stats["dropped:unstorable"] == (1 if refuses else 0)
