@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from audio import prepare_mastering
 from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.board import STAMPS, AlertBoard, BoardNode, report_version
-from controller.core.db import Database, in_chunks, insert_rows, update_rows
+from controller.core.db import Database, insert_rows, rows_by_pair, update_rows
 from controller.core.errors import Conflict, Invalid, NotFound
 from controller.core.events import AlertChanged, AlertReceiptHeard, AlertReceiptStored, Changes
 from controller.core.models import Alert, AlertReceipt, AlertStatus, Area, Node
@@ -519,16 +519,13 @@ def record_alert_events(session: Session, events: list[AlertEvent]) -> list[Aler
             select(Alert.id, Alert.version).where(col(Alert.id).in_({e[1] for e in events}))
         ).all()
     )
-    wanted = sorted({(a, node) for node, a, *_ in events if a in versions})
-    receipts: dict[tuple[str, str], dict[str, Any]] = {}
-    for chunk in in_chunks(wanted):
-        for row in session.connection().execute(
-            select(_RECEIPT).where(
-                _RECEIPT.c.alert_id.in_({a for a, _ in chunk}),
-                _RECEIPT.c.node_id.in_({n for _, n in chunk}),
-            )
-        ):
-            receipts[(row.alert_id, row.node_id)] = dict(row._mapping)
+    receipts = rows_by_pair(
+        session,
+        _RECEIPT,
+        "alert_id",
+        "node_id",
+        ((a, node) for node, a, *_ in events if a in versions),
+    )
     touched: set[tuple[str, str]] = set()
     stored: list[AlertReceiptStored] = []
     for node_id, alert_id, kind, ts_ms, detail in events:

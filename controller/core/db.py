@@ -4,7 +4,7 @@ administration commands), only checked by `radio serve`, so instances never race
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, bindparam, event, insert, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, event, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
@@ -161,6 +161,27 @@ T = TypeVar("T")
 def in_chunks(items: Sequence[T], size: int = 500) -> list[list[T]]:
     """`items` in lists of at most `size`: an IN (...) list that every database takes."""
     return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def rows_by_pair(
+    session: Session, table: Table, first: str, second: str, pairs: Iterable[tuple[Any, Any]]
+) -> dict[tuple[Any, Any], dict[str, Any]]:
+    """The rows whose (`first`, `second`) columns are one of `pairs`, as dicts keyed by that
+    pair: a statement per 500 pairs (each column among the chunk's values; the cross matches
+    that brings are left out)."""
+    wanted = set(pairs)
+    found: dict[tuple[Any, Any], dict[str, Any]] = {}
+    conn = session.connection()
+    for chunk in in_chunks(sorted(wanted)):
+        query = select(table).where(
+            table.c[first].in_({a for a, _ in chunk}), table.c[second].in_({b for _, b in chunk})
+        )
+        for row in conn.execute(query):
+            values = dict(row._mapping)
+            key = (values[first], values[second])
+            if key in wanted:
+                found[key] = values
+    return found
 
 
 def _bound(conn: Connection, table: Table, names: list[str]) -> list[Any]:

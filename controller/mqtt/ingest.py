@@ -25,6 +25,7 @@ from controller.core.db import (
     insert_rows,
     is_transient,
     lock_order,
+    rows_by_pair,
     update_rows,
 )
 from controller.core.events import (
@@ -487,16 +488,9 @@ class ReportIngest:
         if not events:
             return []
         table = Delivery.__table__  # type: ignore[attr-defined]
-        wanted = sorted({(ev.node_id, ev.item_id) for ev in events if ev.item_id})
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for chunk in in_chunks(wanted):
-            for row in session.connection().execute(
-                select(table).where(
-                    table.c.node_id.in_({node for node, _ in chunk}),
-                    table.c.item_id.in_({item for _, item in chunk}),
-                )
-            ):
-                found[(row.node_id, row.item_id)] = dict(row._mapping)
+        found = rows_by_pair(
+            session, table, "node_id", "item_id", ((ev.node_id, ev.item_id) for ev in events)
+        )
         changes: list[Event] = []
         touched: set[tuple[str, str]] = set()
         for ev in events:

@@ -23,6 +23,7 @@ from controller.core.db import (
     insert_rows,
     is_transient,
     lock_order,
+    rows_by_pair,
     update_rows,
 )
 from controller.core.models import (
@@ -303,17 +304,7 @@ class TimelineService:
             for item in items
             if item.item_id not in waiting.get(node.id, {})
         }
-        reported: dict[tuple[str, str], dict[str, Any]] = {}
-        for chunk in in_chunks(sorted({node_id for node_id, _item in missing})):
-            members = set(chunk)
-            wanted = sorted({item_id for node_id, item_id in missing if node_id in members})
-            for row in conn.execute(
-                select(_DELIVERY).where(
-                    _DELIVERY.c.node_id.in_(chunk), _DELIVERY.c.item_id.in_(wanted)
-                )
-            ):
-                if (row.node_id, row.item_id) in missing:
-                    reported[(row.node_id, row.item_id)] = dict(row._mapping)
+        reported = rows_by_pair(session, _DELIVERY, "node_id", "item_id", missing)
         now = self.clock.now_ms()
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
@@ -402,9 +393,6 @@ class TimelineService:
         return self.signer.sign(
             "timeline", pub.body.model_dump(mode="json"), self.clock.now_ms(), TIMELINE_TTL_MS
         )
-
-    async def publish(self, pub: Publication) -> bool:
-        return await self.send(pub, self.sign(pub))
 
     async def send(self, pub: Publication, payload: bytes) -> bool:
         try:
