@@ -231,6 +231,22 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture
+def commune_database(tmp_path: Path, database_url: str | None) -> Iterator[Any]:
+    """A fresh database of the pass (SQLite in the test's folder, or PostgreSQL), migrated,
+    holding one commune, `xa`: the tests add their nodes."""
+    from controller.core.db import Database
+    from controller.core.models import Area, AreaKind
+
+    database = Database(database_url or f"sqlite:///{tmp_path / 'radio.db'}")
+    database.migrate()
+    with database.session() as s:
+        s.add(Area(id="xa", name="Xã", kind=AreaKind.commune))
+        s.commit()
+    yield database
+    database.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _nodes_reconnect_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node waits up to 30 s between reconnects in the field (a province of nodes must not

@@ -4,29 +4,24 @@ not named are left alone, and more rows than one statement takes are all written
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
 from controller.core.db import Database, insert_rows, update_rows
-from controller.core.models import Area, AreaKind, Node, NodeEventRecord
+from controller.core.models import Node, NodeEventRecord
 
 T0 = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path, database_url) -> Iterator[Database]:
-    database = Database(database_url or f"sqlite:///{tmp_path / 'radio.db'}")
-    database.migrate()
-    with database.session() as s:
-        s.add(Area(id="xa", name="Xã", kind=AreaKind.commune))
+def db(commune_database: Database) -> Database:
+    with commune_database.session() as s:
         for k in range(1500):
             s.add(Node(id=f"n{k:04d}", name=f"Loa {k}", area_id="xa", last_seen=T0))
         s.commit()
-    yield database
-    database.dispose()
+    return commune_database
 
 
 def test_rows_inserted_and_updated_in_a_few_statements(db: Database) -> None:

@@ -14,8 +14,6 @@ from controller.core.errors import Conflict, Invalid, NotFound
 from controller.core.models import (
     Alarm,
     Announcement,
-    Area,
-    AreaKind,
     Delivery,
     DeliveryState,
     Node,
@@ -52,16 +50,12 @@ T0 = datetime(2026, 12, 14, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path, database_url) -> Database:
-    database = Database(database_url or f"sqlite:///{tmp_path / 'radio.db'}")
-    database.migrate()
-    with database.session() as s:
-        s.add(Area(id="xa", name="Xã", kind=AreaKind.commune))
+def db(commune_database: Database) -> Database:
+    with commune_database.session() as s:
         s.add(Node(id="n1", name="Loa 1", area_id="xa", firmware="sim-1.0.0"))
         s.add(Node(id="n2", name="Loa 2", area_id="xa", firmware="sim-1.2.0"))
         s.commit()
-    yield database
-    database.dispose()
+    return commune_database
 
 
 @pytest.fixture

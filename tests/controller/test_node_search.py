@@ -4,12 +4,10 @@ own % and _ as plain characters, and a renamed node found by its new name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from controller.core.db import Database
-from controller.core.models import Area, AreaKind, Node
+from controller.core.models import Node
 from controller.health.fleet_view import NodeFilter, find
 from controller.health.presence import Presence
 from protocol.clock import SystemClock
@@ -24,16 +22,12 @@ NAMES = {
 
 
 @pytest.fixture
-def db(tmp_path, database_url) -> Iterator[Database]:
-    database = Database(database_url or f"sqlite:///{tmp_path / 'radio.db'}")
-    database.migrate()
-    with database.session() as s:
-        s.add(Area(id="xa", name="Xã", kind=AreaKind.commune))
+def db(commune_database: Database) -> Database:
+    with commune_database.session() as s:
         for node_id, name in NAMES.items():
             s.add(Node(id=node_id, name=name, area_id="xa"))
         s.commit()
-    yield database
-    database.dispose()
+    return commune_database
 
 
 def search(db: Database, presence: Presence, text: str) -> list[str]:
