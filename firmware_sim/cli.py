@@ -16,7 +16,7 @@ from firmware_sim.processes import parse_shard, run_processes, write_status
 from firmware_sim.scenario import Scenario, ScenarioError
 from protocol import Clock, ScaledClock, SystemClock
 from protocol.aio import quiet_closed_socket_races
-from protocol.heap import keep_heap_frozen
+from protocol.heap import keep_heap_frozen, limit_arenas
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _raise_fd_limit()
+    limit_arenas()  # before any thread starts
     clock = make_clock(args.speed, args.clock_offset_ms, args.origin_ms)
 
     async def _run() -> None:

@@ -6,13 +6,25 @@ long-lived objects. CPython's full (generation 2) collection walks all of them: 
 nodes were busy. An alert arriving during one waited for it. Once the process has built what
 it keeps, `gc.freeze()` moves those objects out of the collector's sight (they are still freed
 by reference counting when dropped); collections then walk only what was made since.
+
+The C allocator keeps what Python frees. glibc gives every thread that allocates an arena of
+its own (up to eight per core), and keeps freed memory in each for reuse; a long run whose
+threads (database, signing, file reads) take turns spreads its peaks over many arenas, and the
+resident size steps up at each busy moment without coming down. Measured in 14-minute soaks of
+1,000 nodes side by side: +5.9 % with glibc's defaults, +3.5 % with two arenas; a
+`malloc_trim(0)` given to a controller after two hours returned 5 MB. So the processes cap the
+arenas at start (unless the operator set `MALLOC_ARENA_MAX`) and give freed pages back now and
+then. Elsewhere than glibc both are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import logging
+import os
 import time
 
 log = logging.getLogger(__name__)
@@ -21,6 +33,33 @@ log = logging.getLogger(__name__)
 # that what a long run builds later (new nodes, caches) leaves the collector's sight too.
 FREEZE_AFTER_S = (15.0, 60.0)
 FREEZE_EVERY_S = 600.0
+# Freed pages go back to the system this often (a trim of a 300 MB heap takes milliseconds).
+TRIM_EVERY_S = 60.0
+ARENAS = 2
+M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 (only glibc has it)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def limit_arenas() -> bool:
+    """Cap glibc's malloc arenas; call before the process starts threads. True if capped."""
+    libc = _glibc()
+    if libc is None or os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, ARENAS))
+
+
+def give_back_free_memory() -> bool:
+    """Return the allocator's free pages to the system; True if any were returned."""
+    libc = _glibc()
+    return bool(libc is not None and libc.malloc_trim(0))
 
 
 def freeze_long_lived() -> float:
@@ -35,10 +74,16 @@ def freeze_long_lived() -> float:
 
 
 async def keep_heap_frozen() -> None:
-    """Run beside a service for as long as it runs."""
+    """Run beside a service for as long as it runs: freeze after start-up and every
+    FREEZE_EVERY_S, give free memory back every TRIM_EVERY_S."""
     for delay in FREEZE_AFTER_S:
         await asyncio.sleep(delay)
         freeze_long_lived()
+    since_freeze = 0.0
     while True:
-        await asyncio.sleep(FREEZE_EVERY_S)
-        freeze_long_lived()
+        await asyncio.sleep(TRIM_EVERY_S)
+        since_freeze += TRIM_EVERY_S
+        if since_freeze >= FREEZE_EVERY_S:
+            freeze_long_lived()
+            since_freeze = 0.0
+        await asyncio.to_thread(give_back_free_memory)

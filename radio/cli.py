@@ -16,7 +16,7 @@ import typer
 from controller.core.config import Settings
 from controller.core.private_files import UMASK
 from protocol.aio import quiet_closed_socket_races
-from protocol.heap import keep_heap_frozen
+from protocol.heap import keep_heap_frozen, limit_arenas
 from radio import conformance_cli, live_cli
 from radio.cli_fleet import firmware_app, node_import, node_list
 from radio.db_cli import db_app
@@ -101,6 +101,7 @@ def serve(log_level: str = "INFO") -> None:
 
         use_json_logs(settings.instance)
     schema_must_be_current(settings)
+    limit_arenas()  # before any thread starts
     asyncio.run(serve_app(settings))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from protocol.heap import freeze_long_lived
+from protocol.heap import freeze_long_lived, give_back_free_memory, limit_arenas
 
 
 class Cycle:
@@ -26,3 +26,18 @@ def test_freeze_collects_garbage_first_then_freezes_what_lives() -> None:
     finally:
         gc.unfreeze()
     assert any(o is keep[0] for o in gc.get_objects())
+
+
+def test_arenas_are_capped_unless_the_operator_chose(monkeypatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert limit_arenas() is True  # glibc (Debian) takes the cap
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_arenas() is False  # the operator's setting stands
+
+
+def test_freed_memory_goes_back_to_the_system() -> None:
+    # 40 MB in blocks below glibc's mmap threshold come from the heap; freed, they stay
+    # with the allocator until trimmed.
+    blocks = [bytearray(64 * 1024) for _ in range(640)]
+    del blocks
+    assert give_back_free_memory() is True
