@@ -102,6 +102,10 @@ class NodeList(BaseModel):
     total: int = Field(description="Nodes matching every filter")
     offset: int
     limit: int
+    next_after: str | None = Field(
+        default=None,
+        description="More nodes match: give this as `after` for the next page (null on the last)",
+    )
     counts: FleetTotals = Field(
         description="Nodes matching every filter but `state`, per state (to show beside a "
         "state filter's choices)"

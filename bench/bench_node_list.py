@@ -91,20 +91,27 @@ def measure(url: str, n: int, repeat: int) -> list[tuple[str, tuple[float, float
     presence = Presence(settings, SystemClock())
     store = TelemetryStore(settings)
     half = frozenset(f"xa-{c:03d}" for c in range(COMMUNES // 2))
-    cases: list[tuple[str, NodeFilter, int]] = [
-        ("first page", NodeFilter(), 0),
-        ("state=offline", NodeFilter(state="offline"), 0),
-        ("q (a name)", NodeFilter(text="thôn 5 xã 1"), 0),
-        ("last page", NodeFilter(), n - 100),
-        ("half the communes", NodeFilter(areas=half), 0),
+    deep = f"loa-{n - 101:05d}"  # the id ending the page before the last
+    cases: list[tuple[str, NodeFilter, int, str | None]] = [
+        ("first page", NodeFilter(), 0, None),
+        ("state=offline", NodeFilter(state="offline"), 0, None),
+        ("q (a name)", NodeFilter(text="thôn 5 xã 1"), 0, None),
+        ("last page (offset)", NodeFilter(), n - 100, None),
+        ("last page (after)", NodeFilter(), 0, deep),
+        ("half the communes", NodeFilter(areas=half), 0, None),
     ]
     rows = []
-    for name, query, offset in cases:
+    for name, query, offset, after in cases:
         found: list[int] = []
 
-        def page(query: NodeFilter = query, offset: int = offset, found: list[int] = found) -> None:
+        def page(
+            query: NodeFilter = query,
+            offset: int = offset,
+            after: str | None = after,
+            found: list[int] = found,
+        ) -> None:
             with db.session() as s:
-                result = find(s, presence, query, offset, 100)
+                result = find(s, presence, query, offset, 100, after)
                 [health_public(row, store) for row in result.rows]  # the answer's rows
                 found[:] = [result.total]
 

@@ -50,6 +50,12 @@ def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, fl
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
+def deep_id(s: System, rows: int) -> str:
+    """The id ending the first `rows` nodes (a client walking the list by `next_after` has it)."""
+    page = s.http.get("/nodes", params={"offset": rows - 1, "limit": 1}).json()
+    return str(page["items"][0]["id"])
+
+
 @contextlib.contextmanager
 def fresh_postgres() -> Iterator[str]:
     """A database of its own on the PostgreSQL server, dropped afterwards."""
@@ -109,7 +115,8 @@ def run(n: int, database_url: str | None) -> None:
             "first page": latency(s, "/nodes", 50),
             "state=offline": latency(s, "/nodes", 50, state="offline"),
             "q=0042 (search)": latency(s, "/nodes", 50, q="0042"),
-            "last page": latency(s, "/nodes", 50, offset=max(0, n - 100)),
+            "last page (offset)": latency(s, "/nodes", 50, offset=max(0, n - 100)),
+            "last page (after)": latency(s, "/nodes", 50, after=deep_id(s, n - 100)),
         }
         res = issue_and_watch(
             s, {"areas": ["xa"], "template": "flood", "repeat": 1}, n, 60 + n / 50

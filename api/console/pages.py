@@ -206,11 +206,13 @@ class Console:
         """Every node the person may see (the API's pages, one after the other), for the pages
         that pick from or draw them all: the map and the target pickers."""
         nodes: list[dict[str, Any]] = []
+        after: dict[str, str] = {}
         while True:
-            page = await self.get("/api/v1/nodes", **params, offset=len(nodes), limit=NODE_PAGE)
+            page = await self.get("/api/v1/nodes", **params, **after, limit=NODE_PAGE)
             nodes += page["items"]
-            if not page["items"] or len(nodes) >= page["total"]:
+            if page["next_after"] is None:
                 return nodes
+            after = {"after": page["next_after"]}
 
     async def nodes_to_draw(
         self, area_id: str | None = None

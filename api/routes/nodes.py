@@ -87,7 +87,13 @@ def list_nodes(
         description="Only these nodes (repeat the parameter: id=a&id=b)",
     ),
     include_retired: bool = False,
-    offset: int = Query(default=0, ge=0, le=10_000_000),
+    after: str | None = Query(
+        default=None,
+        max_length=64,
+        description="Start after this node id (the `next_after` of the page before): a page "
+        "deep in the list as fast as the first",
+    ),
+    offset: int = Query(default=0, ge=0, le=10_000_000, description="Rows to skip (after `after`)"),
     limit: int = Query(default=100, ge=1, le=PAGE_MAX, description=f"At most {PAGE_MAX}"),
 ) -> NodeList:
     """The nodes you may see, a page at a time, ordered by id."""
@@ -106,12 +112,13 @@ def list_nodes(
         include_retired=include_retired,
         ids=frozenset(i[:64] for i in node_id) or None,
     )
-    page = find(session, service.health.presence, query, offset, limit)
+    page = find(session, service.health.presence, query, offset, limit, after)
     return NodeList(
         items=[health_public(row, service.health.telemetry) for row in page.rows],
         total=page.total,
         offset=offset,
         limit=limit,
+        next_after=page.rows[-1].node.id if page.more else None,
         counts=FleetTotals.model_validate(page.counts),
     )
 

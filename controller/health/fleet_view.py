@@ -103,6 +103,7 @@ class NodePage:
     rows: list[NodeHealthRow]  # the page: offset .. offset + limit of the matching nodes, by id
     total: int  # every node matching the filters
     counts: dict[str, int]  # per state (and nodes, alarmed) of the nodes matching all but state
+    more: bool = False  # matching nodes come after this page
 
 
 def _state(flapping: set[str]) -> Any:
@@ -116,11 +117,18 @@ def _state(flapping: set[str]) -> Any:
 
 
 def find(
-    session: Session, presence: Presence, query: NodeFilter, offset: int, limit: int
+    session: Session,
+    presence: Presence,
+    query: NodeFilter,
+    offset: int,
+    limit: int,
+    after: str | None = None,
 ) -> NodePage:
     """One page of the fleet in a few statements whatever its size: the counts per state
     grouped in SQL (the flapping nodes, known in memory, passed in), then the page's rows
-    and their alarms."""
+    and their alarms. `after` (the last id of the page before) starts the page there through
+    the primary key's index, however deep; `offset` counts rows from there (the database
+    walks them)."""
     state = _state(set(presence.flapping))
     open_alarm = select(Alarm.node_id).where(col(Alarm.cleared_at).is_(None))
     where: list[Any] = []
@@ -159,9 +167,13 @@ def find(
     if query.state is not None:
         where.append(state == query.state)
     total = counts.get(query.state, 0) if query.state is not None else counts["nodes"]
+    if after is not None:
+        where.append(col(Node.id) > after)
     rows: Sequence[Any] = session.exec(
-        select(*NODE_COLUMNS).where(*where).order_by(col(Node.id)).offset(offset).limit(limit)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+        select(*NODE_COLUMNS).where(*where).order_by(col(Node.id)).offset(offset).limit(limit + 1)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
     ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
     kinds: dict[str, list[str]] = {}
     if rows:
         for node_id, kind in session.exec(
@@ -171,7 +183,7 @@ def find(
         ).all():
             kinds.setdefault(node_id, []).append(kind)
     page = [NodeHealthRow(n, presence.state_of(n), sorted(kinds.get(n.id, []))) for n in rows]
-    return NodePage(page, total, counts)
+    return NodePage(page, total, counts, more)
 
 
 def counts(rows: list[NodeHealthRow]) -> dict[str, int]:

@@ -98,6 +98,15 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
                 "unknown": 1,
                 "alarmed": 0,
             }
+            assert page["next_after"] == "a2"
+            # The next page from where this one ended (keyset), and the last says so.
+            params = {"after": "a2", "limit": 2}
+            page = (await ctl.api("GET", "/nodes", params=params)).json()
+            assert [n["id"] for n in page["items"]] == ["a3", "b1"] and page["total"] == 4
+            assert page["next_after"] is None
+            params = {"after": "a1", "state": "online", "limit": 1}
+            page = (await ctl.api("GET", "/nodes", params=params)).json()
+            assert [n["id"] for n in page["items"]] == ["a2"] and page["next_after"] == "a2"
             params = {"state": "online", "offset": 2, "limit": 2}
             page = (await ctl.api("GET", "/nodes", params=params)).json()
             assert [n["id"] for n in page["items"]] == ["b1"] and page["total"] == 3
@@ -105,7 +114,7 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             assert await ids(ctl, q=" A2 ") == ["a2"]  # in the id or the name, any case
             assert await ids(ctl, id=["b1", "a3", "zz"]) == ["a3", "b1"]
             assert await ids(ctl, tech, id=["b1", "a1"]) == ["a1"]  # never another area's
-            for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}):
+            for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"after": "x" * 65}):
                 assert (await ctl.api("GET", "/nodes", params=bad)).status_code == 422
 
             events: list[dict[str, Any]] = []
