@@ -39,12 +39,15 @@ def integrated_lufs(samples: Samples, rate: int) -> float:
 
 @functools.cache
 def _interpolator() -> NDArray[np.float32]:
-    from scipy import signal
-
+    """A Kaiser-windowed (beta 8) low-pass at the original Nyquist rate, its taps summing to
+    OVERSAMPLE to keep the level: the window method's textbook filter (what scipy's
+    `firwin(taps, 1 / OVERSAMPLE, window=("kaiser", 8.0))` designs, times OVERSAMPLE). In
+    numpy: scipy.signal alone would add some 65 MB to the controller's memory."""
     taps = OVERSAMPLE * _TAPS_PER_PHASE
-    # Kaiser-windowed low-pass at the original Nyquist rate, gain OVERSAMPLE to keep level.
-    fir = signal.firwin(taps, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
-    return np.asarray(fir, dtype=np.float32)
+    cutoff = 1.0 / OVERSAMPLE  # of the Nyquist frequency
+    m = np.arange(taps) - (taps - 1) / 2
+    fir = cutoff * np.sinc(cutoff * m) * np.kaiser(taps, 8.0)
+    return np.asarray(fir / fir.sum() * OVERSAMPLE, dtype=np.float32)
 
 
 @functools.cache
@@ -101,8 +104,6 @@ def oversampled_peaks(samples: Samples, floor: float = 0.0) -> Samples:
 
 def _interpolate_into(peaks: Samples, samples: Samples, start: int, stop: int, reach: int) -> None:
     """Raise peaks[start:stop] to the interpolated points between those samples and the next."""
-    from scipy import signal
-
     fir = _interpolator()
     delay = (len(fir) - 1) // 2
     # The points after sample n depend on samples n - reach .. n + reach only: the stretch
@@ -112,13 +113,27 @@ def _interpolate_into(peaks: Samples, samples: Samples, start: int, stop: int, r
     if low < 0 or high > len(samples):
         stretch = np.concatenate([np.zeros(max(0, -low), np.float32), stretch,
                                   np.zeros(max(0, high - len(samples)), np.float32)])  # fmt: skip
-    up = np.abs(signal.upfirdn(fir, stretch, up=OVERSAMPLE))
+    # Upsampled by OVERSAMPLE and filtered, point `first + phase + OVERSAMPLE * i` is, by the
+    # polyphase identity, point `q + i` of the stretch convolved with one phase of the taps
+    # (`first + phase` = OVERSAMPLE * q + r, phase r). Each phase's points are summed tap by
+    # tap over shifted slices: twice as fast as scipy's upfirdn, which computes every point.
     first = delay + OVERSAMPLE * reach
     span = stop - start
     target = peaks[start:stop]
-    for phase in range(OVERSAMPLE):  # strided maxima: far faster than a reshape's
-        at = first + phase
-        np.maximum(target, up[at : at + span * OVERSAMPLE : OVERSAMPLE], out=target)
+    taps = len(fir) // OVERSAMPLE
+    edge = np.zeros(taps - 1, dtype=np.float32)
+    padded = np.concatenate([edge, stretch, edge])
+    points = np.empty(span, dtype=np.float32)
+    term = np.empty(span, dtype=np.float32)
+    for phase in range(OVERSAMPLE):
+        q, r = divmod(first + phase, OVERSAMPLE)
+        points.fill(0.0)
+        for j, tap in enumerate(fir[r::OVERSAMPLE].tolist()):
+            at = q - j + taps - 1
+            np.multiply(padded[at : at + span], tap, out=term)
+            points += term
+        np.abs(points, out=points)
+        np.maximum(target, points, out=target)
 
 
 def true_peak_dbtp(samples: Samples) -> float:

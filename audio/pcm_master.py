@@ -64,8 +64,41 @@ def _chime(rate: int, closing: bool) -> tuple[Samples, float]:
     return samples, integrated_lufs(samples, rate)
 
 
+def _windows(samples: Samples, width: int, fill: float) -> NDArray[np.float32]:
+    """`samples` with the ends repeated width // 2 times (each window centred on a sample),
+    cut into rows of `width`, the last padded with `fill`."""
+    if width % 2 != 1 or len(samples) == 0:
+        raise ValueError("a centred window has an odd width, over at least one sample")
+    padded = np.pad(samples, width // 2, mode="edge")
+    rows = -(-len(padded) // width)
+    out = np.full(rows * width, fill, dtype=samples.dtype)
+    out[: len(padded)] = padded
+    return out.reshape(rows, width)
+
+
+def moving_min(samples: Samples, width: int) -> Samples:
+    """The minimum of each sample's centred window of odd `width`, the ends extended
+    (scipy.ndimage's `minimum_filter1d(mode="nearest")`) in linear time (van Herk, Gil and
+    Werman): every window spans the end of one row and the start of the next."""
+    rows = _windows(samples, width, np.inf)
+    from_start = np.minimum.accumulate(rows, axis=1).ravel()
+    to_end = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
+    n = len(samples)
+    return np.minimum(to_end[:n], from_start[width - 1 : width - 1 + n])
+
+
+def moving_mean(samples: Samples, width: int) -> Samples:
+    """The mean of each sample's centred window of odd `width`, the ends extended
+    (scipy.ndimage's `uniform_filter1d(mode="nearest")`), from a running sum in doubles."""
+    padded = _windows(samples, width, 0.0).ravel()
+    sums = np.concatenate([[0.0], np.cumsum(padded, dtype=np.float64)])
+    n = len(samples)
+    means: Samples = ((sums[width : width + n] - sums[:n]) / width).astype(np.float32)
+    return means
+
+
 def _compress(speech: Samples, rate: int) -> Samples:
-    # pedalboard and scipy take a second or more to import: only a render pays for them.
+    # pedalboard takes a while to import: only a render pays for it.
     import pedalboard
 
     compressor = pedalboard.Compressor(
@@ -106,8 +139,6 @@ def _limiter_gain(peaks: Samples, ceiling: float, rate: int) -> Samples | None:
     ±ramp, then its mean over ±ramp. Every value in that mean is at most the gain the
     centre sample needs, so the result never lets a peak through, and it changes smoothly.
     """
-    from scipy import ndimage
-
     (over,) = np.nonzero(peaks > ceiling)
     if len(over) == 0:
         return None
@@ -122,8 +153,7 @@ def _limiter_gain(peaks: Samples, ceiling: float, rate: int) -> Samples | None:
     for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
         needed = np.minimum(1.0, ceiling / np.maximum(peaks[start:stop], 1e-12))
         needed = needed.astype(np.float32, copy=False)
-        held = ndimage.minimum_filter1d(needed, width, mode="nearest")
-        gain[start:stop] = ndimage.uniform_filter1d(held, width, mode="nearest")
+        gain[start:stop] = moving_mean(moving_min(needed, width), width)
     return gain
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import wave
@@ -127,14 +126,13 @@ def read_wav(wav: Path) -> tuple[Samples, int]:
 
 
 def resample(samples: Samples, rate: int, wanted: int) -> Samples:
-    """`samples` at `rate` brought to `wanted` Hz (polyphase filter; unchanged when equal)."""
+    """`samples` at `rate` brought to `wanted` Hz (libsoxr, high quality; unchanged when
+    equal)."""
     if rate == wanted or len(samples) == 0:
         return samples
-    from scipy import signal  # slow to import: only a render at another rate pays for it
+    import soxr
 
-    step = math.gcd(rate, wanted)
-    moved = signal.resample_poly(samples, wanted // step, rate // step)
-    return np.asarray(moved, dtype=np.float32)
+    return np.asarray(soxr.resample(samples, rate, wanted), dtype=np.float32)
 
 
 def joined_samples(wavs: list[Path], pause_s: float = SENTENCE_PAUSE_S) -> tuple[Samples, int]:

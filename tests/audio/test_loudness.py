@@ -26,7 +26,7 @@ from audio.loudness import (
     true_peak_dbtp,
 )
 from audio.measure import probe
-from audio.pcm_master import _limiter_gain, master_samples
+from audio.pcm_master import _limiter_gain, master_samples, moving_mean, moving_min
 from audio.speech import read_wav
 
 # ffmpeg prints both to 0.1; BS.1770 meters differ by a few hundredths (filters, resampling).
@@ -132,6 +132,24 @@ def test_limiting_only_around_the_peaks_is_limiting_everywhere(speech_dir: Path)
     assert _limiter_gain(peaks, float(peaks.max()) * 1.01, rate) is None
 
 
+def test_the_numpy_filters_are_scipys() -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(7)
+    for n, width in ((1, 1), (1, 9), (5, 3), (100, 1), (100, 7), (1000, 883), (50_000, 441)):
+        x = rng.uniform(0.0, 1.0, n).astype(np.float32)
+        assert np.array_equal(
+            moving_min(x, width), ndimage.minimum_filter1d(x, width, mode="nearest")
+        )
+        reference = ndimage.uniform_filter1d(x, width, mode="nearest")
+        assert np.allclose(moving_mean(x, width), reference, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError):
+        moving_min(np.ones(4, np.float32), 2)
+    taps = OVERSAMPLE * 12
+    fir = signal.firwin(taps, 1.0 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE
+    assert np.allclose(_interpolator(), fir, rtol=0, atol=1e-7)
+
+
 def test_chime_in_memory_is_the_chime_ffmpeg_makes(tmp_path: Path) -> None:
     for closing in (False, True):
         made, rate = read_wav(make_chime(tmp_path / f"{closing}.wav", 22050, closing=closing))
@@ -184,7 +202,8 @@ def test_mastering_in_memory_refuses_no_speech(tmp_path: Path) -> None:
 
 def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
     # A fresh interpreter: `import audio` (every controller start, every `radio` command)
-    # leaves the slow imports alone; preparing loads them, as the controller does at start.
+    # leaves the slow imports alone; preparing loads them, as the controller does at start,
+    # and never scipy (some 65 MB of memory).
     script = (
         "import sys, audio\n"
         "slow = ('scipy', 'pyebur128', 'pedalboard', 'lameenc')\n"
@@ -197,7 +216,7 @@ def test_libraries_load_with_the_first_render_or_when_prepared() -> None:
     )
     before, after = done.stdout.splitlines()
     assert before == "[]"
-    assert after == "['lameenc', 'pedalboard', 'pyebur128', 'scipy']"
+    assert after == "['lameenc', 'pedalboard', 'pyebur128']"
 
 
 def test_a_programme_encoded_in_two_parts_plays_as_one(speech_dir: Path, tmp_path: Path) -> None:
