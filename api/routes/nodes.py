@@ -45,7 +45,7 @@ def health_public(row: NodeHealthRow, store: TelemetryStore) -> NodeHealthPublic
     latest = store.latest.get(row.node.id)
     telemetry = None
     if latest is not None:
-        telemetry = latest.report.model_dump(mode="json") | {"received": latest.received}
+        telemetry = latest.report._asdict() | {"received": latest.received}
     return NodeHealthPublic.model_validate(
         {
             **fields,

@@ -15,8 +15,7 @@ from controller.core.config import Settings
 from controller.core.models import Alarm, Delivery, DeliveryState, Node, NodeEventRecord
 from controller.health.alarms import AlarmBook, AlarmKind
 from controller.health.presence import Presence
-from controller.health.telemetry import TelemetryStore
-from protocol import Telemetry
+from controller.health.telemetry import Reading, TelemetryStore
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ class AlarmRules:
             else None
         )
 
-    def _clock(self, node: Node, t: Telemetry, out: Decisions) -> None:
+    def _clock(self, node: Node, t: Reading, out: Decisions) -> None:
         """Off by more than the limit, measured through the protocol or by the node's time
         daemon: raise; within it by both (as far as they are known): clear; else leave."""
         limit = self.s.alarm_clock_offset_ms

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import collections
+import array
 import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, case, delete
 from sqlalchemy import func as sa_func
@@ -25,12 +25,46 @@ HOUR = timedelta(hours=1)
 RAW_RANGE_MAX = timedelta(hours=48)
 
 
-@dataclass(frozen=True)
+class Reading(NamedTuple):
+    """A heartbeat's values as the controller keeps one per node: the protocol's `Telemetry`
+    field for field (a test holds the two lists equal), in a tuple of some 0.4 KB where the
+    pydantic object took 3.7 KB; 37 MB at 10,000 nodes."""
+
+    v: int
+    node_id: str
+    ts: int
+    uptime_s: int
+    volume: int
+    signal_dbm: int | None
+    temperature_c: float | None
+    power: Literal["mains", "battery"] | None
+    battery_pct: int | None
+    supply_v: float | None
+    speaker_ok: bool | None
+    amplifier_ok: bool | None
+    storage_free_mb: int | None
+    now_playing: str | None
+    timeline_version: int
+    rejected_messages: int
+    memory_free_mb: int | None
+    load_1m: float | None
+    network: str | None
+    clock_synced: bool | None
+    clock_source: str | None
+    clock_offset_ms: float | None
+    controller_delay_ms: int | None
+
+    @classmethod
+    def of(cls, report: Telemetry) -> Reading:
+        return cls(**report.__dict__)
+
+
+@dataclass(frozen=True, slots=True)
 class Latest:
     """A node's newest heartbeat, as the alarm rules read it."""
 
     received: datetime
-    report: Telemetry
+    report: Reading
 
 
 # The uplink half of the clock measure: the minimum over this many recent heartbeats.
@@ -90,8 +124,9 @@ class TelemetryStore:
         self._lock = threading.Lock()
         self.written = 0
         self._done_until: datetime | None = None  # hours before this are summarised
-        # Per node: (controller receive time − heartbeat ts) of recent heartbeats, ms.
-        self._uplink: dict[str, collections.deque[int]] = {}
+        # Per node: (controller receive time − heartbeat ts) of recent heartbeats, ms; machine
+        # integers in an array (a deque of int objects took 0.8 KB a node).
+        self._uplink: dict[str, array.array[int]] = {}
 
     def clock_offset(self, node_id: str) -> ClockOffset | None:
         """The node's clock against the controller's, from its latest heartbeat and the
@@ -110,8 +145,10 @@ class TelemetryStore:
         offsets: list[ClockOffset | None] = []
         with self._lock:
             for node_id, t, received in rows:
-                samples = self._uplink.setdefault(node_id, collections.deque(maxlen=UPLINK_SAMPLES))
+                samples = self._uplink.setdefault(node_id, array.array("q"))
                 samples.append(round(received.timestamp() * 1000) - t.ts)
+                if len(samples) > UPLINK_SAMPLES:
+                    del samples[0]
                 offsets.append(clock_offset(min(samples), t.controller_delay_ms))
         values = [
             {
@@ -139,7 +176,7 @@ class TelemetryStore:
         insert_rows(session, TelemetrySample, values)
         with self._lock:
             for node_id, t, received in rows:
-                self.latest[node_id] = Latest(received, t)
+                self.latest[node_id] = Latest(received, Reading.of(t))
             self.written += len(rows)
 
     def load_latest(self, session: Session, since: datetime) -> None:
@@ -158,7 +195,7 @@ class TelemetryStore:
             for r in rows:
                 stored = r.model_dump(exclude={"id", "ts", "offset_ms"})
                 report = Telemetry.model_construct(**stored, ts=0)
-                self.latest.setdefault(r.node_id, Latest(r.ts, report))
+                self.latest.setdefault(r.node_id, Latest(r.ts, Reading.of(report)))
 
     # --- downsampling --------------------------------------------------------------------
 

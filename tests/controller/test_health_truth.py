@@ -217,3 +217,14 @@ def test_the_clock_alarm_needs_proof_and_clears_on_a_two_way_estimate() -> None:
     assert judged(2, 298) is None  # a slow downlink: [−2, 298] proves nothing; left as it is
     assert judged(3, 5) is False  # within 1 ms, say both ways: cleared
     assert judged(None, 30) is None and judged(None, None) is None
+
+
+def test_the_kept_heartbeat_has_every_field_of_the_protocols() -> None:
+    from controller.health.telemetry import Reading
+    from protocol import Telemetry
+
+    # The controller keeps each node's newest heartbeat as a Reading: a field added to the
+    # protocol must be kept too, in the same order.
+    assert Reading._fields == tuple(Telemetry.model_fields)
+    report = Telemetry(node_id="n1", ts=5, temperature_c=41.5, power="battery", battery_pct=40)
+    assert Reading.of(report)._asdict() == report.model_dump(mode="json")
