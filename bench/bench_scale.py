@@ -7,7 +7,7 @@ a bare broker's fan-out of one message to as many plain subscribers.
 Production mode: PostgreSQL (a fresh database on the server at RADIO_BENCH_POSTGRES_URL, default
 postgresql://postgres@127.0.0.1:5432/postgres) and Mosquitto; `--sqlite` runs on SQLite instead.
 
-Run: .venv/bin/python bench/bench_scale.py [N] [--sqlite] [--per-process=K]
+Run: .venv/bin/python bench/bench_scale.py [N] [--sqlite] [--per-process=K] [--trace-memory=DIR]
      (default 10000 nodes, one emulator process per core; needs mosquitto)
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -48,6 +49,18 @@ def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, fl
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def snapshot(s: System, trace: str, number: int) -> None:
+    """Ask a traced controller for its snapshot `number` and wait until it is written."""
+    if not trace or s.ctl is None:
+        return
+    os.kill(s.ctl.pid, signal.SIGUSR1)
+    path = Path(trace) / f"snap-{number}.pickle"
+    deadline = time.time() + 300
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    log(f"memory snapshot {path}")
 
 
 def deep_id(s: System, rows: int) -> str:
@@ -90,18 +103,26 @@ def run(n: int, database_url: str | None) -> None:
     per = per or -(-n // (os.cpu_count() or 1))
     groups = [per] * (n // per) + ([n % per] if n % per else [])
     s = System("mosquitto", n, groups, database_url=database_url)
+    # --trace-memory=DIR: the controller under tracemalloc (bench/memtrace.py), a snapshot when
+    # idle and one with the nodes online; compare them with `memtrace.py --compare`.
+    trace = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--trace-memory=")), "")
+    if trace:
+        s.controller_cmd = [sys.executable, str(Path(__file__).parent / "memtrace.py"), trace]
+        s.start_timeout = 600
     try:
         t = time.time()
         s.prepare()
         log(f"registered {n} nodes in {time.time() - t:.0f} s")
         s.start_controller()
         idle_mb = rss_mb(s.ctl.pid) if s.ctl else 0.0
+        snapshot(s, trace, 1)
         for k in range(len(groups)):
             s.start_fleet(k)
         up = s.wait_online(n)
         log(f"{n} online in {up:.1f} s; settling")
         s.settle()
         ctl_mb = rss_mb(s.ctl.pid) if s.ctl else 0.0
+        snapshot(s, trace, 2)
         fleet_pids = [p.pid for p in s.fleets]
         fleet_mb = sum(rss_mb(p) for p in fleet_pids)
         hz = os.sysconf("SC_CLK_TCK")
