@@ -105,24 +105,32 @@ class AlertRun:
         finally:
             self.desk.settle(self)
 
-    async def _run(self) -> None:
+    def begin(self) -> None:
+        """Take the speaker and report the start: the alert sounds from now. Called as the
+        alert is accepted when its audio is here and nothing is ahead of it, so that it starts
+        then and not a turn of the event loop later; otherwise by the run once both are so."""
         b = self.body
-        stream = self.stream
-        if stream is not None and not stream.started.is_set():
-            why = await self._until({"media": stream.started.wait()})
-            if why != "media":
-                return self._not_played(why)
-        if stream is not None and stream.error is not None:
-            return self.end("failed", EventType.alert_failed, f"media: {stream.error}")
-        if not self.turn.is_set():
-            why = await self._until({"turn": self.turn.wait()})
-            if why != "turn":
-                return self._not_played(why)
-        if self.outcome is not None:
-            return None
         self.desk.take_speaker(self)
         self.started_ms = self.desk.clock.now_ms()
         self.event(EventType.alert_started, f"volume {b.volume}" if b.volume is not None else "")
+
+    async def _run(self) -> None:
+        b = self.body
+        stream = self.stream
+        if self.started_ms is None:
+            if stream is not None and not stream.started.is_set():
+                why = await self._until({"media": stream.started.wait()})
+                if why != "media":
+                    return self._not_played(why)
+            if stream is not None and stream.error is not None:
+                return self.end("failed", EventType.alert_failed, f"media: {stream.error}")
+            if not self.turn.is_set():
+                why = await self._until({"turn": self.turn.wait()})
+                if why != "turn":
+                    return self._not_played(why)
+            if self.outcome is not None:
+                return None
+            self.begin()
         playing_ms = max(b.duration_ms, MIN_PLAYING_MS)
         while True:
             self.playings += 1

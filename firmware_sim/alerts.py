@@ -104,6 +104,8 @@ class AlertDesk:
             old.stop(f"updated to v{body.version}")
         run.event(EventType.alert_received, body.title)
         self._wake_head()
+        if run.stream is None and run.turn.is_set():
+            run.begin()  # the audio is here and the speaker is its: it sounds now
         run.task = asyncio.create_task(run.run(), name=f"alert-{body.alert_id[:40]}")
         self._tasks.add(run.task)
         run.task.add_done_callback(self._tasks.discard)
