@@ -48,6 +48,23 @@ from protocol.messages import AlertBody
 log = logging.getLogger(__name__)
 
 
+class LinkLossIsAWarning(logging.Filter):
+    """The MQTT client (paho, under aiomqtt's logger "mqtt") logs a connection that broke
+    under it as an error: a cut 4G link, a broker restart. A node expects those and connects
+    again, so they are warnings; every other line keeps its level."""
+
+    # paho words a failed send "failed to receive" too (its packet writer's message).
+    LOST = ("failed to receive on socket", "timeout on socket")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and str(record.msg).startswith(self.LOST):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("mqtt").addFilter(LinkLossIsAWarning())
+
+
 class Node:
     """A simulated (or, on a Pi, real) loudspeaker node. `run()` until cancelled."""
 

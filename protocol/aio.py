@@ -52,7 +52,9 @@ def quiet_closed_socket_races(loop: asyncio.AbstractEventLoop | None = None) -> 
         message = str(context.get("message", ""))
         if (
             isinstance(exc, OSError)
-            and exc.errno == errno.EBADF
+            # EBADF: the number names nothing. ENOENT: it was closed and already names a new
+            # socket, which the loop's epoll does not know yet (seen on a busy node).
+            and exc.errno in (errno.EBADF, errno.ENOENT)
             and ("add_writer" in message or "add_reader" in message)
         ):
             log.debug("a socket closed before the loop could watch it: %s", message[:200])

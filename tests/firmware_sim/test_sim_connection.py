@@ -87,3 +87,19 @@ async def test_connection_loss_will_and_events_delivered_after_reconnect(
     await until(lambda: node.outbox_size == 0, what="outbox drained")
     states = controller.states("n1")
     assert states[-1].status == "online" and states[-1].boot == 1
+
+
+def test_a_link_lost_under_the_mqtt_client_is_a_warning_on_a_node(caplog) -> None:
+    import logging
+
+    import paho.mqtt.client as paho
+
+    import firmware_sim.node  # noqa: F401  (installs the filter on the "mqtt" logger)
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.enable_logger(logging.getLogger("mqtt"))  # as aiomqtt does
+    with caplog.at_level(logging.DEBUG, logger="mqtt"):
+        client._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", BrokenPipeError(32))
+        client._easy_log(paho.MQTT_LOG_ERR, "Caught exception in on_connect: %s", ValueError())
+    levels = [(r.levelname, r.getMessage()[:20]) for r in caplog.records if r.name == "mqtt"]
+    assert levels == [("WARNING", "failed to receive on"), ("ERROR", "Caught exception in ")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 
 import pytest
 
@@ -42,6 +43,27 @@ async def test_a_closed_socket_race_is_quiet_and_other_errors_still_speak(
         await done.wait()
         assert seen == []
         assert any("closed before the loop could watch it" in r.message for r in caplog.records)
+
+        # The same race when the number already names a newer socket: the loop still holds
+        # the old one's registration, which the kernel dropped with it.
+        old, peer = socket.socketpair()
+        newer = socket.socket()
+        fd = old.fileno()
+        try:
+            loop.add_writer(fd, lambda: None)
+            old.close()
+            os.dup2(newer.fileno(), fd)  # what the next socket opened gets
+            done = asyncio.Event()
+            loop.call_soon_threadsafe(loop.add_reader, fd, lambda: None)
+            loop.call_soon(done.set)
+            await done.wait()
+            assert seen == []
+        finally:
+            loop.remove_writer(fd)
+            loop.remove_reader(fd)
+            os.close(fd)
+            newer.close()
+            peer.close()
 
         # Anything else reaches the handler that was there before.
         done = asyncio.Event()
