@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from pathlib import Path
 
 from firmware_sim import alert_memory
@@ -11,7 +12,7 @@ from firmware_sim.alert_run import AlertPlayed, AlertRun
 from firmware_sim.health import NodeHealth
 from firmware_sim.media import MediaCache
 from firmware_sim.outbox import Emit
-from firmware_sim.playback import Playback
+from firmware_sim.playback import PLAYED_KEPT, Playback
 from firmware_sim.sounds import Sounds
 from firmware_sim.stream import MediaStream
 from protocol import AlertBody, Clock, EventType, MediaRef
@@ -47,7 +48,7 @@ class AlertDesk:
         self.playback = playback
         self.sounds = sounds  # None: alerts only take their time (no player)
         self.health = health
-        self.played: list[AlertPlayed] = []
+        self.played: deque[AlertPlayed] = deque(maxlen=PLAYED_KEPT)  # the latest, bounded
         self.runs: dict[str, AlertRun] = {}
         # Kept on disk (`memory`), so a restart does not sound a finished alert again.
         self.memory = memory

@@ -89,7 +89,7 @@ class Fleet:
         for node in self.nodes:
             s.connected += node.connected.is_set()
             s.timeline_versions[node.timeline_version] += 1
-            s.played += len(node.played)
+            s.played += node.playback.played_total
             s.events_pending += node.outbox_size
             s.events_made += node.outbox.pushed
             s.events_dropped += node.outbox.dropped

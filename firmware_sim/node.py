@@ -211,7 +211,7 @@ class Node:
     # Observable state -------------------------------------------------------------------
 
     @property
-    def played(self) -> list[Played]:
+    def played(self) -> collections.deque[Played]:
         return self.playback.played
 
     @property

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from firmware_sim.outbox import Emit
 from protocol import Clock, EventType, TimelineItem
+
+PLAYED_KEPT = 1000  # items and alerts a node remembers having played
 
 if TYPE_CHECKING:
     from firmware_sim.sounds import Sounds
@@ -52,7 +55,10 @@ class Playback:
         self.clock = clock
         self.emit = emit
         self.sounds = sounds
-        self.played: list[Played] = []
+        # The latest items played (what tests and the status look at), bounded: a node runs
+        # for months. `played_total` counts them all.
+        self.played: deque[Played] = deque(maxlen=PLAYED_KEPT)
+        self.played_total = 0
         self._current: _Playing | None = None
         self.held_by: str | None = None
         # A fault scenario's "silent" node: scheduled items neither play nor report.
@@ -155,6 +161,7 @@ class Playback:
         )
         if report:
             self.played.append(result)
+            self.played_total += 1
             if not preempted:
                 self._event(EventType.playback_finished, playing, playing.finish_detail)
         return result

@@ -181,7 +181,7 @@ kind = "media_corrupt"
         10,
         "the barrier's report",
     )
-    assert silent.played == [] and not controller.events("s1", "playback_started")
+    assert not silent.played and not controller.events("s1", "playback_started")
     assert not controller.events("s1", "playback_failed")  # silent: nothing is reported
     run.cancel()  # these faults have no duration: they stay until the scenario is stopped
 

@@ -158,3 +158,21 @@ async def test_media_fetched_in_advance_is_counted_until_held() -> None:
         store.close()
         await asyncio.sleep(0)
         assert store.prefetching == 0
+
+
+async def test_a_node_remembers_the_latest_items_played_and_counts_them_all() -> None:
+    from firmware_sim.playback import PLAYED_KEPT, Playback
+    from protocol import MediaRef, SystemClock, TimelineItem
+
+    clock = SystemClock()
+    playback = Playback(clock, lambda *_args, **_kw: None)
+    media = MediaRef(url="http://x/m.mp3", sha256="0" * 64, size=1)
+    for i in range(PLAYED_KEPT + 5):  # a node running for months plays without end
+        item = TimelineItem(
+            item_id=f"i{i}", broadcast_id="b", start=clock.now_ms(), duration_ms=0, media=media
+        )
+        await playback.play(item, 1)
+    assert len(playback.played) == PLAYED_KEPT and playback.played_total == PLAYED_KEPT + 5
+    assert (
+        playback.played[0].item_id == "i5" and playback.played[-1].item_id == f"i{PLAYED_KEPT + 4}"
+    )
