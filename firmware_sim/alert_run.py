@@ -131,6 +131,8 @@ class AlertRun:
             if self.outcome is not None:
                 return None
             self.begin()
+        if self.outcome is not None:  # cancelled or updated before this task's first step
+            return None
         playing_ms = max(b.duration_ms, MIN_PLAYING_MS)
         while True:
             self.playings += 1

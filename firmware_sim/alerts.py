@@ -106,7 +106,12 @@ class AlertDesk:
         run.event(EventType.alert_received, body.title)
         self._wake_head()
         if run.stream is None and run.turn.is_set():
-            run.begin()  # the audio is here and the speaker is its: it sounds now
+            try:
+                run.begin()  # the audio is here and the speaker is its: it sounds now
+            except Exception as exc:  # as in AlertRun.run: a bug must free the speaker
+                log.exception("%s: alert %s crashed", self.node_id, body.alert_id)
+                run.end("failed", EventType.alert_failed, f"internal error {type(exc).__name__}")
+                return
         run.task = asyncio.create_task(run.run(), name=f"alert-{body.alert_id[:40]}")
         self._tasks.add(run.task)
         run.task.add_done_callback(self._tasks.discard)

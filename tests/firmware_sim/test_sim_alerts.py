@@ -334,3 +334,91 @@ async def test_corrupted_media_fails_and_never_plays_again(
     )
     assert not controller.events("n1", "alert_finished") and len(media.auth) == 1
     await clear(controller)
+
+
+class _HeldMedia:
+    """Every alert's audio already verified here: the alert may start as it is accepted."""
+
+    def is_ready(self, sha256: str) -> bool:
+        return True
+
+
+class _SoundCard:
+    """Notes what the desk asks the player to sound (the real player: test_real_player.py)."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def alert(self, ref, stream):
+        self.log.append(f"start {ref.sha256[:1]}")
+        card = self
+
+        class Sound:
+            def stop(self) -> None:
+                card.log.append(f"stop {ref.sha256[:1]}")
+
+        return Sound()
+
+
+def _desk(sounds: _SoundCard | None = None):
+    from firmware_sim.alerts import AlertDesk
+    from firmware_sim.health import NodeHealth
+    from firmware_sim.playback import Playback
+    from protocol import SystemClock
+
+    clock = SystemClock()
+    events: list[str] = []
+
+    def emit(kind, **fields) -> None:
+        events.append(f"{kind.value} {fields.get('item_id')}")
+
+    playback = Playback(clock, emit)
+    desk = AlertDesk("n1", clock, emit, _HeldMedia(), playback, sounds, NodeHealth())  # type: ignore[arg-type]
+    return desk, playback, events, clock
+
+
+def _body(clock, alert_id: str = "a1", version: int = 1, sha: str = "a", **more):
+    from protocol import AlertBody
+
+    media = {"url": "http://x/a.mp3", "sha256": sha * 64, "size": 1}
+    fields = dict(alert_id=alert_id, action="play", version=version, title="t", area="x")
+    fields |= dict(media=media, duration_ms=200, repeat=1, expires=clock.now_ms() + 60_000)
+    return AlertBody.model_validate(fields | more)
+
+
+async def test_an_alert_stopped_before_its_first_step_never_sounds() -> None:
+    # Two messages handled in one turn of the loop: the play, then its cancel or an update.
+    sounds = _SoundCard()
+    desk, _playback, events, clock = _desk(sounds)
+    desk.accept(_body(clock))
+    first = desk.runs["a1"]
+    desk.accept(_body(clock, action="cancel", media=None))
+    await first.task
+    assert sounds.log == [] and events[-1] == "alert_stopped a1"
+
+    desk.accept(_body(clock, alert_id="a2"))
+    old = desk.runs["a2"]
+    desk.accept(_body(clock, alert_id="a2", version=2, sha="b"))
+    new = desk.runs["a2"]
+    await old.task
+    await new.task  # v2 plays to its end
+    assert sounds.log == ["start b", "stop b"]  # v1 never sounded, not even overlapping
+    desk.close()
+
+
+async def test_a_failure_as_an_alert_starts_fails_that_alert_and_frees_the_speaker() -> None:
+    desk, playback, events, clock = _desk()
+    hold = playback.hold
+
+    def broken(owner: str, reason: str) -> None:
+        raise RuntimeError("a bug")
+
+    playback.hold = broken  # type: ignore[method-assign]
+    desk.accept(_body(clock))  # does not raise into the message handler
+    assert events == ["alert_received a1", "alert_failed a1"] and not desk.queue
+    playback.hold = hold  # type: ignore[method-assign]
+    desk.accept(_body(clock, alert_id="a2"))
+    assert events[-1] == "alert_started a2"  # the next alert is not stuck behind it
+    await desk.runs["a2"].task
+    assert events[-1] == "alert_finished a2"
+    desk.close()
