@@ -43,6 +43,11 @@ def quiet_closed_socket_races(loop: asyncio.AbstractEventLoop | None = None) -> 
     OSError (EBADF) with a traceback as an error of the loop. Nothing is lost: the client has
     already seen the disconnect and reconnects or ends. Every other error of the loop still
     goes to the handler that was there before.
+
+    A variant (ENOENT): the old socket's number already names the new connection's socket
+    when the loop, which still holds the old registration, is asked to watch it; epoll refuses
+    and the loop drops the registration. The request is then made again, so the new
+    connection is watched (without it the connection would stall until its keepalive).
     """
     loop = loop or asyncio.get_running_loop()
     previous = loop.get_exception_handler()
@@ -50,14 +55,21 @@ def quiet_closed_socket_races(loop: asyncio.AbstractEventLoop | None = None) -> 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         message = str(context.get("message", ""))
+        watching = "add_writer" in message or "add_reader" in message
+        if isinstance(exc, OSError) and exc.errno == errno.EBADF and watching:
+            log.debug("a socket closed before the loop could watch it: %s", message[:200])
+            return
+        handle = context.get("handle")
+        request = getattr(handle, "_callback", None)
+        args = getattr(handle, "_args", None)
         if (
             isinstance(exc, OSError)
-            # EBADF: the number names nothing. ENOENT: it was closed and already names a new
-            # socket, which the loop's epoll does not know yet (seen on a busy node).
-            and exc.errno in (errno.EBADF, errno.ENOENT)
-            and ("add_writer" in message or "add_reader" in message)
+            and exc.errno == errno.ENOENT
+            and request in (loop.add_reader, loop.add_writer)
+            and args
         ):
-            log.debug("a socket closed before the loop could watch it: %s", message[:200])
+            log.info("a socket number was reused before the loop forgot it: watching it anew")
+            loop.call_soon(request, *args)
             return
         if previous is not None:
             previous(loop, context)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
+import functools
 import gc
 import logging
 import os
@@ -39,9 +39,10 @@ ARENAS = 2
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them
         libc.gnu_get_libc_version  # noqa: B018 (only glibc has it)
         return libc
     except (OSError, AttributeError):
@@ -49,9 +50,13 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def limit_arenas() -> bool:
-    """Cap glibc's malloc arenas; call before the process starts threads. True if capped."""
+    """Cap glibc's malloc arenas; call before the process starts threads. True if capped;
+    an operator's MALLOC_ARENA_MAX or glibc.malloc.arena_max tunable stands."""
     libc = _glibc()
-    if libc is None or os.environ.get("MALLOC_ARENA_MAX"):
+    chosen = os.environ.get("MALLOC_ARENA_MAX") or "arena_max" in os.environ.get(
+        "GLIBC_TUNABLES", ""
+    )
+    if libc is None or chosen:
         return False
     return bool(libc.mallopt(M_ARENA_MAX, ARENAS))
 

@@ -30,9 +30,13 @@ def test_freeze_collects_garbage_first_then_freezes_what_lives() -> None:
 
 def test_arenas_are_capped_unless_the_operator_chose(monkeypatch) -> None:
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     assert limit_arenas() is True  # glibc (Debian) takes the cap
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_arenas() is False  # the operator's setting stands
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")
+    assert limit_arenas() is False  # in either form
 
 
 def test_freed_memory_goes_back_to_the_system() -> None:

@@ -45,25 +45,26 @@ async def test_a_closed_socket_race_is_quiet_and_other_errors_still_speak(
         assert any("closed before the loop could watch it" in r.message for r in caplog.records)
 
         # The same race when the number already names a newer socket: the loop still holds
-        # the old one's registration, which the kernel dropped with it.
+        # the old one's registration, which the kernel dropped with it. The newer socket is
+        # watched all the same: what it receives is read.
         old, peer = socket.socketpair()
-        newer = socket.socket()
+        newer, newer_peer = socket.socketpair()
         fd = old.fileno()
         try:
             loop.add_writer(fd, lambda: None)
             old.close()
             os.dup2(newer.fileno(), fd)  # what the next socket opened gets
-            done = asyncio.Event()
-            loop.call_soon_threadsafe(loop.add_reader, fd, lambda: None)
-            loop.call_soon(done.set)
-            await done.wait()
+            readable = asyncio.Event()
+            loop.call_soon_threadsafe(loop.add_reader, fd, readable.set)
+            newer_peer.send(b"x")
+            await asyncio.wait_for(readable.wait(), 30)
             assert seen == []
         finally:
             loop.remove_writer(fd)
             loop.remove_reader(fd)
             os.close(fd)
-            newer.close()
-            peer.close()
+            for s in (newer, newer_peer, peer):
+                s.close()
 
         # Anything else reaches the handler that was there before.
         done = asyncio.Event()
