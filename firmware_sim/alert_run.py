@@ -128,10 +128,9 @@ class AlertRun:
                 why = await self._until({"turn": self.turn.wait()})
                 if why != "turn":
                     return self._not_played(why)
-            if self.outcome is not None:
-                return None
-            self.begin()
-        if self.outcome is not None:  # cancelled or updated before this task's first step
+            if self.outcome is None:
+                self.begin()
+        if self.outcome is not None:  # cancelled or updated, before or just after it began
             return None
         playing_ms = max(b.duration_ms, MIN_PLAYING_MS)
         while True:
