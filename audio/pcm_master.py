@@ -64,12 +64,16 @@ def _chime(rate: int, closing: bool) -> tuple[Samples, float]:
     return samples, integrated_lufs(samples, rate)
 
 
-def _windows(samples: Samples, width: int, fill: float) -> NDArray[np.float32]:
-    """`samples` with the ends repeated width // 2 times (each window centred on a sample),
-    cut into rows of `width`, the last padded with `fill`."""
+def _extended(samples: Samples, width: int) -> Samples:
+    """`samples` with the ends repeated width // 2 times: each window centred on a sample."""
     if width % 2 != 1 or len(samples) == 0:
         raise ValueError("a centred window has an odd width, over at least one sample")
-    padded = np.pad(samples, width // 2, mode="edge")
+    return np.pad(samples, width // 2, mode="edge")
+
+
+def _windows(samples: Samples, width: int, fill: float) -> NDArray[np.float32]:
+    """`samples` extended at the ends, cut into rows of `width`, the last padded with `fill`."""
+    padded = _extended(samples, width)
     rows = -(-len(padded) // width)
     out = np.full(rows * width, fill, dtype=samples.dtype)
     out[: len(padded)] = padded
@@ -90,8 +94,7 @@ def moving_min(samples: Samples, width: int) -> Samples:
 def moving_mean(samples: Samples, width: int) -> Samples:
     """The mean of each sample's centred window of odd `width`, the ends extended
     (scipy.ndimage's `uniform_filter1d(mode="nearest")`), from a running sum in doubles."""
-    padded = _windows(samples, width, 0.0).ravel()
-    sums = np.concatenate([[0.0], np.cumsum(padded, dtype=np.float64)])
+    sums = np.concatenate([[0.0], np.cumsum(_extended(samples, width), dtype=np.float64)])
     n = len(samples)
     means: Samples = ((sums[width : width + n] - sums[:n]) / width).astype(np.float32)
     return means
