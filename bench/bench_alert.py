@@ -33,6 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_broadcast import broker_children, rss_mb
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 RADIO = [PY, "-m", "radio.cli"]
@@ -82,16 +86,6 @@ def cpu_ticks(pids: list[int]) -> int:
         except (OSError, IndexError, ValueError):
             pass
     return total
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -316,7 +310,8 @@ class System:
 
     def pids(self) -> list[int]:
         procs = [self.ctl, self.mosq, *self.fleets]
-        return [p.pid for p in procs if p is not None and p.poll() is None]
+        pids = [p.pid for p in procs if p is not None and p.poll() is None]
+        return pids + (broker_children(self.ctl.pid) if self.ctl is not None else [])
 
     def prepare(self) -> None:
         self.env = {

@@ -31,10 +31,29 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of a process, with the embedded broker's process it runs (0 if gone)."""
+    total = 0.0
+    for p in (pid, *broker_children(pid)):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return total
+
+
+def broker_children(pid: int) -> list[int]:
+    """The embedded broker's process under a controller (`controller.mqtt.broker_process`)."""
+    found = []
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for kid in kids:
+            if b"controller.mqtt.broker_process" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                found.append(int(kid))
+    except OSError:
+        pass
+    return found
 
 
 def run(n: int) -> dict[str, float]:

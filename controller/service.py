@@ -37,7 +37,7 @@ from controller.health.stream_alarms import StreamAlarms
 from controller.live.live import LiveBroadcasts
 from controller.live.relays import Relays
 from controller.metrics import Metrics
-from controller.mqtt.embedded_broker import EmbeddedBroker
+from controller.mqtt.broker_process import BrokerProcess
 from controller.mqtt.gateway import BrokerAddress, Gateway
 from controller.mqtt.ingest import ReportIngest
 from controller.programme.broadcasts import Broadcasts
@@ -148,7 +148,7 @@ class RadioService:
         self.stream_alarms = StreamAlarms(self.db, self.alarms, self.clock)
         self.metrics = Metrics(self)
         self.login_throttle = LoginThrottle()
-        self.broker: EmbeddedBroker | None = None
+        self.broker: BrokerProcess | None = None
         self.supervisor = Supervisor()
 
     def _broker_address(self) -> BrokerAddress:
@@ -178,13 +178,23 @@ class RadioService:
         if not self.settings.mqtt_url:
             passwd = self.settings.broker_dir / "passwd"
             acl = self.settings.broker_dir / "acl"
-            self.broker = EmbeddedBroker(
-                self.settings.mqtt_embedded_host, self.settings.mqtt_embedded_port, passwd, acl
+            self.broker = BrokerProcess(
+                self.settings.mqtt_embedded_host,
+                self.settings.mqtt_embedded_port,
+                passwd,
+                acl,
+                json_logs_as=self.settings.instance if self.settings.log_format == "json" else None,
             )
             await self.broker.start()
-        await asyncio.to_thread(self.ingest.reload_nodes)
-        await self.health.load()
+        try:
+            await asyncio.to_thread(self.ingest.reload_nodes)
+            await self.health.load()
+        except BaseException:
+            if self.broker is not None:  # not left running for a controller that never ran
+                await self.broker.stop()
+            raise
         tasks: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            *((("embedded-broker", self.broker.keep),) if self.broker is not None else ()),
             ("leadership", self.leadership.run),
             ("gateway", self.gateway.run),
             ("ingest", self.ingest.run),

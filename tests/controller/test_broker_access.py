@@ -17,6 +17,7 @@ import pytest
 from controller.core.models import AreaKind
 from controller.fleet.registry import Registry
 from controller.mqtt.broker_access import client_id_for
+from controller.mqtt.broker_process import BrokerProcess
 from controller.mqtt.embedded_broker import EmbeddedBroker
 from radio.tools import open_registry
 from tests.conftest import Mosquitto, free_port
@@ -45,7 +46,8 @@ async def broker(
         yield m.port, m.reload
     else:
         port = free_port()
-        b = EmbeddedBroker("127.0.0.1", port, d / "passwd", d / "acl")
+        # In its own process, as the controller runs it.
+        b = BrokerProcess("127.0.0.1", port, d / "passwd", d / "acl")
         await b.start()
         try:
             yield port, lambda: None  # re-reads the files by itself

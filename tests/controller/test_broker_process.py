@@ -1,0 +1,167 @@
+"""The embedded broker in its own process: it serves, stops with the controller (even one that
+is killed), survives Ctrl-C until the controller lets it go, comes back after a crash, and a
+port already taken is a clear error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import aiomqtt
+import pytest
+
+from controller.core.supervisor import Supervisor
+from controller.mqtt.broker_process import READY, BrokerFailed, BrokerProcess
+from radio.tools import open_registry
+from tests.conftest import free_port
+from tests.controller.test_broker_access import client, seed
+
+
+def process_for(settings) -> tuple[BrokerProcess, object]:
+    registry = open_registry(settings)
+    seed(registry)
+    d = settings.broker_dir
+    return BrokerProcess("127.0.0.1", free_port(), d / "passwd", d / "acl"), registry
+
+
+async def round_trip(port: int, registry) -> str:
+    """Publish to the controller's own subscription through the broker; what came back."""
+    login, root = registry.controller_login(), registry.topics.root
+    async with client(port, login.username, login.password) as c:
+        topic = f"{root}/probe"
+        await c.subscribe(f"{root}/#", qos=1)
+        await c.publish(topic, b"hello", qos=1)
+        async with asyncio.timeout(10):
+            async for m in c.messages:
+                if m.payload == b"hello":
+                    return str(m.topic.value)
+    raise AssertionError("unreachable")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        # As a new listener binds (connections just closed linger in TIME_WAIT).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def test_it_serves_in_a_process_of_its_own_and_stops_with_the_controller(make_settings):
+    broker, registry = process_for(make_settings())
+    await broker.start()
+    try:
+        assert broker.pid is not None and broker.pid != os.getpid()
+        login = registry.controller_login()  # type: ignore[attr-defined]
+        topic = await round_trip(broker.port, registry)
+        assert topic.endswith("/probe")
+        # The same login rules as the in-process broker: a wrong password is refused.
+        with pytest.raises(aiomqtt.MqttError):
+            async with client(broker.port, login.username, "not-the-password"):
+                pass
+    finally:
+        await broker.stop()
+    assert broker._proc is not None and broker._proc.returncode == 0
+    assert port_is_free(broker.port)
+
+
+async def test_a_broker_that_dies_is_started_again(make_settings):
+    broker, registry = process_for(make_settings())
+    supervisor = Supervisor(backoff_min_s=0.05, backoff_max_s=0.2)
+    await broker.start()
+    first = broker.pid
+    assert first is not None
+    supervisor.start("embedded-broker", broker.keep)
+    try:
+        os.kill(first, signal.SIGKILL)
+        async with asyncio.timeout(60), broker.started:
+            await broker.started.wait_for(lambda: broker.starts >= 2)
+        assert broker.pid != first
+        await round_trip(broker.port, registry)  # it said `ready` once listening
+        assert supervisor.health["embedded-broker"].restarts >= 1
+        assert "ended with code" in (supervisor.health["embedded-broker"].last_error or "")
+    finally:
+        await supervisor.stop()
+        await broker.stop()
+
+
+def test_it_ends_when_the_controller_is_gone_and_ignores_ctrl_c(make_settings):
+    broker, _registry = process_for(make_settings())
+    child = subprocess.Popen(broker.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline() == READY
+        child.send_signal(signal.SIGINT)  # Ctrl-C in the terminal reaches it too
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=10):
+            pass  # still listening after it
+        assert child.poll() is None
+        # What a controller's death (even by SIGKILL) does: the pipe closes.
+        child.stdin.close()
+        assert child.wait(timeout=30) == 0
+        assert port_is_free(broker.port)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_sigterm_waits_for_the_controller_to_let_go(make_settings):
+    """A service manager signals every process of the service at once: the broker stays until
+    the controller closes the pipe (the controller tells the nodes it is going meanwhile)."""
+    broker, _registry = process_for(make_settings())
+    child = subprocess.Popen(broker.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline() == READY
+        child.send_signal(signal.SIGTERM)
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=10):
+            pass  # still serving while the controller finishes
+        assert child.poll() is None
+        started = time.monotonic()
+        child.stdin.close()
+        assert child.wait(timeout=30) == 0
+        assert time.monotonic() - started < 10  # ended by the pipe, not by the grace's end
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+async def test_a_port_already_taken_is_a_clear_error(make_settings):
+    broker, _registry = process_for(make_settings())
+    broker.bind_wait_s = 0.5
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", broker.port))
+        taken.listen()
+        with pytest.raises(BrokerFailed, match=f"did not start on 127.0.0.1:{broker.port}"):
+            await broker.start()
+    assert broker._proc is not None and broker._proc.returncode is not None
+
+
+async def test_it_waits_for_a_predecessor_to_let_the_port_go(make_settings, capfd):
+    """A controller started again at once: the old broker may still hold the port a moment."""
+    broker, registry = process_for(make_settings())
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", broker.port))
+    taken.listen()
+    starting = asyncio.create_task(broker.start())
+    try:
+        said = ""
+        async with asyncio.timeout(30):
+            while True:  # its log line is the event: read as it comes
+                said += capfd.readouterr().err
+                if "is in use; waiting" in said:
+                    break
+                await asyncio.sleep(0.05)
+        taken.close()
+        await asyncio.wait_for(starting, 30)
+        await round_trip(broker.port, registry)
+    finally:
+        taken.close()
+        await broker.stop()
