@@ -230,6 +230,8 @@ class RadioService:
         log.info("controller %s started: %s", self.settings.instance, self.settings.summary())
 
     async def stop(self) -> None:
+        if self.broker is not None:
+            self.broker.stopping()  # it may be told to stop (a SIGTERM to every process) first
         await self.live.close()  # nodes hear the end while the broker is still there
         await self.relays.close()
         await self.gateway.close()

@@ -10,10 +10,11 @@ broker hands it.
 The child is `python -m controller.mqtt.broker_process`; it reads the same password and ACL
 files (re-read when they change) and prints `ready` once it listens. It ends when its standard
 input closes, so it never outlives the controller, however the controller ends. It ignores
-Ctrl-C (sent to the whole terminal's process group): the controller stops first, telling the
-nodes it is going while the broker is still there, then closes the pipe. A broker that dies is
-started again by the controller's supervisor; the nodes and the gateway reconnect by
-themselves.
+Ctrl-C (it runs in a session of its own, so the terminal's Ctrl-C reaches only the controller)
+and waits on a SIGTERM (a service manager signals every process of the service at once) for the
+pipe: the controller stops first, telling the nodes it is going while the broker is still
+there, then closes the pipe. A broker that dies is started again by the controller's
+supervisor; the nodes and the gateway reconnect by themselves.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0  # importing amqtt and listening: 0.3 s here
 STOP_TIMEOUT_S = 8.0  # amqtt's own shutdown is bounded at 5 s (EmbeddedBroker.stop)
-TERM_GRACE_S = 10.0  # a SIGTERM waits this long for the controller to close the pipe first
+# A SIGTERM waits this long for the controller to close the pipe first (its own stop: the HTTP
+# grace of 5 s, telling the nodes, the relays and the gateway, is well within it).
+TERM_GRACE_S = 60.0
 # A controller started again at once (after a crash) may find its predecessor's broker still
 # closing its listener: the port is waited for this long before it counts as taken.
 BIND_WAIT_S = 10.0
@@ -90,6 +93,9 @@ class BrokerProcess:
             stdout=asyncio.subprocess.PIPE,
             # Its log lines go where the controller's go.
             stderr=None,
+            # Out of the terminal's process group: Ctrl-C stops the controller, which then
+            # stops the broker, not both at once.
+            start_new_session=True,
         )
         self._proc = proc
         assert proc.stdout is not None
@@ -110,19 +116,26 @@ class BrokerProcess:
 
     async def keep(self) -> None:
         """Run under the supervisor: start the broker when it is not running, then wait; a
-        broker that ends by itself is an error (the supervisor logs it and calls again)."""
+        broker that ends by itself is an error (the supervisor logs it, counts it and calls
+        again, which starts a new one)."""
         proc = self._proc
-        if proc is None or proc.returncode is not None:
+        if proc is None:
             await self.start()
             proc = self._proc
             assert proc is not None
         code = await proc.wait()
         if not self._stopping:
+            self._proc = None  # the next call starts another
             raise BrokerFailed(f"the embedded broker (process {proc.pid}) ended with code {code}")
+        await asyncio.get_running_loop().create_future()  # stopping: nothing to do until cancelled
+
+    def stopping(self) -> None:
+        """The controller is stopping: the broker ending from now on is expected."""
+        self._stopping = True
 
     async def stop(self) -> None:
         """Close its pipe (it stops and exits), and kill it if it has not after a while."""
-        self._stopping = True
+        self.stopping()
         if self._proc is not None:
             await self._end(self._proc)
 

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import aiomqtt
 import pytest
@@ -91,46 +90,70 @@ async def test_a_broker_that_dies_is_started_again(make_settings):
         await broker.stop()
 
 
-def test_it_ends_when_the_controller_is_gone_and_ignores_ctrl_c(make_settings):
-    broker, _registry = process_for(make_settings())
-    child = subprocess.Popen(broker.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+async def child_of(broker: BrokerProcess) -> asyncio.subprocess.Process:
+    """The broker's process started by hand, as the controller starts it; once listening."""
+    child = await asyncio.create_subprocess_exec(
+        *broker.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    assert await asyncio.wait_for(child.stdout.readline(), 30) == READY
+    return child
+
+
+async def test_it_ends_when_the_controller_is_gone_and_ignores_ctrl_c(make_settings):
+    broker, registry = process_for(make_settings())
+    child = await child_of(broker)
     try:
-        assert child.stdout is not None and child.stdin is not None
-        assert child.stdout.readline() == READY
-        child.send_signal(signal.SIGINT)  # Ctrl-C in the terminal reaches it too
-        with socket.create_connection(("127.0.0.1", broker.port), timeout=10):
-            pass  # still listening after it
-        assert child.poll() is None
+        child.send_signal(signal.SIGINT)  # Ctrl-C, if it reached it
+        assert (await round_trip(broker.port, registry)).endswith("/probe")  # still serving
+        assert child.returncode is None
         # What a controller's death (even by SIGKILL) does: the pipe closes.
+        assert child.stdin is not None
         child.stdin.close()
-        assert child.wait(timeout=30) == 0
+        assert await asyncio.wait_for(child.wait(), 30) == 0
         assert port_is_free(broker.port)
     finally:
-        if child.poll() is None:
+        if child.returncode is None:
             child.kill()
-            child.wait()
+            await child.wait()
 
 
-def test_sigterm_waits_for_the_controller_to_let_go(make_settings):
-    """A service manager signals every process of the service at once: the broker stays until
-    the controller closes the pipe (the controller tells the nodes it is going meanwhile)."""
-    broker, _registry = process_for(make_settings())
-    child = subprocess.Popen(broker.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+async def test_sigterm_waits_for_the_controller_to_let_go(make_settings):
+    """A service manager signals every process of the service at once: the broker keeps serving
+    until the controller closes the pipe (the controller tells the nodes it is going meanwhile),
+    and then ends at once (its wait for the pipe after a SIGTERM is far longer than the test's)."""
+    broker, registry = process_for(make_settings())
+    child = await child_of(broker)
     try:
-        assert child.stdout is not None and child.stdin is not None
-        assert child.stdout.readline() == READY
         child.send_signal(signal.SIGTERM)
-        with socket.create_connection(("127.0.0.1", broker.port), timeout=10):
-            pass  # still serving while the controller finishes
-        assert child.poll() is None
-        started = time.monotonic()
+        assert (await round_trip(broker.port, registry)).endswith("/probe")
+        assert child.returncode is None
+        assert child.stdin is not None
         child.stdin.close()
-        assert child.wait(timeout=30) == 0
-        assert time.monotonic() - started < 10  # ended by the pipe, not by the grace's end
+        assert await asyncio.wait_for(child.wait(), 30) == 0
     finally:
-        if child.poll() is None:
+        if child.returncode is None:
             child.kill()
-            child.wait()
+            await child.wait()
+
+
+async def test_a_broker_ending_while_the_controller_stops_is_no_error(make_settings):
+    """Told to stop (a SIGTERM to every process of the service), the broker may end while the
+    controller is still stopping: expected, not a crash to report and restart."""
+    broker, _registry = process_for(make_settings())
+    await broker.start()
+    proc = broker._proc
+    assert proc is not None and proc.stdin is not None
+    broker.stopping()
+    proc.terminate()
+    proc.stdin.close()  # the controller's side of the pipe, closing after the SIGTERM
+    await asyncio.wait_for(proc.wait(), 30)
+    # keep() finds it ended: it waits to be cancelled, neither raising nor starting another
+    # (it would raise at once: the process has already ended).
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(broker.keep(), 0.5)
+    assert broker.starts == 1
+    await broker.stop()
 
 
 async def test_a_port_already_taken_is_a_clear_error(make_settings):

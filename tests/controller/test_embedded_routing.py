@@ -48,6 +48,17 @@ async def test_a_message_reaches_exact_and_wildcard_subscribers_once_each(make_s
         ):
             await wide.subscribe(f"{t.root}/node/+/timeline", qos=1)
             await n1.subscribe(t.timeline("n1"), qos=1)
+            await n1.subscribe(t.cmd("n1"), qos=1)
+            # From here on, note every filter a message is compared with.
+            inner = broker._broker
+            compared: list[str] = []
+            original = inner._matches
+
+            def noting(topic: str, a_filter: str) -> bool:
+                compared.append(a_filter)
+                return original(topic, a_filter)
+
+            inner._matches = noting  # type: ignore[method-assign]
             await wide.publish(t.timeline("n1"), b"v1", qos=1)
             await wide.publish(t.timeline("n2"), b"v2", qos=1)  # not n1's
             await wide.publish(t.timeline("n1"), b"v3", qos=1)
@@ -57,5 +68,8 @@ async def test_a_message_reaches_exact_and_wildcard_subscribers_once_each(make_s
             assert [m.payload for m in got_wide] == [b"v1", b"v2", b"v3"]
             # In order from one publisher: v2, had it reached n1, would have come before v3.
             assert [m.payload for m in got_n1] == [b"v1", b"v3"]
+            # Only the wildcard filter was compared (once per message); the exact filters
+            # (n1's timeline and commands, the controller's) were looked up, not compared.
+            assert compared == [f"{t.root}/node/+/timeline"] * 3
     finally:
         await broker.stop()
