@@ -101,8 +101,24 @@ def serve(log_level: str = "INFO") -> None:
 
         use_json_logs(settings.instance)
     schema_must_be_current(settings)
+    broker_port_must_be_free(settings)
     limit_arenas()  # before any thread starts
     asyncio.run(serve_app(settings))
+
+
+def broker_port_must_be_free(settings: Settings) -> None:
+    """Refuse to serve, in one line, when the embedded broker's port is taken."""
+    from controller.mqtt.broker_process import port_free
+
+    host, port = settings.mqtt_embedded_host, settings.mqtt_embedded_port
+    if not settings.mqtt_url and not port_free(host, port):
+        typer.secho(
+            f"radio serve: {host}:{port}, the embedded broker's port, is in use by another "
+            "program: stop it, or choose another port (RADIO_MQTT_EMBEDDED_PORT)",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def schema_must_be_current(settings: Settings) -> None:

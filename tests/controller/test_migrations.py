@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,9 +139,40 @@ async def test_after_db_upgrade_serve_starts(empty_radio: Radio) -> None:
                 return r.status_code == 200
 
             await wait_for(ready, 60, "radio serve to be ready")
+        brokers = broker_children(proc.pid)
+        assert len(brokers) == 1, brokers  # the embedded broker, in a process of its own
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 30)
+    # A service manager's stop of the controller ends its broker too.
+    await wait_for(lambda: not alive(brokers[0]), 30, "the broker to end")
+
+
+def broker_children(pid: int) -> list[int]:
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(k) for k in kids if b"broker_process" in Path(f"/proc/{k}/cmdline").read_bytes()]
+
+
+def alive(pid: int) -> bool:
+    """Running (an ended process not yet reaped by its new parent counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_serve_says_in_one_line_that_the_broker_port_is_taken(empty_radio: Radio) -> None:
+    assert empty_radio("db", "upgrade").returncode == 0
+    port = int(empty_radio.env["RADIO_MQTT_EMBEDDED_PORT"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        done = empty_radio("serve", "--log-level", "WARNING")
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert f"127.0.0.1:{port}, the embedded broker's port, is in use" in done.stderr
+    assert "RADIO_MQTT_EMBEDDED_PORT" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_db_upgrade_twice_changes_nothing(empty_radio: Radio) -> None:
