@@ -16,6 +16,7 @@ import pytest
 from controller.core.supervisor import Supervisor
 from controller.mqtt.broker_process import READY, BrokerFailed, BrokerProcess
 from radio.tools import open_registry
+from tests.conftest import _port_is_free as port_is_free
 from tests.conftest import free_port
 from tests.controller.test_broker_access import client, seed
 
@@ -39,17 +40,6 @@ async def round_trip(port: int, registry) -> str:
                 if m.payload == b"hello":
                     return str(m.topic.value)
     raise AssertionError("unreachable")
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        # As a new listener binds (connections just closed linger in TIME_WAIT).
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 async def test_it_serves_in_a_process_of_its_own_and_stops_with_the_controller(make_settings):
