@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from controller.core.config import Settings
+from controller.core.logs import setup_logging
 from controller.core.private_files import UMASK
 from protocol.aio import quiet_closed_socket_races
 from protocol.heap import keep_heap_frozen, limit_arenas
@@ -50,15 +50,6 @@ app.command("conformance")(conformance_cli.conformance)
 node_app.command("list")(node_list)
 # Seconds a stopping server waits for open requests (live pages' streams) before closing them.
 SHUTDOWN_GRACE_S = 5
-
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("amqtt", "transitions", "httpx", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def serve_app(

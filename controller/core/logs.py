@@ -39,3 +39,13 @@ def use_json_logs(instance: str = "") -> None:
         root.addHandler(logging.StreamHandler())
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter(instance))
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Plain-text lines on stderr at `level`; the chattiest libraries at WARNING."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("amqtt", "transitions", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from controller.core.logs import setup_logging, use_json_logs
 from protocol.heap import limit_arenas
 
 log = logging.getLogger(__name__)
@@ -163,25 +164,15 @@ def _port_in_use(host: str, port: int) -> bool:
 
 
 def port_free(host: str, port: int, wait_s: float = BIND_WAIT_S) -> bool:
-    """Whether the broker's port can be listened on (waiting up to `wait_s` for a predecessor
-    to let it go): `radio serve` asks before it starts, to say so in one line."""
-    deadline = time.monotonic() + wait_s
-    while _port_in_use(host, port):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)  # a predecessor letting go: no event to wait on across processes
-    return True
-
-
-async def _port_free(host: str, port: int, wait_s: float) -> bool:
-    """Whether the port can be listened on, waiting up to `wait_s` for it to be let go."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
+    """Whether the broker's port can be listened on, waiting up to `wait_s` for a predecessor
+    to let it go. `radio serve` asks before it starts, to refuse in one line; the broker's
+    process asks before it listens (nothing else runs in it yet, so it may block)."""
     if not _port_in_use(host, port):
         return True
     log.warning("port %s:%d is in use; waiting up to %.0f s for it", host, port, wait_s)
-    while loop.time() < deadline:
-        await asyncio.sleep(0.2)  # a predecessor letting go: no event to wait on across processes
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        time.sleep(0.2)  # a predecessor letting go: no event to wait on across processes
         if not _port_in_use(host, port):
             return True
     return False
@@ -202,7 +193,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     terminated = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, terminated.set)
-    if not await _port_free(args.host, args.port, args.bind_wait):
+    if not port_free(args.host, args.port, args.bind_wait):
         log.error(
             "embedded broker cannot listen on %s:%d: the port is in use", args.host, args.port
         )
@@ -244,15 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json-logs-as", help="JSON log lines, naming this instance")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the controller decides when it ends
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("amqtt", "transitions"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging(args.log_level)  # as `radio serve` logs
     if args.json_logs_as is not None:
-        from controller.core.logs import use_json_logs
-
         use_json_logs(args.json_logs_as)
     limit_arenas()
     sys.exit(asyncio.run(_serve(args)))
