@@ -157,24 +157,27 @@ async def test_a_port_already_taken_is_a_clear_error(make_settings):
     assert broker._proc is not None and broker._proc.returncode is not None
 
 
-async def test_it_waits_for_a_predecessor_to_let_the_port_go(make_settings, capfd):
+async def test_it_waits_for_a_predecessor_to_let_the_port_go(make_settings):
     """A controller started again at once: the old broker may still hold the port a moment."""
     broker, registry = process_for(make_settings())
     taken = socket.socket()
     taken.bind(("127.0.0.1", broker.port))
     taken.listen()
-    starting = asyncio.create_task(broker.start())
+    child = await asyncio.create_subprocess_exec(
+        *broker.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stderr is not None and child.stdin is not None
     try:
-        said = ""
-        async with asyncio.timeout(30):
-            while True:  # its log line is the event: read as it comes
-                said += capfd.readouterr().err
-                if "is in use; waiting" in said:
-                    break
-                await asyncio.sleep(0.05)
+        async with asyncio.timeout(30):  # its log line is the event: read as it comes
+            while b"is in use; waiting" not in (line := await child.stderr.readline()):
+                assert line, "the broker ended without waiting for the port"
         taken.close()
-        await asyncio.wait_for(starting, 30)
+        assert await asyncio.wait_for(child.stdout.readline(), 30) == READY
         await round_trip(broker.port, registry)
+        child.stdin.close()
+        assert await asyncio.wait_for(child.wait(), 30) == 0
     finally:
         taken.close()
-        await broker.stop()
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
