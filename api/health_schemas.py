@@ -106,6 +106,11 @@ class NodeList(BaseModel):
         default=None,
         description="More nodes match: give this as `after` for the next page (null on the last)",
     )
+    prev_before: str | None = Field(
+        default=None,
+        description="Nodes match before this page: give this as `before` for the page before "
+        "(null on the first)",
+    )
     counts: FleetTotals = Field(
         description="Nodes matching every filter but `state`, per state (to show beside a "
         "state filter's choices)"

@@ -130,14 +130,19 @@ def run(n: int, database_url: str | None) -> None:
         time.sleep(30)
         fleet_cpu = (cpu_ticks(fleet_pids) - a) / hz / 30  # cores, idle fleet (heartbeats)
         health = latency(s, "/health")
-        # The node list a page at a time, as the console asks for it: the first page, a state
-        # filter, a search, the last page.
+        # The node list a page at a time: the first page, a state filter, a search, the last
+        # page by a count of rows (a typed page number) and by ids, as the console's table asks.
         lists = {
             "first page": latency(s, "/nodes", 50),
             "state=offline": latency(s, "/nodes", 50, state="offline"),
             "q=0042 (search)": latency(s, "/nodes", 50, q="0042"),
             "last page (offset)": latency(s, "/nodes", 50, offset=max(0, n - 100)),
             "last page (after)": latency(s, "/nodes", 50, after=deep_id(s, n - 100)),
+            # The console's table: its last page, and back from it.
+            "last page (last)": latency(s, "/nodes", 50, last="true"),
+            "the page before the last (before)": latency(
+                s, "/nodes", 50, before=deep_id(s, n - 99)
+            ),
         }
         res = issue_and_watch(
             s, {"areas": ["xa"], "template": "flood", "repeat": 1}, n, 60 + n / 50

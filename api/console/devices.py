@@ -86,9 +86,19 @@ async def node_map(console: ConsoleDep, area: str = "") -> HTMLResponse:
 
 @router.get("/nodes", response_class=HTMLResponse)
 async def node_table(
-    console: ConsoleDep, status: str = "", area: str = "", q: str = "", page: str = "1"
+    console: ConsoleDep,
+    status: str = "",
+    area: str = "",
+    q: str = "",
+    page: str = "1",
+    after: str = "",
+    before: str = "",
+    last: str = "",
 ) -> HTMLResponse:
-    """The node table, a page of PAGE_ROWS at a time (the API filters and counts)."""
+    """The node table, a page of PAGE_ROWS at a time (the API filters and counts). The links
+    go from page to page by the ids at its ends, which the database finds through its index
+    however deep the page; the page's number rides along for display. A typed `page` alone
+    counts rows from the start."""
     console.allow("nodes")
     areas = await console.areas()
     status = status if status in STATES else ""
@@ -96,17 +106,30 @@ async def node_table(
     filters = {"area_id": area[:64] or None, "q": text or None, "state": status or None}
     shown = int(page) if page.isdigit() else 1  # a typed address may say anything
     page_no = min(max(shown, 1), 100_000)
-    found = await console.get(
-        "/api/v1/nodes", **filters, offset=(page_no - 1) * PAGE_ROWS, limit=PAGE_ROWS
-    )
+    if last:
+        where: dict[str, Any] = {"last": True}
+    elif before:
+        where = {"before": before[:64]}
+    elif after:
+        where = {"after": after[:64]}
+    else:
+        where = {"offset": (page_no - 1) * PAGE_ROWS}
+    found = await console.get("/api/v1/nodes", **filters, **where, limit=PAGE_ROWS)
     page_count = max(1, -(-found["total"] // PAGE_ROWS))
-    if page_no > page_count:  # past the end (the list shrank, or a typed address): the last
-        page_no = page_count
-        found = await console.get(
-            "/api/v1/nodes", **filters, offset=(page_no - 1) * PAGE_ROWS, limit=PAGE_ROWS
-        )
+    if not found["items"] and found["total"]:  # past the end (the list shrank, or a typed page)
+        found = await console.get("/api/v1/nodes", **filters, last=True, limit=PAGE_ROWS)
     rows = found["items"]
+    first_row = (page_no - 1) * PAGE_ROWS + 1
+    if found["prev_before"] is None:  # the start of the list, whatever the address said
+        page_no, first_row = 1, 1
+    elif found["next_after"] is None:  # its end
+        page_no, first_row = page_count, found["total"] - len(rows) + 1
+    page_no = min(page_no, page_count)
     link = {k: v for k, v in {"status": status, "area": area[:64], "q": text}.items() if v}
+
+    def to(**more: Any) -> str:
+        return urlencode({**link, **more})
+
     return console.render(
         "nodes.html",
         "nodes",
@@ -117,11 +140,20 @@ async def node_table(
         statuses=STATES,
         counts=found["counts"],
         total=found["total"],
-        first=(page_no - 1) * PAGE_ROWS + 1 if rows else 0,
-        last=(page_no - 1) * PAGE_ROWS + len(rows),
+        first=first_row if rows else 0,
+        last=first_row + len(rows) - 1,
         page=page_no,
         pages=page_count,
-        query=urlencode(link),
+        links={
+            "first": to() if found["prev_before"] else None,
+            "prev": to(before=found["prev_before"], page=page_no - 1)
+            if found["prev_before"]
+            else None,
+            "next": to(after=found["next_after"], page=page_no + 1)
+            if found["next_after"]
+            else None,
+            "last": to(last=1) if found["next_after"] else None,
+        },
         status=status,
         area=area,
         q=text,

@@ -93,11 +93,33 @@ def list_nodes(
         description="Start after this node id (the `next_after` of the page before): a page "
         "deep in the list as fast as the first",
     ),
-    offset: int = Query(default=0, ge=0, le=10_000_000, description="Rows to skip (after `after`)"),
+    before: str | None = Query(
+        default=None,
+        max_length=64,
+        description="End before this node id (the `prev_before` of the page after): the page "
+        "before it, as fast as the first",
+    ),
+    last: bool = Query(
+        default=False,
+        description="The list's last page (the nodes after its last full page of `limit`), as "
+        "fast as the first",
+    ),
+    offset: int = Query(
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="Rows to skip (after `after`); the database walks them, so a page deep in "
+        "a long list is slower than by `after`",
+    ),
     limit: int = Query(default=100, ge=1, le=PAGE_MAX, description=f"At most {PAGE_MAX}"),
 ) -> NodeList:
     """The nodes you may see, a page at a time, ordered by id."""
     guard.check(Permission.read)
+    if sum((after is not None, before is not None, last)) > 1 or (offset and (before or last)):
+        raise Invalid(
+            "give one of after, before and last; offset only from the start or after `after`",
+            code="page_cursors",
+        )
     scope = guard.tree.descendants(area_id) if area_id is not None else set(guard.tree.parents)
     areas: set[str] | None = {a for a in scope if guard.sees(a)}
     if area_id is None and len(areas or ()) == len(scope):
@@ -112,13 +134,14 @@ def list_nodes(
         include_retired=include_retired,
         ids=frozenset(i[:64] for i in node_id) or None,
     )
-    page = find(session, service.health.presence, query, offset, limit, after)
+    page = find(session, service.health.presence, query, offset, limit, after, before, last)
     return NodeList(
         items=[health_public(row, service.health.telemetry) for row in page.rows],
         total=page.total,
         offset=offset,
         limit=limit,
         next_after=page.rows[-1].node.id if page.more else None,
+        prev_before=page.rows[0].node.id if page.earlier else None,
         counts=FleetTotals.model_validate(page.counts),
     )
 

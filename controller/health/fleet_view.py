@@ -100,10 +100,11 @@ class NodeFilter:
 
 @dataclass
 class NodePage:
-    rows: list[NodeHealthRow]  # the page: offset .. offset + limit of the matching nodes, by id
+    rows: list[NodeHealthRow]  # the page, by id
     total: int  # every node matching the filters
     counts: dict[str, int]  # per state (and nodes, alarmed) of the nodes matching all but state
     more: bool = False  # matching nodes come after this page
+    earlier: bool = False  # matching nodes come before this page
 
 
 def _state(flapping: set[str]) -> Any:
@@ -123,12 +124,16 @@ def find(
     offset: int,
     limit: int,
     after: str | None = None,
+    before: str | None = None,
+    last: bool = False,
 ) -> NodePage:
     """One page of the fleet in a few statements whatever its size: the counts per state
     grouped in SQL (the flapping nodes, known in memory, passed in), then the page's rows
     and their alarms. `after` (the last id of the page before) starts the page there through
-    the primary key's index, however deep; `offset` counts rows from there (the database
-    walks them)."""
+    the primary key's index, however deep; `before` (the first id of the page after) ends it
+    there, and `last` takes the list's end (the rows after its last full page), both read
+    backwards through the same index;
+    `offset` counts rows from the start or from `after` (the database walks them)."""
     state = _state(set(presence.flapping))
     open_alarm = select(Alarm.node_id).where(col(Alarm.cleared_at).is_(None))
     where: list[Any] = []
@@ -157,23 +162,46 @@ def find(
         where.append(col(Node.id).not_in(open_alarm))
     elif query.alarm is not None:
         where.append(col(Node.id).in_(open_alarm.where(Alarm.kind == query.alarm)))
-    per_state = dict(session.exec(select(state, func.count()).where(*where).group_by(state)).all())
-    alarmed = session.exec(
-        select(func.count()).select_from(Node).where(*where, col(Node.id).in_(open_alarm))
-    ).one()
-    counts = {s: int(per_state.get(s, 0)) for s in STATES}
+    # The counts per state and of the alarmed nodes in one statement: each statement is a
+    # round trip, and a worker thread waits for the interpreter after each while the event
+    # loop is busy with a province's reports.
+    alarmed = func.sum(case((col(Node.id).in_(open_alarm), 1), else_=0))
+    per_state: dict[str, tuple[int, int]] = {
+        s: (int(n), int(a or 0))
+        for s, n, a in session.exec(
+            select(state, func.count(), alarmed).where(*where).group_by(state)
+        ).all()
+    }
+    counts = {s: per_state.get(s, (0, 0))[0] for s in STATES}
     counts["nodes"] = sum(counts[s] for s in STATES)
-    counts["alarmed"] = int(alarmed)
+    counts["alarmed"] = sum(a for _, a in per_state.values())
     if query.state is not None:
         where.append(state == query.state)
     total = counts.get(query.state, 0) if query.state is not None else counts["nodes"]
+    backwards = before is not None or last
+    cursor: list[Any] = []
     if after is not None:
-        where.append(col(Node.id) > after)
-    rows: Sequence[Any] = session.exec(
-        select(*NODE_COLUMNS).where(*where).order_by(col(Node.id)).offset(offset).limit(limit + 1)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+        cursor.append(col(Node.id) > after)
+    if before is not None:
+        cursor.append(col(Node.id) < before)
+    if last and total % limit:
+        # The last page as pages counted from the start cut it, so that walking back from it
+        # meets the same pages as walking forward.
+        limit = total % limit
+    page_query = select(*NODE_COLUMNS).where(*where, *cursor).limit(limit + 1)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+    if backwards:
+        page_query = page_query.order_by(col(Node.id).desc())
+    else:
+        page_query = page_query.order_by(col(Node.id)).offset(offset)
+    rows: Sequence[Any] = session.exec(page_query).all()
+    beyond = len(rows) > limit  # a row past the page, in the direction read
+    rows = list(reversed(rows[:limit])) if backwards else rows[:limit]
+    more, earlier = (False, beyond) if backwards else (beyond, offset > 0 and bool(rows))
+    if rows and after is not None and not earlier:
+        # The side the page was not read from: one row of it through the index answers.
+        earlier = _any(session, where, col(Node.id) < rows[0].id)
+    if rows and before is not None:
+        more = _any(session, where, col(Node.id) > rows[-1].id)
     kinds: dict[str, list[str]] = {}
     if rows:
         for node_id, kind in session.exec(
@@ -183,7 +211,11 @@ def find(
         ).all():
             kinds.setdefault(node_id, []).append(kind)
     page = [NodeHealthRow(n, presence.state_of(n), sorted(kinds.get(n.id, []))) for n in rows]
-    return NodePage(page, total, counts, more)
+    return NodePage(page, total, counts, more, earlier)
+
+
+def _any(session: Session, where: list[Any], side: Any) -> bool:
+    return session.exec(select(Node.id).where(*where, side).limit(1)).first() is not None
 
 
 def counts(rows: list[NodeHealthRow]) -> dict[str, int]:

@@ -96,11 +96,27 @@ async def test_map_table_and_live_states(make_settings, monkeypatch):
             assert await page.inner_text("#node-count") == "1–2 trong 3 cụm loa"
             async with page.expect_navigation():
                 await page.click("#node-pager-top a.next")
-            assert "page=2" in page.url
+            assert "page=2" in page.url and "after=na2" in page.url  # by the id, not a count
             assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na3"]
+            assert await page.inner_text("#node-count") == "3–3 trong 3 cụm loa"
+            assert await page.locator("#node-pager-top a.next").count() == 0
             async with page.expect_navigation():
                 await page.click("#node-pager-bottom a.prev")
+            assert "before=na3" in page.url
             assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na1", "na2"]
+            assert await page.locator("#node-pager-top a.prev").count() == 0
+            async with page.expect_navigation():
+                await page.click("#node-pager-top a.last")
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na3"]
+            assert await page.inner_text("#node-pager-top span") == "Trang 2/2"
+            async with page.expect_navigation():
+                await page.click("#node-pager-top a.first")
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na1", "na2"]
+            # A typed page past the end shows the last.
+            await page.goto(f"{site.url}/console/nodes?page=9")
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na3"]
+            assert await page.inner_text("#node-count") == "3–3 trong 3 cụm loa"
+            await page.goto(f"{site.url}/console/nodes")
             await page.wait_for_function(f"{ROW_STATE.format('na1')} === 'online'")
         # na1 went away: its row says so without a reload.
         await page.wait_for_function(f"{ROW_STATE.format('na1')} !== 'online'", timeout=30_000)

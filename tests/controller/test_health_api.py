@@ -103,7 +103,24 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             params = {"after": "a2", "limit": 2}
             page = (await ctl.api("GET", "/nodes", params=params)).json()
             assert [n["id"] for n in page["items"]] == ["a3", "b1"] and page["total"] == 4
-            assert page["next_after"] is None
+            assert page["next_after"] is None and page["prev_before"] == "a3"
+            # Back from it (keyset, read backwards), and the list's last page: the nodes after
+            # its last full page, so that walking back meets the pages walking forward did.
+            page = (await ctl.api("GET", "/nodes", params={"before": "a3", "limit": 2})).json()
+            assert [n["id"] for n in page["items"]] == ["a1", "a2"]
+            assert page["prev_before"] is None and page["next_after"] == "a2"
+            params = {"before": "b1", "limit": 2}
+            page = (await ctl.api("GET", "/nodes", params=params)).json()
+            assert [n["id"] for n in page["items"]] == ["a2", "a3"]
+            assert (page["prev_before"], page["next_after"]) == ("a2", "a3")
+            for limit, last in ((3, ["b1"]), (2, ["a3", "b1"]), (500, ["a1", "a2", "a3", "b1"])):
+                params = {"last": "true", "limit": limit}
+                page = (await ctl.api("GET", "/nodes", params=params)).json()
+                assert [n["id"] for n in page["items"]] == last and page["next_after"] is None
+                assert page["prev_before"] == (last[0] if len(last) < 4 else None)
+            params = {"last": "true", "state": "unknown", "limit": 2}
+            page = (await ctl.api("GET", "/nodes", params=params)).json()
+            assert [n["id"] for n in page["items"]] == ["a3"] and page["prev_before"] is None
             params = {"after": "a1", "state": "online", "limit": 1}
             page = (await ctl.api("GET", "/nodes", params=params)).json()
             assert [n["id"] for n in page["items"]] == ["a2"] and page["next_after"] == "a2"
@@ -116,6 +133,9 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             assert await ids(ctl, tech, id=["b1", "a1"]) == ["a1"]  # never another area's
             for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"after": "x" * 65}):
                 assert (await ctl.api("GET", "/nodes", params=bad)).status_code == 422
+            for both in ({"after": "a1", "before": "b1"}, {"last": "true", "offset": 2}):
+                refused = await ctl.api("GET", "/nodes", params=both)
+                assert refused.status_code == 422 and refused.json()["code"] == "page_cursors"
 
             events: list[dict[str, Any]] = []
             connected = asyncio.Event()
