@@ -6,8 +6,9 @@ after the board already shows the change.
 An alert comes onto the board when it is issued or first looked at (read from the database
 once). While it is active, the board merges the database into itself every few seconds: what
 another controller instance heard (shared subscriptions split the nodes' reports between
-instances), nodes added to its areas, and the nodes' online states. Memory is bounded: the
-alerts looked at least recently leave the board first."""
+instances), nodes added to its areas, and the nodes' online states. Memory is bounded: an
+alert leaves the board once it has been closed for as long as the merging goes on (nobody
+watching it live), and beyond MAX_ALERTS the alerts looked at least recently leave first."""
 
 from __future__ import annotations
 
@@ -211,9 +212,15 @@ class AlertBoard:
 
     def to_refresh(self, closed_for_s: float) -> list[str]:
         """The alerts to merge the database into: active ones, and those closed less than
-        `closed_for_s` ago (the last confirmations, and the stops after a cancel, come then)."""
+        `closed_for_s` ago (the last confirmations, and the stops after a cancel, come then).
+        The others leave the board, unless a live view holds them: nothing changes them any
+        more, the database has all they hold, and a look at one reads it back from there."""
         now = time.monotonic()
         with self._lock:
+            for alert_id, watched in list(self._alerts.items()):
+                over = watched.closed_at is not None and now - watched.closed_at >= closed_for_s
+                if over and watched.pins == 0:
+                    del self._alerts[alert_id]
             return [
                 alert_id
                 for alert_id, watched in self._alerts.items()

@@ -101,16 +101,22 @@ def test_the_alerts_looked_at_least_recently_leave_the_board_first() -> None:
     assert len(board.ids()) == 2
 
 
-def test_closed_alerts_are_refreshed_for_a_while_then_left_alone(monkeypatch) -> None:
+def test_closed_alerts_are_refreshed_for_a_while_then_leave_the_board(monkeypatch) -> None:
     board = AlertBoard()
-    board.put("a", 1, ISSUED, "active", NODES)
-    board.put("b", 1, ISSUED, "active", NODES)
+    for alert_id in ("a", "b", "c"):
+        board.put(alert_id, 1, ISSUED, "active", NODES)
     board.changed("b", "cancelled")
+    board.changed("c", "expired")
     assert board.state("b") == ("cancelled", 1)
-    assert sorted(board.to_refresh(600)) == ["a", "b"]
+    assert sorted(board.to_refresh(600)) == ["a", "b", "c"]
     later = time.monotonic() + 601
     monkeypatch.setattr(time, "monotonic", lambda: later)
-    assert board.to_refresh(600) == ["a"]
+    # Nothing changes them any more: off the board (a look reads them back from the
+    # database), except one a live view still holds.
+    with board.pinned("c"):
+        assert board.to_refresh(600) == ["a"]
+        assert sorted(board.ids()) == ["a", "c"] and board.view("b", 30, ISSUED) is None
+    assert board.to_refresh(600) == ["a"] and board.ids() == ["a"]
 
 
 async def test_the_view_shows_confirmations_before_they_are_stored(make_settings) -> None:
