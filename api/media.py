@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
+from sqlmodel import select
 
 from api.deps import ServiceDep
 from controller.auth.keys import check_media_token, media_token_parts
@@ -23,12 +24,13 @@ _basic = HTTPBasic(auto_error=False)
 
 
 def _credential(service: RadioService, node_id: str) -> str | None:
-    """The node's current broker credential (password hash); None when unknown or retired."""
+    """The node's current broker credential (password hash); None when unknown or retired.
+    A column, not the node's object: every node of a broadcast fetches its media."""
     with service.db.session() as session:
-        node = session.get(Node, node_id)
-        if node is None or node.retired:
-            return None
-        return node.mqtt_password_hash or None
+        row = session.exec(
+            select(Node.mqtt_password_hash).where(Node.id == node_id, Node.retired == False)  # noqa: E712
+        ).first()
+        return row or None
 
 
 def node_token_ok(service: RadioService, token: str) -> bool:
