@@ -87,17 +87,10 @@ class PlannedNode:
 _IN_CHUNK = 400  # item ids per query (each is sent twice: as itself and as a playlist's first part)
 
 
-# Nodes planned at a time. Each part's versions and deliveries are written and its timelines
-# signed before the next is planned, so a broadcast to a province holds one part's timelines
-# as objects, and the others' only as signed bytes: CPython's allocator keeps the arenas that a
-# peak of small objects needs, long after the peak.
-PLAN_CHUNK = 250
-
-
 @dataclass
 class Publication:
     node_id: str
-    payload: bytes  # the signed timeline
+    body: TimelineBody
 
 
 class TimelineService:
@@ -205,8 +198,7 @@ class TimelineService:
         return plan, now, horizon_end
 
     def compute(self, node_ids: set[str] | None, force: bool) -> list[Publication]:
-        """Recompute timelines (all nodes, or the given ones), store new versions and sign the
-        timelines to publish, PLAN_CHUNK nodes at a time, in one transaction."""
+        """Recompute timelines (all nodes, or the given ones) and store new versions."""
         now, horizon_end = self.window()
         out: list[Publication] = []
         with self.db.session() as session:
@@ -233,32 +225,30 @@ class TimelineService:
             index = OccurrenceIndex(occurrences)
             quiet = quiet_map(session)
             deferred = self.deferred(session, node_ids, occurrences, now)
-            for start in range(0, len(nodes), PLAN_CHUNK):
-                replanned: list[tuple[PlannedNode, list[TimelineItem], list[Occurrence]]] = []
-                for node in nodes[start : start + PLAN_CHUNK]:
-                    mine = index.for_node(node.id, tree.lineage(node.area_id))
-                    items = self.plan(
-                        node, tree, mine, quiet, now, horizon_end, deferred.get(node.id, set())
-                    ).items
-                    digest = timeline_digest(items, self.prefetch)
-                    changed = digest != node.timeline_digest or node.timeline_version == 0
-                    if changed:
-                        node.timeline_version += 1
-                        node.timeline_digest = digest
-                        replanned.append((node, items, mine))
-                    if changed or force:
-                        body = TimelineBody(
-                            node_id=node.id,
-                            version=node.timeline_version,
-                            generated_at=now,
-                            horizon_end=horizon_end,
-                            items=items,
-                            prefetch=self.prefetch,
-                        )
-                        out.append(Publication(node.id, self.sign(body)))
-                if replanned:
-                    self._store_versions(session, [node for node, _items, _occ in replanned])
-                    self._plan_deliveries(session, replanned)
+            replanned: list[tuple[PlannedNode, list[TimelineItem], list[Occurrence]]] = []
+            for node in nodes:
+                mine = index.for_node(node.id, tree.lineage(node.area_id))
+                items = self.plan(
+                    node, tree, mine, quiet, now, horizon_end, deferred.get(node.id, set())
+                ).items
+                digest = timeline_digest(items, self.prefetch)
+                changed = digest != node.timeline_digest or node.timeline_version == 0
+                if changed:
+                    node.timeline_version += 1
+                    node.timeline_digest = digest
+                    replanned.append((node, items, mine))
+                if changed or force:
+                    body = TimelineBody(
+                        node_id=node.id,
+                        version=node.timeline_version,
+                        generated_at=now,
+                        horizon_end=horizon_end,
+                        items=items,
+                        prefetch=self.prefetch,
+                    )
+                    out.append(Publication(node.id, body))
+            self._store_versions(session, [node for node, _items, _occ in replanned])
+            self._plan_deliveries(session, replanned)
             session.commit()
         return out
 
@@ -365,12 +355,14 @@ class TimelineService:
             pubs = await self._compute(node_ids, force)
         sent = 0
         # A window of publishes in flight (QoS 1 waits for each acknowledgement); the first
-        # failure ends the round: every timeline goes out again when the broker is back. They
-        # were signed in the worker thread that computed them, off the loop that serves the
-        # nodes.
+        # failure ends the round: every timeline goes out again when the broker is back. Each
+        # window is signed in a worker thread, off the loop that serves the nodes.
         for start in range(0, len(pubs), PUBLISH_WINDOW):
             window = pubs[start : start + PUBLISH_WINDOW]
-            done = await asyncio.gather(*(self.send(p) for p in window))
+            signed = await asyncio.to_thread(self.sign_all, window)
+            done = await asyncio.gather(
+                *(self.send(p, b) for p, b in zip(window, signed, strict=True))
+            )
             sent += sum(done)
             if not all(done):
                 log.warning(
@@ -394,14 +386,17 @@ class TimelineService:
                 await asyncio.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 
-    def sign(self, body: TimelineBody) -> bytes:
+    def sign_all(self, pubs: list[Publication]) -> list[bytes]:
+        return [self.sign(p) for p in pubs]
+
+    def sign(self, pub: Publication) -> bytes:
         return self.signer.sign(
-            "timeline", body.model_dump(mode="json"), self.clock.now_ms(), TIMELINE_TTL_MS
+            "timeline", pub.body.model_dump(mode="json"), self.clock.now_ms(), TIMELINE_TTL_MS
         )
 
-    async def send(self, pub: Publication) -> bool:
+    async def send(self, pub: Publication, payload: bytes) -> bool:
         try:
-            await self.gateway.publish(self.topics.timeline(pub.node_id), pub.payload, 1, True)
+            await self.gateway.publish(self.topics.timeline(pub.node_id), payload, 1, True)
         except NotConnected:
             # Published again, with every other timeline, when the broker is back.
             log.debug("broker unavailable; timeline of %s will go out on reconnect", pub.node_id)
