@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -104,9 +105,9 @@ async def node_table(
     status = status if status in STATES else ""
     text = q.strip()[:100]
     filters = {"area_id": area[:64] or None, "q": text or None, "state": status or None}
-    shown = int(page) if page.isdigit() else 1  # a typed address may say anything
-    page_no = min(max(shown, 1), 100_000)
-    if last:
+    # A typed address may say anything: a page number is at most six plain digits.
+    page_no = max(int(page) if re.fullmatch(r"[0-9]{1,6}", page) else 1, 1)
+    if last == "1":
         where: dict[str, Any] = {"last": True}
     elif before:
         where = {"before": before[:64]}
@@ -115,16 +116,20 @@ async def node_table(
     else:
         where = {"offset": (page_no - 1) * PAGE_ROWS}
     found = await console.get("/api/v1/nodes", **filters, **where, limit=PAGE_ROWS)
-    page_count = max(1, -(-found["total"] // PAGE_ROWS))
-    if not found["items"] and found["total"]:  # past the end (the list shrank, or a typed page)
-        found = await console.get("/api/v1/nodes", **filters, last=True, limit=PAGE_ROWS)
-    rows = found["items"]
-    first_row = (page_no - 1) * PAGE_ROWS + 1
+    if not found["items"] and found["total"]:
+        # Nothing there any more (the list changed since the link was made, or a typed page
+        # past the end): going back, the first page; else the last.
+        start = {"offset": 0} if "before" in where else {"last": True}
+        found = await console.get("/api/v1/nodes", **filters, **start, limit=PAGE_ROWS)
+    rows, total = found["items"], found["total"]
+    page_count = max(1, -(-total // PAGE_ROWS))
     if found["prev_before"] is None:  # the start of the list, whatever the address said
         page_no, first_row = 1, 1
     elif found["next_after"] is None:  # its end
-        page_no, first_row = page_count, found["total"] - len(rows) + 1
-    page_no = min(page_no, page_count)
+        page_no, first_row = page_count, total - len(rows) + 1
+    else:  # between: the number the link carried, within what the total allows
+        page_no = min(max(page_no, 2), max(page_count - 1, 2))
+        first_row = min(max((page_no - 1) * PAGE_ROWS + 1, 2), total - len(rows))
     link = {k: v for k, v in {"status": status, "area": area[:64], "q": text}.items() if v}
 
     def to(**more: Any) -> str:
@@ -139,7 +144,7 @@ async def node_table(
         areas=areas,
         statuses=STATES,
         counts=found["counts"],
-        total=found["total"],
+        total=total,
         first=first_row if rows else 0,
         last=first_row + len(rows) - 1,
         page=page_no,

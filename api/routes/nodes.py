@@ -95,14 +95,15 @@ def list_nodes(
     ),
     before: str | None = Query(
         default=None,
+        min_length=1,
         max_length=64,
         description="End before this node id (the `prev_before` of the page after): the page "
         "before it, as fast as the first",
     ),
     last: bool = Query(
         default=False,
-        description="The list's last page (the nodes after its last full page of `limit`), as "
-        "fast as the first",
+        description="The list's last page as pages of `limit` counted from the start cut it "
+        "(the remainder, or a full page when `limit` divides the total), as fast as the first",
     ),
     offset: int = Query(
         default=0,
@@ -115,7 +116,8 @@ def list_nodes(
 ) -> NodeList:
     """The nodes you may see, a page at a time, ordered by id."""
     guard.check(Permission.read)
-    if sum((after is not None, before is not None, last)) > 1 or (offset and (before or last)):
+    cursors = (after is not None, before is not None, last)
+    if sum(cursors) > 1 or (offset and (before is not None or last)):
         raise Invalid(
             "give one of after, before and last; offset only from the start or after `after`",
             code="page_cursors",

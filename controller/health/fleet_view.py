@@ -131,8 +131,8 @@ def find(
     grouped in SQL (the flapping nodes, known in memory, passed in), then the page's rows
     and their alarms. `after` (the last id of the page before) starts the page there through
     the primary key's index, however deep; `before` (the first id of the page after) ends it
-    there, and `last` takes the list's end (the rows after its last full page), both read
-    backwards through the same index;
+    there, and `last` takes the list's last page as pages counted from the start cut it, both
+    read backwards through the same index;
     `offset` counts rows from the start or from `after` (the database walks them)."""
     state = _state(set(presence.flapping))
     open_alarm = select(Alarm.node_id).where(col(Alarm.cleared_at).is_(None))

@@ -112,10 +112,21 @@ async def test_map_table_and_live_states(make_settings, monkeypatch):
             async with page.expect_navigation():
                 await page.click("#node-pager-top a.first")
             assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na1", "na2"]
-            # A typed page past the end shows the last.
+            # A typed page past the end shows the last; one that is not a number, the first.
             await page.goto(f"{site.url}/console/nodes?page=9")
             assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na3"]
             assert await page.inner_text("#node-count") == "3–3 trong 3 cụm loa"
+            for odd in ("%C2%B2", "9" * 5000, "-1"):
+                await page.goto(f"{site.url}/console/nodes?page={odd}")
+                assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na1", "na2"]
+            # Links made before the list changed: back past its start shows the first page,
+            # numbered 1 whatever the link said; on past its end, the last.
+            await page.goto(f"{site.url}/console/nodes?before=na1&page=7")
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na1", "na2"]
+            assert await page.inner_text("#node-count") == "1–2 trong 3 cụm loa"
+            await page.goto(f"{site.url}/console/nodes?after=na3&page=2")
+            assert await page.eval_on_selector_all("tr[data-node]", ids) == ["na3"]
+            assert await page.inner_text("#node-pager-top span") == "Trang 2/2"
             await page.goto(f"{site.url}/console/nodes")
             await page.wait_for_function(f"{ROW_STATE.format('na1')} === 'online'")
         # na1 went away: its row says so without a reload.

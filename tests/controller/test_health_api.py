@@ -131,9 +131,17 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             assert await ids(ctl, q=" A2 ") == ["a2"]  # in the id or the name, any case
             assert await ids(ctl, id=["b1", "a3", "zz"]) == ["a3", "b1"]
             assert await ids(ctl, tech, id=["b1", "a1"]) == ["a1"]  # never another area's
-            for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"after": "x" * 65}):
+            for bad in (
+                {"limit": 0},
+                {"limit": 501},
+                {"offset": -1},
+                {"after": "x" * 65},
+                {"before": ""},
+                {"last": "garbage"},
+            ):
                 assert (await ctl.api("GET", "/nodes", params=bad)).status_code == 422
-            for both in ({"after": "a1", "before": "b1"}, {"last": "true", "offset": 2}):
+            cursors = ({"after": "a1", "before": "b1"}, {"last": "true", "offset": 2})
+            for both in (*cursors, {"before": "b1", "offset": 1}):
                 refused = await ctl.api("GET", "/nodes", params=both)
                 assert refused.status_code == 422 and refused.json()["code"] == "page_cursors"
 
