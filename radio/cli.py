@@ -50,6 +50,12 @@ app.command("conformance")(conformance_cli.conformance)
 node_app.command("list")(node_list)
 # Seconds a stopping server waits for open requests (live pages' streams) before closing them.
 SHUTDOWN_GRACE_S = 5
+# The controller's threads (the API's synchronous routes, ingestion's writer, the alarm pass over
+# every node) take turns at the interpreter's lock. A thread that wants it waits until the holder
+# lets go, by default after 5 ms; a request crosses the lock at every database round trip, and
+# with a province's alarm pass running beside it, the node list's slowest answers took 57-165 ms
+# at 10,000 nodes where most took 18-34 ms (docs/benchmarks.md, "Province scale").
+SWITCH_INTERVAL_S = 0.001
 
 
 async def serve_app(
@@ -94,6 +100,7 @@ def serve(log_level: str = "INFO") -> None:
     schema_must_be_current(settings)
     broker_port_must_be_free(settings)
     limit_arenas()  # before any thread starts
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     asyncio.run(serve_app(settings))
 
 
