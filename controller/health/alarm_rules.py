@@ -9,9 +9,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
 from controller.core.config import Settings
+from controller.core.db import in_chunks
 from controller.core.models import Alarm, Delivery, DeliveryState, Node, NodeEventRecord
 from controller.health.alarms import AlarmBook, AlarmKind
 from controller.health.presence import Presence
@@ -182,7 +184,12 @@ class AlarmRules:
             out[key] = None
 
     def _dead_air(self, session: Session, nodes: list[Node], now: datetime, out: Decisions) -> None:
-        """Online, yet the newest item that should have ended by now was not played."""
+        """Online, yet the newest item that should have ended by now was not played.
+
+        A day of a province's deliveries is hundreds of thousands of rows, and this runs every
+        few seconds: the database finds each node's newest item begun by now (one row per
+        node, as columns); only a node whose newest item is still playing has its day read,
+        for the item before it."""
         grace = timedelta(seconds=self.s.alarm_dead_air_grace_s)
         online = {
             n.id
@@ -190,20 +197,54 @@ class AlarmRules:
             if self.presence.state_of(n) == "online"
             and now - (self.presence.since.get(n.id) or now) >= grace
         }
-        newest: dict[str, Delivery] = {}
-        rows = session.exec(
-            select(Delivery)
-            .where(
-                col(Delivery.planned_start)
-                >= now - timedelta(hours=self.s.alarm_dead_air_lookback_h),
-                col(Delivery.planned_start) <= now - grace,
+        if not online:
+            return
+        within = (
+            col(Delivery.planned_start) >= now - timedelta(hours=self.s.alarm_dead_air_lookback_h),
+            col(Delivery.planned_start) <= now - grace,
+            col(Delivery.state).not_in(_NOT_DUE),
+        )
+        columns = (
+            Delivery.node_id,
+            Delivery.item_id,
+            Delivery.planned_start,
+            Delivery.planned_duration_ms,
+            Delivery.state,
+            Delivery.detail,
+        )
+        begun = (
+            select(Delivery.node_id, func.max(Delivery.planned_start).label("start"))
+            .where(*within)
+            .group_by(col(Delivery.node_id))
+            .subquery()
+        )
+        newest: dict[str, Any] = {}
+        playing: list[str] = []
+        latest: Sequence[Any] = session.exec(
+            select(*columns)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+            .join(
+                begun,
+                and_(
+                    col(Delivery.node_id) == begun.c.node_id,
+                    col(Delivery.planned_start) == begun.c.start,
+                ),
             )
-            .order_by(col(Delivery.planned_start))
+            .where(*within)
         ).all()
-        for row in rows:
-            end = row.planned_start + timedelta(milliseconds=row.planned_duration_ms) + grace
-            if row.state not in _NOT_DUE and end <= now:
+        for row in latest:
+            if self._ended(row, grace, now):
                 newest[row.node_id] = row
+            elif row.node_id in online:
+                playing.append(row.node_id)
+        for chunk in in_chunks(sorted(set(playing) - set(newest))):
+            day: Sequence[Any] = session.exec(
+                select(*columns)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+                .where(*within, col(Delivery.node_id).in_(chunk))
+                .order_by(col(Delivery.planned_start))
+            ).all()
+            for row in day:
+                if self._ended(row, grace, now):
+                    newest[row.node_id] = row
         for node in nodes:
             if node.id not in online:
                 continue  # offline: its reports may still be on the way; the offline alarm speaks
@@ -217,14 +258,28 @@ class AlarmRules:
                     f"not played ({d.state}{': ' + d.detail if d.detail else ''})"
                 )[:500]
 
+    @staticmethod
+    def _ended(row: Any, grace: timedelta, now: datetime) -> bool:
+        end = row.planned_start + timedelta(milliseconds=row.planned_duration_ms)
+        return bool(end + grace <= now)
+
     def _media(self, session: Session, nodes: list[Node], now: datetime, out: Decisions) -> None:
-        """Several failed downloads lately and none completed since the last failure."""
+        """Several failed downloads lately and none completed since the last failure. Only the
+        nodes with that many failures in the window have their downloads read (a province's
+        pre-fetch is tens of thousands of completed ones)."""
         since = now - timedelta(seconds=self.s.alarm_media_window_s)
+        failing = (
+            select(NodeEventRecord.node_id)
+            .where(col(NodeEventRecord.ts) >= since, NodeEventRecord.type == "media_failed")
+            .group_by(col(NodeEventRecord.node_id))
+            .having(func.count() >= self.s.alarm_media_failures)
+        )
         rows = session.exec(
             select(NodeEventRecord.node_id, NodeEventRecord.type, NodeEventRecord.ts)
             .where(
                 col(NodeEventRecord.ts) >= since,
                 col(NodeEventRecord.type).in_(("media_failed", "media_ready")),
+                col(NodeEventRecord.node_id).in_(failing),
             )
             .order_by(col(NodeEventRecord.ts))
         ).all()

@@ -320,6 +320,50 @@ def test_dead_air_media_failures_and_firmware(db, world):
     assert open_kinds(db) == set()
 
 
+def test_dead_air_judges_the_newest_item_that_has_ended(db, world):
+    """The newest item is still playing (or was cancelled): the one before it decides."""
+    rules: AlarmRules = world["rules"]
+    clock: FixedClock = world["clock"]
+    beat(db, world)
+    clock.advance(60)
+    beat(db, world)
+    now = utc_datetime(clock.now_ms())
+
+    def delivery(item: str, node: str, ago_s: int, ms: int, state: DeliveryState) -> Delivery:
+        start = now - timedelta(seconds=ago_s)
+        return Delivery(
+            item_id=item,
+            schedule_id=1,
+            node_id=node,
+            planned_start=start,
+            planned_duration_ms=ms,
+            state=state,
+        )
+
+    with db.session() as s:
+        s.add(Announcement(id=1, title="t", text="t", media_sha256="0" * 64))
+        s.flush()
+        s.add(Schedule(id=1, announcement_id=1, starts_at=now))
+        s.flush()
+        s.add(delivery("older", "n1", 300, 10_000, DeliveryState.finished))
+        s.add(delivery("missed", "n1", 200, 10_000, DeliveryState.downloaded))
+        s.add(delivery("long", "n1", 40, 600_000, DeliveryState.started))  # playing now
+        s.add(delivery("dropped", "n1", 35, 1_000, DeliveryState.cancelled))
+        s.add(delivery("fine", "n2", 100, 10_000, DeliveryState.finished))
+        s.commit()
+        rules.evaluate(s)
+    assert open_kinds(db) == {"dead_air"} and open_kinds(db, "n2") == set()
+    with db.session() as s:
+        alarm = s.exec(select(Alarm).where(Alarm.kind == "dead_air")).one()
+        assert alarm.detail.startswith("item missed due ")
+        missed = s.exec(select(Delivery).where(Delivery.item_id == "missed")).one()
+        missed.state = DeliveryState.finished
+        s.add(missed)
+        s.commit()
+        rules.evaluate(s)
+    assert open_kinds(db) == set()
+
+
 def test_version_comparison():
     assert outdated("sim-1.0.0", "sim-1.2.0")
     assert not outdated("sim-1.10.0", "sim-1.2.0")
