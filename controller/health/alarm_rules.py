@@ -187,9 +187,9 @@ class AlarmRules:
         """Online, yet the newest item that should have ended by now was not played.
 
         A day of a province's deliveries is hundreds of thousands of rows, and this runs every
-        few seconds: the database finds each node's newest item begun by now (one row per
-        node, as columns); only a node whose newest item is still playing has its day read,
-        for the item before it."""
+        RADIO_ALARM_CHECK_S (10 s): the database finds each node's newest item begun by now
+        (one row per node, as columns); only a node whose newest item is still playing has its
+        day read, for the item before it."""
         grace = timedelta(seconds=self.s.alarm_dead_air_grace_s)
         online = {
             n.id
@@ -205,6 +205,7 @@ class AlarmRules:
             col(Delivery.state).not_in(_NOT_DUE),
         )
         columns = (
+            Delivery.id,
             Delivery.node_id,
             Delivery.item_id,
             Delivery.planned_start,
@@ -230,6 +231,7 @@ class AlarmRules:
                 ),
             )
             .where(*within)
+            .order_by(col(Delivery.id))  # of items begun at the same moment, the last planned
         ).all()
         for row in latest:
             if self._ended(row, grace, now):
@@ -240,7 +242,7 @@ class AlarmRules:
             day: Sequence[Any] = session.exec(
                 select(*columns)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
                 .where(*within, col(Delivery.node_id).in_(chunk))
-                .order_by(col(Delivery.planned_start))
+                .order_by(col(Delivery.planned_start), col(Delivery.id))
             ).all()
             for row in day:
                 if self._ended(row, grace, now):
@@ -281,7 +283,10 @@ class AlarmRules:
                 col(NodeEventRecord.type).in_(("media_failed", "media_ready")),
                 col(NodeEventRecord.node_id).in_(failing),
             )
-            .order_by(col(NodeEventRecord.ts))
+            # Reports of the same moment in the order they arrived.
+            .order_by(
+                col(NodeEventRecord.ts), col(NodeEventRecord.received_at), col(NodeEventRecord.id)
+            )
         ).all()
         failures: dict[str, int] = {}
         for node_id, kind, _ts in rows:

@@ -348,11 +348,17 @@ def test_dead_air_judges_the_newest_item_that_has_ended(db, world):
         s.add(delivery("older", "n1", 300, 10_000, DeliveryState.finished))
         s.add(delivery("missed", "n1", 200, 10_000, DeliveryState.downloaded))
         s.add(delivery("long", "n1", 40, 600_000, DeliveryState.started))  # playing now
-        s.add(delivery("dropped", "n1", 35, 1_000, DeliveryState.cancelled))
-        s.add(delivery("fine", "n2", 100, 10_000, DeliveryState.finished))
+        s.add(delivery("dropped", "n1", 40, 1_000, DeliveryState.cancelled))  # never counts
+        # Downloads failed, one completed, then fewer failures than the alarm needs.
+        for i, (ago_s, kind) in enumerate([(60, "media_failed")] * 3 + [(50, "media_ready")]):
+            ts = now - timedelta(seconds=ago_s)
+            s.add(NodeEventRecord(id=f"m{i}", node_id="n1", type=kind, ts=ts))
+        for i in range(2):
+            ts = now - timedelta(seconds=40)
+            s.add(NodeEventRecord(id=f"f{i}", node_id="n1", type="media_failed", ts=ts))
         s.commit()
         rules.evaluate(s)
-    assert open_kinds(db) == {"dead_air"} and open_kinds(db, "n2") == set()
+    assert open_kinds(db) == {"dead_air"}
     with db.session() as s:
         alarm = s.exec(select(Alarm).where(Alarm.kind == "dead_air")).one()
         assert alarm.detail.startswith("item missed due ")
