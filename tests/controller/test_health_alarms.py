@@ -275,28 +275,38 @@ def test_a_stale_retained_online_does_not_revive_a_node(db, world):
         assert node.status == "lost"
 
 
-def test_dead_air_media_failures_and_firmware(db, world):
-    rules: AlarmRules = world["rules"]
-    clock: FixedClock = world["clock"]
+def online_with_a_schedule(db, world) -> datetime:
+    """n1 online for a minute and schedule 1 to plan deliveries of; returns the time now."""
     beat(db, world)
-    clock.advance(60)
+    world["clock"].advance(60)
     beat(db, world)
-    now = utc_datetime(clock.now_ms())
+    now = utc_datetime(world["clock"].now_ms())
     with db.session() as s:
         s.add(Announcement(id=1, title="t", text="t", media_sha256="0" * 64))
         s.flush()
         s.add(Schedule(id=1, announcement_id=1, starts_at=now))
-        s.flush()
-        s.add(
-            Delivery(
-                item_id="a",
-                schedule_id=1,
-                node_id="n1",
-                planned_start=now - timedelta(seconds=50),
-                planned_duration_ms=10_000,
-                state=DeliveryState.downloaded,
-            )
-        )
+        s.commit()
+    return now
+
+
+def delivery(now: datetime, item: str, ago_s: int, ms: int, state: DeliveryState) -> Delivery:
+    """n1's delivery of `item` of schedule 1, begun `ago_s` before `now`, lasting `ms`."""
+    start = now - timedelta(seconds=ago_s)
+    return Delivery(
+        item_id=item,
+        schedule_id=1,
+        node_id="n1",
+        planned_start=start,
+        planned_duration_ms=ms,
+        state=state,
+    )
+
+
+def test_dead_air_media_failures_and_firmware(db, world):
+    rules: AlarmRules = world["rules"]
+    now = online_with_a_schedule(db, world)
+    with db.session() as s:
+        s.add(delivery(now, "a", 50, 10_000, DeliveryState.downloaded))
         for i in range(3):
             s.add(
                 NodeEventRecord(
@@ -323,32 +333,12 @@ def test_dead_air_media_failures_and_firmware(db, world):
 def test_dead_air_judges_the_newest_item_that_has_ended(db, world):
     """The newest item is still playing (or was cancelled): the one before it decides."""
     rules: AlarmRules = world["rules"]
-    clock: FixedClock = world["clock"]
-    beat(db, world)
-    clock.advance(60)
-    beat(db, world)
-    now = utc_datetime(clock.now_ms())
-
-    def delivery(item: str, node: str, ago_s: int, ms: int, state: DeliveryState) -> Delivery:
-        start = now - timedelta(seconds=ago_s)
-        return Delivery(
-            item_id=item,
-            schedule_id=1,
-            node_id=node,
-            planned_start=start,
-            planned_duration_ms=ms,
-            state=state,
-        )
-
+    now = online_with_a_schedule(db, world)
     with db.session() as s:
-        s.add(Announcement(id=1, title="t", text="t", media_sha256="0" * 64))
-        s.flush()
-        s.add(Schedule(id=1, announcement_id=1, starts_at=now))
-        s.flush()
-        s.add(delivery("older", "n1", 300, 10_000, DeliveryState.finished))
-        s.add(delivery("missed", "n1", 200, 10_000, DeliveryState.downloaded))
-        s.add(delivery("long", "n1", 40, 600_000, DeliveryState.started))  # playing now
-        s.add(delivery("dropped", "n1", 40, 1_000, DeliveryState.cancelled))  # never counts
+        s.add(delivery(now, "older", 300, 10_000, DeliveryState.finished))
+        s.add(delivery(now, "missed", 200, 10_000, DeliveryState.downloaded))
+        s.add(delivery(now, "long", 40, 600_000, DeliveryState.started))  # playing now
+        s.add(delivery(now, "dropped", 40, 1_000, DeliveryState.cancelled))  # never counts
         # Downloads failed, one completed, then fewer failures than the alarm needs.
         for i, (ago_s, kind) in enumerate([(60, "media_failed")] * 3 + [(50, "media_ready")]):
             ts = now - timedelta(seconds=ago_s)
