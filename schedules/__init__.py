@@ -29,6 +29,7 @@ from schedules.errors import (
 )
 from schedules.quiet import QuietHours, drop_quiet, ensure_quiet, quiet_hours_for, quiet_violations
 from schedules.timeline import (
+    KEPT_AFTER_END_MS,
     AreaTree,
     NodeTimeline,
     Occurrence,
@@ -64,6 +65,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "KEPT_AFTER_END_MS",
     "Adjustment",
     "AreaTree",
     "Broadcast",

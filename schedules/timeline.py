@@ -13,6 +13,12 @@ from schedules.candidates import Candidate, Policy
 from schedules.conflicts import DEFAULT_MAX_SHIFT_MS, Adjustment, resolve
 from schedules.quiet import QuietMap, drop_quiet, quiet_hours_for
 
+# An item stays in a node's timeline this long after its planned end. A node may play it up to
+# 10 s late (it waits behind an item that overran, or starts up to 5 s late), and an item that
+# leaves the timeline while it plays must stop: it leaves only once no node can still be
+# playing it.
+KEPT_AFTER_END_MS = 15_000
+
 
 class AreaTree:
     """The administrative tree as parent links: province → (district) → commune → village."""
@@ -188,7 +194,8 @@ def node_timeline(
 ) -> list[TimelineItem]:
     """The node's items that have not yet ended and start before the horizon, in start order.
 
-    An item stays until it has ended, so a node that is playing it is never told to stop.
+    An item stays until `KEPT_AFTER_END_MS` after its end, so a node that is playing it, even
+    late, is never told to stop.
     With `resolve_conflicts` or `quiet_by_area` the items are those of `plan_node_timeline`.
     """
     if resolve_conflicts or quiet_by_area is not None:
@@ -207,7 +214,9 @@ def node_timeline(
     chosen = [
         o
         for o in occurrences
-        if o.end_ms > now_ms and o.start_ms < horizon_end_ms and o.targets(node_id, lineage)
+        if o.end_ms + KEPT_AFTER_END_MS > now_ms
+        and o.start_ms < horizon_end_ms
+        and o.targets(node_id, lineage)
     ]
     chosen.sort(key=lambda o: (o.start_ms, -o.priority.rank, o.item_id))
     return [item for o in chosen for item in o.items()]
@@ -229,7 +238,8 @@ def plan_node_timeline(
     """The node's timeline with quiet hours applied, then overlaps resolved by priority.
 
     Every targeted occurrence given takes part, so one that has ended still pushes a shifted
-    item the same way in each recomputation; only the output is cut to [now, horizon).
+    item the same way in each recomputation; only the output is cut to [now, horizon), items
+    kept `KEPT_AFTER_END_MS` past their end.
 
     `deferred` names occurrences whose own start has passed but that the node was told to
     play later (shifted or queued): it has not begun them, so they keep their policy.
@@ -254,7 +264,9 @@ def plan_node_timeline(
         adjustments += resolution.adjustments
     else:
         placed = [(c.item_id, c.start_ms, c.duration_ms) for c in candidates]
-    placed = [p for p in placed if p[1] + p[2] > now_ms and p[1] < horizon_end_ms]
+    placed = [
+        p for p in placed if p[1] + p[2] + KEPT_AFTER_END_MS > now_ms and p[1] < horizon_end_ms
+    ]
     placed.sort(key=lambda p: (p[1], -mine[p[0]].priority.rank, p[0]))
     relevant = [
         a

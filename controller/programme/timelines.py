@@ -41,6 +41,7 @@ from controller.programme.occurrences import Reach, quiet_map, scheduled_occurre
 from protocol import MediaRef, Signer, TimelineBody, TimelineItem, Topics
 from protocol.clock import Clock
 from schedules import (
+    KEPT_AFTER_END_MS,
     NodeTimeline,
     Occurrence,
     OccurrenceIndex,
@@ -159,7 +160,8 @@ class TimelineService:
         session: Session, node_ids: Collection[str] | None, occurrences: list[Occurrence], now: int
     ) -> dict[str, set[str]]:
         """Per node, the occurrences whose own start has passed but that its last timeline
-        put later (shifted or queued behind another), at a place that has not ended yet: the
+        put later (shifted or queued behind another), at a place that has not ended yet (or
+        ended so lately that the node may still be playing it, `KEPT_AFTER_END_MS`): the
         node has not begun them, so they may still move, or it plays them there now, and they
         must stay where they are (placed as an item it has begun, at their own start, the
         item that pushed them would cut them, and the node would stop them mid-sentence).
@@ -178,7 +180,7 @@ class TimelineService:
             for node_id, item_id, planned_start in session.exec(query).all():
                 occ = begun[occurrence_of(item_id)]
                 planned = utc_ms(planned_start)
-                if planned > occ.start_ms and planned + occ.duration_ms > now:
+                if planned > occ.start_ms and planned + occ.duration_ms + KEPT_AFTER_END_MS > now:
                     out.setdefault(node_id, set()).add(occ.item_id)
         return out
 

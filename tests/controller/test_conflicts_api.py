@@ -10,8 +10,9 @@ import pytest
 from sqlmodel import select
 
 from controller.core.models import Delivery
+from schedules import KEPT_AFTER_END_MS
 from tests.clocks import SteppedClock
-from tests.conftest import running_controller, wait_for
+from tests.conftest import RunningController, running_controller, wait_for
 from tests.controller.test_api_input import counts
 from tests.controller.test_broadcast_e2e import all_finished, announce, fleet_of, make_commune
 
@@ -141,6 +142,33 @@ async def test_a_shifted_news_survives_recomputation_after_its_own_start(make_se
         playing = (await ctl.api("GET", "/nodes/n0/timeline")).json()
         assert news_items(playing) == news_items(before)
         assert start_of(playing) == shifted["start"]
+
+        # Its planned end has passed, but the node, which waited behind a bulletin that ran
+        # late, plays it still: it stays in the timeline sent, where it was (absent, the node
+        # would stop it).
+        end = datetime.fromisoformat(shifted["end"])
+        clock.skip_to(end + timedelta(milliseconds=KEPT_AFTER_END_MS - 1000))
+        assert sent_items(ctl, "n0", news) == [(shifted["item_id"], ms(shifted["start"]))]
+        late = (await ctl.api("GET", "/nodes/n0/timeline")).json()
+        assert news_items(late) == news_items(before)
+        assert start_of(late) == shifted["start"]
+        # Once no node can still be playing it, it leaves.
+        clock.skip_to(end + timedelta(milliseconds=KEPT_AFTER_END_MS + 1000))
+        assert sent_items(ctl, "n0", news) == []
+        assert news_items((await ctl.api("GET", "/nodes/n0/timeline")).json()) == []
+
+
+def ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def sent_items(ctl: RunningController, node_id: str, schedule_id: int) -> list[tuple[str, int]]:
+    """The schedule's items (and starts) in the timeline the controller would send the node
+    now, as it computes and stores it."""
+    (publication,) = ctl.service.timelines.compute({node_id}, force=True)
+    return [
+        (i.item_id, i.start) for i in publication.body.items if i.broadcast_id == str(schedule_id)
+    ]
 
 
 async def test_equal_priority_clash_is_refused_unless_it_queues(make_settings, database_url):

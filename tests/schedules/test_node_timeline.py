@@ -5,7 +5,15 @@ from __future__ import annotations
 from schedules_support import MIN, at, occ
 
 from protocol import Priority
-from schedules import AreaTree, Change, Policy, QuietHours, node_timeline, plan_node_timeline
+from schedules import (
+    KEPT_AFTER_END_MS,
+    AreaTree,
+    Change,
+    Policy,
+    QuietHours,
+    node_timeline,
+    plan_node_timeline,
+)
 
 TREE = AreaTree({"xa": None, "thon": "xa"})
 
@@ -65,6 +73,20 @@ def test_a_shifted_item_whose_own_start_passed_keeps_its_place() -> None:
     # Without what the node was told, an item past its start counts as begun: it can only be cut.
     blind = plan_node_timeline("n1", "thon", TREE, [news, bulletin], during, at(2, 0))
     assert [i.title for i in blind.items] == ["bulletin"]
+
+
+def test_an_item_stays_a_while_after_its_end_for_a_node_playing_it_late() -> None:
+    """A node may play an item up to 10 s late; absent from the timeline, it would stop it."""
+    news = occ("news", at(1, 6), 5, {"xa"})
+    end = at(1, 6, 5)
+
+    def kept(now: int) -> list[tuple[str, int]]:
+        planned = plan_node_timeline("n1", "thon", TREE, [news], now, at(2, 0)).items
+        assert node_timeline("n1", "thon", TREE, [news], now, at(2, 0)) == planned
+        return [(i.title, i.start) for i in planned]
+
+    assert kept(end + KEPT_AFTER_END_MS - 1) == [("news", at(1, 6))]
+    assert kept(end + KEPT_AFTER_END_MS) == []
 
 
 def test_quiet_hours_and_horizon() -> None:
