@@ -75,7 +75,8 @@ class Timeline:
             is_playing = playing is not None and playing.item_id == item_id
             if new is None:
                 if is_playing and _live(plan.item):
-                    # A live broadcast leaves the timeline when it is stopped: it has finished.
+                    # A live broadcast stopped on the controller leaves the timeline (or is
+                    # shortened in it): it has finished.
                     self.playback.shorten(item_id, now, f"live ended (timeline v{body.version})")
                 elif is_playing:
                     self.playback.stop(f"removed in timeline v{body.version}")

@@ -192,7 +192,8 @@ def node_timeline(
     quiet_by_area: QuietMap | None = None,
     max_shift_ms: int = DEFAULT_MAX_SHIFT_MS,
 ) -> list[TimelineItem]:
-    """The node's items that have not yet ended and start before the horizon, in start order.
+    """The node's items that start before the horizon and have not ended (or only just: see
+    below), in start order.
 
     An item stays until `KEPT_AFTER_END_MS` after its end, so a node that is playing it, even
     late, is never told to stop.
@@ -271,7 +272,9 @@ def plan_node_timeline(
     relevant = [
         a
         for a in adjustments
-        if max(a.original_start_ms + a.original_duration_ms, a.start_ms + a.duration_ms) > now_ms
+        if max(a.original_start_ms + a.original_duration_ms, a.start_ms + a.duration_ms)
+        + KEPT_AFTER_END_MS
+        > now_ms
         and min(a.original_start_ms, a.start_ms) < horizon_end_ms
     ]
     relevant.sort(key=lambda a: (a.original_start_ms, a.item_id))

@@ -85,7 +85,7 @@ class PlannedNode:
     timeline_digest: str
 
 
-_IN_CHUNK = 400  # item ids per query (each is sent twice: as itself and as a playlist's first part)
+_IN_CHUNK = 800  # item ids per query
 
 
 @dataclass
@@ -165,22 +165,28 @@ class TimelineService:
         node has not begun them, so they may still move, or it plays them there now, and they
         must stay where they are (placed as an item it has begun, at their own start, the
         item that pushed them would cut them, and the node would stop them mid-sentence).
-        Only what the node was told, kept in its deliveries, can say so."""
-        begun = {o.item_id: o for o in occurrences if o.start_ms <= now}
-        ids = list(begun)
+        Only what the node was told, kept in its deliveries, can say so: for a playlist, any
+        part still to play or playing (the ones before it may have finished)."""
+        # Each timeline item an occurrence became, with its offset in the occurrence.
+        parts: dict[str, tuple[Occurrence, int]] = {}
+        for o in occurrences:
+            if o.start_ms <= now:
+                parts[o.item_id] = (o, 0)
+                for n, part in enumerate(o.parts):
+                    parts[f"{o.item_id}#{n}"] = (o, part.offset_ms)
+        ids = list(parts)
         out: dict[str, set[str]] = {}
         for i in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[i : i + _IN_CHUNK]
             query = select(Delivery.node_id, Delivery.item_id, Delivery.planned_start).where(
-                col(Delivery.item_id).in_(chunk + [f"{c}#0" for c in chunk]),
+                col(Delivery.item_id).in_(ids[i : i + _IN_CHUNK]),
                 col(Delivery.state).in_((*_WAITING, DeliveryState.started)),
             )
             if node_ids is not None:
                 query = query.where(col(Delivery.node_id).in_(node_ids))
             for node_id, item_id, planned_start in session.exec(query).all():
-                occ = begun[occurrence_of(item_id)]
-                planned = utc_ms(planned_start)
-                if planned > occ.start_ms and planned + occ.duration_ms + KEPT_AFTER_END_MS > now:
+                occ, offset = parts[item_id]
+                placed = utc_ms(planned_start) - offset
+                if placed > occ.start_ms and placed + occ.duration_ms + KEPT_AFTER_END_MS > now:
                     out.setdefault(node_id, set()).add(occ.item_id)
         return out
 
@@ -315,6 +321,10 @@ class TimelineService:
             existing = waiting.get(node.id, {})
             for item in items:
                 d = existing.get(item.item_id) or reported.get((node.id, item.item_id))
+                if d is None and item.start + item.duration_ms <= now:
+                    # Kept a while after its end for a node playing it late; a node that
+                    # learns of it only now could never have played it.
+                    continue
                 if d is None:
                     occ = by_item[occurrence_of(item.item_id)]
                     d = {

@@ -158,6 +158,30 @@ async def test_a_shifted_news_survives_recomputation_after_its_own_start(make_se
         assert news_items((await ctl.api("GET", "/nodes/n0/timeline")).json()) == []
 
 
+async def test_a_node_that_joins_after_an_item_ended_gets_no_delivery_of_it(make_settings):
+    """An item stays in timelines a while after its end (for a node playing it late); a node
+    that becomes a target meanwhile could never have played it: no delivery is planned."""
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
+        await make_commune(ctl, 1)
+        ann = await announce(ctl)
+        at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+        r = await ctl.api("POST", "/schedules", json=body(ann["id"], at))
+        assert r.status_code == 201, r.text
+        schedule = r.json()["id"]
+        (item,) = (await ctl.api("GET", "/nodes/n0/timeline")).json()["items"]
+        clock.pause()
+        clock.skip_to(datetime.fromisoformat(item["end"]) + timedelta(seconds=5))
+        r = await ctl.api("POST", "/nodes", json={"id": "n9", "name": "Loa 9", "area_id": "thon-1"})
+        assert r.status_code == 201, r.text
+        await ctl.service.timelines.refresh()
+        assert [
+            i["item_id"] for i in (await ctl.api("GET", "/nodes/n9/timeline")).json()["items"]
+        ] == [item["item_id"]]
+        d = (await ctl.api("GET", f"/schedules/{schedule}/deliveries")).json()
+        assert [row["node_id"] for row in d["deliveries"]] == ["n0"], d
+
+
 def ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
 
