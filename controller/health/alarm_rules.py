@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
@@ -17,7 +17,7 @@ from controller.core.db import in_chunks
 from controller.core.models import Alarm, Delivery, DeliveryState, Node, NodeEventRecord
 from controller.health.alarms import AlarmBook, AlarmKind
 from controller.health.presence import Presence
-from controller.health.telemetry import Reading, TelemetryStore
+from controller.health.telemetry import Latest, Reading, TelemetryStore
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,18 @@ def outdated(running: str, latest: str) -> bool:
 NODE_FACTS = (Node.id, Node.retired, Node.status, Node.last_seen, Node.firmware, Node.hardware)
 
 
+class NodeRow(NamedTuple):
+    """NODE_FACTS of one node as a plain tuple: a pass reads some twenty attributes of each of
+    ten thousand nodes, and a database row's attributes cost ten times a tuple's."""
+
+    id: str
+    retired: bool
+    status: str
+    last_seen: datetime | None
+    firmware: str
+    hardware: str
+
+
 class AlarmRules:
     def __init__(
         self,
@@ -68,25 +80,38 @@ class AlarmRules:
         self.presence = presence
         self.telemetry = telemetry
         self.latest_firmware = latest_firmware
+        self._fresh_for = timedelta(seconds=settings.offline_after_s)
+        self._alarmed: set[str] = set()  # nodes with an open alarm, as a pass began
+        # Per node, its newest heartbeat when that was judged and found to raise nothing.
+        self._all_clear: dict[str, Latest] = {}
 
     def evaluate(self, session: Session) -> tuple[int, int]:
-        """Raise what is newly true, clear what ended; returns (raised, cleared)."""
+        """Raise what is newly true, clear what ended; returns (raised, cleared). One pass at a
+        time (the health loop's)."""
         now = self.book.now()
         self.presence.settle()
         # Columns, not objects: a pass over ten thousand nodes runs every few seconds in a burst.
-        nodes: Sequence[Any] = session.exec(select(*NODE_FACTS)).all()  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+        rows: Sequence[Any] = session.exec(select(*NODE_FACTS)).all()  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+        nodes = [NodeRow(*row) for row in rows]
         active = [n for n in nodes if not n.retired]
-        decisions: Decisions = {}
-        for node in active:
-            self._presence(node, now, decisions)
-            self._heartbeat(node, now, decisions)
-        self._dead_air(session, active, now, decisions)
-        self._media(session, active, now, decisions)
-        self._firmware(session, active, decisions)
         open_now = {
             (a.node_id, AlarmKind(a.kind)): a
             for a in session.exec(select(Alarm).where(col(Alarm.cleared_at).is_(None))).all()
         }
+        # A condition found not to hold is worth deciding only where an alarm is open: most
+        # nodes have none, and most of a pass's decisions would be clears that change nothing.
+        self._alarmed = {node_id for node_id, _kind in open_now}
+        decisions: Decisions = {}
+        for node in active:
+            self._presence(node, now, decisions)
+            self._heartbeat(node, now, decisions)
+        if len(self._all_clear) > len(active):  # nodes retired or removed
+            ids = {n.id for n in active}
+            for node_id in [k for k in self._all_clear if k not in ids]:
+                del self._all_clear[node_id]
+        self._dead_air(session, active, now, decisions)
+        self._media(session, active, now, decisions)
+        self._firmware(session, active, decisions)
         raised = cleared = 0
         for (node_id, kind), detail in decisions.items():
             if detail is not None and (node_id, kind) not in open_now:
@@ -103,8 +128,10 @@ class AlarmRules:
         session.commit()
         return raised, cleared
 
-    def _presence(self, node: Node, now: datetime, out: Decisions) -> None:
+    def _presence(self, node: NodeRow, now: datetime, out: Decisions) -> None:
         state = self.presence.state_of(node)
+        if state == "online" and node.id not in self._alarmed:
+            return  # neither flapping nor offline, and no alarm to clear
         out[(node.id, AlarmKind.flapping)] = (
             f"{self.s.flap_changes}+ state changes within {self.s.flap_window_s:.0f} s"
             if state == "flapping"
@@ -121,11 +148,25 @@ class AlarmRules:
                     f"offline since {since:%Y-%m-%d %H:%M:%S} UTC ({node.status})"
                 )
 
-    def _heartbeat(self, node: Node, now: datetime, out: Decisions) -> None:
-        latest = self.telemetry.latest.get(node.id)
-        if latest is None or now - latest.received > timedelta(seconds=self.s.offline_after_s):
+    def _heartbeat(self, node: NodeRow, now: datetime, out: Decisions) -> None:
+        node_id = node.id
+        latest = self.telemetry.latest.get(node_id)
+        if latest is None or now - latest.received > self._fresh_for:
             return  # nothing fresh to judge by: leave these alarms as they are
-        t = latest.report
+        if self._all_clear.get(node_id) is latest and node_id not in self._alarmed:
+            # What a heartbeat says depends on it alone (and the ones before it): this one
+            # raised nothing when it was judged, and there is nothing to clear.
+            return
+        found: Decisions = {}
+        self._judge(node, latest.report, found)
+        out.update(found)
+        if any(detail is not None for detail in found.values()):
+            self._all_clear.pop(node_id, None)
+        else:
+            self._all_clear[node_id] = latest
+
+    def _judge(self, node: NodeRow, t: Reading, out: Decisions) -> None:
+        """The alarms a heartbeat decides."""
         # None is unknown (not measured, not checked): such an alarm is left as it is.
         if t.speaker_ok is not None:
             out[(node.id, AlarmKind.speaker_fault)] = (
@@ -161,7 +202,7 @@ class AlarmRules:
             else None
         )
 
-    def _clock(self, node: Node, t: Reading, out: Decisions) -> None:
+    def _clock(self, node: NodeRow, t: Reading, out: Decisions) -> None:
         """Off by more than the limit, measured through the protocol or by the node's time
         daemon: raise; within it by both (as far as they are known): clear; else leave."""
         limit = self.s.alarm_clock_offset_ms
@@ -183,7 +224,9 @@ class AlarmRules:
         elif verdict is False:  # and the daemon, if it says, agrees
             out[key] = None
 
-    def _dead_air(self, session: Session, nodes: list[Node], now: datetime, out: Decisions) -> None:
+    def _dead_air(
+        self, session: Session, nodes: list[NodeRow], now: datetime, out: Decisions
+    ) -> None:
         """Online, yet the newest item that should have ended by now was not played.
 
         A day of a province's deliveries is hundreds of thousands of rows, and this runs every
@@ -253,7 +296,8 @@ class AlarmRules:
             d = newest.get(node.id)
             key = (node.id, AlarmKind.dead_air)
             if d is None or d.state in _PLAYED:
-                out[key] = None
+                if node.id in self._alarmed:
+                    out[key] = None
             else:
                 out[key] = (
                     f"item {d.item_id} due {d.planned_start:%Y-%m-%d %H:%M:%S} UTC "
@@ -265,7 +309,7 @@ class AlarmRules:
         end = row.planned_start + timedelta(milliseconds=row.planned_duration_ms)
         return bool(end + grace <= now)
 
-    def _media(self, session: Session, nodes: list[Node], now: datetime, out: Decisions) -> None:
+    def _media(self, session: Session, nodes: list[NodeRow], now: datetime, out: Decisions) -> None:
         """Several failed downloads lately and none completed since the last failure. Only the
         nodes with that many failures in the window have their downloads read (a province's
         pre-fetch is tens of thousands of completed ones)."""
@@ -294,26 +338,33 @@ class AlarmRules:
             failures[node_id] = failures.get(node_id, 0) + 1 if kind == "media_failed" else 0
         for node in nodes:
             n = failures.get(node.id, 0)
-            out[(node.id, AlarmKind.media_failing)] = (
-                f"{n} failed downloads in {self.s.alarm_media_window_s:.0f} s"
-                if n >= self.s.alarm_media_failures
-                else None
-            )
+            if n >= self.s.alarm_media_failures:
+                out[(node.id, AlarmKind.media_failing)] = (
+                    f"{n} failed downloads in {self.s.alarm_media_window_s:.0f} s"
+                )
+            elif node.id in self._alarmed:
+                out[(node.id, AlarmKind.media_failing)] = None
 
-    def _firmware(self, session: Session, nodes: list[Node], out: Decisions) -> None:
+    def _firmware(self, session: Session, nodes: list[NodeRow], out: Decisions) -> None:
         if self.latest_firmware is None:
             return
         latest_for: dict[str, str | None] = {}
+        behind: dict[tuple[str, str], bool] = {}  # a fleet runs a handful of versions
         for node in nodes:
             if node.hardware not in latest_for:
                 latest_for[node.hardware] = self._latest(session, node.hardware)
             latest = latest_for[node.hardware]
-            if node.firmware and latest:
+            if not node.firmware or not latest:
+                continue
+            versions = (node.firmware, latest)
+            if versions not in behind:
+                behind[versions] = outdated(*versions)
+            if behind[versions]:
                 out[(node.id, AlarmKind.firmware_outdated)] = (
                     f"runs {node.firmware}, latest is {latest}"
-                    if outdated(node.firmware, latest)
-                    else None
                 )
+            elif node.id in self._alarmed:
+                out[(node.id, AlarmKind.firmware_outdated)] = None
 
     def _latest(self, session: Session, hardware: str) -> str | None:
         """The newest released version for this hardware (or for all, if the source does

@@ -44,6 +44,17 @@ class NodeFacts(Protocol):
     last_seen: datetime | None
 
 
+class Seen(Protocol):
+    """What a node's presence is judged by: a Node, or a row of its columns."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def last_seen(self) -> datetime | None: ...
+
+
 class Presence:
     """Online / offline / flapping of every node.
 
@@ -88,7 +99,7 @@ class Presence:
                 n for n, d in self._changes.items() if len(d) >= self.settings.flap_changes
             }
 
-    def state_of(self, node: Node) -> str:
+    def state_of(self, node: Seen) -> str:
         """What a technician sees: online, offline, flapping or unknown (never seen)."""
         if node.id in self.flapping:
             return "flapping"

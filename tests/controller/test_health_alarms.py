@@ -188,6 +188,27 @@ def test_heartbeat_alarms_follow_the_readings(db, world):
     assert raised == 0 and cleared == 3 and open_kinds(db) == set()
 
 
+def test_a_heartbeat_found_clear_clears_alarms_opened_after_it_was_judged(db, world):
+    """A pass judges a heartbeat once and skips nodes with nothing to raise or clear; an alarm
+    opened since (as by another controller before a restart, or left from one) is cleared by
+    the next pass all the same, and a new heartbeat is judged again."""
+    rules: AlarmRules = world["rules"]
+    beat(db, world, temperature_c=40.0, storage_free_mb=900, speaker_ok=True)
+    with db.session() as s:
+        assert rules.evaluate(s) == (0, 0)
+    with db.session() as s:
+        for kind in ("over_temperature", "storage_low", "speaker_fault"):
+            world["book"].raise_alarm(s, "n1", kind, "left open")
+        s.commit()
+    with db.session() as s:
+        assert rules.evaluate(s) == (0, 3)
+    assert open_kinds(db) == set()
+    beat(db, world, temperature_c=40.0, storage_free_mb=20, speaker_ok=True)
+    with db.session() as s:
+        assert rules.evaluate(s) == (1, 0)
+    assert open_kinds(db) == {"storage_low"}
+
+
 def test_offline_alarm_waits_for_the_threshold_and_flapping_is_damped(db, world):
     rules: AlarmRules = world["rules"]
     clock: FixedClock = world["clock"]
