@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -81,13 +82,18 @@ class AlarmRules:
         self.telemetry = telemetry
         self.latest_firmware = latest_firmware
         self._fresh_for = timedelta(seconds=settings.offline_after_s)
+        self._lock = threading.Lock()
         self._alarmed: set[str] = set()  # nodes with an open alarm, as a pass began
         # Per node, its newest heartbeat when that was judged and found to raise nothing.
         self._all_clear: dict[str, Latest] = {}
 
     def evaluate(self, session: Session) -> tuple[int, int]:
         """Raise what is newly true, clear what ended; returns (raised, cleared). One pass at a
-        time (the health loop's)."""
+        time: a pass left running by a controller that lost the lead finishes first."""
+        with self._lock:
+            return self._evaluate(session)
+
+    def _evaluate(self, session: Session) -> tuple[int, int]:
         now = self.book.now()
         self.presence.settle()
         # Columns, not objects: a pass over ten thousand nodes runs every few seconds in a burst.
@@ -154,8 +160,9 @@ class AlarmRules:
         if latest is None or now - latest.received > self._fresh_for:
             return  # nothing fresh to judge by: leave these alarms as they are
         if self._all_clear.get(node_id) is latest and node_id not in self._alarmed:
-            # What a heartbeat says depends on it alone (and the ones before it): this one
-            # raised nothing when it was judged, and there is nothing to clear.
+            # What a heartbeat says depends on it alone (and on the uplink samples kept with
+            # it, which change only with the newest heartbeat): this one raised nothing when
+            # it was judged, and there is nothing to clear.
             return
         found: Decisions = {}
         self._judge(node, latest.report, found)

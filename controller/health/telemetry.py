@@ -142,10 +142,16 @@ class TelemetryStore:
         """Store a batch of heartbeats in one multi-row insert (part of the caller's commit)."""
         if not rows:
             return
+        # The uplink samples with these heartbeats', kept (with the heartbeats as the newest)
+        # only once they are stored: what the alarm rules judge by changes all at once, and a
+        # heartbeat the database refused leaves no trace.
         offsets: list[ClockOffset | None] = []
+        uplinks: dict[str, array.array[int]] = {}
         with self._lock:
             for node_id, t, received in rows:
-                samples = self._uplink.setdefault(node_id, array.array("q"))
+                samples = uplinks.get(node_id)
+                if samples is None:
+                    samples = uplinks[node_id] = array.array("q", self._uplink.get(node_id, ()))
                 samples.append(round(received.timestamp() * 1000) - t.ts)
                 if len(samples) > UPLINK_SAMPLES:
                     del samples[0]
@@ -175,6 +181,7 @@ class TelemetryStore:
         ]
         insert_rows(session, TelemetrySample, values)
         with self._lock:
+            self._uplink.update(uplinks)
             for node_id, t, received in rows:
                 self.latest[node_id] = Latest(received, Reading.of(t))
             self.written += len(rows)

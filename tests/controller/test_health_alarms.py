@@ -209,6 +209,31 @@ def test_a_heartbeat_found_clear_clears_alarms_opened_after_it_was_judged(db, wo
     assert open_kinds(db) == {"storage_low"}
 
 
+def test_a_heartbeat_the_database_refuses_changes_nothing_the_rules_judge_by(db, world):
+    """Its clock sample (5 s ahead) would raise clock_offset; refused, it leaves no trace,
+    so a heartbeat judged before still says all there is."""
+    store: TelemetryStore = world["telemetry"]
+    beat(db, world, controller_delay_ms=40)
+    with db.session() as s:
+        assert world["rules"].evaluate(s) == (0, 0)
+    latest, offset = store.latest["n1"], store.clock_offset("n1")
+    now = utc_datetime(world["clock"].now_ms())
+    ahead = Telemetry(node_id="n1", ts=world["clock"].now_ms() + 5000, memory_free_mb=2**64)
+    with db.session() as s, pytest.raises(Exception, match=r"(?i)range|too large|overflow"):
+        store.record(s, [("n1", ahead, now)])
+        s.commit()
+    assert store.latest["n1"] is latest and store.clock_offset("n1") == offset
+    with db.session() as s:
+        assert world["rules"].evaluate(s) == (0, 0)
+    # Stored, the same sample is judged.
+    with db.session() as s:
+        store.record(s, [("n1", ahead.model_copy(update={"memory_free_mb": 512}), now)])
+        s.commit()
+    with db.session() as s:
+        assert world["rules"].evaluate(s) == (1, 0)
+    assert open_kinds(db) == {"clock_offset"}
+
+
 def test_offline_alarm_waits_for_the_threshold_and_flapping_is_damped(db, world):
     rules: AlarmRules = world["rules"]
     clock: FixedClock = world["clock"]
