@@ -17,6 +17,7 @@ from conformance.checks_delivery import (
     alert_preempts_and_resumes,
     finished_alert_after_restart,
     firmware_checks_hash,
+    ignores_ended_items,
     media_hash,
     media_with_token,
     timeline_in_order,
@@ -46,6 +47,11 @@ class Check:
 
 CHECKS: list[Check] = [
     Check("timeline_in_order", "applies a timeline and reports it in order", timeline_in_order),
+    Check(
+        "ignores_ended_items",
+        "neither plays nor reports an item listed after its end",
+        ignores_ended_items,
+    ),
     Check("media_with_token", "downloads media with its media token", media_with_token),
     Check("media_hash", "refuses media whose SHA-256 does not match", media_hash),
     Check("refuses_unsigned", "refuses unsigned messages", refuses_unsigned),

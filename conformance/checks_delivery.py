@@ -31,6 +31,25 @@ async def timeline_in_order(kit: Kit, ev: Evidence) -> None:
     ev.append(f"started {started.ts - start:+d} ms from its start time on the node's clock")
 
 
+async def ignores_ended_items(kit: Kit, ev: Evidence) -> None:
+    """An item listed after its end (the controller keeps one 15 s past it, for a node playing
+    it late) is neither played nor reported, even within the 5 s a late start is allowed."""
+    media = kit.serve("ended.mp3", silent_mp3(0.5, f"{kit.prefix}-ended"))
+    now = now_ms()
+    start = now + LEAD_MS
+    items = [kit.item("ended", now - 2000, media, 500), kit.item("next", start, media, 500)]
+    version = await kit.push_timeline(items)
+    ev.append(f"timeline v{version}: item 'ended' ended 1500 ms ago, item 'next' at {start}")
+    await expect(kit, ev, "playback_finished", "the item after it", item_id="next")
+    # The media is held and the player was free: a node that took the ended item has
+    # reported something of it by now.
+    await kit.events_barrier()
+    reported = sorted({e.type for e in kit.events() if e.item_id == "ended"})
+    if reported:
+        raise CheckFailed(f"the node reported {', '.join(reported)} for an item that had ended")
+    ev.append("nothing reported of the ended item")
+
+
 async def media_with_token(kit: Kit, ev: Evidence) -> None:
     media = kit.serve("token.mp3", silent_mp3(0.5, f"{kit.prefix}-2"))
     await kit.push_timeline([kit.item("token", now_ms() + 600_000, media, 500)])

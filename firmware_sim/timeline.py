@@ -97,7 +97,7 @@ class Timeline:
                 if kept.task is not None and not kept.task.done():
                     needs_media.append(item)
                 continue
-            if item.start + item.duration_ms <= now:
+            if self.over(item, now):
                 self._plans[item_id] = _Plan(item, None)
                 continue
             late = now - item.start
@@ -109,6 +109,13 @@ class Timeline:
             self._plans[item_id] = _Plan(item, task)
             needs_media.append(item)
         self.media.want(needs_media, body.version)
+
+    @staticmethod
+    def over(item: TimelineItem, now: int) -> bool:
+        """Ended before the timeline that lists it came: neither played nor reported (the
+        controller keeps an item in timelines a while past its end, for a node playing it
+        late)."""
+        return item.start + item.duration_ms <= now
 
     def close(self) -> None:
         for item_id in list(self._plans):

@@ -133,6 +133,10 @@ def never_answers_resync(node: Node) -> None:
     commands.handle = but_resync  # type: ignore[method-assign]
 
 
+def plays_ended_items(node: Node) -> None:
+    node.timeline.over = lambda item, now: False  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True)
 class Broken:
     breakage: Breakage
@@ -161,6 +165,9 @@ BROKEN = {
         reports_while_controller_away,
         "reports_held_while_controller_away",
         "sent while the controller was offline",
+    ),
+    "plays ended items": Broken(
+        plays_ended_items, "ignores_ended_items", "for an item that had ended"
     ),
     "media without hash check": Broken(
         trusts_media_without_hash, "media_hash", "do not match the signed SHA-256 was taken"
