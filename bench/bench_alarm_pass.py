@@ -17,14 +17,9 @@ Run: .venv/bin/python bench/bench_alarm_pass.py [N] [--repeat R]   (default 1000
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import select
 
@@ -32,11 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_node_list import populate  # noqa: E402
-from bench_scale import fresh_postgres  # noqa: E402
+from bench_node_list import each_database, populate, timed  # noqa: E402
 
 from controller.core.config import Settings  # noqa: E402
-from controller.core.db import Database, insert_rows  # noqa: E402
+from controller.core.db import Database  # noqa: E402
 from controller.core.models import (  # noqa: E402
     Announcement,
     Delivery,
@@ -70,28 +64,18 @@ def history(db: Database, n: int, now: datetime) -> None:
     for first in range(0, n, 2000):
         nodes = [f"loa-{i:05d}" for i in range(first, min(n, first + 2000))]
         with db.session() as s:
-            insert_rows(
-                s,
-                Delivery,
-                [
-                    {
-                        "item_id": f"s1@{k}",
-                        "schedule_id": 1,
-                        "node_id": node,
-                        "planned_start": now - timedelta(hours=ITEMS - k),
-                        "planned_duration_ms": 30_000,
-                        "state": "finished",
-                        "timeline_version": 1,
-                        "delivered_at": None,
-                        "downloaded_at": None,
-                        "started_at": None,
-                        "finished_at": None,
-                        "failed_at": None,
-                        "detail": "",
-                    }
-                    for node in nodes
-                    for k in range(ITEMS)
-                ],
+            s.add_all(
+                Delivery(
+                    item_id=f"s1@{k}",
+                    schedule_id=1,
+                    node_id=node,
+                    planned_start=now - timedelta(hours=ITEMS - k),
+                    planned_duration_ms=30_000,
+                    state="finished",
+                    timeline_version=1,
+                )
+                for node in nodes
+                for k in range(ITEMS)
             )
             s.add_all(
                 NodeEventRecord(
@@ -128,16 +112,6 @@ def heartbeats(db: Database, store: TelemetryStore, n: int, now: datetime) -> No
         with db.session() as s:
             store.record(s, rows)
             s.commit()
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    """p50 and the slowest, in ms."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), max(times)
 
 
 def measure(url: str, n: int, repeat: int) -> list[tuple[str, tuple[float, float]]]:
@@ -183,21 +157,13 @@ def main() -> None:
     parser.add_argument("nodes", type=int, nargs="?", default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    runs: list[tuple[str, list[tuple[str, tuple[float, float]]]]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        runs.append(("SQLite", measure(f"sqlite:///{tmp}/bench.db", args.nodes, args.repeat)))
-    try:
-        with fresh_postgres() as url:
-            pg = url.replace("postgresql://", "postgresql+psycopg://", 1)
-            runs.append(("PostgreSQL", measure(pg, args.nodes, args.repeat)))
-    except Exception as exc:  # no server: say so, keep SQLite's rows
-        print(f"PostgreSQL skipped: {exc}", file=sys.stderr)
+    runs = each_database(lambda url: measure(url, args.nodes, args.repeat))
     print(f"\n{args.nodes:,} nodes, {args.repeat} passes each\n")
-    print("| database | what | p50, ms | slowest, ms |")
+    print(f"| database | what | p50, ms | p99 (slowest of {args.repeat}), ms |")
     print("|---|---|---:|---:|")
     for db_name, rows in runs:
-        for name, (p50, worst) in rows:
-            print(f"| {db_name} | {name} | {p50:.1f} | {worst:.1f} |")
+        for name, (p50, p99) in rows:
+            print(f"| {db_name} | {name} | {p50:.1f} | {p99:.1f} |")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 
@@ -42,6 +42,7 @@ from controller.health.telemetry import TelemetryStore  # noqa: E402
 from protocol import SystemClock  # noqa: E402
 
 COMMUNES = 100
+T = TypeVar("T")
 
 
 def populate(db: Database, n: int) -> None:
@@ -139,20 +140,28 @@ def measure(url: str, n: int, repeat: int) -> list[tuple[str, tuple[float, float
     return rows
 
 
+def each_database(measure: Callable[[str], T]) -> list[tuple[str, T]]:
+    """`measure(url)` on a fresh SQLite file, then on a fresh PostgreSQL database (skipped,
+    saying so, when no server answers)."""
+    runs: list[tuple[str, T]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runs.append(("SQLite", measure(f"sqlite:///{tmp}/bench.db")))
+    try:
+        with fresh_postgres() as url:
+            runs.append(
+                ("PostgreSQL", measure(url.replace("postgresql://", "postgresql+psycopg://", 1)))
+            )
+    except Exception as exc:  # no server: say so, keep SQLite's rows
+        print(f"PostgreSQL skipped: {exc}", file=sys.stderr)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("nodes", type=int, nargs="?", default=10_000)
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
-    runs: list[tuple[str, list[tuple[str, tuple[float, float], int]]]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        runs.append(("SQLite", measure(f"sqlite:///{tmp}/bench.db", args.nodes, args.repeat)))
-    try:
-        with fresh_postgres() as url:
-            pg = url.replace("postgresql://", "postgresql+psycopg://", 1)
-            runs.append(("PostgreSQL", measure(pg, args.nodes, args.repeat)))
-    except Exception as exc:  # no server: say so, keep SQLite's rows
-        print(f"PostgreSQL skipped: {exc}", file=sys.stderr)
+    runs = each_database(lambda url: measure(url, args.nodes, args.repeat))
     print(f"\n{args.nodes:,} nodes, {args.repeat} requests each\n")
     print("| database | query | matching | p50, ms | p99, ms | goal p99 ≤ 50 ms |")
     print("|---|---|---:|---:|---:|---|")
