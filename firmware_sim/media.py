@@ -137,6 +137,8 @@ class MediaCache:
             download = _Download(items=wanted, version=version)
             download.task = asyncio.create_task(self._run(sha, download), name=f"media-{sha[:8]}")
             self._downloads[sha] = download
+        # Remembered only while an item may still play: a node runs for months.
+        self._announced &= {(item.item_id, item.media.sha256) for item in items}
 
     def prefetch(self, refs: list[MediaRef]) -> None:
         """Fetch media that may be needed at no notice (alert templates), once, quietly."""

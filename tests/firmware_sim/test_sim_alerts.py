@@ -422,3 +422,18 @@ async def test_a_failure_as_an_alert_starts_fails_that_alert_and_frees_the_speak
     await desk.runs["a2"].task
     assert events[-1] == "alert_finished a2"
     desk.close()
+
+
+async def test_a_node_remembers_a_bounded_number_of_settled_alerts() -> None:
+    # A node runs for months: the alerts it has done with are kept in memory as on disk, the
+    # most recent KEEP of them, and the newest still refuses its own replay.
+    from firmware_sim.alert_memory import KEEP
+
+    desk, _playback, events, clock = _desk()
+    for i in range(KEEP + 3):
+        desk.accept(_body(clock, alert_id=f"a{i}", action="cancel", media=None))
+    assert len(desk.settled) == KEEP
+    assert "a0" not in desk.settled and f"a{KEEP + 2}" in desk.settled
+    desk.accept(_body(clock, alert_id=f"a{KEEP + 2}"))  # cancelled before: does not sound
+    assert not desk.runs and "alert_received" not in " ".join(events)
+    desk.close()

@@ -160,6 +160,41 @@ async def test_media_fetched_in_advance_is_counted_until_held() -> None:
         assert store.prefetching == 0
 
 
+async def test_media_ready_is_said_once_per_item_and_forgotten_when_the_item_is_gone() -> None:
+    # What a node has announced is remembered while the item may still play, then forgotten:
+    # a node that runs for months must not keep every item it ever played.
+    import hashlib
+
+    import httpx
+
+    from firmware_sim.download import Downloader
+    from firmware_sim.media import MediaCache
+    from protocol import MediaRef, SystemClock, TimelineItem
+
+    said: list[str | None] = []
+    data = b"sound"
+    ref = MediaRef(
+        url="http://127.0.0.1:9/m.mp3", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+    async with httpx.AsyncClient(timeout=60) as http:
+        store = MediaCache(
+            Downloader(http), lambda *_a, **kw: said.append(kw.get("item_id")), SystemClock()
+        )
+        store.put(ref, data)
+        items = [
+            TimelineItem(item_id=f"i{i}", broadcast_id="b", start=0, duration_ms=1, media=ref)
+            for i in range(3)
+        ]
+        store.want(items[:2], 1)
+        store.want(items[:2], 2)  # the same items in the next timeline: said once
+        assert said == ["i0", "i1"]
+        store.want(items[1:], 3)  # i0 has played: forgotten
+        assert said == ["i0", "i1", "i2"]
+        store.want([items[0]], 4)  # listed again (a new timeline after a restart): said again
+        assert said == ["i0", "i1", "i2", "i0"]
+        store.close()
+
+
 async def test_a_node_remembers_the_latest_items_played_and_counts_them_all() -> None:
     from firmware_sim.playback import PLAYED_KEPT, Playback
     from protocol import MediaRef, SystemClock, TimelineItem
