@@ -306,6 +306,7 @@ class System:
     database_url: str | None = None  # PostgreSQL (production mode); SQLite in data when None
     fleet_args: list[str] = field(default_factory=list)  # more arguments for firmware_sim
     controller_cmd: list[str] = field(default_factory=lambda: list(RADIO))  # then "serve" …
+    fleet_cmd: list[str] = field(default_factory=lambda: [PY, "-m", "firmware_sim"])
     start_timeout: float = 60.0  # seconds for the controller to answer (tracing slows it)
 
     def pids(self) -> list[int]:
@@ -425,9 +426,7 @@ class System:
         self.fleets.append(
             subprocess.Popen(
                 [
-                    PY,
-                    "-m",
-                    "firmware_sim",
+                    *self.fleet_cmd,
                     "--provision-dir",
                     str(self.data / f"fleet{k}"),
                     "--status-file",

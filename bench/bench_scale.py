@@ -40,13 +40,48 @@ from bench_alert import (
 )
 
 
+def process_groups(s: System) -> dict[str, list[int]]:
+    """The processes that share the machine's cores during the bench, by role."""
+    postgres = [
+        int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == "postgres"
+    ]
+    return {
+        "controller": [s.ctl.pid] if s.ctl else [],
+        "emulator": [p.pid for p in s.fleets],
+        "broker": [s.mosq.pid] if s.mosq else [],
+        "postgres": postgres,
+    }
+
+
+def _owner(proc: Path) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(proc.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        return ""
+
+
+# The slowest answers, each with the CPU each group of processes used while it was answered
+# (10 ms ticks): whether a slow answer waited for the controller's own work or for a machine
+# shared with the emulators, the broker and the database.
+SLOW: list[tuple[str, float, dict[str, float]]] = []
+
+
 def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, float]:
     """p50 and p99 (the worst of n) of a GET, in ms."""
+    groups = process_groups(s)
+    hz = os.sysconf("SC_CLK_TCK")
     times = []
     for _ in range(n):
+        before = {g: cpu_ticks(pids) for g, pids in groups.items()}
         t = time.perf_counter()
         s.http.get(path, params=params).raise_for_status()
-        times.append((time.perf_counter() - t) * 1000)
+        ms = (time.perf_counter() - t) * 1000
+        times.append(ms)
+        if ms > 50:
+            used = {g: (cpu_ticks(pids) - before[g]) * 1000 / hz for g, pids in groups.items()}
+            SLOW.append((f"{path} {params}", ms, used))
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
@@ -198,6 +233,11 @@ def run(n: int, database_url: str | None) -> None:
         f"| template alert: playing p50 / p95 / max | {f3(st)} s ({summary['started']} of {n}) "
         f"| — | all within 2 s | {'met' if summary['started'] == n and st[2] <= 2 else 'not met'} |"
     )
+    if SLOW:
+        print("\nAnswers slower than 50 ms, with the CPU (ms) each group used meanwhile:")
+        for what, ms, used in SLOW:
+            cpu = ", ".join(f"{g} {v:.0f}" for g, v in used.items())
+            print(f"  {what}: {ms:.1f} ms; {cpu}")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,9 @@ def run(args: argparse.Namespace) -> None:
                 tracer = str(Path(__file__).resolve().parent / "memtrace.py")
                 s.controller_cmd = [sys.executable, tracer, args.trace_memory]
                 s.start_timeout = 600
+            if args.trace_emulator:
+                tracer = str(Path(__file__).resolve().parent / "memtrace.py")
+                s.fleet_cmd = [sys.executable, tracer, args.trace_emulator, "-m", "firmware_sim"]
             s.start_controller()
             s.start_fleet(0)
             up = s.wait_online(n - len(flapping))  # those may be cut at this moment
@@ -150,6 +153,8 @@ def run(args: argparse.Namespace) -> None:
                     s.login()  # access tokens last 15 minutes
                     if args.trace_memory and s.ctl:
                         os.kill(s.ctl.pid, signal.SIGUSR1)  # a tracemalloc snapshot
+                    if args.trace_emulator and s.fleets:
+                        os.kill(s.fleets[0].pid, signal.SIGUSR1)
                     x = samples[-1]
                     log(
                         f"{x['t'] / 60:.0f} min: controller {x['controller']:.0f} MB, emulator "
@@ -261,6 +266,11 @@ def main() -> None:
         "--trace-memory",
         metavar="DIR",
         help="run the controller under tracemalloc, a snapshot in DIR every sample (slow)",
+    )
+    parser.add_argument(
+        "--trace-emulator",
+        metavar="DIR",
+        help="run the emulator under tracemalloc, a snapshot in DIR every sample (slow)",
     )
     parser.add_argument("--window", type=float, default=900, help="seconds of each memory window")
     run(parser.parse_args())

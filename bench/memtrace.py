@@ -1,8 +1,9 @@
-"""Run `radio` under tracemalloc; on SIGUSR1 write a snapshot to DIR/snap-<n>.pickle.
+"""Run `radio` (or the emulator) under tracemalloc; on SIGUSR1 write DIR/snap-<n>.pickle.
 
-A bench tool: it finds what a long-running controller keeps. Start the controller as
-`python bench/memtrace.py DIR serve ...` instead of `python -m radio.cli serve ...`, send it
-SIGUSR1 whenever a snapshot is wanted, then compare two snapshots:
+A bench tool: it finds what a long-running process keeps. Start the controller as
+`python bench/memtrace.py DIR serve ...` instead of `python -m radio.cli serve ...` (the
+emulator as `python bench/memtrace.py DIR -m firmware_sim ...`), send it SIGUSR1 whenever a
+snapshot is wanted, then compare two snapshots:
 
     python bench/memtrace.py --compare DIR/snap-1.pickle DIR/snap-5.pickle
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
+import runpy
 import signal
 import sys
 import tracemalloc
@@ -52,6 +54,10 @@ def main() -> None:
         tracemalloc.take_snapshot().dump(str(out / f"snap-{count}.pickle"))
 
     signal.signal(signal.SIGUSR1, dump)
+    if sys.argv[2] == "-m":
+        sys.argv = [sys.argv[3], *sys.argv[4:]]
+        runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+        return
     sys.argv = ["radio", *sys.argv[2:]]
     from radio.cli import app
 
