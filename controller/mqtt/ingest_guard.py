@@ -12,6 +12,8 @@ from protocol import NodeState, Telemetry
 # Bounds beyond the wire schema's: what fits the database and any real device.
 MAX_UPTIME_S = 20 * 365 * 86400
 MAX_STORAGE_MB = 100_000_000
+MAX_MEMORY_MB = 100_000_000
+MAX_LOAD = 1_000_000.0
 MAX_COUNTER = 2**31 - 1
 
 
@@ -44,6 +46,10 @@ def implausible(report: Any) -> str | None:
             return f"uptime_s {report.uptime_s} is more than 20 years"
         if report.storage_free_mb is not None and report.storage_free_mb > MAX_STORAGE_MB:
             return f"storage_free_mb {report.storage_free_mb} is beyond any device"
+        if report.memory_free_mb is not None and report.memory_free_mb > MAX_MEMORY_MB:
+            return f"memory_free_mb {report.memory_free_mb} is beyond any device"
+        if report.load_1m is not None and not 0 <= report.load_1m <= MAX_LOAD:
+            return f"load_1m {report.load_1m} is beyond any device"
         if report.timeline_version > MAX_COUNTER or report.rejected_messages > MAX_COUNTER:
             return "a counter is beyond 2^31"
         if report.power == "mains" and report.supply_v is not None and report.supply_v > 300:
