@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import re
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +50,6 @@ def process_groups(s: System) -> dict[str, list[int]]:
         int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == "postgres"
     ]
     return {
-        "controller": [s.ctl.pid] if s.ctl else [],
         "emulator": [p.pid for p in s.fleets],
         "broker": [s.mosq.pid] if s.mosq else [],
         "postgres": postgres,
@@ -55,35 +58,91 @@ def process_groups(s: System) -> dict[str, list[int]]:
 
 def _owner(proc: Path) -> str:
     try:
-        import pwd
-
         return pwd.getpwuid(proc.stat().st_uid).pw_name
     except (OSError, KeyError):
         return ""
 
 
-# The slowest answers, each with the CPU each group of processes used while it was answered
-# (10 ms ticks): whether a slow answer waited for the controller's own work or for a machine
-# shared with the emulators, the broker and the database.
-SLOW: list[tuple[str, float, dict[str, float]]] = []
+def thread_times(pid: int) -> dict[int, tuple[int, int]]:
+    """Per thread of `pid`: (ns on a CPU, ns waiting for one), from /proc's schedstat."""
+    times: dict[int, tuple[int, int]] = {}
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                run, wait = Path(task, "schedstat").read_text().split()[:2]
+                times[int(task.name)] = (int(run), int(wait))
+    return times
+
+
+def group_times(pids: list[int]) -> tuple[int, int]:
+    run = wait = 0
+    for pid in pids:
+        for r, w in thread_times(pid).values():
+            run, wait = run + r, wait + w
+    return run, wait
+
+
+@dataclass
+class Slow:
+    """An answer over 50 ms: what each group of processes did meanwhile (ms on a CPU, ms
+    waiting for one), and the controller's threads that ran most (by OS thread id)."""
+
+    what: str
+    ms: float
+    groups: dict[str, tuple[float, float]]
+    threads: list[tuple[int, float, float]]
+
+
+SLOW: list[Slow] = []
 
 
 def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, float]:
-    """p50 and p99 (the worst of n) of a GET, in ms."""
+    """p50 and p99 (the worst of n) of a GET, in ms. Each answer over 50 ms is kept in SLOW
+    with what the machine did meanwhile: whether it waited for the controller's own work or
+    for cores shared with the emulators, the broker and the database."""
     groups = process_groups(s)
-    hz = os.sysconf("SC_CLK_TCK")
+    ctl = s.ctl.pid if s.ctl else 0
     times = []
     for _ in range(n):
-        before = {g: cpu_ticks(pids) for g, pids in groups.items()}
+        before = {g: group_times(pids) for g, pids in groups.items()}
+        threads = thread_times(ctl)
         t = time.perf_counter()
         s.http.get(path, params=params).raise_for_status()
         ms = (time.perf_counter() - t) * 1000
         times.append(ms)
         if ms > 50:
-            used = {g: (cpu_ticks(pids) - before[g]) * 1000 / hz for g, pids in groups.items()}
-            SLOW.append((f"{path} {params}", ms, used))
+            used = {}
+            for g, pids in groups.items():
+                run, wait = group_times(pids)
+                used[g] = ((run - before[g][0]) / 1e6, (wait - before[g][1]) / 1e6)
+            now = thread_times(ctl)
+            per = [
+                (
+                    tid,
+                    (r - threads.get(tid, (0, 0))[0]) / 1e6,
+                    (w - threads.get(tid, (0, 0))[1]) / 1e6,
+                )
+                for tid, (r, w) in now.items()
+            ]
+            used["controller"] = (sum(p[1] for p in per), sum(p[2] for p in per))
+            per.sort(key=lambda p: -p[1])
+            SLOW.append(Slow(f"{path} {params}", ms, used, [p for p in per[:4] if p[1] >= 1]))
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def thread_names(pid: int) -> dict[int, str]:
+    """OS thread id → Python thread name, through py-spy when it is installed."""
+    spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "")
+    if not spy or not pid:
+        return {}
+    try:
+        out = subprocess.run(
+            [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {int(m[1]): m[2] for m in re.finditer(r'^Thread (\d+) \([^)]*\): "([^"]*)"', out, re.M)}
 
 
 def snapshot(s: System, trace: str, number: int) -> None:
@@ -179,6 +238,7 @@ def run(n: int, database_url: str | None) -> None:
                 s, "/nodes", 50, before=deep_id(s, n - 99)
             ),
         }
+        names = thread_names(s.ctl.pid if s.ctl else 0)  # for the slow answers' threads
         res = issue_and_watch(
             s, {"areas": ["xa"], "template": "flood", "repeat": 1}, n, 60 + n / 50
         )
@@ -234,10 +294,12 @@ def run(n: int, database_url: str | None) -> None:
         f"| — | all within 2 s | {'met' if summary['started'] == n and st[2] <= 2 else 'not met'} |"
     )
     if SLOW:
-        print("\nAnswers slower than 50 ms, with the CPU (ms) each group used meanwhile:")
-        for what, ms, used in SLOW:
-            cpu = ", ".join(f"{g} {v:.0f}" for g, v in used.items())
-            print(f"  {what}: {ms:.1f} ms; {cpu}")
+        print("\nAnswers over 50 ms; meanwhile, per group of processes, ms on a CPU / ms waiting")
+        print("for one; then the controller's busiest threads (ms on a CPU / waiting):")
+        for slow in SLOW:
+            cpu = ", ".join(f"{g} {r:.0f}/{w:.0f}" for g, (r, w) in slow.groups.items())
+            busy = ", ".join(f"{names.get(t, t)} {r:.0f}/{w:.0f}" for t, r, w in slow.threads)
+            print(f"  {slow.what}: {slow.ms:.1f} ms; {cpu}; threads: {busy}")
 
 
 if __name__ == "__main__":
