@@ -45,14 +45,16 @@ from bench_alert import (
 
 
 def process_groups(s: System) -> dict[str, list[int]]:
-    """The processes that share the machine's cores during the bench, by role."""
+    """The processes that share the machine's cores during the bench, by role. PostgreSQL is
+    every process of the server (the bench's database and any other on the machine)."""
     postgres = [
         int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == "postgres"
     ]
     return {
+        "controller": [s.ctl.pid] if s.ctl else [],
         "emulator": [p.pid for p in s.fleets],
         "broker": [s.mosq.pid] if s.mosq else [],
-        "postgres": postgres,
+        "postgres (server)": postgres,
     }
 
 
@@ -63,23 +65,28 @@ def _owner(proc: Path) -> str:
         return ""
 
 
-def thread_times(pid: int) -> dict[int, tuple[int, int]]:
-    """Per thread of `pid`: (ns on a CPU, ns waiting for one), from /proc's schedstat."""
-    times: dict[int, tuple[int, int]] = {}
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                run, wait = Path(task, "schedstat").read_text().split()[:2]
-                times[int(task.name)] = (int(run), int(wait))
+Threads = dict[tuple[int, int], tuple[int, int]]  # (pid, tid) → (ns on a CPU, ns waiting)
+
+
+def thread_times(pids: list[int]) -> Threads:
+    """Per thread of `pids`: (ns on a CPU, ns waiting for one), from /proc's schedstat."""
+    times: Threads = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    run, wait = Path(task, "schedstat").read_text().split()[:2]
+                    times[(pid, int(task.name))] = (int(run), int(wait))
     return times
 
 
-def group_times(pids: list[int]) -> tuple[int, int]:
-    run = wait = 0
-    for pid in pids:
-        for r, w in thread_times(pid).values():
-            run, wait = run + r, wait + w
-    return run, wait
+def spent(before: Threads, after: Threads) -> dict[tuple[int, int], tuple[float, float]]:
+    """What each thread alive at the end did since `before`, in ms; a thread that started
+    meanwhile counts from zero, one that ended is left out (its time is not known)."""
+    return {
+        key: ((r - before.get(key, (0, 0))[0]) / 1e6, (w - before.get(key, (0, 0))[1]) / 1e6)
+        for key, (r, w) in after.items()
+    }
 
 
 @dataclass
@@ -100,33 +107,25 @@ def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, fl
     """p50 and p99 (the worst of n) of a GET, in ms. Each answer over 50 ms is kept in SLOW
     with what the machine did meanwhile: whether it waited for the controller's own work or
     for cores shared with the emulators, the broker and the database."""
-    groups = process_groups(s)
-    ctl = s.ctl.pid if s.ctl else 0
     times = []
     for _ in range(n):
-        before = {g: group_times(pids) for g, pids in groups.items()}
-        threads = thread_times(ctl)
+        groups = process_groups(s)
+        before = {g: thread_times(pids) for g, pids in groups.items()}
         t = time.perf_counter()
         s.http.get(path, params=params).raise_for_status()
         ms = (time.perf_counter() - t) * 1000
         times.append(ms)
         if ms > 50:
-            used = {}
+            used: dict[str, tuple[float, float]] = {}
+            threads: list[tuple[int, float, float]] = []
             for g, pids in groups.items():
-                run, wait = group_times(pids)
-                used[g] = ((run - before[g][0]) / 1e6, (wait - before[g][1]) / 1e6)
-            now = thread_times(ctl)
-            per = [
-                (
-                    tid,
-                    (r - threads.get(tid, (0, 0))[0]) / 1e6,
-                    (w - threads.get(tid, (0, 0))[1]) / 1e6,
-                )
-                for tid, (r, w) in now.items()
-            ]
-            used["controller"] = (sum(p[1] for p in per), sum(p[2] for p in per))
-            per.sort(key=lambda p: -p[1])
-            SLOW.append(Slow(f"{path} {params}", ms, used, [p for p in per[:4] if p[1] >= 1]))
+                each = spent(before[g], thread_times(pids))
+                used[g] = (sum(r for r, _ in each.values()), sum(w for _, w in each.values()))
+                if g == "controller":
+                    threads = sorted(
+                        ((tid, r, w) for (_, tid), (r, w) in each.items()), key=lambda x: -x[1]
+                    )
+            SLOW.append(Slow(f"{path} {params}", ms, used, [x for x in threads[:4] if x[1] >= 1]))
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 

@@ -273,7 +273,10 @@ def main() -> None:
         help="run the emulator under tracemalloc, a snapshot in DIR every sample (slow)",
     )
     parser.add_argument("--window", type=float, default=900, help="seconds of each memory window")
-    run(parser.parse_args())
+    args = parser.parse_args()
+    if args.trace_memory and args.trace_memory == args.trace_emulator:
+        parser.error("--trace-memory and --trace-emulator need directories of their own")
+    run(args)
 
 
 if __name__ == "__main__":

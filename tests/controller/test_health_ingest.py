@@ -58,7 +58,7 @@ async def test_bad_telemetry_is_counted_and_never_stops_ingestion(
             await client.publish(t, b'{"v": 1, "node_id": "n1"}', qos=1)  # no ts
             await client.publish(t, heartbeat("n1", temperature_c=500), qos=1)  # impossible
             await client.publish(t, heartbeat("n1", uptime_s=10**12), qos=1)  # 31,000 years
-            # Beyond what the database holds (2^63 MiB), and a load no machine has.
+            # Beyond what the database column holds, and a load no machine has.
             await client.publish(t, heartbeat("n1", memory_free_mb=2**63), qos=1)
             await client.publish(t, heartbeat("n1", load_1m=float("inf")), qos=1)
             await client.publish(t, heartbeat("n1", volume="loud"), qos=1)
