@@ -119,12 +119,11 @@ def run(args: argparse.Namespace) -> None:
             flapping = ids[: max(1, round(n * FLAP_SHARE))]
             scenario(s.data / "flap.toml", flapping)
             s.fleet_args = ["--scenario", str(s.data / "flap.toml")]
+            tracer = str(Path(__file__).resolve().parent / "memtrace.py")
             if args.trace_memory:
-                tracer = str(Path(__file__).resolve().parent / "memtrace.py")
                 s.controller_cmd = [sys.executable, tracer, args.trace_memory]
                 s.start_timeout = 600
             if args.trace_emulator:
-                tracer = str(Path(__file__).resolve().parent / "memtrace.py")
                 s.fleet_cmd = [sys.executable, tracer, args.trace_emulator, "-m", "firmware_sim"]
             s.start_controller()
             s.start_fleet(0)

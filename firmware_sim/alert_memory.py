@@ -30,17 +30,26 @@ def load(path: Path | None) -> dict[str, int]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {str(k)[:200]: v for k, v in data.items() if isinstance(v, int) and v >= 0}
+    kept = {str(k)[:200]: v for k, v in data.items() if isinstance(v, int) and v >= 0}
+    return dict(list(kept.items())[-KEEP:])
+
+
+def remember(settled: dict[str, int], alert_id: str, version: int) -> None:
+    """Put `alert_id` at `version` last (the most recent), keeping the last KEEP: the same
+    bound in memory as on disk, for a node that runs for months."""
+    settled.pop(alert_id, None)
+    settled[alert_id] = version
+    while len(settled) > KEEP:
+        del settled[next(iter(settled))]
 
 
 def save(path: Path | None, settled: dict[str, int]) -> None:
     if path is None:
         return
-    kept = dict(list(settled.items())[-KEEP:])
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(kept, f)
+            json.dump(settled, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

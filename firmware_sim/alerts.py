@@ -159,10 +159,7 @@ class AlertDesk:
     def _settle(self, alert_id: str, version: int) -> None:
         if self.settled.get(alert_id, 0) >= version:
             return
-        self.settled.pop(alert_id, None)  # the most recent last, for the bound
-        self.settled[alert_id] = version
-        while len(self.settled) > alert_memory.KEEP:  # in memory as on disk
-            del self.settled[next(iter(self.settled))]
+        alert_memory.remember(self.settled, alert_id, version)
         alert_memory.save(self.memory, self.settled)
 
     def close(self) -> None:
