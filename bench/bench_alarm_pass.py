@@ -4,8 +4,9 @@ while it computes), beside reading the N nodes' rows alone (the floor of any pas
 whole fleet), in the same run, on SQLite and on PostgreSQL.
 
 N nodes in 100 communes (a tenth offline, a few with an open alarm, as `bench_node_list`),
-each with a heartbeat (telemetry as ingestion stores it), six finished items earlier today
-and one media failure in the window for a few; then R passes each:
+each with a heartbeat (telemetry as ingestion stores it), six items earlier today, each
+begun on every node at the same moment (the last missed by one node in a hundred), and one
+media failure in the window for a few; then R passes each:
 - steady: the heartbeats already judged (10 minutes apart by default, the pass every 10 s);
 - every heartbeat new: as if every node had just sent one.
 
@@ -71,10 +72,11 @@ def history(db: Database, n: int, now: datetime) -> None:
                     node_id=node,
                     planned_start=now - timedelta(hours=ITEMS - k),
                     planned_duration_ms=30_000,
-                    state="finished",
+                    # A node in a hundred missed the last item: dead air.
+                    state="missed" if k == ITEMS - 1 and i % 100 == 1 else "finished",
                     timeline_version=1,
                 )
-                for node in nodes
+                for i, node in enumerate(nodes, first)
                 for k in range(ITEMS)
             )
             s.add_all(
@@ -125,6 +127,8 @@ def measure(url: str, n: int, repeat: int) -> list[tuple[str, tuple[float, float
     presence = Presence(settings, clock)
     with db.session() as s:
         presence.load(s)
+    for i in range(n):  # online for an hour, as a controller running for a while knows them
+        presence.since.setdefault(f"loa-{i:05d}", now - timedelta(hours=1))
     store = TelemetryStore(settings)
     heartbeats(db, store, n, now)
     rules = AlarmRules(settings, AlarmBook(clock), presence, store, lambda _s: "sim-1.0.0")

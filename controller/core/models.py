@@ -235,6 +235,9 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("item_id", "node_id"),
         Index("ix_delivery_schedule_node", "schedule_id", "node_id"),
+        # Each node's newest item (the dead-air check): a broadcast starts on every node at
+        # the same moment, so the planned start alone matches thousands of rows.
+        Index("ix_delivery_node_start", "node_id", "planned_start"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from controller.core.config import Settings
@@ -96,35 +96,49 @@ class AlarmRules:
     def _evaluate(self, session: Session) -> tuple[int, int]:
         now = self.book.now()
         self.presence.settle()
-        # Columns, not objects: a pass over ten thousand nodes runs every few seconds in a burst.
-        rows: Sequence[Any] = session.exec(select(*NODE_FACTS)).all()  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
-        nodes = [NodeRow(*row) for row in rows]
-        active = [n for n in nodes if not n.retired]
-        open_now = {
-            (a.node_id, AlarmKind(a.kind)): a
-            for a in session.exec(select(Alarm).where(col(Alarm.cleared_at).is_(None))).all()
+        # The open alarms as columns: in a province a tenth of the nodes may be offline.
+        open_now: dict[tuple[str, AlarmKind], tuple[int | None, str]] = {
+            (node_id, AlarmKind(kind)): (alarm_id, detail)
+            for alarm_id, node_id, kind, detail in session.exec(
+                select(Alarm.id, Alarm.node_id, Alarm.kind, Alarm.detail).where(
+                    col(Alarm.cleared_at).is_(None)
+                )
+            ).all()
         }
         # A condition found not to hold is worth deciding only where an alarm is open: most
         # nodes have none, and most of a pass's decisions would be clears that change nothing.
         self._alarmed = {node_id for node_id, _kind in open_now}
+        # Only the nodes something may be decided for are read, not the fleet: those with an
+        # open alarm, flapping, neither online nor unknown, with a heartbeat not yet judged,
+        # failing downloads, outdated firmware or an item not played.
+        to_judge = self._heartbeats_to_judge(now)
+        failures = self._media_failures(session, now)
+        latest_for: dict[str, str | None] = {}  # the newest firmware per hardware
+        firmware = self._firmware_behind(session, latest_for)
+        newest = self._dead_air_newest(session, now)
+        wanted = self._alarmed | set(self.presence.flapping) | set(to_judge) | firmware
+        wanted |= {node_id for node_id, n in failures.items() if n >= self.s.alarm_media_failures}
+        wanted |= set(newest)
+        nodes = self._rows(session, wanted)
+        active = [n for n in nodes if not n.retired]
         decisions: Decisions = {}
         for node in active:
             self._presence(node, now, decisions)
-            self._heartbeat(node, now, decisions)
-        if len(self._all_clear) > len(active):  # nodes retired or removed
-            ids = {n.id for n in active}
-            for node_id in [k for k in self._all_clear if k not in ids]:
-                del self._all_clear[node_id]
-        self._dead_air(session, active, now, decisions)
-        self._media(session, active, now, decisions)
-        self._firmware(session, active, decisions)
+            if node.id in to_judge:
+                self._heartbeat(node, to_judge[node.id], decisions)
+            self._media(node, failures.get(node.id, 0), decisions)
+        self._dead_air(active, newest, now, decisions)
+        self._firmware(session, active, latest_for, decisions)
         raised = cleared = 0
         for (node_id, kind), detail in decisions.items():
             if detail is not None and (node_id, kind) not in open_now:
                 raised += self.book.raise_alarm(session, node_id, kind, detail) is not None
             elif detail is not None:
-                open_now[(node_id, kind)].detail = detail[:500]
-                session.add(open_now[(node_id, kind)])
+                alarm_id, before = open_now[(node_id, kind)]
+                if detail[:500] != before:  # still true, told anew (a temperature, a battery)
+                    session.exec(
+                        update(Alarm).where(col(Alarm.id) == alarm_id).values(detail=detail[:500])
+                    )
             elif (node_id, kind) in open_now:
                 cleared += self.book.clear_alarm(session, node_id, kind) is not None
         retired = {n.id for n in nodes if n.retired}
@@ -133,6 +147,40 @@ class AlarmRules:
                 cleared += self.book.clear_alarm(session, node_id, kind, "node retired") is not None
         session.commit()
         return raised, cleared
+
+    def _rows(self, session: Session, wanted: set[str]) -> list[NodeRow]:
+        """The nodes a pass judges: those in `wanted` and every node whose status says it is
+        neither online nor unknown (offline for long enough raises the offline alarm)."""
+        # Columns, not objects: a pass runs every few seconds in a burst.
+        query = select(*NODE_FACTS)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+        rows: list[Any] = list(
+            session.exec(
+                query.where(
+                    col(Node.status).not_in(("online", "unknown")),
+                    Node.retired == False,  # noqa: E712
+                )
+            ).all()
+        )
+        seen = {row.id for row in rows}
+        for chunk in in_chunks(sorted(wanted - seen)):
+            rows += session.exec(query.where(col(Node.id).in_(chunk))).all()
+        return [NodeRow(*row) for row in rows]
+
+    def _heartbeats_to_judge(self, now: datetime) -> dict[str, Latest]:
+        """Per node, its newest heartbeat where it is fresh and was not judged yet to raise
+        nothing. What a heartbeat says depends on it alone (and on the uplink samples kept
+        with it, which change only with the newest heartbeat)."""
+        newest = self.telemetry.newest()
+        if len(self._all_clear) > len(newest):  # nodes the telemetry no longer keeps
+            keep = dict(newest)
+            for node_id in [k for k in self._all_clear if k not in keep]:
+                del self._all_clear[node_id]
+        return {
+            node_id: latest
+            for node_id, latest in newest
+            if now - latest.received <= self._fresh_for
+            and (self._all_clear.get(node_id) is not latest or node_id in self._alarmed)
+        }
 
     def _presence(self, node: NodeRow, now: datetime, out: Decisions) -> None:
         state = self.presence.state_of(node)
@@ -154,23 +202,14 @@ class AlarmRules:
                     f"offline since {since:%Y-%m-%d %H:%M:%S} UTC ({node.status})"
                 )
 
-    def _heartbeat(self, node: NodeRow, now: datetime, out: Decisions) -> None:
-        node_id = node.id
-        latest = self.telemetry.latest.get(node_id)
-        if latest is None or now - latest.received > self._fresh_for:
-            return  # nothing fresh to judge by: leave these alarms as they are
-        if self._all_clear.get(node_id) is latest and node_id not in self._alarmed:
-            # What a heartbeat says depends on it alone (and on the uplink samples kept with
-            # it, which change only with the newest heartbeat): this one raised nothing when
-            # it was judged, and there is nothing to clear.
-            return
+    def _heartbeat(self, node: NodeRow, latest: Latest, out: Decisions) -> None:
         found: Decisions = {}
         self._judge(node, latest.report, found)
         out.update(found)
         if any(detail is not None for detail in found.values()):
-            self._all_clear.pop(node_id, None)
+            self._all_clear.pop(node.id, None)
         else:
-            self._all_clear[node_id] = latest
+            self._all_clear[node.id] = latest
 
     def _judge(self, node: NodeRow, t: Reading, out: Decisions) -> None:
         """The alarms a heartbeat decides."""
@@ -231,78 +270,59 @@ class AlarmRules:
         elif verdict is False:  # and the daemon, if it says, agrees
             out[key] = None
 
-    def _dead_air(
-        self, session: Session, nodes: list[NodeRow], now: datetime, out: Decisions
-    ) -> None:
-        """Online, yet the newest item that should have ended by now was not played.
+    def _dead_air_newest(self, session: Session, now: datetime) -> dict[str, Any]:
+        """Per node, the newest item that should have ended by now, where it was not played.
 
-        A day of a province's deliveries is hundreds of thousands of rows, and this runs every
-        RADIO_ALARM_CHECK_S (10 s): the database finds each node's newest item begun by now
-        (one row per node, as columns); only a node whose newest item is still playing has its
-        day read, for the item before it."""
+        A day of a province's deliveries is hundreds of thousands of rows, most of them played,
+        and this runs every RADIO_ALARM_CHECK_S (10 s). A node whose newest ended item was not
+        played has an item in the window not played that has ended: the database finds those
+        (three columns each), and only those nodes have their day read, for their newest."""
         grace = timedelta(seconds=self.s.alarm_dead_air_grace_s)
-        online = {
-            n.id
-            for n in nodes
-            if self.presence.state_of(n) == "online"
-            and now - (self.presence.since.get(n.id) or now) >= grace
-        }
-        if not online:
-            return
         within = (
             col(Delivery.planned_start) >= now - timedelta(hours=self.s.alarm_dead_air_lookback_h),
             col(Delivery.planned_start) <= now - grace,
             col(Delivery.state).not_in(_NOT_DUE),
         )
-        columns = (
-            Delivery.id,
-            Delivery.node_id,
-            Delivery.item_id,
-            Delivery.planned_start,
-            Delivery.planned_duration_ms,
-            Delivery.state,
-            Delivery.detail,
-        )
-        begun = (
-            select(Delivery.node_id, func.max(Delivery.planned_start).label("start"))
-            .where(*within)
-            .group_by(col(Delivery.node_id))
-            .subquery()
-        )
-        newest: dict[str, Any] = {}
-        playing: list[str] = []
-        latest: Sequence[Any] = session.exec(
-            select(*columns)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
-            .join(
-                begun,
-                and_(
-                    col(Delivery.node_id) == begun.c.node_id,
-                    col(Delivery.planned_start) == begun.c.start,
-                ),
+        unplayed: Sequence[Any] = session.exec(
+            select(Delivery.node_id, Delivery.planned_start, Delivery.planned_duration_ms).where(
+                *within, col(Delivery.state).not_in(_PLAYED)
             )
-            .where(*within)
-            .order_by(col(Delivery.id))  # of items begun at the same moment, the last planned
         ).all()
-        for row in latest:
-            if self._ended(row, grace, now):
-                newest[row.node_id] = row
-            elif row.node_id in online:
-                playing.append(row.node_id)
-        for chunk in in_chunks(sorted(set(playing) - set(newest))):
+        suspects = sorted({row.node_id for row in unplayed if self._ended(row, grace, now)})
+        newest: dict[str, Any] = {}
+        for chunk in in_chunks(suspects):
             day: Sequence[Any] = session.exec(
-                select(*columns)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+                select(  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+                    Delivery.node_id,
+                    Delivery.item_id,
+                    Delivery.planned_start,
+                    Delivery.planned_duration_ms,
+                    Delivery.state,
+                    Delivery.detail,
+                )
                 .where(*within, col(Delivery.node_id).in_(chunk))
+                # Of items begun at the same moment, the last planned.
                 .order_by(col(Delivery.planned_start), col(Delivery.id))
             ).all()
             for row in day:
                 if self._ended(row, grace, now):
                     newest[row.node_id] = row
+        return {node_id: d for node_id, d in newest.items() if d.state not in _PLAYED}
+
+    def _dead_air(
+        self, nodes: list[NodeRow], newest: dict[str, Any], now: datetime, out: Decisions
+    ) -> None:
+        """Online, yet the newest item that should have ended by now was not played."""
+        grace = timedelta(seconds=self.s.alarm_dead_air_grace_s)
         for node in nodes:
-            if node.id not in online:
+            if (
+                self.presence.state_of(node) != "online"
+                or now - (self.presence.since.get(node.id) or now) < grace
+            ):
                 continue  # offline: its reports may still be on the way; the offline alarm speaks
             d = newest.get(node.id)
             key = (node.id, AlarmKind.dead_air)
-            if d is None or d.state in _PLAYED:
+            if d is None:  # its newest item that should have ended was played, or none is due
                 if node.id in self._alarmed:
                     out[key] = None
             else:
@@ -316,10 +336,10 @@ class AlarmRules:
         end = row.planned_start + timedelta(milliseconds=row.planned_duration_ms)
         return bool(end + grace <= now)
 
-    def _media(self, session: Session, nodes: list[NodeRow], now: datetime, out: Decisions) -> None:
-        """Several failed downloads lately and none completed since the last failure. Only the
-        nodes with that many failures in the window have their downloads read (a province's
-        pre-fetch is tens of thousands of completed ones)."""
+    def _media_failures(self, session: Session, now: datetime) -> dict[str, int]:
+        """Per node, its failed downloads lately since the last one completed. Only the nodes
+        with enough failures in the window have their downloads read (a province's pre-fetch
+        is tens of thousands of completed ones)."""
         since = now - timedelta(seconds=self.s.alarm_media_window_s)
         failing = (
             select(NodeEventRecord.node_id)
@@ -343,20 +363,53 @@ class AlarmRules:
         for node_id, kind, _ts in rows:
             # A completed download resets the count: what failed before has recovered.
             failures[node_id] = failures.get(node_id, 0) + 1 if kind == "media_failed" else 0
-        for node in nodes:
-            n = failures.get(node.id, 0)
-            if n >= self.s.alarm_media_failures:
-                out[(node.id, AlarmKind.media_failing)] = (
-                    f"{n} failed downloads in {self.s.alarm_media_window_s:.0f} s"
-                )
-            elif node.id in self._alarmed:
-                out[(node.id, AlarmKind.media_failing)] = None
+        return failures
 
-    def _firmware(self, session: Session, nodes: list[NodeRow], out: Decisions) -> None:
+    def _media(self, node: NodeRow, failures: int, out: Decisions) -> None:
+        """Several failed downloads lately and none completed since the last failure."""
+        if failures >= self.s.alarm_media_failures:
+            out[(node.id, AlarmKind.media_failing)] = (
+                f"{failures} failed downloads in {self.s.alarm_media_window_s:.0f} s"
+            )
+        elif node.id in self._alarmed:
+            out[(node.id, AlarmKind.media_failing)] = None
+
+    def _firmware_behind(self, session: Session, latest_for: dict[str, str | None]) -> set[str]:
+        """The nodes running an older version than the newest for their hardware. A fleet runs
+        a handful of versions: each (hardware, version) is judged once, and only the nodes of
+        one found behind are read. `latest_for` keeps the newest version per hardware."""
+        if self.latest_firmware is None:
+            return set()
+        runs = session.exec(
+            select(Node.hardware, Node.firmware).where(Node.retired == False).distinct()  # noqa: E712
+        ).all()
+        behind: set[str] = set()
+        for hardware, firmware in runs:
+            if hardware not in latest_for:
+                latest_for[hardware] = self._latest(session, hardware)
+            latest = latest_for[hardware]
+            if firmware and latest and outdated(firmware, latest):
+                behind.update(
+                    session.exec(
+                        select(Node.id).where(
+                            Node.hardware == hardware,
+                            Node.firmware == firmware,
+                            Node.retired == False,  # noqa: E712
+                        )
+                    ).all()
+                )
+        return behind
+
+    def _firmware(
+        self,
+        session: Session,
+        nodes: list[NodeRow],
+        latest_for: dict[str, str | None],
+        out: Decisions,
+    ) -> None:
         if self.latest_firmware is None:
             return
-        latest_for: dict[str, str | None] = {}
-        behind: dict[tuple[str, str], bool] = {}  # a fleet runs a handful of versions
+        behind: dict[tuple[str, str], bool] = {}
         for node in nodes:
             if node.hardware not in latest_for:
                 latest_for[node.hardware] = self._latest(session, node.hardware)

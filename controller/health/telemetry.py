@@ -138,6 +138,11 @@ class TelemetryStore:
         downlink = latest.report.controller_delay_ms if latest is not None else None
         return clock_offset(uplink, downlink)
 
+    def newest(self) -> list[tuple[str, Latest]]:
+        """Each node's newest heartbeat, taken at once (ingestion adds to it meanwhile)."""
+        with self._lock:
+            return list(self.latest.items())
+
     def record(self, session: Session, rows: list[tuple[str, Telemetry, datetime]]) -> None:
         """Store a batch of heartbeats in one multi-row insert (part of the caller's commit)."""
         if not rows:

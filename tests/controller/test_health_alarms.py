@@ -406,6 +406,41 @@ def test_dead_air_judges_the_newest_item_that_has_ended(db, world):
     assert open_kinds(db) == set()
 
 
+def test_dead_air_is_not_raised_for_an_item_missed_before_one_played(db, world):
+    """An item missed earlier in the day, then one played that has ended: the newest decides."""
+    rules: AlarmRules = world["rules"]
+    now = online_with_a_schedule(db, world)
+    with db.session() as s:
+        s.add(delivery(now, "missed", 300, 10_000, DeliveryState.missed))
+        s.add(delivery(now, "played", 200, 10_000, DeliveryState.finished))
+        s.commit()
+        rules.evaluate(s)
+    assert open_kinds(db) == set()
+    with db.session() as s:  # the newest too goes unplayed: now it is dead air
+        s.add(delivery(now, "late", 100, 10_000, DeliveryState.failed))
+        s.commit()
+        rules.evaluate(s)
+    assert open_kinds(db) == {"dead_air"}
+
+
+def test_a_retired_nodes_alarms_are_cleared_and_it_is_judged_no_more(db, world):
+    rules: AlarmRules = world["rules"]
+    now = online_with_a_schedule(db, world)
+    with db.session() as s:
+        s.add(delivery(now, "a", 50, 10_000, DeliveryState.missed))
+        s.commit()
+        rules.evaluate(s)
+    assert open_kinds(db) == {"dead_air"}
+    with db.session() as s:
+        s.get(Node, "n1").retired = True
+        s.commit()
+        rules.evaluate(s)
+        alarm = s.exec(select(Alarm).where(Alarm.node_id == "n1")).one()
+        assert alarm.cleared_at is not None and alarm.clear_detail == "node retired"
+        rules.evaluate(s)  # still missed, still online: a retired node raises nothing
+    assert open_kinds(db) == set()
+
+
 def test_version_comparison():
     assert outdated("sim-1.0.0", "sim-1.2.0")
     assert not outdated("sim-1.10.0", "sim-1.2.0")
