@@ -130,6 +130,32 @@ def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, fl
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
+def gc_pauses(s: System) -> dict[str, float]:
+    """The controller's garbage collections so far, as its /metrics counts them."""
+    base = str(s.http.base_url).rstrip("/").removesuffix("/api/v1")
+    text = s.http.get(f"{base}/metrics").raise_for_status().text
+    return {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("radio_gc_pause_seconds")
+    }
+
+
+def gc_summary(before: dict[str, float], after: dict[str, float]) -> str:
+    """Per generation: collections meanwhile, their total and how many held the interpreter
+    over 25 ms."""
+    parts = []
+    for g in (0, 1, 2):
+        count = f'radio_gc_pause_seconds_count{{generation="{g}"}}'
+        total = f'radio_gc_pause_seconds_sum{{generation="{g}"}}'
+        within = f'radio_gc_pause_seconds_bucket{{generation="{g}",le="0.025"}}'
+        n = after[count] - before[count]
+        over = n - (after[within] - before[within])
+        ms = (after[total] - before[total]) * 1000
+        parts.append(f"generation {g}: {n:.0f} ({ms:.0f} ms in all, {over:.0f} over 25 ms)")
+    return "; ".join(parts)
+
+
 def thread_names(pid: int) -> dict[int, str]:
     """OS thread id → Python thread name, through py-spy when it is installed."""
     spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "")
@@ -222,6 +248,7 @@ def run(n: int, database_url: str | None) -> None:
         a = cpu_ticks(fleet_pids)
         time.sleep(30)
         fleet_cpu = (cpu_ticks(fleet_pids) - a) / hz / 30  # cores, idle fleet (heartbeats)
+        gc_before = gc_pauses(s)
         health = latency(s, "/health")
         # The node list a page at a time: the first page, a state filter, a search, the last
         # page by a count of rows (a typed page number) and by ids, as the console's table asks.
@@ -237,6 +264,7 @@ def run(n: int, database_url: str | None) -> None:
                 s, "/nodes", 50, before=deep_id(s, n - 99)
             ),
         }
+        gc_meanwhile = gc_summary(gc_before, gc_pauses(s))
         names = thread_names(s.ctl.pid if s.ctl else 0)  # for the slow answers' threads
         res = issue_and_watch(
             s, {"areas": ["xa"], "template": "flood", "repeat": 1}, n, 60 + n / 50
@@ -292,6 +320,7 @@ def run(n: int, database_url: str | None) -> None:
         f"| template alert: playing p50 / p95 / max | {f3(st)} s ({summary['started']} of {n}) "
         f"| — | all within 2 s | {'met' if summary['started'] == n and st[2] <= 2 else 'not met'} |"
     )
+    print(f"\nThe controller's garbage collections while the node list was asked: {gc_meanwhile}")
     if SLOW:
         print("\nAnswers over 50 ms; meanwhile, per group of processes, ms on a CPU / ms waiting")
         print("for one; then the controller's busiest threads (ms on a CPU / waiting):")

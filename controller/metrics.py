@@ -9,14 +9,20 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlmodel import col, func, select
 
+from controller.core import gc_pauses
 from controller.core.events import DeliveryChanged
 from controller.core.models import Alarm, BulletinFeed, Delivery, Schedule
 from controller.health.alarms import AlarmKind
-from controller.health.fleet_view import STATES, counts, fleet
+from controller.health.fleet_view import STATES, fleet_counts
 
 if TYPE_CHECKING:
     from controller.service import RadioService
@@ -41,6 +47,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(FleetCollector(service))
+        self.registry.register(GcCollector(gc_pauses.install()))
         service.speech.on_render = self.render_seconds.observe
         service.changes.subscribe(DeliveryChanged, self._on_delivery)
 
@@ -53,6 +60,30 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class GcCollector(Collector):
+    def __init__(self, pauses: gc_pauses.GcPauses) -> None:
+        self.pauses = pauses
+
+    def collect(self) -> Iterator[Metric]:
+        pauses = HistogramMetricFamily(
+            "radio_gc_pause_seconds",
+            "Garbage collections by generation and how long each held the interpreter "
+            "(every thread waits meanwhile)",
+            labels=["generation"],
+        )
+        for g in gc_pauses.GENERATIONS:
+            pauses.add_metric([str(g)], self.pauses.cumulative(g), self.pauses.total_s[g])
+        yield pauses
+        longest = GaugeMetricFamily(
+            "radio_gc_pause_longest_seconds",
+            "The longest garbage collection since the process started, by generation",
+            labels=["generation"],
+        )
+        for g in gc_pauses.GENERATIONS:
+            longest.add_metric([str(g)], self.pauses.longest_s[g])
+        yield longest
+
+
 class FleetCollector(Collector):
     def __init__(self, service: RadioService) -> None:
         self.service = service
@@ -63,7 +94,7 @@ class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self.service
         with s.db.session() as session:
-            rows = fleet(session, s.health.presence)
+            c = fleet_counts(session, s.health.presence)
             alarms = session.exec(
                 select(Alarm.kind, Alarm.state, func.count())
                 .where(col(Alarm.cleared_at).is_(None))
@@ -76,7 +107,6 @@ class FleetCollector(Collector):
                 select(Delivery.state, func.count()).group_by(col(Delivery.state))
             ).all()
         nodes = GaugeMetricFamily("radio_nodes", "Registered nodes by state", labels=["state"])
-        c = counts(rows)
         for state in STATES:
             nodes.add_metric([state], c[state])
         yield nodes

@@ -162,19 +162,7 @@ def find(
         where.append(col(Node.id).not_in(open_alarm))
     elif query.alarm is not None:
         where.append(col(Node.id).in_(open_alarm.where(Alarm.kind == query.alarm)))
-    # The counts per state and of the alarmed nodes in one statement: each statement is a
-    # round trip, and a worker thread waits for the interpreter after each while the event
-    # loop is busy with a province's reports.
-    alarmed = func.sum(case((col(Node.id).in_(open_alarm), 1), else_=0))
-    per_state: dict[str, tuple[int, int]] = {
-        s: (int(n), int(a or 0))
-        for s, n, a in session.exec(
-            select(state, func.count(), alarmed).where(*where).group_by(state)
-        ).all()
-    }
-    counts = {s: per_state.get(s, (0, 0))[0] for s in STATES}
-    counts["nodes"] = sum(counts[s] for s in STATES)
-    counts["alarmed"] = sum(a for _, a in per_state.values())
+    counts = _count(session, state, where)
     if query.state is not None:
         where.append(state == query.state)
     total = counts.get(query.state, 0) if query.state is not None else counts["nodes"]
@@ -212,6 +200,29 @@ def find(
             kinds.setdefault(node_id, []).append(kind)
     page = [NodeHealthRow(n, presence.state_of(n), sorted(kinds.get(n.id, []))) for n in rows]
     return NodePage(page, total, counts, more, earlier)
+
+
+def _count(session: Session, state: Any, where: list[Any]) -> dict[str, int]:
+    """The nodes per state, all of them (`nodes`) and those alarmed, in one statement: each
+    statement is a round trip, and a worker thread waits for the interpreter after each while
+    the event loop is busy with a province's reports."""
+    open_alarm = select(Alarm.node_id).where(col(Alarm.cleared_at).is_(None))
+    alarmed = func.sum(case((col(Node.id).in_(open_alarm), 1), else_=0))
+    per_state: dict[str, tuple[int, int]] = {
+        s: (int(n), int(a or 0))
+        for s, n, a in session.exec(
+            select(state, func.count(), alarmed).where(*where).group_by(state)
+        ).all()
+    }
+    counts = {s: per_state.get(s, (0, 0))[0] for s in STATES}
+    counts["nodes"] = sum(counts[s] for s in STATES)
+    counts["alarmed"] = sum(a for _, a in per_state.values())
+    return counts
+
+
+def fleet_counts(session: Session, presence: Presence) -> dict[str, int]:
+    """The nodes not retired per state, all of them and those alarmed, counted in SQL."""
+    return _count(session, _state(set(presence.flapping)), [Node.retired == False])  # noqa: E712
 
 
 def _any(session: Session, where: list[Any], side: Any) -> bool:

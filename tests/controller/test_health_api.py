@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from typing import Any
 
@@ -265,6 +266,14 @@ async def test_fleet_views_alarms_webhook_and_metrics(make_settings):
             assert m["radio_mqtt_messages_received_total"] >= 3
             assert m["radio_mqtt_connected"] == 1
             assert m["radio_nodes_alarmed"] == 1
+            # Every garbage collection is timed: a full one more shows, in its bucket.
+            full = 'radio_gc_pause_seconds_count{generation="2"}'
+            gc.collect()
+            r = await ctl.http.get(url, headers={"Authorization": f"Bearer {tech}"})
+            after = prometheus(r.text)
+            assert after[full] >= m[full] + 1
+            assert after['radio_gc_pause_seconds_bucket{generation="2",le="+Inf"}'] == after[full]
+            assert 0 < after['radio_gc_pause_longest_seconds{generation="2"}'] < 60
             # b1's alarm, which nobody acknowledged, is notified again (alarm_repeat_s = 2).
             await wait_for(lambda: hook.events("reminder", "firmware_outdated"), 10, "a reminder")
             assert {e["alarm"]["node_id"] for e in hook.events("reminder")} == {"b1"}
