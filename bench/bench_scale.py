@@ -101,10 +101,13 @@ class Slow:
 
 
 SLOW: list[Slow] = []
+# Answers per kind of node-list page: enough for a p99 that is not simply the slowest one.
+LIST_ANSWERS = 200
 
 
 def latency(s: System, path: str, n: int = 30, **params: Any) -> tuple[float, float]:
-    """p50 and p99 (the worst of n) of a GET, in ms. Each answer over 50 ms is kept in SLOW
+    """p50 and p99 of n answers to a GET, in ms (of fewer than 100, the p99 is the slowest;
+    of 200, the second slowest). Each answer over 50 ms is kept in SLOW
     with what the machine did meanwhile: whether it waited for the controller's own work or
     for cores shared with the emulators, the broker and the database."""
     times = []
@@ -253,15 +256,15 @@ def run(n: int, database_url: str | None) -> None:
         # The node list a page at a time: the first page, a state filter, a search, the last
         # page by a count of rows (a typed page number) and by ids, as the console's table asks.
         lists = {
-            "first page": latency(s, "/nodes", 50),
-            "state=offline": latency(s, "/nodes", 50, state="offline"),
-            "q=0042 (search)": latency(s, "/nodes", 50, q="0042"),
-            "last page (offset)": latency(s, "/nodes", 50, offset=max(0, n - 100)),
-            "last page (after)": latency(s, "/nodes", 50, after=deep_id(s, n - 100)),
+            "first page": latency(s, "/nodes", LIST_ANSWERS),
+            "state=offline": latency(s, "/nodes", LIST_ANSWERS, state="offline"),
+            "q=0042 (search)": latency(s, "/nodes", LIST_ANSWERS, q="0042"),
+            "last page (offset)": latency(s, "/nodes", LIST_ANSWERS, offset=max(0, n - 100)),
+            "last page (after)": latency(s, "/nodes", LIST_ANSWERS, after=deep_id(s, n - 100)),
             # The console's table: its last page, and back from it.
-            "last page (last)": latency(s, "/nodes", 50, last="true"),
+            "last page (last)": latency(s, "/nodes", LIST_ANSWERS, last="true"),
             "the page before the last (before)": latency(
-                s, "/nodes", 50, before=deep_id(s, n - 99)
+                s, "/nodes", LIST_ANSWERS, before=deep_id(s, n - 99)
             ),
         }
         gc_meanwhile = gc_summary(gc_before, gc_pauses(s))
@@ -302,7 +305,8 @@ def run(n: int, database_url: str | None) -> None:
     )
     for what, (p50, p99) in lists.items():
         print(
-            f"| GET /nodes of {n:,}, a page of 100: {what}, p50 / p99 | {p50:.1f} / {p99:.1f} ms "
+            f"| GET /nodes of {n:,}, a page of 100: {what}, p50 / p99 of {LIST_ANSWERS} "
+            f"| {p50:.1f} / {p99:.1f} ms "
             f"| GET /health {health[0]:.1f} / {health[1]:.1f} ms | p99 ≤ 50 ms "
             f"| {'met' if p99 <= 50 else 'not met'} |"
         )

@@ -243,7 +243,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     item_id: str = Field(max_length=100)
     schedule_id: int = Field(foreign_key="schedule.id")
-    node_id: str = Field(foreign_key="node.id", index=True, max_length=64)
+    node_id: str = Field(foreign_key="node.id", max_length=64)  # ix_delivery_node_start
     planned_start: datetime = Field(index=True)  # the dead-air check reads recent items
     planned_duration_ms: int = 0
     state: str = Field(default=DeliveryState.planned, max_length=16)

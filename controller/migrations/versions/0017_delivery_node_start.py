@@ -1,4 +1,5 @@
-"""deliveries: an index on (node, planned start), for each node's newest item in the dead-air check
+"""deliveries: an index on (node, planned start) in place of the one on the node alone, for each
+node's items of the day in the dead-air check
 
 Revision ID: 0017
 Revises: 0016
@@ -16,7 +17,10 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_delivery_node_start", "delivery", ["node_id", "planned_start"])
+    # What it served (a node's deliveries, a node's removal) the new index serves as well.
+    op.drop_index("ix_delivery_node_id", table_name="delivery")
 
 
 def downgrade() -> None:
+    op.create_index("ix_delivery_node_id", "delivery", ["node_id"])
     op.drop_index("ix_delivery_node_start", table_name="delivery")
