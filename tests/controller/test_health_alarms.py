@@ -348,8 +348,10 @@ def delivery(now: datetime, item: str, ago_s: int, ms: int, state: DeliveryState
     )
 
 
-def test_dead_air_media_failures_and_firmware(db, world):
+@pytest.mark.parametrize("whole_fleet_from", [2_000, 0], ids=["some rows", "every row"])
+def test_dead_air_media_failures_and_firmware(db, world, whole_fleet_from):
     rules: AlarmRules = world["rules"]
+    rules.whole_fleet_from = whole_fleet_from  # the nodes read by id, or the fleet at once
     now = online_with_a_schedule(db, world)
     with db.session() as s:
         s.add(delivery(now, "a", 50, 10_000, DeliveryState.downloaded))
@@ -423,8 +425,10 @@ def test_dead_air_is_not_raised_for_an_item_missed_before_one_played(db, world):
     assert open_kinds(db) == {"dead_air"}
 
 
-def test_a_retired_nodes_alarms_are_cleared_and_it_is_judged_no_more(db, world):
+@pytest.mark.parametrize("whole_fleet_from", [2_000, 0], ids=["some rows", "every row"])
+def test_a_retired_nodes_alarms_are_cleared_and_it_is_judged_no_more(db, world, whole_fleet_from):
     rules: AlarmRules = world["rules"]
+    rules.whole_fleet_from = whole_fleet_from
     now = online_with_a_schedule(db, world)
     with db.session() as s:
         s.add(delivery(now, "a", 50, 10_000, DeliveryState.missed))
