@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/bench_scale.py [N] [--sqlite] [--per-process=K] [--t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -42,6 +43,8 @@ from bench_alert import (
     stats,
     summarise,
 )
+
+from firmware_sim.processes import STATUS_EVERY_S
 
 
 def process_groups(s: System) -> dict[str, list[int]]:
@@ -159,6 +162,30 @@ def gc_summary(before: dict[str, float], after: dict[str, float]) -> str:
     return "; ".join(parts)
 
 
+def fleet_gc(s: System) -> list[dict[str, dict[str, float]]]:
+    """Each emulator process's garbage collections so far (its status file, every 2 s)."""
+    return [
+        json.loads((s.data / f"fleet{k}.status.json").read_text()).get("gc", {})
+        for k in range(len(s.fleets))
+    ]
+
+
+def fleet_gc_summary(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    parts = []
+    for k, (a, b) in enumerate(zip(before, after, strict=True)):
+        if "2" not in a or "2" not in b:
+            parts.append(f"process {k}: not reported")
+            continue
+        n = b["2"]["count"] - a["2"]["count"]
+        ms = (b["2"]["total_s"] - a["2"]["total_s"]) * 1000
+        longest = b["2"]["longest_s"] * 1000
+        parts.append(
+            f"process {k}: {n:.0f} of the oldest generation ({ms:.0f} ms in all; "
+            f"the longest since it started {longest:.0f} ms)"
+        )
+    return "; ".join(parts)
+
+
 def thread_names(pid: int) -> dict[int, str]:
     """OS thread id → Python thread name, through py-spy when it is installed."""
     spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "")
@@ -269,12 +296,15 @@ def run(n: int, database_url: str | None) -> None:
         }
         gc_meanwhile = gc_summary(gc_before, gc_pauses(s))
         names = thread_names(s.ctl.pid if s.ctl else 0)  # for the slow answers' threads
+        fleet_gc_before = fleet_gc(s)
         res = issue_and_watch(
             s, {"areas": ["xa"], "template": "flood", "repeat": 1}, n, 60 + n / 50
         )
         summary = summarise(res)
         view = latency(s, f"/alerts/{res['id']}", 20, silent_after_s=3600)
         s.http.post(f"/alerts/{res['id']}/cancel")
+        time.sleep(STATUS_EVERY_S)  # the emulators' status files written once more since
+        fleet_gc_during = fleet_gc_summary(fleet_gc_before, fleet_gc(s))
     except Exception:
         log(s.tail())
         raise
@@ -325,6 +355,9 @@ def run(n: int, database_url: str | None) -> None:
         f"| — | all within 2 s | {'met' if summary['started'] == n and st[2] <= 2 else 'not met'} |"
     )
     print(f"\nThe controller's garbage collections while the node list was asked: {gc_meanwhile}")
+    print(
+        f"The emulators' garbage collections from the alert to the view's answers: {fleet_gc_during}"
+    )
     if SLOW:
         print("\nAnswers over 50 ms; meanwhile, per group of processes, ms on a CPU / ms waiting")
         print("for one; then the controller's busiest threads (ms on a CPU / waiting):")

@@ -18,11 +18,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlmodel import col, func, select
 
-from controller.core import gc_pauses
 from controller.core.events import DeliveryChanged
 from controller.core.models import Alarm, BulletinFeed, Delivery, Schedule
 from controller.health.alarms import AlarmKind
 from controller.health.fleet_view import STATES, fleet_counts
+from protocol import gc_pauses
 
 if TYPE_CHECKING:
     from controller.service import RadioService

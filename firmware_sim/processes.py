@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_sim.fleet import Fleet
+from protocol import gc_pauses
 
 STATUS_EVERY_S = 2.0
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -55,6 +56,7 @@ def proc_usage(pid: int) -> tuple[float, float]:
 
 async def write_status(fleet: Fleet, path: Path) -> None:
     """Every few seconds, the shard's summary for the parent (atomically replaced)."""
+    pauses = gc_pauses.install()
     while True:
         s = fleet.summary()
         rss, cpu = proc_usage(os.getpid())
@@ -70,6 +72,7 @@ async def write_status(fleet: Fleet, path: Path) -> None:
             "last_report_at": s.last_report_at,
             "rss_mb": rss,
             "cpu_s": cpu,
+            "gc": pauses.summary(),  # the garbage collector's pauses: every node waits
             "ts": time.time(),
         }
         tmp = path.with_suffix(".tmp")

@@ -1,9 +1,9 @@
 """How long the garbage collector holds the interpreter. Every thread waits while it runs (the
-event loop and the API's answers included), and a collection of the oldest generation walks
-every container object the controller keeps: at a province's size, tens of milliseconds.
+event loop included), and a collection of the oldest generation walks every container object
+the process keeps: in a controller or an emulator of thousands of nodes, that can be long.
 
-One record per process (the collector is the process's); `/metrics` shows it as the
-histogram `radio_gc_pause_seconds` by generation."""
+One record per process (the collector is the process's): the controller's `/metrics` shows it
+as the histogram `radio_gc_pause_seconds` by generation, the emulator's status file as `gc`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,17 @@ class GcPauses:
             seen += n
             out.append((bound, seen))
         return out
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per generation: collections, seconds in all, the longest."""
+        return {
+            str(g): {
+                "count": sum(self.counts[g]),
+                "total_s": self.total_s[g],
+                "longest_s": self.longest_s[g],
+            }
+            for g in GENERATIONS
+        }
 
 
 PAUSES = GcPauses()
