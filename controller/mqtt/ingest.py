@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, col, select
 
@@ -189,6 +189,17 @@ EventWriter = Callable[[Session, list[tuple[str, str, str, int, str]]], Sequence
 EventHearer = Callable[[str, str, str, int, str], Event | None]
 
 
+def registry_stamp(session: Session) -> tuple[Any, ...]:
+    """What changes when a node is registered, removed, retired or brought back: the count and
+    the newest registration, counted in SQL, and the retired nodes' ids (few). Reading every
+    node's row every few seconds held the interpreter some 20–40 ms at 10,000 nodes."""
+    count, newest = session.exec(select(func.count(), func.max(Node.created_at))).one()
+    retired = session.exec(
+        select(Node.id).where(Node.retired == True).order_by(col(Node.id))  # noqa: E712
+    ).all()
+    return (count, newest, tuple(retired))
+
+
 class ReportIngest:
     def __init__(
         self,
@@ -270,7 +281,7 @@ class ReportIngest:
 
     async def watch_registry(self, on_change: Callable[[], Any], interval_s: float = 5.0) -> None:
         """Re-read the registry when it changes (or an unknown node speaks)."""
-        last: tuple[int, Any] | None = None
+        last: tuple[Any, ...] | None = None
         while True:
             try:
                 await asyncio.wait_for(self.registry_check.wait(), timeout=interval_s)
@@ -303,10 +314,9 @@ class ReportIngest:
                 log.exception("registry check failed")
             await asyncio.sleep(0.5)
 
-    def _registry_stamp(self) -> tuple[int, Any]:
+    def _registry_stamp(self) -> tuple[Any, ...]:
         with self.db.session() as session:
-            rows = session.exec(select(Node.id, Node.retired)).all()
-        return (len(rows), hash(tuple(sorted(rows))))
+            return registry_stamp(session)
 
     async def run(self) -> None:
         while True:

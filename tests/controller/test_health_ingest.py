@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
@@ -15,6 +16,7 @@ from sqlmodel import func, select
 
 from controller.core.models import Node, NodeEventRecord, TelemetrySample
 from controller.core.time import utc_datetime
+from controller.mqtt.ingest import registry_stamp
 from protocol.messages import Telemetry
 from tests.conftest import running_controller, wait_for
 from tests.controller.health_support import prometheus
@@ -196,3 +198,56 @@ async def test_a_report_the_database_refuses_is_dropped_alone(make_settings, mos
             await client.publish(topics.events("n1"), event(2, "card lost"), qos=1)
             await wait_for(lambda: stored_events() == (1 if refuses else 2), 15, "the next event")
         assert stats["dropped:unstorable"] == (1 if refuses else 0)
+
+
+def test_the_registry_stamp_changes_with_every_registration_retirement_and_removal(
+    commune_database,
+):
+    """What tells ingestion to read the nodes again, without reading every node's row."""
+    db = commune_database
+    t0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+
+    def stamp():
+        with db.session() as s:
+            return registry_stamp(s)
+
+    def change(do):
+        with db.session() as s:
+            do(s)
+            s.commit()
+
+    seen = [stamp()]
+
+    def add(node_id: str, minutes: int):
+        change(
+            lambda s: s.add(
+                Node(
+                    id=node_id,
+                    name=node_id,
+                    area_id="xa",
+                    created_at=t0 + timedelta(minutes=minutes),
+                )
+            )
+        )
+
+    def retire(node_id: str, retired: bool):
+        def do(s):
+            s.get(Node, node_id).retired = retired
+
+        change(do)
+
+    add("a", 0)
+    add("b", 1)
+    seen.append(stamp())
+    retire("a", True)
+    seen.append(stamp())
+    retire("a", False)  # back: as before it was retired
+    assert stamp() == seen[-2]
+    retire("b", True)  # another one retired: not the same as `a` retired
+    seen.append(stamp())
+    change(lambda s: s.delete(s.get(Node, "a")))
+    seen.append(stamp())
+    add("c", 2)
+    seen.append(stamp())
+    assert len(set(seen)) == len(seen), seen
+    assert stamp() == seen[-1]  # nothing changed: the same stamp
