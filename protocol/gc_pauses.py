@@ -36,18 +36,12 @@ class GcPauses:
             return  # installed during a collection
         took = time.perf_counter() - self._started
         self._started = None
-        self.record(info.get("generation", 2), took)
-
-    def record(self, generation: int, took: float) -> None:
+        generation = info.get("generation", 2)
         if generation not in self.counts:
             return
         self.counts[generation][bisect_left(BUCKETS, took)] += 1
         self.total_s[generation] += took
         self.longest_s[generation] = max(self.longest_s[generation], took)
-
-    def over(self, generation: int, bound: float) -> int:
-        """Collections of this generation that took longer than `bound`, one of BUCKETS."""
-        return sum(self.counts[generation][BUCKETS.index(bound) + 1 :])
 
     def cumulative(self, generation: int) -> list[tuple[str, int]]:
         """Prometheus histogram buckets: (upper bound, collections at most that long)."""

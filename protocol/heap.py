@@ -27,22 +27,12 @@ import logging
 import os
 import time
 
-from protocol import gc_pauses
-
 log = logging.getLogger(__name__)
 
 # After start-up (nodes connected, timelines and templates fetched), then now and then, so
 # that what a long run builds later (new nodes, caches) leaves the collector's sight too.
 FREEZE_AFTER_S = (15.0, 60.0)
 FREEZE_EVERY_S = 600.0
-# Sooner when a full collection took longer than this: it walked much that was built since
-# the last freeze (10,000 nodes connecting and fetching their templates outlast the start-up's
-# freezes: in two fleet processes of 5,000, full collections of up to 1.1 s, 4.3 s of them
-# between an alert and its view's answers). At most once per FREEZE_AGAIN_AFTER_S: each
-# freeze begins with a full collection of its own.
-SLOW_FULL_COLLECTION_S = 0.1
-FREEZE_AGAIN_AFTER_S = 120.0
-CHECK_EVERY_S = 5.0
 # Freed pages go back to the system this often (a trim of a 300 MB heap takes milliseconds).
 TRIM_EVERY_S = 60.0
 ARENAS = 2
@@ -88,40 +78,17 @@ def freeze_long_lived() -> float:
     return took
 
 
-class FreezeWatch:
-    """When to freeze again: FREEZE_EVERY_S after the last freeze, or sooner once a full
-    collection has been slow (not within FREEZE_AGAIN_AFTER_S of the last)."""
-
-    def __init__(self, pauses: gc_pauses.GcPauses, now: float) -> None:
-        self.pauses = pauses
-        self.frozen(now)
-
-    def frozen(self, now: float) -> None:
-        self.last = now
-        self.slow_seen = self.pauses.over(2, SLOW_FULL_COLLECTION_S)
-
-    def due(self, now: float) -> bool:
-        since = now - self.last
-        slow = self.pauses.over(2, SLOW_FULL_COLLECTION_S) > self.slow_seen
-        return since >= FREEZE_EVERY_S or (slow and since >= FREEZE_AGAIN_AFTER_S)
-
-
 async def keep_heap_frozen() -> None:
-    """Run beside a service for as long as it runs: freeze after start-up, every
-    FREEZE_EVERY_S and after slow full collections; give free memory back every
-    TRIM_EVERY_S."""
-    pauses = gc_pauses.install()
+    """Run beside a service for as long as it runs: freeze after start-up and every
+    FREEZE_EVERY_S, give free memory back every TRIM_EVERY_S."""
     for delay in FREEZE_AFTER_S:
         await asyncio.sleep(delay)
         freeze_long_lived()
-    watch = FreezeWatch(pauses, time.monotonic())
-    since_trim = 0.0
+    since_freeze = 0.0
     while True:
-        await asyncio.sleep(CHECK_EVERY_S)
-        if watch.due(time.monotonic()):
+        await asyncio.sleep(TRIM_EVERY_S)
+        since_freeze += TRIM_EVERY_S
+        if since_freeze >= FREEZE_EVERY_S:
             freeze_long_lived()
-            watch.frozen(time.monotonic())
-        since_trim += CHECK_EVERY_S
-        if since_trim >= TRIM_EVERY_S:
-            since_trim = 0.0
-            await asyncio.to_thread(give_back_free_memory)
+            since_freeze = 0.0
+        await asyncio.to_thread(give_back_free_memory)

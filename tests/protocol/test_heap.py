@@ -5,16 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from protocol import gc_pauses
-from protocol.heap import (
-    FREEZE_AGAIN_AFTER_S,
-    FREEZE_EVERY_S,
-    SLOW_FULL_COLLECTION_S,
-    FreezeWatch,
-    freeze_long_lived,
-    give_back_free_memory,
-    limit_arenas,
-)
+from protocol.heap import freeze_long_lived, give_back_free_memory, limit_arenas
 
 
 class Cycle:
@@ -54,18 +45,3 @@ def test_freed_memory_goes_back_to_the_system() -> None:
     blocks = [bytearray(64 * 1024) for _ in range(640)]
     del blocks
     assert give_back_free_memory() is True
-
-
-def test_a_slow_full_collection_brings_the_next_freeze_forward() -> None:
-    pauses = gc_pauses.GcPauses()
-    watch = FreezeWatch(pauses, now=0.0)
-    assert not watch.due(FREEZE_AGAIN_AFTER_S + 1)  # nothing slow: wait for the period
-    pauses.record(2, SLOW_FULL_COLLECTION_S / 2)  # a full collection, quick enough
-    pauses.record(1, 5.0)  # a slow younger one says nothing of the frozen heap
-    assert not watch.due(FREEZE_AGAIN_AFTER_S + 1)
-    pauses.record(2, SLOW_FULL_COLLECTION_S * 3)
-    assert not watch.due(FREEZE_AGAIN_AFTER_S - 1)  # not again so soon after the last
-    assert watch.due(FREEZE_AGAIN_AFTER_S + 1)
-    watch.frozen(FREEZE_AGAIN_AFTER_S + 1)  # the slow one is accounted for
-    assert not watch.due(2 * FREEZE_AGAIN_AFTER_S + 2)
-    assert watch.due(FREEZE_AGAIN_AFTER_S + 1 + FREEZE_EVERY_S)  # the period still holds
