@@ -51,6 +51,8 @@ def outdated(running: str, latest: str) -> bool:
     return a < b if a and b else True
 
 
+# Statuses of a node that is not away: the offline alarm is judged for every other.
+_NOT_AWAY = ("online", "unknown")
 # Above this many nodes to judge, a pass reads the whole fleet's rows in one statement.
 WHOLE_FLEET_FROM = 2_000
 
@@ -157,34 +159,31 @@ class AlarmRules:
         neither online nor unknown (offline for long enough raises the offline alarm)."""
         # Columns, not objects: a pass runs every few seconds in a burst.
         query = select(*NODE_FACTS)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
-        away = (col(Node.status).not_in(("online", "unknown")), Node.retired == False)  # noqa: E712
+        rows: list[Any]
         if len(wanted) > self.whole_fleet_from:
             # A release behind on every node, every heartbeat new: one read of the fleet is
             # cheaper than a statement per 500 of its nodes.
-            rows: list[Any] = [
+            rows = [
                 row
                 for row in session.exec(query).all()
-                if row.id in wanted or (row.status not in ("online", "unknown") and not row.retired)
+                if row.id in wanted or (row.status not in _NOT_AWAY and not row.retired)
             ]
-            return [NodeRow(*row) for row in rows]
-        rows = list(session.exec(query.where(*away)).all())
-        seen = {row.id for row in rows}
-        for chunk in in_chunks(sorted(wanted - seen)):
-            rows += session.exec(query.where(col(Node.id).in_(chunk))).all()
+        else:
+            away = (col(Node.status).not_in(_NOT_AWAY), Node.retired == False)  # noqa: E712
+            rows = list(session.exec(query.where(*away)).all())
+            seen = {row.id for row in rows}
+            for chunk in in_chunks(sorted(wanted - seen)):
+                rows += session.exec(query.where(col(Node.id).in_(chunk))).all()
         return [NodeRow(*row) for row in rows]
 
     def _heartbeats_to_judge(self, now: datetime) -> dict[str, Latest]:
         """Per node, its newest heartbeat where it is fresh and was not judged yet to raise
         nothing. What a heartbeat says depends on it alone (and on the uplink samples kept
         with it, which change only with the newest heartbeat)."""
-        newest = self.telemetry.newest()
-        if len(self._all_clear) > len(newest):  # nodes the telemetry no longer keeps
-            keep = dict(newest)
-            for node_id in [k for k in self._all_clear if k not in keep]:
-                del self._all_clear[node_id]
+        # `_all_clear` holds only nodes found here, so it is bounded by the telemetry's newest.
         return {
             node_id: latest
-            for node_id, latest in newest
+            for node_id, latest in self.telemetry.newest()
             if now - latest.received <= self._fresh_for
             and (self._all_clear.get(node_id) is not latest or node_id in self._alarmed)
         }
