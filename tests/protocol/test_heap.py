@@ -5,7 +5,13 @@ from __future__ import annotations
 import gc
 import weakref
 
-from protocol.heap import freeze_long_lived, give_back_free_memory, limit_arenas
+from protocol.heap import (
+    YOUNG_THRESHOLD,
+    collect_less_often,
+    freeze_long_lived,
+    give_back_free_memory,
+    limit_arenas,
+)
 
 
 class Cycle:
@@ -26,6 +32,24 @@ def test_freeze_collects_garbage_first_then_freezes_what_lives() -> None:
     finally:
         gc.unfreeze()
     assert any(o is keep[0] for o in gc.get_objects())
+
+
+def test_young_collections_come_less_often_and_still_free_garbage_cycles() -> None:
+    before = gc.get_threshold()
+    gc.collect()
+    try:
+        collect_less_often()
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, before[1], before[2])
+        garbage = Cycle()
+        gone = weakref.ref(garbage)
+        del garbage
+        # A Cycle is one or two tracked objects (its instance, perhaps its __dict__).
+        made = [Cycle() for _ in range(YOUNG_THRESHOLD // 4)]
+        assert gone() is not None  # not yet: fewer new objects than the threshold
+        made += [Cycle() for _ in range(YOUNG_THRESHOLD)]
+        assert gone() is None  # the collector ran by itself and freed the cycle nobody held
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_arenas_are_capped_unless_the_operator_chose(monkeypatch) -> None:
