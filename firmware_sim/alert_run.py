@@ -46,7 +46,9 @@ class AlertRun:
         self.stream = stream
         self.owner = f"alert:{body.alert_id}"
         self.turn = asyncio.Event()  # set when this run is first in the speaker queue
-        self.stopping = asyncio.Event()
+        # Futures of the waits in progress, resolved when the run ends: a plain future costs
+        # less than a task waiting on an event, and thousands of emulated nodes wait at once.
+        self._stop_waiters: list[asyncio.Future[object]] = []
         self.outcome: str | None = None
         self.started_ms: int | None = None
         self.playings = 0
@@ -88,7 +90,10 @@ class AlertRun:
             outcome,
             detail,
         )
-        self.stopping.set()
+        for waiter in self._stop_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._stop_waiters.clear()
         self.desk.settle(self)
 
     def stop(self, reason: str) -> None:
@@ -176,29 +181,45 @@ class AlertRun:
         """Sound (or a pause) until `until_ms`, watching the download: "done" or why not."""
         stream = self.stream
         while True:
-            waits: dict[str, Awaitable[object]] = {"done": self.desk.clock.sleep_until(until_ms)}
+            waits: dict[str, Awaitable[object]] = {}
             if stream is not None and not stream.ended.is_set():
                 waits["media"] = stream.ended.wait()
-            why = await self._until(waits)
+            why = await self._until(waits, done_at=until_ms)
             if why != "media" or (stream is not None and stream.error):
                 return why
             # Verified while playing: keep sounding to the end of this playing.
 
-    async def _until(self, waits: dict[str, Awaitable[object]]) -> str:
-        """The first of `waits` to finish, or "stopped", or "expired"; stop wins ties."""
-        tasks = {asyncio.ensure_future(w): name for name, w in waits.items()}
-        tasks[asyncio.ensure_future(self.stopping.wait())] = "stopped"
-        tasks[asyncio.ensure_future(self.desk.clock.sleep_until(self.body.expires))] = "expired"
+    async def _until(self, waits: dict[str, Awaitable[object]], done_at: int | None = None) -> str:
+        """The first of `waits` to finish, or "done" at `done_at` (the clock's ms), or "stopped",
+        or "expired"; a tie goes to "stopped", then "done", then `waits`, then "expired"."""
+        expires = self.body.expires
+        clock = self.desk.clock
+        tasks: dict[asyncio.Future[object], str] = {
+            asyncio.ensure_future(w): name for name, w in waits.items()
+        }
+        # One sleep for both times, to the earlier: they are read on the same clock.
+        if done_at is not None and done_at <= expires:
+            tasks[asyncio.ensure_future(clock.sleep_until(done_at))] = "done"
+        else:
+            tasks[asyncio.ensure_future(clock.sleep_until(expires))] = "expired"
+        stop: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        if self.outcome is not None:
+            stop.set_result(None)
+        else:
+            self._stop_waiters.append(stop)
+        tasks[stop] = "stopped"
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            with contextlib.suppress(ValueError):
+                self._stop_waiters.remove(stop)
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         raise_if_cancelling()  # the suppress above must not swallow our own cancellation
         names = {tasks[t] for t in done}
-        for name in ("stopped", *waits, "expired"):
+        for name in ("stopped", "done", *waits, "expired"):
             if name in names:
                 return name
         return "stopped"
