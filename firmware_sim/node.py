@@ -42,7 +42,7 @@ from firmware_sim.timeline import Timeline
 from firmware_sim.trust import Gate, KeyAnnouncements, Rejections
 from firmware_sim.trust_store import TrustStore
 from protocol import Clock, NodeStatus, TimelineBody, Topics
-from protocol.aio import cancel_and_wait, raise_if_cancelling
+from protocol.aio import LoopClient, cancel_and_wait, raise_if_cancelling
 from protocol.messages import AlertBody
 
 log = logging.getLogger(__name__)
@@ -324,7 +324,7 @@ class Node:
     async def _session(self) -> None:
         broker = self.config.broker()
         state_topic = self.topics.node_state(self.node_id)
-        client = aiomqtt.Client(
+        client = LoopClient(
             broker.host,
             broker.port,
             username=broker.username,

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import aiomqtt
+
 log = logging.getLogger(__name__)
 
 
@@ -77,3 +79,31 @@ def quiet_closed_socket_races(loop: asyncio.AbstractEventLoop | None = None) -> 
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(handler)
+
+
+class LoopClient(aiomqtt.Client):
+    """aiomqtt's client, but it watches its socket for writing at once when asked on the loop.
+
+    paho asks for the watch before each packet it sends (every acknowledgement among them), and
+    aiomqtt always goes through `call_soon_threadsafe`, because paho's connect runs in a worker
+    thread: a wake-up through the loop's self-pipe (a system call) and a turn of the loop for
+    each packet. Asked from the loop itself, the watch is set there and then."""
+
+    def _on_socket_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        try:
+            here = asyncio.get_running_loop() is getattr(self, "_loop", None)
+        except RuntimeError:
+            here = False
+        # aiomqtt's own way, from paho's connecting thread, or if a release renames what this
+        # relies on (tests/protocol/test_loop_client.py would then fail).
+        if not here or not isinstance(getattr(self, "_disconnected", None), asyncio.Future):
+            super()._on_socket_register_write(client, userdata, sock)
+            return
+        self._loop.add_writer(sock.fileno(), self._write_ready, client)
+
+    def _write_ready(self, client: Any) -> None:
+        try:
+            client.loop_write()
+        except Exception as exc:  # a broken connection: aiomqtt's own handling, as its callback
+            if not self._disconnected.done():
+                self._disconnected.set_exception(exc)

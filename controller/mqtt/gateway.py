@@ -18,7 +18,7 @@ import aiomqtt
 
 from controller.mqtt.broker_access import client_id_for
 from protocol import ControllerState, Topics
-from protocol.aio import raise_if_cancelling
+from protocol.aio import LoopClient, raise_if_cancelling
 from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Gateway:
         tls: ssl.SSLContext | None = None
         if self.address.tls:
             tls = ssl.create_default_context(cafile=self.address.ca_file)
-        client = aiomqtt.Client(
+        client = LoopClient(
             self.address.host,
             self.address.port,
             username=self.address.username,
