@@ -197,11 +197,10 @@ class AlertRun:
         tasks: dict[asyncio.Future[object], str] = {
             asyncio.ensure_future(w): name for name, w in waits.items()
         }
-        # One sleep for both times, to the earlier: they are read on the same clock.
-        if done_at is not None and done_at <= expires:
-            tasks[asyncio.ensure_future(clock.sleep_until(done_at))] = "done"
-        else:
-            tasks[asyncio.ensure_future(clock.sleep_until(expires))] = "expired"
+        # One sleep for both times, to the earlier (they are read on the same clock); on waking,
+        # each that has come counts, as two sleeps would.
+        wake = expires if done_at is None else min(done_at, expires)
+        tasks[asyncio.ensure_future(clock.sleep_until(wake))] = "time"
         stop: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         if self.outcome is not None:
             stop.set_result(None)
@@ -219,6 +218,12 @@ class AlertRun:
                     await task
         raise_if_cancelling()  # the suppress above must not swallow our own cancellation
         names = {tasks[t] for t in done}
+        if "time" in names:
+            now = max(clock.now_ms(), wake)  # its time came, though the clock be set back since
+            if done_at is not None and now >= done_at:
+                names.add("done")
+            if now >= expires:
+                names.add("expired")
         for name in ("stopped", "done", *waits, "expired"):
             if name in names:
                 return name
