@@ -99,7 +99,12 @@ class LoopClient(aiomqtt.Client):
         if not here or not isinstance(getattr(self, "_disconnected", None), asyncio.Future):
             super()._on_socket_register_write(client, userdata, sock)
             return
-        self._loop.add_writer(sock.fileno(), self._write_ready, client)
+        try:
+            self._loop.add_writer(sock.fileno(), self._write_ready, client)
+        except (OSError, ValueError):
+            # The loop still watches a closed socket whose number this one now has: aiomqtt's
+            # way again, whose failure the loop's handler (quiet_closed_socket_races) mends.
+            super()._on_socket_register_write(client, userdata, sock)
 
     def _write_ready(self, client: Any) -> None:
         try:

@@ -58,3 +58,24 @@ async def test_packets_go_out_without_waking_the_loop_through_its_self_pipe(
     got, calls = await exchange(monkeypatch, aiomqtt.Client, port, 50)
     assert got == [str(i) for i in range(50)]
     assert calls >= 50
+
+
+async def test_a_watch_the_loop_refuses_is_asked_again_the_way_aiomqtt_asks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The loop cannot watch a descriptor that names nothing (as when it still holds a closed
+    # socket's registration): the client asks again through call_soon_threadsafe, whose
+    # failure the loop's error handler deals with (tests/protocol/test_loop_errors.py).
+    from tests.protocol.test_loop_errors import closed_descriptor
+
+    class Closed:
+        def fileno(self) -> int:
+            return fd
+
+    fd = closed_descriptor()
+    loop = asyncio.get_running_loop()
+    asked: list[Any] = []
+    monkeypatch.setattr(loop, "call_soon_threadsafe", lambda *args: asked.append(args))
+    client = LoopClient("127.0.0.1", 1)
+    client._on_socket_register_write(client._client, None, Closed())
+    assert [args[:2] for args in asked] == [(loop.add_writer, fd)]
