@@ -10,10 +10,10 @@ by reference counting when dropped); collections then walk only what was made si
 What a busy moment makes lives a few seconds, and that is enough to reach the oldest generation
 with CPython's default thresholds (a young collection every 700 new objects). In two emulator
 processes of 5,000 nodes each, during a template alert, each process ran seven full collections
-in four seconds, growing from 0.1 s to 0.7 s each and none freeing anything:
+in five seconds, growing from 0.1 s to 0.5 s each and freeing next to nothing:
 each walked every node's sounding (its tasks, timers and futures) again. A young collection
 every 50,000 new objects lets such objects end before anything promotes them: no full
-collection during the alert since (docs/benchmarks.md, "Province scale", run 12).
+collection during the alert since (docs/benchmarks.md, "Province scale", runs 12 and 14–16).
 The threshold counts objects made less objects freed: what reference counting frees brings no
 collection about; what lives on, and garbage held in cycles, do.
 
