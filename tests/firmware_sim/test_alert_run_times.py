@@ -15,10 +15,22 @@ from protocol.messages import MediaRef
 from tests.clocks import SteppedClock
 
 
+class Clock(SteppedClock):
+    """Says when someone first sleeps on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asleep = asyncio.Event()
+
+    async def sleep_until(self, when_ms: int) -> None:
+        self.asleep.set()  # no turn of the loop before the sleep below waits
+        await super().sleep_until(when_ms)
+
+
 class Desk:
     """What a run asks of its node's alert desk: the clock, and a place for its reports."""
 
-    def __init__(self, clock: SteppedClock) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.node_id = "n1"
         self.played: list[Any] = []
@@ -38,7 +50,7 @@ class Desk:
 
 async def sound(repeat: int, step_ms: int) -> tuple[list[tuple[str, str]], AlertRun]:
     """An alert of 120 s playings that expires after 90 s; the clock stepped `step_ms` at once."""
-    clock = SteppedClock()
+    clock = Clock()
     clock.pause()
     now = clock.now_ms()
     body = AlertBody(
@@ -55,7 +67,7 @@ async def sound(repeat: int, step_ms: int) -> tuple[list[tuple[str, str]], Alert
     run.turn.set()
     run.begin()  # as a node does when the audio is here and nothing is ahead
     task = asyncio.create_task(run.run())
-    await asyncio.sleep(0)  # the run is now asleep in its first playing
+    await clock.asleep.wait()  # the run sleeps in its first playing
     clock.advance(step_ms)
     await asyncio.wait_for(task, 5)
     return desk.events, run
