@@ -142,6 +142,12 @@ def create_app(service: RadioService) -> FastAPI:
 KEEP_ALIVE_S = 30
 
 
+# Seconds a stopping server waits for open requests (live pages' streams, a node's download)
+# before closing them: without a bound, one browser tab would hold a shutdown (and a restart)
+# for as long as it stays open.
+SHUTDOWN_GRACE_S = 5
+
+
 def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.Config:
     """How the controller is served. Forwarded headers (X-Forwarded-For/-Proto) are believed
     only from the proxies `trusted_proxies` names: uvicorn would otherwise take them from any
@@ -156,5 +162,5 @@ def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.C
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or [],
         timeout_keep_alive=KEEP_ALIVE_S,
-        **options,
+        **{"timeout_graceful_shutdown": SHUTDOWN_GRACE_S, **options},
     )

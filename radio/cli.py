@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -48,8 +50,6 @@ node_app.command("import")(node_import)
 app.command("live")(live_cli.live)
 app.command("conformance")(conformance_cli.conformance)
 node_app.command("list")(node_list)
-# Seconds a stopping server waits for open requests (live pages' streams) before closing them.
-SHUTDOWN_GRACE_S = 5
 # The controller's threads (the API's synchronous routes, ingestion's writer, the alarm pass over
 # every node) take turns at the interpreter's lock. A thread that wants it waits until the holder
 # lets go, by default after 5 ms; a request crosses the lock at every database round trip, and
@@ -73,9 +73,6 @@ async def serve_app(
         settings,
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
-        # Open pages keep server-sent event streams open; without a bound, one browser tab
-        # would hold a shutdown (and a restart) for as long as it stays open.
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     server = uvicorn.Server(config)
     quiet_closed_socket_races()
@@ -167,8 +164,24 @@ def demo(
     except ScenarioError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
-    code = asyncio.run(run_demo(settings, lead_s, exit_when_done, timeout_s, faults))
-    raise typer.Exit(code)
+    try:
+        code = asyncio.run(run_demo(settings, lead_s, exit_when_done, timeout_s, faults))
+    except KeyboardInterrupt:  # Ctrl-C that came while it was stopping anyway
+        code = 130
+    end_process(code)
+
+
+def end_process(code: int) -> NoReturn:
+    """End the process once everything has stopped: flush the logs and the output, and skip
+    the interpreter's own teardown. That teardown collects every object once more (300,000
+    in the demo) and runs what the objects leave behind, and took 1.4 to 8 seconds after
+    Ctrl-C on a loaded machine, with nothing left to save: the server, the broker and the
+    nodes have stopped, the database is closed and `asyncio.run` has joined its threads."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 @app.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
     from firmware_sim.scenario import Scenario
 
 log = logging.getLogger(__name__)
+
+STOP_S = 15.0  # what the nodes and the server each have to stop, once told
 
 
 async def run_demo(
@@ -119,11 +120,19 @@ async def run_demo(
     finally:
         if fleet_task is not None:
             fleet_task.cancel()
-            with contextlib.suppress(BaseException):
-                await fleet_task
+            await _stopped(fleet_task, "the nodes")
         server.should_exit = True
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(server_task, 15)
+        await _stopped(server_task, "the server")
+
+
+async def _stopped(task: asyncio.Task[None], what: str) -> None:
+    """Wait a bounded time for a task told to stop; say so if it has not (the process ends
+    all the same)."""
+    await asyncio.wait({task}, timeout=STOP_S)
+    if not task.done():
+        log.warning("%s did not stop within %.0f s", what, STOP_S)
+    elif not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("%s stopped with an error: %r", what, exc)
 
 
 def _counts(service: RadioService, schedule_id: int | None) -> Counter[str]:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from api.console.pages import LOCAL, duration
-from radio.cli import SHUTDOWN_GRACE_S
+from api.main import SHUTDOWN_GRACE_S
 from tests.console.console_support import PHONE, console_site, needs_chromium, no_horizontal_scroll
 from tests.faults.test_fault_restarts import ServeProcess
 

@@ -45,7 +45,10 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the demo did not come up"
                 time.sleep(0.1)  # polling the log for the line that proves it is up
             proc.send_signal(signal.SIGINT)
-            code = proc.wait(60)
+            try:
+                code = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pytest.fail("still running 60 s after Ctrl-C:\n" + log.read_text(errors="replace")[-3000:])
         finally:
             if proc.poll() is None:
                 proc.kill()
