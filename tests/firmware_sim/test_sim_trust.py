@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from test_sim_alerts import SIREN, alert, cancel
 
 from firmware_sim import Node, NodeConfig, NodeConfigError, load_config
-from firmware_sim.replay_journal import COMPACT_AT, ReplayJournal, parse_line
+from firmware_sim.replay_journal import COMPACT_AT, ReplayJournal, Syncs, parse_line
 from firmware_sim.trust_store import TrustStore
 from protocol import KeyEntry, KeySetBody, Signer, SystemClock, new_private_key, public_key_b64
 from protocol.replay import ReplayState
@@ -237,6 +239,53 @@ def test_the_journal_keeps_the_newest_per_topic_and_skips_a_torn_line(tmp_path: 
     assert restored.last == {"t0": (99, "id99"), "t1": (97, "id97"), "t2": (98, "id98")}
     assert restored.restored == {"t0", "t1", "t2"}
     assert path.read_bytes().count(b"\n") == 3  # compacted at start
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.jobs = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        self.jobs += 1
+        return super().submit(*args, **kwargs)
+
+
+async def test_the_journals_of_a_process_are_synced_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many nodes' journals, appended to at once (an alert reaching a fleet), are synced in one
+    worker-thread job; each file once however often it was appended to; a closing journal at
+    once; a journal closed after its round has nothing left to sync."""
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    syncs = Syncs(flush_s=0.05)
+    journals = [ReplayJournal(tmp_path / f"n{i}.log", f"n{i}", syncs) for i in range(50)]
+    for seq in (1, 2):
+        for j in journals:
+            state = ReplayState()
+            state.record("t", seq, f"id{seq}")
+            j.append(state, "t")
+    await until(lambda: syncs.rounds == 1 and len(synced) == 50, what="one round")
+    assert executor.jobs == 1
+    assert sorted(synced) == sorted(str(j.path) for j in journals)
+    # Closing: a journal waiting for the next round is synced there and then.
+    state = ReplayState()
+    state.record("t", 3, "id3")
+    journals[0].append(state, "t")
+    journals[0].close()
+    assert synced[-1] == str(journals[0].path) and len(synced) == 51
+    journals[1].close()  # synced in the round already
+    assert len(synced) == 51
+    executor.shutdown()
 
 
 @given(st.binary(max_size=600) | st.text(max_size=80).map(str.encode))
