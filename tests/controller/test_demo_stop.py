@@ -48,7 +48,9 @@ def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
             try:
                 code = proc.wait(60)
             except subprocess.TimeoutExpired:
-                pytest.fail("still running 60 s after Ctrl-C:\n" + log.read_text(errors="replace")[-3000:])
+                pytest.fail(
+                    "still running 60 s after Ctrl-C:\n" + log.read_text(errors="replace")[-3000:]
+                )
         finally:
             if proc.poll() is None:
                 proc.kill()
