@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, update
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from controller.core.db import (
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 # What the database says of a report it cannot store (not of itself being unavailable).
 UNSTORABLE = (DataError, IntegrityError, OverflowError)
+RETRY_S = 1.0  # after a failed write, before it goes again
+# A report as queued: node id, kind, the parsed report, when it arrived.
+Item = tuple[str, str, Any, datetime]
 BATCH_WAIT_S = 0.02
 _RANK = {
     DeliveryState.planned: 0,
@@ -319,59 +322,90 @@ class ReportIngest:
             return registry_stamp(session)
 
     async def run(self) -> None:
+        failed: list[Item] = []
+        alone = False  # write the failed batch's reports one at a time
         while True:
-            batch = [await self.queue.get()]
-            loop = asyncio.get_running_loop()
-            until = loop.time() + BATCH_WAIT_S
-            while len(batch) < BATCH:
-                if not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                    continue
-                left = until - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), left))
-                except TimeoutError:
-                    break
+            # A batch that could not be written goes again, first: put back in the queue it
+            # would lose its place, and its reports if the queue filled meanwhile.
+            batch = failed or await self._next_batch()
             try:
-                try:
-                    changes = await asyncio.to_thread(self.write, batch)
-                except UNSTORABLE:
-                    # A report the database refuses (a NUL in a text, a number past a column's
-                    # range) must not hold up everyone's: each is written alone, and the
-                    # refused ones are dropped and counted.
+                if failed and alone:
                     changes = await asyncio.to_thread(self.write_each, batch)
-            except Exception as exc:
-                # A database outage must not kill ingestion: put the batch back and wait.
-                if is_transient(exc):  # PostgreSQL chose this batch as a deadlock victim ...
-                    why = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-                    log.warning("writing %d reports rolled back (%s); again", len(batch), why)
                 else:
-                    log.exception("writing %d reports failed; retrying", len(batch))
-                for item in batch:
-                    if not self.queue.full():
-                        self.queue.put_nowait(item)
-                await asyncio.sleep(1)
+                    try:
+                        changes = await asyncio.to_thread(self.write, batch)
+                    except UNSTORABLE:
+                        # A report the database refuses (a NUL in a text, a number past a
+                        # column's range) must not hold up everyone's: each is written alone,
+                        # and the refused ones are dropped and counted.
+                        changes = await asyncio.to_thread(self.write_each, batch)
+            except PartlyWritten as part:
+                self._publish(part.changes)
+                failed, alone = part.rest, True
+                log.warning(
+                    "writing reports failed (%s); %d left, again in %d s",
+                    _why(part.__cause__),
+                    len(part.rest),
+                    RETRY_S,
+                )
+                await asyncio.sleep(RETRY_S)
                 continue
-            for change in changes:
-                self.changes.publish(change)
+            except Exception as exc:
+                # A database outage must not kill ingestion: the batch waits and goes again.
+                if is_transient(exc):  # PostgreSQL chose this batch as a deadlock victim ...
+                    log.warning("writing %d reports rolled back (%s); again", len(batch), _why(exc))
+                    failed, alone = batch, False
+                else:  # ... or something else: again report by report, to find any at fault
+                    log.exception("writing %d reports failed; retrying", len(batch))
+                    failed, alone = batch, True
+                await asyncio.sleep(RETRY_S)
+                continue
+            failed = []
+            self._publish(changes)
 
-    def write_each(self, batch: list[tuple[str, str, Any, datetime]]) -> list[Event]:
+    def _publish(self, changes: list[Event]) -> None:
+        for change in changes:
+            self.changes.publish(change)
+
+    async def _next_batch(self) -> list[Item]:
+        batch = [await self.queue.get()]
+        loop = asyncio.get_running_loop()
+        until = loop.time() + BATCH_WAIT_S
+        while len(batch) < BATCH:
+            if not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                continue
+            left = until - loop.time()
+            if left <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), left))
+            except TimeoutError:
+                break
+        return batch
+
+    def write_each(self, batch: list[Item]) -> list[Event]:
+        """Each report in a transaction of its own. One the database refuses, or that this
+        code fails on, is dropped and counted; when the database itself fails, what was
+        written and what is left are raised (`PartlyWritten`)."""
         changes: list[Event] = []
-        for item in batch:
+        for i, item in enumerate(batch):
             try:
                 changes += self.write([item])
             except UNSTORABLE as exc:
                 self.stats["dropped:unstorable"] += 1
-                why = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
                 self.quiet.warning(
                     "unstorable",
                     "dropped a %s report of %s the database refused: %s",
                     item[1],
                     item[0],
-                    why,
+                    _why(exc),
                 )
+            except SQLAlchemyError as exc:  # the database, not the report
+                raise PartlyWritten(changes, batch[i:]) from exc
+            except Exception:  # a defect with this report must not cost the others theirs
+                self.stats["dropped:error"] += 1
+                log.exception("dropped a %s report of %s that could not be written", *item[:2])
         return changes
 
     def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[Event]:
@@ -550,3 +584,17 @@ def _advance(d: dict[str, Any], ev: NodeEvent) -> DeliveryChanged:
         state=d["state"],
         latency_ms=ev.ts - utc_ms(d["planned_start"]) if state == DeliveryState.started else None,
     )
+
+
+class PartlyWritten(Exception):
+    """The database failed part-way through a batch written report by report."""
+
+    def __init__(self, changes: list[Event], rest: list[Item]) -> None:
+        super().__init__(f"{len(rest)} reports not written")
+        self.changes = changes
+        self.rest = rest
+
+
+def _why(exc: BaseException | None) -> str:
+    lines = str(getattr(exc, "orig", exc)).splitlines() if exc is not None else []
+    return lines[0][:200] if lines else type(exc).__name__

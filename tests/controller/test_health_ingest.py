@@ -4,8 +4,10 @@ stop ingestion and never create nodes; good heartbeats are stored in batches."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -156,6 +158,90 @@ async def test_a_batch_rolled_back_as_a_deadlock_victim_is_written_again(
         assert [r.levelname for r in lines] == ["WARNING"], lines
         assert "rolled back (deadlock)" in lines[0].getMessage()
         assert lines[0].exc_info is None
+
+
+async def test_a_batch_that_failed_while_the_queue_filled_goes_again_first_and_whole(
+    make_settings, monkeypatch
+):
+    """The database fails a batch while the queue fills up behind it: once it is back, the
+    failed batch is written first and then the rest, and no report is lost (the batch used to
+    go back into the queue, where a full queue had no room for it)."""
+    async with running_controller(make_settings()) as ctl:
+        assert (
+            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
+        ).status_code == 201
+        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
+        assert r.status_code == 201
+        ingest = ctl.service.ingest
+        waiting = ingest.queue  # the writer waits on it now
+        monkeypatch.setattr(ingest, "queue", asyncio.Queue(maxsize=3))
+        write = ingest.write
+        calls: list[int] = []
+        filled = threading.Event()
+
+        def fails_once_the_queue_is_full(batch: list[Any]) -> Any:
+            calls.append(len(batch))
+            if len(calls) == 2:
+                assert filled.wait(30)
+                raise OperationalError("INSERT …", {}, ConnectionError("server closed"))
+            return write(batch)
+
+        monkeypatch.setattr(ingest, "write", fails_once_the_queue_is_full)
+        now = ctl.service.clock.now_ms()
+
+        def report(i: int) -> tuple[str, str, Any, datetime]:
+            return ("n1", "telemetry", Telemetry(node_id="n1", ts=now + i), utc_datetime(now + i))
+
+        waiting.put_nowait(report(0))  # wakes the writer
+        await wait_for(lambda: samples(ctl, "n1") == 1, 10, "the first heartbeat stored")
+        for i in (1, 2, 3):
+            ingest.queue.put_nowait(report(i))
+        await wait_for(lambda: len(calls) == 2, 10, "the batch that fails")
+        for i in (4, 5, 6):
+            ingest.queue.put_nowait(report(i))
+        assert ingest.queue.full()
+        filled.set()
+        await wait_for(lambda: samples(ctl, "n1") == 7, 20, "every heartbeat stored")
+        assert calls[:2] == [1, 3]
+        with ctl.service.db.session() as s:
+            stored = s.exec(select(TelemetrySample.ts).where(TelemetrySample.node_id == "n1"))
+            assert len(set(stored.all())) == 7
+
+
+async def test_a_failed_batch_goes_again_report_by_report(make_settings, monkeypatch, caplog):
+    """After a failure that is not a deadlock, the batch goes again one report at a time: a
+    report this code cannot write is dropped and counted, and when the database fails part-way,
+    what is left goes again (and what was written is not written twice)."""
+    async with running_controller(make_settings()) as ctl:
+        assert (
+            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
+        ).status_code == 201
+        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
+        assert r.status_code == 201
+        ingest = ctl.service.ingest
+        write = ingest.write
+        now = ctl.service.clock.now_ms()
+        calls: list[list[int]] = []
+
+        def flaky(batch: list[Any]) -> Any:
+            offsets = [item[2].ts - now for item in batch]
+            calls.append(offsets)
+            if 2 in offsets:
+                raise ValueError("a defect with this report")
+            if offsets == [3] and calls.count([3]) == 1:
+                raise OperationalError("INSERT …", {}, ConnectionError("server closed"))
+            return write(batch)
+
+        monkeypatch.setattr(ingest, "write", flaky)
+        caplog.set_level(logging.WARNING, logger="controller.mqtt.ingest")
+        for i in (1, 2, 3):
+            report = Telemetry(node_id="n1", ts=now + i)
+            ingest.queue.put_nowait(("n1", "telemetry", report, utc_datetime(now + i)))
+        await wait_for(lambda: samples(ctl, "n1") == 2, 20, "the two good reports stored")
+        assert calls == [[1, 2, 3], [1], [2], [3], [3]]
+        assert ingest.stats["dropped:error"] == 1
+        warnings = [r.getMessage() for r in caplog.records if r.name == "controller.mqtt.ingest"]
+        assert any("1 left" in w for w in warnings), warnings
 
 
 @pytest.mark.mosquitto
