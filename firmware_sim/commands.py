@@ -109,7 +109,7 @@ class Commands:
             level = args.get("level")
             if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 100:
                 return False, "args.level must be an integer 0-100"
-            self.health.volume = level
+            self.health.set_volume(level)
             return True, f"volume {level}"
         if command == CommandName.stop:
             stopped = self.playback.stop("stop command")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import socket
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 import aiomqtt
 
 from firmware_sim.clock_watch import ClockWatch
+from firmware_sim.replay_journal import write_atomic
 from protocol import Clock, NodeState, NodeStatus, Telemetry
 from protocol.aio import raise_if_cancelling
 
@@ -58,6 +60,34 @@ class NodeHealth:
     hung: bool = False
     # Set on a real node: every reading comes from the machine, unknown where it offers none.
     machine: MachineHealth | None = None
+    # Where the operator's volume is kept across restarts (the node's card); None: nowhere.
+    volume_file: Path | None = field(default=None, repr=False)
+
+    def keep_volume_in(self, path: Path) -> None:
+        """Keep the volume set by the operator in `path`, and take the one kept there now."""
+        self.volume_file = path
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:  # torn by a power cut: the default, said so
+            log.warning("unreadable %s (%s): volume %d", path, exc, self.volume)
+            return
+        level = data.get("volume") if isinstance(data, dict) else None
+        if isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 100:
+            self.volume = level
+        else:
+            log.warning("no volume 0-100 in %s: volume %d", path, self.volume)
+
+    def set_volume(self, level: int) -> None:
+        """The operator's volume from now on, kept for the next start when there is a card."""
+        self.volume = level
+        if self.volume_file is None:
+            return
+        try:
+            write_atomic(self.volume_file, json.dumps({"volume": level}).encode())
+        except OSError as exc:  # it applies now all the same
+            log.warning("cannot keep the volume in %s: %s", self.volume_file, exc)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def telemetry(

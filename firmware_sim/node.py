@@ -98,6 +98,8 @@ class Node:
 
         # Health readings: simulated, or the machine's own on a real node.
         self.health = NodeHealth()
+        if self.cache_dir is not None:
+            self.health.keep_volume_in(self.cache_dir / "volume.json")
         if config.health == "machine":
             self.health.machine = MachineHealth(
                 cache_dir=self.cache_dir,

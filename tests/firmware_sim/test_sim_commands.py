@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from fwsim_support import Controller, MediaServer, item, until
 
@@ -29,6 +30,21 @@ async def test_volume_command_is_acked_and_reported(
         lambda: any(t.volume == 35 for t in controller.telemetry("n1")),
         what="telemetry with new volume",
     )
+
+
+async def test_the_volume_is_kept_across_a_restart(
+    start_node: Callable[..., Node], controller: Controller, tmp_path: Path
+) -> None:
+    node = start_node(cache_dir=str(tmp_path))
+    await asyncio.wait_for(node.connected.wait(), 60)
+    await controller.command("n1", "volume", {"level": 35})
+    await until(lambda: controller.acks("n1"), what="the ack")
+    assert controller.acks("n1")[0].ok
+    # The node software starting again from the same card.
+    assert Node(node.config, SystemClock()).health.volume == 35
+    # A file torn by a power cut: the default volume, and the node starts all the same.
+    (tmp_path / "n1" / "volume.json").write_text('{"volu')
+    assert Node(node.config, SystemClock()).health.volume == 70
 
 
 async def test_unknown_and_unsigned_commands(
