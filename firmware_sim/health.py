@@ -62,6 +62,7 @@ class NodeHealth:
     machine: MachineHealth | None = None
     # Where the operator's volume is kept across restarts (the node's card); None: nowhere.
     volume_file: Path | None = field(default=None, repr=False)
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def keep_volume_in(self, path: Path) -> None:
         """Keep the volume set by the operator in `path`, and take the one kept there now."""
@@ -88,7 +89,6 @@ class NodeHealth:
             write_atomic(self.volume_file, json.dumps({"volume": level}).encode())
         except OSError as exc:  # it applies now all the same
             log.warning("cannot keep the volume in %s: %s", self.volume_file, exc)
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def telemetry(
         self,
