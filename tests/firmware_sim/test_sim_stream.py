@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import statistics
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -68,12 +69,16 @@ async def test_stream_item_is_read_framed_and_measured(
     await until(lambda: controller.events("n1", "playback_finished"), 10, "the relay to end")
 
     run = node.streams[0]
-    # Read from the live edge for the item's 4 s: 64 kb/s is 8,000 bytes and ~42 frames a s.
-    assert 3000 < run.audio_ms < 5000, run.audio_ms
-    assert 24_000 < run.bytes < 44_000 and run.frames == pytest.approx(run.audio_ms / 24, rel=0.1)
+    # Read from the live edge for (at most) the item's 4 s: 64 kb/s is 8 bytes a ms, and a
+    # frame of 24 ms. (A loaded machine may join the station late: no lower bound on time.)
+    assert 0 < run.audio_ms < 5000, run.audio_ms
+    assert run.bytes == pytest.approx(run.audio_ms * 8, rel=0.15)
+    assert run.frames == pytest.approx(run.audio_ms / 24, rel=0.1)
     assert run.connects == 1 and run.fell_back == 0
+    # Each report measures a second of arrivals, which a busy loop may bunch: the middle one
+    # is the station's rate.
     rates = [e.detail for e in controller.events("n1", "stream_bitrate")]
-    assert rates and all(50 < float(d.split(" ")[0]) < 80 for d in rates), rates
+    assert rates and 50 < statistics.median(float(d.split(" ")[0]) for d in rates) < 80, rates
     assert "nominal 64 kb/s" in rates[-1]
     assert kinds(controller)[0] == "stream_connected"
     assert "stream_failed" not in kinds(controller)
