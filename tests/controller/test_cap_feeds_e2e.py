@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller.alerts.cap import VIETNAM
+from controller.core.models import CapFeed
 from tests.cap_feed_server import FeedServer, atom
 from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
@@ -40,6 +41,12 @@ def dated(document: str, now: datetime, **replace: str) -> bytes:
     for old, new in replace.items():
         document = document.replace(old, new)
     return document.encode()
+
+
+def feed_etag(ctl, feed_id: int) -> str | None:
+    with ctl.service.db.session() as session:
+        feed = session.get(CapFeed, feed_id)
+        return feed.etag if feed is not None else None
 
 
 def alert_sounding(node) -> bool:
@@ -86,7 +93,9 @@ async def test_followed_feed_raises_updates_and_cancels_on_the_mapped_village(ma
             await wait_for(lambda: fleet.summary().connected == 4, 20, "nodes to connect")
             # The first poll reads the empty index; the next one asks with its validators and
             # hears that nothing changed.
-            await wait_for(lambda: 200 in agency.statuses, 20, "the feed's first poll")
+            # (Its validators stored: the agency's 200 alone leaves the poll half done.)
+            await wait_for(lambda: feed_etag(ctl, feed["id"]), 20, "the feed's first poll")
+            assert 200 in agency.statuses
             r = await ctl.api("POST", f"/cap/feeds/{feed['id']}/poll")
             assert r.json() == {"status": 304, "taken": [], "errors": []}
             assert agency.requests[-1]["if-none-match"].startswith('"')
