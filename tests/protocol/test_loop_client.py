@@ -4,6 +4,7 @@ event loop's self-pipe (aiomqtt's own client makes one per packet), and still de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import aiomqtt
 import pytest
 
 from protocol.aio import LoopClient
+from tests.conftest import wait_for
 
 
 async def exchange(
@@ -79,3 +81,46 @@ async def test_a_watch_the_loop_refuses_is_asked_again_the_way_aiomqtt_asks(
     client = LoopClient("127.0.0.1", 1)
     client._on_socket_register_write(client._client, None, Closed())
     assert [args[:2] for args in asked] == [(loop.add_writer, fd)]
+
+
+async def test_messages_come_in_order_and_then_the_end_of_the_connection(
+    mosquitto_factory: Callable[..., Any],
+) -> None:
+    """The client's own message iterator (no task and no `asyncio.wait` per message): every
+    message in order, those queued before the broker went away first, then the disconnect as
+    aiomqtt's iterator raises it, and again for a reader that asks after it."""
+    broker = mosquitto_factory()
+    async with LoopClient("127.0.0.1", broker.port, identifier="pub-order") as pub:
+        sub = LoopClient("127.0.0.1", broker.port, identifier="sub-order")
+        await sub.__aenter__()
+        try:
+            assert type(sub.messages).__name__ == "_Messages"
+            await sub.subscribe("order/#", qos=1)
+            for i in range(20):
+                await pub.publish("order/x", str(i), qos=1)
+            messages = sub.messages
+            got = []
+            async for message in messages:
+                assert isinstance(message.payload, bytes)
+                got.append(message.payload.decode())
+                if len(got) == 10:
+                    break
+            # The other ten wait in the queue as the broker goes away.
+            await wait_for(lambda: len(sub.messages) == 10, 10, "the other ten queued")
+            broker.stop()
+            with pytest.raises(aiomqtt.MqttError, match="Disconnected during message"):
+                async for message in messages:
+                    assert isinstance(message.payload, bytes)
+                    got.append(message.payload.decode())
+            assert got == [str(i) for i in range(20)]
+            with pytest.raises(aiomqtt.MqttError, match="Disconnected during message"):
+                await anext(sub.messages)
+        finally:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await sub.__aexit__(None, None, None)
+
+
+async def test_messages_fall_back_to_aiomqtt_if_it_renames_what_they_use() -> None:
+    client = LoopClient("127.0.0.1", 1)
+    del client._queue  # as a release that renamed it would look
+    assert isinstance(client.messages, aiomqtt.client.MessagesIterator)
