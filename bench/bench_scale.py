@@ -8,6 +8,7 @@ Production mode: PostgreSQL (a fresh database on the server at RADIO_BENCH_POSTG
 postgresql://postgres@127.0.0.1:5432/postgres) and Mosquitto; `--sqlite` runs on SQLite instead.
 
 Run: .venv/bin/python bench/bench_scale.py [N] [--sqlite] [--per-process=K] [--trace-memory=DIR]
+     [--profile=DIR]
      (default 10000 nodes, one emulator process per core; needs mosquitto)
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_alert
 from bench_alert import (
     System,
     baseline,
@@ -252,6 +254,11 @@ def run(n: int, database_url: str | None) -> None:
     per = per or -(-n // (os.cpu_count() or 1))
     groups = [per] * (n // per) + ([n % per] if n % per else [])
     s = System("mosquitto", n, groups, database_url=database_url)
+    # --profile=DIR: py-spy samples of the controller and the emulators over the alert's first
+    # 3 s (collapsed stacks; py-spy next to the interpreter). Not for the tables.
+    profile_to = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--profile=")), "")
+    if profile_to:
+        bench_alert.PROFILE_DIR = Path(profile_to)
     # --trace-memory=DIR: the controller under tracemalloc (bench/memtrace.py), a snapshot when
     # idle and one with the nodes online; compare them with `memtrace.py --compare`.
     trace = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--trace-memory=")), "")
