@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.client import MQTT_ERR_SUCCESS
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,12 @@ class LoopClient(aiomqtt.Client):
             return super().messages  # a release that renamed them: aiomqtt's own way
         return _Messages(self)
 
+    async def _misc_loop(self) -> None:
+        """paho's housekeeping (keep-alive pings, and their timeouts), once a second as
+        aiomqtt does it, but by one task for every client of the event loop, not one each:
+        5,000 wake-ups a second in a process of 5,000 emulated nodes, idle or not."""
+        await _housekeeping().serve(self._client)
+
     def _write_ready(self, client: Any) -> None:
         try:
             client.loop_write()
@@ -175,3 +183,52 @@ def _mark_end(queue: asyncio.Queue[Any]) -> None:
 def _raise_disconnected(ended: asyncio.Future[None]) -> None:
     exc = None if ended.cancelled() else ended.exception()
     raise aiomqtt.MqttError("Disconnected during message iteration") from exc
+
+
+class _Housekeeping:
+    """Calls `loop_misc` of each client it serves once a second, from one task; a client is
+    served until its `loop_misc` fails (its connection is over), as in aiomqtt's own loop."""
+
+    def __init__(self) -> None:
+        self._clients: dict[Any, asyncio.Future[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def serve(self, client: Any) -> None:
+        if client.loop_misc() != MQTT_ERR_SUCCESS:
+            return
+        over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._clients[client] = over
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._tick(), name="mqtt-misc")
+        try:
+            await over
+        finally:
+            if self._clients.get(client) is over:
+                del self._clients[client]
+
+    async def _tick(self) -> None:
+        while self._clients:
+            await asyncio.sleep(1)
+            for client, over in list(self._clients.items()):
+                if over.done():
+                    continue
+                try:
+                    ok = client.loop_misc() == MQTT_ERR_SUCCESS
+                except Exception as exc:  # one client's failure is its own
+                    over.set_exception(exc)
+                    continue
+                if not ok:
+                    over.set_result(None)
+
+
+_HOUSEKEEPING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Housekeeping] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _housekeeping() -> _Housekeeping:
+    loop = asyncio.get_running_loop()
+    keeper = _HOUSEKEEPING.get(loop)
+    if keeper is None:
+        keeper = _HOUSEKEEPING[loop] = _Housekeeping()
+    return keeper

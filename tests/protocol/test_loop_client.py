@@ -124,3 +124,31 @@ async def test_messages_fall_back_to_aiomqtt_if_it_renames_what_they_use() -> No
     client = LoopClient("127.0.0.1", 1)
     del client._queue  # as a release that renamed it would look
     assert isinstance(client.messages, aiomqtt.client.MessagesIterator)
+
+
+async def test_one_task_keeps_every_client_alive(mosquitto_factory: Callable[..., Any]) -> None:
+    """paho's housekeeping (keep-alive pings) for all the clients of a loop by one task: each
+    client sends its ping when due and hears the broker's answer; a client that leaves is
+    served no more."""
+    port = mosquitto_factory().port
+    clients = [LoopClient("127.0.0.1", port, identifier=f"idle-{i}", keepalive=1) for i in range(3)]
+    for client in clients:
+        await client.__aenter__()
+    pings = [0] * len(clients)
+    for i, client in enumerate(clients):
+        send = client._client._send_pingreq
+
+        def counted(i: int = i, send: Callable[[], Any] = send) -> Any:
+            pings[i] += 1
+            return send()
+
+        client._client._send_pingreq = counted
+    try:
+        keepers = [t for t in asyncio.all_tasks() if t.get_name() == "mqtt-misc"]
+        assert len(keepers) == 1
+        await wait_for(lambda: min(pings) >= 2, 20, "two keep-alive pings from each client")
+        assert not any(c._disconnected.done() for c in clients)  # the broker answered them
+    finally:
+        for client in clients:
+            await client.__aexit__(None, None, None)
+    await wait_for(lambda: keepers[0].done(), 10, "the housekeeping to end with its clients")
