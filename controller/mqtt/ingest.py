@@ -16,7 +16,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, update
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from controller.core.db import (
@@ -355,6 +363,9 @@ class ReportIngest:
                 if is_transient(exc):  # PostgreSQL chose this batch as a deadlock victim ...
                     log.warning("writing %d reports rolled back (%s); again", len(batch), _why(exc))
                     failed, alone = batch, False
+                elif database_failed(exc):  # ... or the database is away: the batch waits
+                    log.warning("writing %d reports failed (%s); again", len(batch), _why(exc))
+                    failed, alone = batch, False
                 else:  # ... or something else: again report by report, to find any at fault
                     log.exception("writing %d reports failed; retrying", len(batch))
                     failed, alone = batch, True
@@ -401,9 +412,11 @@ class ReportIngest:
                     item[0],
                     _why(exc),
                 )
-            except SQLAlchemyError as exc:  # the database, not the report
-                raise PartlyWritten(changes, batch[i:]) from exc
-            except Exception:  # a defect with this report must not cost the others theirs
+            except Exception as exc:
+                if is_transient(exc) or database_failed(exc):  # the database, not the report
+                    raise PartlyWritten(changes, batch[i:]) from exc
+                # A defect with this report (or one the database cannot take in a way not
+                # foreseen) must not cost the others theirs, nor hold ingestion up for ever.
                 self.stats["dropped:error"] += 1
                 log.exception("dropped a %s report of %s that could not be written", *item[:2])
         return changes
@@ -593,6 +606,14 @@ class PartlyWritten(Exception):
         super().__init__(f"{len(rest)} reports not written")
         self.changes = changes
         self.rest = rest
+
+
+def database_failed(exc: BaseException) -> bool:
+    """The database (its connection, its pool, a lock it held too long), not what was written:
+    what failed goes again, whole, once it is back."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _why(exc: BaseException | None) -> str:
