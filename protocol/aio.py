@@ -119,7 +119,9 @@ class LoopClient(aiomqtt.Client):
         of an alert's time in the emulator (a py-spy profile of `bench_scale.py --profile`).
         Here the wait is the queue's own, and the disconnect puts an end-mark behind the
         messages already queued, which still come first, as with aiomqtt's."""
-        if not isinstance(getattr(self, "_queue", None), asyncio.Queue) or not isinstance(
+        # A plain FIFO queue only: a priority or LIFO queue (aiomqtt's `queue_type`) would not
+        # keep the end-mark behind the messages.
+        if type(getattr(self, "_queue", None)) is not asyncio.Queue or not isinstance(
             getattr(self, "_disconnected", None), asyncio.Future
         ):
             return super().messages  # a release that renamed them: aiomqtt's own way
@@ -152,7 +154,8 @@ class _Messages:
         return self
 
     def __len__(self) -> int:
-        return int(self._client._queue.qsize())
+        """The messages waiting (not counting an end-mark)."""
+        return sum(item is not _END for item in self._client._queue._queue)  # type: ignore[attr-defined]
 
     async def __anext__(self) -> aiomqtt.Message:
         client = self._client
@@ -169,6 +172,7 @@ class _Messages:
             if item is not _END:
                 return item  # type: ignore[no-any-return]
             if client._disconnected.done():
+                _mark_end(queue)  # for any other reader of this client, as aiomqtt's would
                 _raise_disconnected(client._disconnected)
             # The end of an earlier connection of this client, not read then: go on.
 
@@ -207,18 +211,24 @@ class _Housekeeping:
                 del self._clients[client]
 
     async def _tick(self) -> None:
-        while self._clients:
-            await asyncio.sleep(1)
-            for client, over in list(self._clients.items()):
-                if over.done():
-                    continue
-                try:
-                    ok = client.loop_misc() == MQTT_ERR_SUCCESS
-                except Exception as exc:  # one client's failure is its own
-                    over.set_exception(exc)
-                    continue
-                if not ok:
-                    over.set_result(None)
+        try:
+            while self._clients:
+                await asyncio.sleep(1)
+                for client, over in list(self._clients.items()):
+                    if over.done():
+                        continue
+                    try:
+                        ok = client.loop_misc() == MQTT_ERR_SUCCESS
+                    except Exception as exc:  # one client's failure is its own
+                        over.set_exception(exc)
+                        continue
+                    if not ok:
+                        over.set_result(None)
+        finally:
+            # The task refers to its loop: kept here, it would keep the loop (the key of
+            # `_HOUSEKEEPING`) alive after its end.
+            if self._task is asyncio.current_task():
+                self._task = None
 
 
 _HOUSEKEEPING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Housekeeping] = (

@@ -11,7 +11,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from protocol.aio import LoopClient
+from protocol.aio import LoopClient, _housekeeping
 from tests.conftest import wait_for
 
 
@@ -131,7 +131,7 @@ async def test_one_task_keeps_every_client_alive(mosquitto_factory: Callable[...
     client sends its ping when due and hears the broker's answer; a client that leaves is
     served no more."""
     port = mosquitto_factory().port
-    clients = [LoopClient("127.0.0.1", port, identifier=f"idle-{i}", keepalive=1) for i in range(3)]
+    clients = [LoopClient("127.0.0.1", port, identifier=f"idle-{i}", keepalive=2) for i in range(3)]
     for client in clients:
         await client.__aenter__()
     pings = [0] * len(clients)
@@ -146,9 +146,34 @@ async def test_one_task_keeps_every_client_alive(mosquitto_factory: Callable[...
     try:
         keepers = [t for t in asyncio.all_tasks() if t.get_name() == "mqtt-misc"]
         assert len(keepers) == 1
-        await wait_for(lambda: min(pings) >= 2, 20, "two keep-alive pings from each client")
+        await wait_for(lambda: min(pings) >= 2, 30, "two keep-alive pings from each client")
         assert not any(c._disconnected.done() for c in clients)  # the broker answered them
     finally:
         for client in clients:
             await client.__aexit__(None, None, None)
     await wait_for(lambda: keepers[0].done(), 10, "the housekeeping to end with its clients")
+    assert _housekeeping()._task is None  # nothing left that refers to the loop
+
+
+async def test_every_reader_of_a_client_hears_the_disconnect(
+    mosquitto_factory: Callable[..., Any],
+) -> None:
+    broker = mosquitto_factory()
+    sub = LoopClient("127.0.0.1", broker.port, identifier="sub-two-readers")
+    await sub.__aenter__()
+    try:
+
+        async def read() -> None:
+            async for _ in sub.messages:
+                pass
+
+        readers = [asyncio.create_task(read()) for _ in range(2)]
+        await asyncio.sleep(0)  # let them start waiting (they must hear it either way)
+        broker.stop()
+        for reader in readers:
+            with pytest.raises(aiomqtt.MqttError, match="Disconnected during message"):
+                await asyncio.wait_for(reader, 20)
+        assert len(sub.messages) == 0  # the end-mark is not a message
+    finally:
+        with contextlib.suppress(aiomqtt.MqttError):
+            await sub.__aexit__(None, None, None)
