@@ -16,10 +16,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 GAP_S = 0.05  # longer than the gaps of a loaded broker's fan-out to one process (0.02 was not)
-# A process of 5,000 nodes takes about 2 s of CPU over an alert (estimated from 1,000); with
-# 1 s, its confirmations began while the last nodes were still taking it. When the burst is
-# shorter, the gap comes first and this costs nothing.
-LONGEST_S = 3.0
+# Longer (3 s) made no difference at 10,000 nodes that a run could show (docs/benchmarks.md,
+# "Province scale", run 18), and under steady traffic it holds every report that long.
+LONGEST_S = 1.0
 
 
 class Quiet:
