@@ -164,19 +164,30 @@ def demo(
     except ScenarioError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(2) from None
+
+    async def run_then_end() -> None:
+        try:
+            code = await run_demo(settings, lead_s, exit_when_done, timeout_s, faults)
+        except asyncio.CancelledError:  # Ctrl-C, as asyncio.run passes it on
+            code = 130
+        # Everything has stopped, or been waited for a bounded time: the end comes here, in
+        # the loop, and not after asyncio.run has waited without bound for what is left.
+        end_process(code)
+
     try:
-        code = asyncio.run(run_demo(settings, lead_s, exit_when_done, timeout_s, faults))
-    except KeyboardInterrupt:  # Ctrl-C that came while it was stopping anyway
-        code = 130
-    end_process(code)
+        asyncio.run(run_then_end())
+    except KeyboardInterrupt:  # Ctrl-C before the loop ran
+        end_process(130)
 
 
 def end_process(code: int) -> NoReturn:
     """End the process once everything has stopped: flush the logs and the output, and skip
     the interpreter's own teardown. That teardown collects every object once more (300,000
     in the demo) and runs what the objects leave behind, and took 1.4 to 8 seconds after
-    Ctrl-C on a loaded machine, with nothing left to save: the server, the broker and the
-    nodes have stopped, the database is closed and `asyncio.run` has joined its threads."""
+    Ctrl-C on a loaded machine. By then the server (and with it the broker, which ends with
+    its pipe, and the database) and the nodes have stopped, or have been waited for a bounded
+    time and said so; a thread still reading the database for the progress line has nothing
+    to keep."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
