@@ -81,10 +81,19 @@ class NodeHealth:
             log.warning("no volume 0-100 in %s: volume %d", path, self.volume)
 
     def set_volume(self, level: int) -> None:
-        """The operator's volume from now on, kept for the next start when there is a card."""
+        """The operator's volume from now on, kept for the next start when there is a card:
+        written by a worker thread (its fsync must not hold the node's loop, nor a fleet's
+        thousands of nodes at once), or at once without an event loop (a tool)."""
         self.volume = level
         if self.volume_file is None:
             return
+        try:
+            asyncio.get_running_loop().run_in_executor(None, self._keep_volume, level)
+        except RuntimeError:
+            self._keep_volume(level)
+
+    def _keep_volume(self, level: int) -> None:
+        assert self.volume_file is not None
         try:
             write_atomic(self.volume_file, json.dumps({"volume": level}).encode())
         except OSError as exc:  # it applies now all the same

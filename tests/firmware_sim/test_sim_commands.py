@@ -10,6 +10,7 @@ from pathlib import Path
 from fwsim_support import Controller, MediaServer, item, until
 
 from firmware_sim import Node
+from firmware_sim.health import NodeHealth
 from protocol import SystemClock
 
 DATA = b"tone" * 500
@@ -40,11 +41,17 @@ async def test_the_volume_is_kept_across_a_restart(
     await controller.command("n1", "volume", {"level": 35})
     await until(lambda: controller.acks("n1"), what="the ack")
     assert controller.acks("n1")[0].ok
-    # The node software starting again from the same card.
-    assert Node(node.config, SystemClock()).health.volume == 35
+    kept = tmp_path / "n1" / "volume.json"
+    await until(kept.exists, what="the volume kept on the card")  # renamed into place, whole
+    # What the node software takes from the card as it starts again.
+    again = NodeHealth()
+    again.keep_volume_in(kept)
+    assert again.volume == 35
     # A file torn by a power cut: the default volume, and the node starts all the same.
-    (tmp_path / "n1" / "volume.json").write_text('{"volu')
-    assert Node(node.config, SystemClock()).health.volume == 70
+    kept.write_text('{"volu')
+    torn = NodeHealth()
+    torn.keep_volume_in(kept)
+    assert torn.volume == 70
 
 
 async def test_unknown_and_unsigned_commands(

@@ -201,6 +201,7 @@ async def test_replays_after_a_restart_are_refused_and_retained_state_comes_back
         )
         await controller.publish(cmd_topic, command)
         await until(lambda: node.health.volume == 35, what="the command")
+        await until((tmp_path / "n1" / "volume.json").exists, what="the volume kept")
         await until(lambda: node.timeline_version == 3, what="the timeline")
 
     async with running(cfg) as node:

@@ -62,6 +62,8 @@ async def test_alert_and_command_replayed_after_a_restart_are_refused(
                 )
                 assert r.status_code == 202, r.text
                 await wait_for(lambda: node.health.volume == 35, 10, "the command")
+                kept = tmp_path / "n0" / "volume.json"
+                await wait_for(kept.exists, 10, "the volume kept")
             await wait_for(lambda: len(captured) == 2, 5, "the alert and the command captured")
             listening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
