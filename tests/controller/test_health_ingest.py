@@ -28,6 +28,15 @@ def heartbeat(node_id: str, **fields: object) -> bytes:
     return json.dumps({"v": 1, "node_id": node_id, "ts": 1_790_000_000_000, **fields}).encode()
 
 
+async def one_node(ctl) -> None:
+    """The commune `xa` and its node `n1`, registered through the API."""
+    assert (
+        await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
+    ).status_code == 201
+    r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
+    assert r.status_code == 201
+
+
 def samples(ctl, node_id: str) -> int:
     with ctl.service.db.session() as s:
         return int(
@@ -46,11 +55,7 @@ async def test_bad_telemetry_is_counted_and_never_stops_ingestion(
     broker = mosquitto_factory()  # anonymous: anyone may publish anything, as an attacker would
     settings = make_settings(mqtt_url=f"mqtt://127.0.0.1:{broker.port}", ingest_node_burst=20)
     async with running_controller(settings) as ctl:
-        assert (
-            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
-        ).status_code == 201
-        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
-        assert r.status_code == 201
+        await one_node(ctl)
         await wait_for(lambda: "n1" in ctl.service.ingest.known_nodes, 10)
         topics = ctl.service.topics
         caplog.set_level(logging.WARNING)
@@ -132,11 +137,7 @@ async def test_a_batch_rolled_back_as_a_deadlock_victim_is_written_again(
     """PostgreSQL may roll a batch back to break a deadlock: ingestion writes it again and
     says so in one warning line, not as an error with a traceback."""
     async with running_controller(make_settings()) as ctl:
-        assert (
-            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
-        ).status_code == 201
-        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
-        assert r.status_code == 201
+        await one_node(ctl)
         ingest = ctl.service.ingest
         write = ingest.write
         calls: list[int] = []
@@ -167,11 +168,7 @@ async def test_a_batch_that_failed_while_the_queue_filled_goes_again_first_and_w
     failed batch is written first and then the rest, and no report is lost (the batch used to
     go back into the queue, where a full queue had no room for it)."""
     async with running_controller(make_settings()) as ctl:
-        assert (
-            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
-        ).status_code == 201
-        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
-        assert r.status_code == 201
+        await one_node(ctl)
         ingest = ctl.service.ingest
         waiting = ingest.queue  # the writer waits on it now
         monkeypatch.setattr(ingest, "queue", asyncio.Queue(maxsize=3))
@@ -214,11 +211,7 @@ async def test_a_failed_batch_goes_again_report_by_report(make_settings, monkeyp
     retried for ever), and when the database fails part-way, what is left goes again (and what
     was written is not written twice)."""
     async with running_controller(make_settings()) as ctl:
-        assert (
-            await ctl.api("POST", "/areas", json={"id": "xa", "name": "Xã", "kind": "commune"})
-        ).status_code == 201
-        r = await ctl.api("POST", "/nodes", json={"id": "n1", "name": "Loa", "area_id": "xa"})
-        assert r.status_code == 201
+        await one_node(ctl)
         ingest = ctl.service.ingest
         write = ingest.write
         now = ctl.service.clock.now_ms()
