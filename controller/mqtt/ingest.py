@@ -360,13 +360,11 @@ class ReportIngest:
                 continue
             except Exception as exc:
                 # A database outage must not kill ingestion: the batch waits and goes again.
-                if is_transient(exc):  # PostgreSQL chose this batch as a deadlock victim ...
-                    log.warning("writing %d reports rolled back (%s); again", len(batch), _why(exc))
+                if database_failed(exc):  # a deadlock victim, or the database is away
+                    what = "rolled back" if is_transient(exc) else "failed"
+                    log.warning("writing %d reports %s (%s); again", len(batch), what, _why(exc))
                     failed, alone = batch, False
-                elif database_failed(exc):  # ... or the database is away: the batch waits
-                    log.warning("writing %d reports failed (%s); again", len(batch), _why(exc))
-                    failed, alone = batch, False
-                else:  # ... or something else: again report by report, to find any at fault
+                else:  # something else: again report by report, to find any at fault
                     log.exception("writing %d reports failed; retrying", len(batch))
                     failed, alone = batch, True
                 await asyncio.sleep(RETRY_S)
@@ -413,7 +411,7 @@ class ReportIngest:
                     _why(exc),
                 )
             except Exception as exc:
-                if is_transient(exc) or database_failed(exc):  # the database, not the report
+                if database_failed(exc):  # the database, not the report
                     raise PartlyWritten(changes, batch[i:]) from exc
                 # A defect with this report (or one the database cannot take in a way not
                 # foreseen) must not cost the others theirs, nor hold ingestion up for ever.
@@ -609,8 +607,10 @@ class PartlyWritten(Exception):
 
 
 def database_failed(exc: BaseException) -> bool:
-    """The database (its connection, its pool, a lock it held too long), not what was written:
-    what failed goes again, whole, once it is back."""
+    """The database (a deadlock it broke, its connection, its pool, a lock it held too long),
+    not what was written: what failed goes again, whole, once it is back."""
+    if is_transient(exc):
+        return True
     if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
