@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
+
+from firmware_sim.replay_journal import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,7 @@ def remember(settled: dict[str, int], alert_id: str, version: int) -> None:
 def save(path: Path | None, settled: dict[str, int]) -> None:
     if path is None:
         return
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(settled, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(settled).encode())
     except OSError as exc:
         log.warning("cannot keep finished alerts in %s: %s", path, exc)
