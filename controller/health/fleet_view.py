@@ -133,7 +133,8 @@ def find(
     the primary key's index, however deep; `before` (the first id of the page after) ends it
     there, and `last` takes the list's last page as pages counted from the start cut it, both
     read backwards through the same index;
-    `offset` counts rows from the start or from `after` (the database walks them)."""
+    `offset` counts rows from the start or from `after` (the database walks them; past the
+    middle it walks from the end instead)."""
     state = _state(set(presence.flapping))
     open_alarm = select(Alarm.node_id).where(col(Alarm.cleared_at).is_(None))
     where: list[Any] = []
@@ -176,15 +177,26 @@ def find(
         # The last page as pages counted from the start cut it, so that walking back from it
         # meets the same pages as walking forward.
         limit = total % limit
-    page_query = select(*NODE_COLUMNS).where(*where, *cursor).limit(limit + 1)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
-    if backwards:
+    page_query = select(*NODE_COLUMNS).where(*where, *cursor)  # type: ignore[call-overload]  # sqlmodel types select() to 4 columns
+    from_end = not backwards and after is None and offset > total // 2
+    if from_end:
+        # Deep in the list by `offset`: the database walks the rows it skips, so it reads from
+        # the end (the count above says where that is) and walks the shorter side.
+        skip = total - offset - limit
         page_query = page_query.order_by(col(Node.id).desc())
+        page_query = page_query.offset(max(skip, 0)).limit(max(limit + min(skip, 0), 0))
+        rows: Sequence[Any] = list(reversed(session.exec(page_query).all()))
+        more, earlier = skip > 0, bool(rows)
     else:
-        page_query = page_query.order_by(col(Node.id)).offset(offset)
-    rows: Sequence[Any] = session.exec(page_query).all()
-    beyond = len(rows) > limit  # a row past the page, in the direction read
-    rows = list(reversed(rows[:limit])) if backwards else rows[:limit]
-    more, earlier = (False, beyond) if backwards else (beyond, offset > 0 and bool(rows))
+        page_query = page_query.limit(limit + 1)
+        if backwards:
+            page_query = page_query.order_by(col(Node.id).desc())
+        else:
+            page_query = page_query.order_by(col(Node.id)).offset(offset)
+        rows = session.exec(page_query).all()
+        beyond = len(rows) > limit  # a row past the page, in the direction read
+        rows = list(reversed(rows[:limit])) if backwards else rows[:limit]
+        more, earlier = (False, beyond) if backwards else (beyond, offset > 0 and bool(rows))
     if rows and after is not None and not earlier:
         # The side the page was not read from: one row of it through the index answers.
         earlier = _any(session, where, col(Node.id) < rows[0].id)

@@ -65,3 +65,22 @@ def test_search_folds_case_and_marks_in_sql(db: Database, make_settings) -> None
         s.commit()
     assert search(db, presence, "văn hóa") == ["loa-04"]
     assert search(db, presence, "trường") == []
+
+
+def test_a_page_by_offset_is_the_same_read_from_either_end(db: Database, make_settings) -> None:
+    """Past the middle, a page by `offset` is read from the end of the list: every offset and
+    limit still gives the rows, and the pages before and after, that the whole list cut there
+    gives, with and without a filter."""
+    presence = Presence(make_settings(), SystemClock())
+    for text in ("", "loa-0"):
+        with db.session() as s:
+            everyone = [r.node.id for r in find(s, presence, NodeFilter(text=text), 0, 100).rows]
+            assert len(everyone) == (5 if not text else 4)
+            for limit in range(1, 7):
+                for offset in range(0, 8):
+                    page = find(s, presence, NodeFilter(text=text), offset, limit)
+                    want = everyone[offset : offset + limit]
+                    assert [r.node.id for r in page.rows] == want, (text, offset, limit)
+                    assert page.total == len(everyone)
+                    assert page.more == (offset + limit < len(everyone)), (text, offset, limit)
+                    assert page.earlier == (offset > 0 and bool(want)), (text, offset, limit)
