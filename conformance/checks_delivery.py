@@ -168,4 +168,4 @@ async def firmware_checks_hash(kit: Kit, ev: Evidence) -> None:
 async def reports_follow_contract(kit: Kit, ev: Evidence) -> None:
     if kit.invalid:
         raise CheckFailed(f"{len(kit.invalid)} report(s) broke the contract: {kit.invalid[:3]}")
-    ev.append(f"{len(kit.heard)} reports parsed by protocol.parse_node_report")
+    ev.append(f"{len(kit.heard)} reports parsed by protocol.parse_node_reports")

@@ -35,7 +35,7 @@ from protocol import (
     Signer,
     Topics,
     new_private_key,
-    parse_node_report,
+    parse_node_reports,
     public_key_b64,
 )
 from protocol.topics import Report
@@ -178,11 +178,13 @@ class Kit:
             if not payload:
                 continue  # a cleared retained state
             try:
-                _, kind, report = parse_node_report(self.topics, message.topic.value, payload)
+                got = parse_node_reports(self.topics, message.topic.value, payload)
             except ProtocolError as exc:
                 self.invalid.append(f"{message.topic.value}: {exc}")
                 continue
-            self.heard.append(Heard(time.monotonic(), kind, report))
+            self.invalid += [f"{message.topic.value}: {exc}" for exc in got.refused]
+            at = time.monotonic()
+            self.heard += [Heard(at, got.kind, report) for report in got.reports]
             self._changed.set()
 
     # Waiting for evidence -----------------------------------------------------------------

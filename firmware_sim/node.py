@@ -405,10 +405,13 @@ class Node:
     async def _send(self, client: aiomqtt.Client) -> None:
         topic = self.topics.events(self.node_id)
         while True:
-            event = await self.outbox.next()
+            await self.outbox.next()
             await QUIET.wait()
             await self.presence.wait_to_report()
-            await client.publish(topic, event.model_dump_json(), qos=1)
-            self.outbox.ack(event.id)
+            waiting = self.outbox.message()  # what came meanwhile goes with it
+            if not waiting.ids:
+                continue
+            await client.publish(topic, waiting.payload, qos=1)
+            self.outbox.ack(*waiting.ids)
             self.last_report_at = time.time()  # for benches: when the latest report went out
             raise_if_cancelling()

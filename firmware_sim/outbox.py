@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -16,6 +17,18 @@ from protocol import Clock, EventType, NodeEvent
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 10_000
+# Events waiting together go in one message (docs/protocol.md, "Sending reports"): an alert's
+# receipt and start are one publish and one acknowledgement, not two of each.
+EVENTS_PER_MESSAGE = 50
+MESSAGE_BYTES = 16 * 1024  # well within the protocol's 64 KiB
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """One message of events: its payload and the ids it carries, forgotten at its PUBACK."""
+
+    payload: bytes
+    ids: list[str]
 
 
 class Emit(Protocol):
@@ -113,17 +126,38 @@ class Outbox:
             await self._ready.wait()
         return self._events[0]
 
-    def ack(self, event_id: str) -> None:
-        """Forget an event the broker has acknowledged."""
-        if self._events and self._events[0].id == event_id:
-            self._events.popleft()
-        else:
-            # The head moved while publishing (overflow dropped it): find it, if still here.
-            for i, event in enumerate(self._events):
-                if event.id == event_id:
-                    del self._events[i]
-                    break
-        self._acks_since_compact += 1
+    def message(self, most: int = EVENTS_PER_MESSAGE, size: int = MESSAGE_BYTES) -> Waiting:
+        """The oldest unsent events as one message: up to `most` of them within `size` bytes,
+        a JSON array when there are several, the event alone when there is one; no ids when
+        the outbox is empty (`next` waits for an event)."""
+        dumped: list[bytes] = []
+        ids: list[str] = []
+        length = 2  # the brackets
+        for event in self._events:
+            if len(dumped) >= most:
+                break
+            one = event.model_dump_json().encode()
+            length += len(one) + 1
+            if dumped and length > size:
+                break
+            dumped.append(one)
+            ids.append(event.id)
+        if len(dumped) <= 1:
+            return Waiting(b"".join(dumped), ids)
+        return Waiting(b"[" + b",".join(dumped) + b"]", ids)
+
+    def ack(self, *event_ids: str) -> None:
+        """Forget events the broker has acknowledged."""
+        for event_id in event_ids:
+            if self._events and self._events[0].id == event_id:
+                self._events.popleft()
+            else:
+                # The head moved while publishing (overflow dropped it): find it, if still here.
+                for i, event in enumerate(self._events):
+                    if event.id == event_id:
+                        del self._events[i]
+                        break
+        self._acks_since_compact += len(event_ids)
         if self.path is not None and (not self._events or self._acks_since_compact >= 200):
             self._compact()
 

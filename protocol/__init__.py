@@ -38,7 +38,14 @@ from protocol.signing import (
     new_private_key,
     public_key_b64,
 )
-from protocol.topics import ProtocolError, Topics, parse_node_report, valid_id
+from protocol.topics import (
+    NodeReports,
+    ProtocolError,
+    Topics,
+    parse_node_report,
+    parse_node_reports,
+    valid_id,
+)
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -57,6 +64,7 @@ __all__ = [
     "KeySetBody",
     "MediaRef",
     "NodeEvent",
+    "NodeReports",
     "NodeState",
     "NodeStatus",
     "Priority",
@@ -77,6 +85,7 @@ __all__ = [
     "load_public_key",
     "new_private_key",
     "parse_node_report",
+    "parse_node_reports",
     "public_key_b64",
     "valid_id",
 ]

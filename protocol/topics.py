@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import ValidationError
@@ -107,32 +108,72 @@ _REPORT_MODELS: dict[str, type[Report]] = {
 
 
 def parse_node_report(topics: Topics, topic: str, payload: bytes) -> tuple[str, str, Report]:
-    """Parse what a node published. Returns (node_id, kind, model) or raises ProtocolError.
+    """Parse what a node published as one report. Returns (node_id, kind, model) or raises
+    ProtocolError (events several to a message: `parse_node_reports`).
 
     A report must name the node whose topic it came on: the broker's ACL guarantees who may
     publish on a topic, so the topic is the identity and the body must agree with it.
     """
+    node_id, leaf, data = _open(topics, topic, payload)
+    if not isinstance(data, dict):
+        raise ProtocolError("malformed_json", "payload is not a JSON object")
+    return node_id, leaf, _validate(leaf, node_id, data)
+
+
+@dataclass
+class NodeReports:
+    """One message from a node: the reports in it, in order, and the reason for each of its
+    events that was refused (the others are kept)."""
+
+    node_id: str
+    kind: str
+    reports: list[Report]
+    refused: list[ProtocolError] = field(default_factory=list)
+
+
+def parse_node_reports(topics: Topics, topic: str, payload: bytes) -> NodeReports:
+    """Parse what a node published: one report, or on `events` a JSON array of events sent
+    together, each validated on its own. ProtocolError when the message as a whole is bad."""
+    node_id, leaf, data = _open(topics, topic, payload)
+    if not isinstance(data, list) or leaf != "events":
+        if not isinstance(data, dict):
+            raise ProtocolError("malformed_json", "payload is not a JSON object")
+        return NodeReports(node_id, leaf, [_validate(leaf, node_id, data)])
+    if not data:
+        raise ProtocolError("malformed_json", "an empty list of events")
+    out = NodeReports(node_id, leaf, [])
+    for i, item in enumerate(data):
+        try:
+            if not isinstance(item, dict):
+                raise ProtocolError("malformed_json", "an event is not a JSON object")
+            out.reports.append(_validate(leaf, node_id, item))
+        except ProtocolError as exc:
+            out.refused.append(ProtocolError(exc.reason, f"event {i}: {exc.detail}"[:300]))
+    return out
+
+
+def _open(topics: Topics, topic: str, payload: bytes) -> tuple[str, str, object]:
     node_id, leaf = topics.split_node_topic(topic)
-    model = _REPORT_MODELS.get(leaf)
-    if model is None:
+    if leaf not in _REPORT_MODELS:
         raise ProtocolError("unknown_topic", topic[:200])
     if len(payload) > MAX_PAYLOAD:
         raise ProtocolError("too_large", f"{len(payload)} bytes")
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return node_id, leaf, json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProtocolError("malformed_json", str(exc)[:200]) from None
-    if not isinstance(data, dict):
-        raise ProtocolError("malformed_json", "payload is not a JSON object")
+
+
+def _validate(leaf: str, node_id: str, data: dict[str, object]) -> Report:
     if data.get("v") not in (None, 1):
         raise ProtocolError("unsupported_version", str(data.get("v"))[:20])
     try:
-        report = model.model_validate(data)
+        report = _REPORT_MODELS[leaf].model_validate(data)
     except ValidationError as exc:
         raise ProtocolError("invalid_fields", _summarise(exc)) from None
     if report.node_id != node_id:
         raise ProtocolError("node_mismatch", f"topic {node_id} body {report.node_id}")
-    return node_id, leaf, report
+    return report
 
 
 def _summarise(exc: ValidationError) -> str:

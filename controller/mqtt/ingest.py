@@ -54,7 +54,7 @@ from protocol import (
     ProtocolError,
     Telemetry,
     Topics,
-    parse_node_report,
+    parse_node_reports,
 )
 from protocol.clock import Clock
 
@@ -233,7 +233,7 @@ class ReportIngest:
         self.event_writers: dict[str, EventWriter] = {}
         self.event_hearers: dict[str, EventHearer] = {}
         self.acks: dict[str, CommandAck] = {}
-        self.parked: list[tuple[str, bytes]] = []
+        self.parked: list[tuple[str, str, list[Any]]] = []  # (node, kind, reports)
         self.registry_check = asyncio.Event()
 
     def reload_nodes(self) -> None:
@@ -241,22 +241,35 @@ class ReportIngest:
             self.known_nodes = set(session.exec(select(Node.id).where(Node.retired == False)).all())  # noqa: E712
 
     def handle(self, topic: str, payload: bytes) -> None:
-        """Called by the gateway for every message: parse now, write later."""
+        """Called by the gateway for every message: parse now, write later. A message may
+        carry several events (sent together): each is taken or refused on its own."""
         try:
-            node_id, kind, report = parse_node_report(self.topics, topic, payload)
+            message = parse_node_reports(self.topics, topic, payload)
         except ProtocolError as exc:
-            self.stats[f"rejected:{exc.reason}"] += 1
-            self.quiet.warning(exc.reason, "dropped message on %s: %s", topic[:120], exc)
+            self._refuse(topic, exc)
             return
+        for exc in message.refused:
+            self._refuse(topic, exc)
+        if not message.reports:
+            return
+        node_id, kind = message.node_id, message.kind
         if node_id not in self.known_nodes:
             # Perhaps registered a moment ago by another process: park it until the registry
             # is re-read; a node that stays unknown is dropped, never created.
             if len(self.parked) < 10_000:
-                self.parked.append((topic, payload))
+                self.parked.append((node_id, kind, message.reports))
                 self.registry_check.set()
             else:
-                self.stats["rejected:unknown_node"] += 1
+                self.stats["rejected:unknown_node"] += len(message.reports)
             return
+        for report in message.reports:
+            self._take(node_id, kind, report)
+
+    def _refuse(self, topic: str, exc: ProtocolError) -> None:
+        self.stats[f"rejected:{exc.reason}"] += 1
+        self.quiet.warning(exc.reason, "dropped message on %s: %s", topic[:120], exc)
+
+    def _take(self, node_id: str, kind: str, report: Any) -> None:
         if self.health is not None:
             refusal = self.health.screen(node_id, kind, report)
             if refusal is not None:
@@ -310,12 +323,12 @@ class ReportIngest:
                     # Registered by another instance (or before this watch took its first
                     # look): read the nodes again before judging them unknown.
                     await asyncio.to_thread(self.reload_nodes)
-                for topic, payload in parked:
-                    node_id, _leaf = self.topics.split_node_topic(topic)
+                for node_id, kind, reports in parked:
                     if node_id in self.known_nodes:
-                        self.handle(topic, payload)
+                        for report in reports:
+                            self._take(node_id, kind, report)
                     else:
-                        self.stats["rejected:unknown_node"] += 1
+                        self.stats["rejected:unknown_node"] += len(reports)
                         self.quiet.warning(
                             "unknown_node",
                             "dropped message from unknown or retired node %s",

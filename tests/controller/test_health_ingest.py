@@ -331,3 +331,44 @@ def test_the_registry_stamp_changes_with_every_registration_retirement_and_remov
     seen.append(stamp())
     assert len(set(seen)) == len(seen), seen
     assert stamp() == seen[-1]  # nothing changed: the same stamp
+
+
+@pytest.mark.mosquitto
+async def test_events_sent_together_are_stored_each_once(make_settings, mosquitto_factory):
+    """A node's events in one message (a JSON array): each good one stored once, a bad one
+    refused and counted without the others; sent again, nothing is stored twice; from a node
+    registered by another instance, kept until the registry is read again."""
+    broker = mosquitto_factory()
+    settings = make_settings(mqtt_url=f"mqtt://127.0.0.1:{broker.port}")
+    async with running_controller(settings) as ctl:
+        await one_node(ctl)
+        await wait_for(lambda: "n1" in ctl.service.ingest.known_nodes, 10)
+        topics = ctl.service.topics
+        stats = ctl.service.ingest.stats
+
+        def event(k: int, node_id: str = "n1") -> dict[str, Any]:
+            return {"v": 1, "id": f"{k:032x}", "node_id": node_id, "ts": 1_790_000_000_000 + k}
+
+        def stored(node_id: str) -> list[int]:
+            with ctl.service.db.session() as s:
+                rows = s.exec(
+                    select(NodeEventRecord.ts).where(NodeEventRecord.node_id == node_id)
+                ).all()
+            return sorted(int(ts.timestamp() * 1000) - 1_790_000_000_000 for ts in rows)
+
+        ok = {"type": "media_ready", "item_id": "s1@0"}
+        batch = [{**event(1), **ok}, {**event(2), "type": "no_such_type"}, {**event(3), **ok}]
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.publish(topics.events("n1"), json.dumps(batch).encode(), qos=1)
+            await client.publish(topics.events("n1"), json.dumps(batch).encode(), qos=1)
+            await wait_for(lambda: stats["rejected:invalid_fields"] == 2, 10, "both refusals")
+            await client.publish(topics.events("n1"), json.dumps([{**event(4), **ok}]).encode())
+            await wait_for(lambda: stored("n1") == [1, 3, 4], 15, "each good event once")
+            # Registered by another instance: in the database, not yet in this one's memory.
+            with ctl.service.db.session() as s:
+                s.add(Node(id="n2", name="Loa", area_id="xa"))
+                s.commit()
+            later = [{**event(5, "n2"), **ok}, {**event(6, "n2"), **ok}]
+            await client.publish(topics.events("n2"), json.dumps(later).encode(), qos=1)
+            await wait_for(lambda: stored("n2") == [5, 6], 15, "stored once n2 is known")
+        assert stats["accepted:events"] == 7

@@ -23,6 +23,7 @@ from protocol import (
     Telemetry,
     Topics,
     new_private_key,
+    parse_node_reports,
     public_key_b64,
 )
 
@@ -187,8 +188,11 @@ class Controller:
         return [payload for t, payload in self.received if t == topic]
 
     def events(self, node_id: str, type: str | None = None) -> list[NodeEvent]:
-        events = [NodeEvent.model_validate_json(p) for p in self._of(self.topics.events(node_id))]
-        return [e for e in events if type is None or e.type == type]
+        topic = self.topics.events(node_id)
+        events = [
+            e for p in self._of(topic) for e in parse_node_reports(self.topics, topic, p).reports
+        ]
+        return [e for e in events if isinstance(e, NodeEvent) and (type is None or e.type == type)]
 
     def states(self, node_id: str) -> list[NodeState]:
         return [NodeState.model_validate_json(p) for p in self._of(self.topics.node_state(node_id))]

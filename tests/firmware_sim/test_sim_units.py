@@ -10,7 +10,15 @@ import pytest
 
 from firmware_sim import NodeConfig, NodeConfigError, Outbox, load_config, load_fleet
 from firmware_sim.cli import build_parser, make_clock
-from protocol import EventType, NodeEvent, ScaledClock, new_private_key, public_key_b64
+from protocol import (
+    EventType,
+    NodeEvent,
+    ScaledClock,
+    Topics,
+    new_private_key,
+    parse_node_reports,
+    public_key_b64,
+)
 
 
 def _event(i: int) -> NodeEvent:
@@ -91,6 +99,27 @@ async def test_outbox_keeps_order_caps_size_and_acks_only_what_was_sent() -> Non
     box.ack(head.id)
     box.ack("not-there")
     assert [e.id for e in box.pending()] == [_event(3).id, _event(4).id]
+
+
+async def test_events_waiting_together_go_in_one_message_that_the_controller_reads() -> None:
+    topics = Topics("radio")
+    box = Outbox()
+    assert box.message().ids == []
+    box.push(_event(0))
+    one = box.message()  # alone: the single object every controller reads
+    assert json.loads(one.payload)["id"] == _event(0).id and one.ids == [_event(0).id]
+    for i in range(1, 8):
+        box.push(_event(i))
+    several = box.message(most=5)
+    assert several.ids == [_event(i).id for i in range(5)]
+    parsed = parse_node_reports(topics, topics.events("n1"), several.payload)
+    assert [e.id for e in parsed.reports] == several.ids and not parsed.refused
+    # Bounded by bytes too: at most what fits, but always the oldest event.
+    size = len(_event(0).model_dump_json()) * 2 + 4
+    assert len(box.message(size=size).ids) == 2
+    assert len(box.message(size=10).ids) == 1
+    box.ack(*several.ids)  # the message's PUBACK forgets all it carried
+    assert [e.id for e in box.pending()] == [_event(5).id, _event(6).id, _event(7).id]
 
 
 async def test_outbox_persists_across_restart(tmp_path: Path) -> None:

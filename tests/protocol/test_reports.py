@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import NodeEvent, ProtocolError, Telemetry, Topics, parse_node_report
+from protocol import (
+    NodeEvent,
+    ProtocolError,
+    Telemetry,
+    Topics,
+    parse_node_report,
+    parse_node_reports,
+)
 
 T = Topics("radio")
 
@@ -83,3 +90,47 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     payload = json.dumps({"node_id": "n1", "ts": 5, "future_field": [1]}).encode()
     _, _, report = parse_node_report(T, "radio/v1/node/n1/telemetry", payload)
     assert isinstance(report, Telemetry) and report.ts == 5
+
+
+@settings(max_examples=200, deadline=None)
+@given(items=st.lists(st.dictionaries(st.text(max_size=10), json_values, max_size=6), max_size=5))
+def test_random_lists_of_events_never_crash_the_parser(items: list) -> None:
+    payload = json.dumps(items, allow_nan=True).encode()
+    try:
+        got = parse_node_reports(T, "radio/v1/node/n1/events", payload)
+    except ProtocolError as exc:
+        assert exc.reason
+    else:
+        assert len(got.reports) + len(got.refused) == len(items)
+
+
+def test_events_sent_together_are_each_taken_or_refused_on_their_own() -> None:
+    def ev(i: int, node: str = "n1") -> dict:
+        e = NodeEvent(id=f"{i:032x}", node_id=node, ts=i, type="alert_received", item_id="a")
+        return e.model_dump(mode="json")
+
+    payload = json.dumps([ev(1), {"id": "x"}, ev(2, node="n2"), 7, ev(3)]).encode()
+    got = parse_node_reports(T, "radio/v1/node/n1/events", payload)
+    assert (got.node_id, got.kind) == ("n1", "events")
+    assert [r.ts for r in got.reports] == [1, 3]  # in the order sent
+    assert [e.reason for e in got.refused] == ["invalid_fields", "node_mismatch", "malformed_json"]
+    assert got.refused[1].detail.startswith("event 2: ")
+    # One event alone is read as before, by either parser.
+    one = json.dumps(ev(4)).encode()
+    assert parse_node_reports(T, "radio/v1/node/n1/events", one).reports[0].ts == 4
+    assert parse_node_report(T, "radio/v1/node/n1/events", one)[2].ts == 4  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("radio/v1/node/n1/events", b"[]"),  # nothing in it
+        ("radio/v1/node/n1/telemetry", b"[{}]"),  # only events go several to a message
+        ("radio/v1/node/n1/events", b"[" * 100_000),  # too large before it is parsed
+        ("radio/v1/node/n1/events", b"[" * 60_000),  # nested past the parser's depth
+    ],
+)
+def test_bad_lists_of_events_are_refused_whole(topic: str, payload: bytes) -> None:
+    with pytest.raises(ProtocolError) as err:
+        parse_node_reports(T, topic, payload)
+    assert err.value.reason in {"malformed_json", "too_large"}
