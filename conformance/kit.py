@@ -268,7 +268,10 @@ class Kit:
 
     async def controller_state(self, online: bool) -> None:
         state = ControllerState(
-            status="online" if online else "offline", ts=now_ms(), instance="conformance"
+            status="online" if online else "offline",
+            ts=now_ms(),
+            instance="conformance",
+            event_arrays=True,  # it reads them (parse_node_reports), as the controller does
         )
         await self.publish(
             self.topics.controller_state, state.model_dump_json().encode(), retain=True

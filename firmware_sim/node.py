@@ -31,7 +31,7 @@ from firmware_sim.health_machine import MachineHealth
 from firmware_sim.inbound import Inbound
 from firmware_sim.media import MediaCache
 from firmware_sim.media_token import MediaToken
-from firmware_sim.outbox import Outbox, Reporter
+from firmware_sim.outbox import EVENTS_PER_MESSAGE, Outbox, Reporter
 from firmware_sim.playback import Playback, Played
 from firmware_sim.player_choice import make_player
 from firmware_sim.presence import ControllerPresence
@@ -408,7 +408,8 @@ class Node:
             await self.outbox.next()
             await QUIET.wait()
             await self.presence.wait_to_report()
-            waiting = self.outbox.message()  # what came meanwhile goes with it
+            # What came meanwhile goes with it, if the controller reads arrays.
+            waiting = self.outbox.message(EVENTS_PER_MESSAGE if self.presence.event_arrays else 1)
             if not waiting.ids:
                 continue
             await client.publish(topic, waiting.payload, qos=1)

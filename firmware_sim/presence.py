@@ -25,6 +25,7 @@ class ControllerPresence:
         self.reject = reject
         self.online: bool | None = None
         self.heard = False
+        self.event_arrays = False  # the controller reads several events in one message
         self.up = asyncio.Event()
 
     def on_state(self, topic: str, payload: bytes) -> None:
@@ -38,6 +39,7 @@ class ControllerPresence:
             log.info("%s: controller %s (%s)", self.node_id, state.status, state.instance or "?")
         self.online = online
         self.heard = True
+        self.event_arrays = state.event_arrays
         self.clock_watch.issued(state.ts)
         if online:
             self.up.set()

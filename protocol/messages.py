@@ -49,6 +49,9 @@ class ControllerState(Model):
     status: Literal["online", "offline"]
     ts: EpochMs
     instance: ShortText = ""
+    # It reads several events in one message (a JSON array): a node sends arrays only while
+    # the controller's latest state says so, so that an older controller loses none.
+    event_arrays: bool = False
 
 
 class NodeState(Model):

@@ -71,7 +71,9 @@ class Gateway:
         self._after: asyncio.Task[None] | None = None
 
     def _state(self, status: Literal["online", "offline"]) -> bytes:
-        msg = ControllerState(status=status, ts=self.clock.now_ms(), instance=self.instance)
+        msg = ControllerState(
+            status=status, ts=self.clock.now_ms(), instance=self.instance, event_arrays=True
+        )
         return msg.model_dump_json().encode()
 
     def _client_for(self) -> aiomqtt.Client:

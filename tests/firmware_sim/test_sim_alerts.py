@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from fwsim_support import Controller, MediaServer, item, until
 
 from firmware_sim import Node
-from protocol import Signer, SystemClock, Telemetry, new_private_key
+from protocol import ControllerState, Signer, SystemClock, Telemetry, new_private_key
 from tests.clocks import SteppedClock
 
 SIREN = b"siren " * 2000
@@ -437,3 +438,41 @@ async def test_a_node_remembers_a_bounded_number_of_settled_alerts() -> None:
     desk.accept(_body(clock, alert_id=f"a{KEEP + 2}"))  # cancelled before: does not sound
     assert not desk.runs and "alert_received" not in " ".join(events)
     desk.close()
+
+
+async def test_receipt_and_start_go_in_one_message_once_the_controller_reads_arrays(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    """An alert whose audio the node holds is received and started at once: to a controller
+    whose state says it reads arrays, both events go in one message; to one that does not say
+    so (an older controller), one event per message, as before."""
+    media.files["siren.mp3"] = SIREN
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 60)
+    topic, state = controller.topics.events("n1"), controller.topics.controller_state
+
+    def payloads() -> list[bytes]:
+        return [p for t, p in controller.received if t == topic]
+
+    async def say(**fields: Any) -> None:
+        body = ControllerState(status="online", ts=now(), **fields).model_dump_json()
+        await controller.publish(state, body.encode(), retain=True)
+
+    await say()
+    await until(lambda: node.presence.online, what="the controller heard")
+    await send(controller, alert("a1", media.url("siren.mp3"), SIREN))
+    await until(lambda: len(kinds(controller)) == 3, what="a1's events")
+    await say(event_arrays=True)
+    await until(lambda: node.presence.event_arrays, what="arrays read")
+    before = len(payloads())
+    assert all(p.startswith(b"{") for p in payloads())  # one event each
+    await send(controller, alert("a2", media.url("siren.mp3"), SIREN))
+    await until(lambda: len(kinds(controller)) == 6, what="a2's events")
+    together = json.loads(payloads()[before])
+    assert [(e["type"], e["item_id"]) for e in together] == [
+        ("alert_received", "a2"),
+        ("alert_started", "a2"),
+    ]
+    assert [k for k, _ in kinds(controller)] == CYCLE + CYCLE
+    await clear(controller)
+    await controller.publish(state, b"", retain=True)
