@@ -79,6 +79,7 @@ class RadioService:
             self.clock,
             settings.instance,
             shared_group=settings.mqtt_shared_group,
+            event_arrays=settings.mqtt_event_arrays,
             on_message=self.ingest.handle,
             on_connect=self._on_connect,
         )

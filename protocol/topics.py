@@ -13,6 +13,7 @@ from protocol.messages import CommandAck, NodeEvent, NodeState, Telemetry
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_PAYLOAD = 64 * 1024
+MAX_EVENTS = 100  # events in one message (docs/protocol.md, "Node events")
 
 ReportKind = Literal["state", "telemetry", "events", "cmd/ack"]
 Report = NodeState | Telemetry | NodeEvent | CommandAck
@@ -141,6 +142,8 @@ def parse_node_reports(topics: Topics, topic: str, payload: bytes) -> NodeReport
         return NodeReports(node_id, leaf, [_validate(leaf, node_id, data)])
     if not data:
         raise ProtocolError("malformed_json", "an empty list of events")
+    if len(data) > MAX_EVENTS:
+        raise ProtocolError("too_many_events", f"{len(data)} events, at most {MAX_EVENTS}")
     out = NodeReports(node_id, leaf, [])
     for i, item in enumerate(data):
         try:

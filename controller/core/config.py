@@ -206,6 +206,9 @@ class Settings(BaseSettings):
     # Several instances against one PostgreSQL and one Mosquitto: each takes a share of the
     # node reports through `$share/<group>/…` subscriptions (MQTT 5 / Mosquitto; not amqtt).
     mqtt_shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # The controller's state tells nodes they may send several events in one message. Off on
+    # the new instances of a group while older ones (which refuse arrays) still take reports.
+    mqtt_event_arrays: bool = True
     leader_retry_s: float = Field(default=3.0, gt=0, le=300)
 
     @classmethod

@@ -55,8 +55,10 @@ class Gateway:
         on_message: MessageHandler,
         on_connect: Callable[[], Awaitable[None]] | None = None,
         shared_group: str | None = None,
+        event_arrays: bool = True,
     ) -> None:
         self.address = address
+        self.event_arrays = event_arrays
         self.topics = topics
         self.clock = clock
         self.instance = instance
@@ -72,7 +74,10 @@ class Gateway:
 
     def _state(self, status: Literal["online", "offline"]) -> bytes:
         msg = ControllerState(
-            status=status, ts=self.clock.now_ms(), instance=self.instance, event_arrays=True
+            status=status,
+            ts=self.clock.now_ms(),
+            instance=self.instance,
+            event_arrays=self.event_arrays and status == "online",
         )
         return msg.model_dump_json().encode()
 

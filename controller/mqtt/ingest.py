@@ -234,6 +234,7 @@ class ReportIngest:
         self.event_hearers: dict[str, EventHearer] = {}
         self.acks: dict[str, CommandAck] = {}
         self.parked: list[tuple[str, str, list[Any]]] = []  # (node, kind, reports)
+        self.parked_reports = 0  # in `parked`, bounded
         self.registry_check = asyncio.Event()
 
     def reload_nodes(self) -> None:
@@ -256,8 +257,9 @@ class ReportIngest:
         if node_id not in self.known_nodes:
             # Perhaps registered a moment ago by another process: park it until the registry
             # is re-read; a node that stays unknown is dropped, never created.
-            if len(self.parked) < 10_000:
+            if self.parked_reports < 10_000:
                 self.parked.append((node_id, kind, message.reports))
+                self.parked_reports += len(message.reports)
                 self.registry_check.set()
             else:
                 self.stats["rejected:unknown_node"] += len(message.reports)
@@ -318,7 +320,7 @@ class ReportIngest:
                     if last is not None:
                         await on_change()
                     last = stamp
-                parked, self.parked = self.parked, []
+                parked, self.parked, self.parked_reports = self.parked, [], 0
                 if parked:
                     # Registered by another instance (or before this watch took its first
                     # look): read the nodes again before judging them unknown.

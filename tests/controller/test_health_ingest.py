@@ -19,7 +19,7 @@ from sqlmodel import func, select
 from controller.core.models import Node, NodeEventRecord, TelemetrySample
 from controller.core.time import utc_datetime
 from controller.mqtt.ingest import registry_stamp
-from protocol.messages import Telemetry
+from protocol.messages import ControllerState, Telemetry
 from tests.conftest import running_controller, wait_for
 from tests.controller.health_support import prometheus
 
@@ -372,3 +372,23 @@ async def test_events_sent_together_are_stored_each_once(make_settings, mosquitt
             await client.publish(topics.events("n2"), json.dumps(later).encode(), qos=1)
             await wait_for(lambda: stored("n2") == [5, 6], 15, "stored once n2 is known")
         assert stats["accepted:events"] == 7
+
+
+@pytest.mark.mosquitto
+@pytest.mark.parametrize("arrays", [True, False])
+async def test_the_controller_state_says_whether_it_reads_event_arrays(
+    make_settings, mosquitto_factory, arrays: bool
+):
+    """`RADIO_MQTT_EVENT_ARRAYS=false` (a group being upgraded): the retained state tells the
+    nodes to send one event per message."""
+    broker = mosquitto_factory()
+    settings = make_settings(mqtt_url=f"mqtt://127.0.0.1:{broker.port}", mqtt_event_arrays=arrays)
+    async with running_controller(settings) as ctl:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.subscribe(ctl.service.topics.controller_state, qos=1)
+            async with asyncio.timeout(15):
+                async for message in client.messages:
+                    state = ControllerState.model_validate_json(message.payload)  # type: ignore[arg-type]
+                    if state.status == "online":
+                        break
+    assert state.event_arrays is arrays

@@ -474,5 +474,12 @@ async def test_receipt_and_start_go_in_one_message_once_the_controller_reads_arr
         ("alert_started", "a2"),
     ]
     assert [k for k, _ in kinds(controller)] == CYCLE + CYCLE
+    # The controller changed back (another instance's state, a release from before arrays).
+    await say()
+    await until(lambda: not node.presence.event_arrays, what="arrays no longer read")
+    before = len(payloads())
+    await send(controller, alert("a3", media.url("siren.mp3"), SIREN))
+    await until(lambda: len(kinds(controller)) == 9, what="a3's events")
+    assert [json.loads(p)["type"] for p in payloads()[before:]] == CYCLE
     await clear(controller)
     await controller.publish(state, b"", retain=True)

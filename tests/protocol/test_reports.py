@@ -128,9 +128,10 @@ def test_events_sent_together_are_each_taken_or_refused_on_their_own() -> None:
         ("radio/v1/node/n1/telemetry", b"[{}]"),  # only events go several to a message
         ("radio/v1/node/n1/events", b"[" * 100_000),  # too large before it is parsed
         ("radio/v1/node/n1/events", b"[" * 60_000),  # nested past the parser's depth
+        ("radio/v1/node/n1/events", b"[" + b",".join([b"{}"] * 101) + b"]"),  # over 100
     ],
 )
 def test_bad_lists_of_events_are_refused_whole(topic: str, payload: bytes) -> None:
     with pytest.raises(ProtocolError) as err:
         parse_node_reports(T, topic, payload)
-    assert err.value.reason in {"malformed_json", "too_large"}
+    assert err.value.reason in {"malformed_json", "too_large", "too_many_events"}
