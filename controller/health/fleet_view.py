@@ -186,7 +186,9 @@ def find(
         page_query = page_query.order_by(col(Node.id).desc())
         page_query = page_query.offset(max(skip, 0)).limit(max(limit + min(skip, 0), 0))
         rows: Sequence[Any] = list(reversed(session.exec(page_query).all()))
-        more, earlier = skip > 0, bool(rows)
+        # The count and the page are two statements: a list that shrank between them may
+        # leave no rows here, and then nothing is said to come after.
+        more, earlier = skip > 0 and bool(rows), bool(rows)
     else:
         page_query = page_query.limit(limit + 1)
         if backwards:

@@ -8,6 +8,7 @@ import pytest
 
 from controller.core.db import Database
 from controller.core.models import Node
+from controller.health import fleet_view
 from controller.health.fleet_view import NodeFilter, find
 from controller.health.presence import Presence
 from protocol.clock import SystemClock
@@ -84,3 +85,22 @@ def test_a_page_by_offset_is_the_same_read_from_either_end(db: Database, make_se
                     assert page.total == len(everyone)
                     assert page.more == (offset + limit < len(everyone)), (text, offset, limit)
                     assert page.earlier == (offset > 0 and bool(want)), (text, offset, limit)
+
+
+def test_a_list_that_shrinks_between_the_count_and_the_page_says_nothing_more(
+    db: Database, make_settings, monkeypatch
+) -> None:
+    """Read from the end, a page takes its place from the count: when nodes went away between
+    the two statements, it may find no rows, and then it must not say that more follow (the
+    API would look for the page's last id)."""
+    presence = Presence(make_settings(), SystemClock())
+    counted = fleet_view._count
+
+    def more_than_there_are(*args, **kwargs):  # 20 nodes counted that are gone from the page
+        counts = counted(*args, **kwargs)
+        return {**counts, "nodes": counts["nodes"] + 20}
+
+    monkeypatch.setattr(fleet_view, "_count", more_than_there_are)
+    with db.session() as s:
+        page = find(s, presence, NodeFilter(), 13, 2)
+    assert page.rows == [] and not page.more and not page.earlier
