@@ -24,6 +24,7 @@ from conformance.checks_delivery import (
 )
 from conformance.checks_reports import (
     answers_commands,
+    no_event_arrays_unless_read,
     reports_follow_contract,
     reports_held_while_controller_away,
     reports_sent_once,
@@ -76,6 +77,11 @@ CHECKS: list[Check] = [
         reports_held_while_controller_away,
     ),
     Check("reports_sent_once", "sends each report once", reports_sent_once),
+    Check(
+        "no_event_arrays_unless_read",
+        "sends one event per message unless the controller's state says event_arrays",
+        no_event_arrays_unless_read,
+    ),
     Check(
         "firmware_checks_hash",
         "downloads a firmware image with its token and refuses one whose hash does not match",

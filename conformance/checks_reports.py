@@ -95,6 +95,32 @@ async def reports_sent_once(kit: Kit, ev: Evidence) -> None:
     ev.append(f"{len(ids)} events since the node's last start, each id once")
 
 
+async def no_event_arrays_unless_read(kit: Kit, ev: Evidence) -> None:
+    """Events kept while the controller was away go out once it is back: one per message when
+    its state does not say `event_arrays`."""
+    await _report_while_away(kit, ev)
+    version = await kit.push_timeline(kit.timeline_items)  # a second event kept meanwhile
+    await kit.sync()
+    mark = time.monotonic()
+    await kit.controller_state(online=True, event_arrays=False)
+    try:
+        await kit.wait_for(
+            lambda: kit.event("timeline_applied", timeline_version=version),
+            f"timeline_applied v{version} after the controller came back",
+        )
+        await kit.events_barrier()
+    finally:
+        await kit.controller_state(online=True)
+    sent = [h for h in kit.heard if h.at >= mark and isinstance(h.report, NodeEvent)]
+    together = [str(h.report.type) for h in sent if h.together]
+    if together:
+        raise CheckFailed(
+            f"{len(together)} events (e.g. {together[:3]}) came several to a message to a "
+            "controller whose state did not say event_arrays (an older controller drops them)"
+        )
+    ev.append(f"{len(sent)} events after the controller came back, one per message")
+
+
 async def reports_follow_contract(kit: Kit, ev: Evidence) -> None:
     if kit.invalid:
         raise CheckFailed(f"{len(kit.invalid)} report(s) broke the contract: {kit.invalid[:3]}")

@@ -66,6 +66,7 @@ class Heard:
     at: float  # time.monotonic() on arrival
     kind: str  # state, telemetry, events, cmd/ack
     report: Report
+    together: bool = False  # came with other events, in an array
 
 
 def _broker(url: str) -> tuple[str, int, str | None, str | None]:
@@ -183,8 +184,8 @@ class Kit:
                 self.invalid.append(f"{message.topic.value}: {exc}")
                 continue
             self.invalid += [f"{message.topic.value}: {exc}" for exc in got.refused]
-            at = time.monotonic()
-            self.heard += [Heard(at, got.kind, report) for report in got.reports]
+            at, together = time.monotonic(), payload.lstrip()[:1] == b"["
+            self.heard += [Heard(at, got.kind, report, together) for report in got.reports]
             self._changed.set()
 
     # Waiting for evidence -----------------------------------------------------------------
@@ -266,12 +267,14 @@ class Kit:
         if retain:
             self.retained.add(topic)
 
-    async def controller_state(self, online: bool) -> None:
+    async def controller_state(self, online: bool, event_arrays: bool = True) -> None:
+        """`event_arrays`: the kit reads several events in one message, as the controller does
+        (parse_node_reports); a check says it does not, as an older controller would."""
         state = ControllerState(
             status="online" if online else "offline",
             ts=now_ms(),
             instance="conformance",
-            event_arrays=True,  # it reads them (parse_node_reports), as the controller does
+            event_arrays=event_arrays,
         )
         await self.publish(
             self.topics.controller_state, state.model_dump_json().encode(), retain=True

@@ -91,6 +91,16 @@ def sends_reports_twice(node: Node) -> None:
     node.outbox.push = twice  # type: ignore[method-assign]
 
 
+def sends_arrays_to_any_controller(node: Node) -> None:
+    on_state = node.presence.on_state
+
+    def as_if_read(topic: str, payload: bytes) -> None:
+        on_state(topic, payload)
+        node.presence.event_arrays = True
+
+    node.presence.on_state = as_if_read  # type: ignore[method-assign]
+
+
 def reports_while_controller_away(node: Node) -> None:
     node.presence.up.clear = lambda: None  # type: ignore[method-assign]
 
@@ -161,6 +171,11 @@ BROKEN = {
         "no playback_started for the item after the alert",
     ),
     "sends reports twice": Broken(sends_reports_twice, "reports_sent_once", "sent more than once"),
+    "sends arrays to any controller": Broken(
+        sends_arrays_to_any_controller,
+        "no_event_arrays_unless_read",
+        "several to a message to a controller whose state did not say event_arrays",
+    ),
     "reports while the controller is away": Broken(
         reports_while_controller_away,
         "reports_held_while_controller_away",

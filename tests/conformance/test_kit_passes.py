@@ -46,7 +46,7 @@ def test_single_node_mode_passes_through_the_command_line(broker_url: str, tmp_p
         capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "16 checks: 16 passed, 0 failed" in run.stdout
+    assert "17 checks: 17 passed, 0 failed" in run.stdout
     result = json.loads(result_file.read_text())
     assert result["passed"] is True and result["failed"] == []
     assert [c["id"] for c in result["checks"]] == [c.id for c in CHECKS]
