@@ -161,6 +161,8 @@ def test_node_settings_are_documented_with_their_real_defaults() -> None:
         real = Settings.model_fields[name].default
         if shown.startswith(("unset", "none")):
             assert real in (None, ""), name
+        elif isinstance(real, bool):
+            assert shown == str(real).lower(), (name, shown, real)
         elif not shown.startswith("http"):
             assert shown == str(real) or float(shown) == real, (name, shown, real)
 
