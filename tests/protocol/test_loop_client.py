@@ -79,8 +79,46 @@ async def test_a_watch_the_loop_refuses_is_asked_again_the_way_aiomqtt_asks(
     asked: list[Any] = []
     monkeypatch.setattr(loop, "call_soon_threadsafe", lambda *args: asked.append(args))
     client = LoopClient("127.0.0.1", 1)
-    client._on_socket_register_write(client._client, None, Closed())
+    client._watch(client._client, Closed())
     assert [args[:2] for args in asked] == [(loop.add_writer, fd)]
+
+
+async def test_packets_are_written_at_the_end_of_the_turn_and_only_the_rest_is_watched(
+    mosquitto_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a turn of the loop queued goes out at its end without watching the socket (two
+    system calls); a message larger than the socket takes at once is watched for the rest,
+    and arrives whole."""
+    port = mosquitto_factory().port
+    loop = asyncio.get_running_loop()
+    add_writer = loop.add_writer
+    watched: list[int] = []
+
+    def counting(fd: Any, *args: Any) -> Any:
+        watched.append(fd)
+        return add_writer(fd, *args)
+
+    async with (
+        LoopClient("127.0.0.1", port, identifier="pub-turn") as pub,
+        LoopClient("127.0.0.1", port, identifier="sub-turn") as sub,
+    ):
+        await sub.subscribe("turn/#", qos=1)
+        monkeypatch.setattr(loop, "add_writer", counting)
+        for i in range(50):
+            await pub.publish("turn/x", str(i), qos=1)
+        got = []
+        async for message in sub.messages:
+            got.append(message.payload)
+            if len(got) == 50:
+                break
+        assert got == [str(i).encode() for i in range(50)] and watched == []
+        big = bytes(range(256)) * (64 * 1024)  # 16 MiB: more than a socket's send buffer
+        async with asyncio.timeout(60):  # without the watch, the rest would never go
+            await pub.publish("turn/big", big, qos=1)
+            async for message in sub.messages:
+                assert message.payload == big
+                break
+        assert watched  # the rest of it went out as the socket took it
 
 
 async def test_messages_come_in_order_and_then_the_end_of_the_connection(
