@@ -84,14 +84,15 @@ def quiet_closed_socket_races(loop: asyncio.AbstractEventLoop | None = None) -> 
 
 
 class LoopClient(aiomqtt.Client):
-    """aiomqtt's client, but it writes what paho queued on the loop at the end of the turn.
+    """aiomqtt's client, but what paho queues on the loop is written by one callback for all.
 
     paho asks for its socket to be watched for writing before each packet it sends (every
     acknowledgement among them), and aiomqtt always goes through `call_soon_threadsafe`,
     because paho's connect runs in a worker thread: a wake-up through the loop's self-pipe (a
     system call) and a turn of the loop for each packet. Asked from the loop itself, the
-    packets queued in one turn are written at its end, for every client of the loop at once;
-    only a socket that did not take them whole is watched for the rest. Watching costs two
+    packets queued meanwhile are written by one `call_soon` for every client of the loop, at
+    the next turn; only a socket that did not take them whole is watched for the rest (what
+    paho's connecting thread queues still goes aiomqtt's way). Watching costs two
     system calls (`epoll_ctl` on and off): a fifth of an emulator process's time in a
     10,000-node alert, the acknowledgements of what it received (`bench_scale.py --profile`)."""
 
@@ -245,23 +246,35 @@ _HOUSEKEEPING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Housekeepin
 
 
 class _Writes:
-    """The clients of one loop with packets queued in this turn, written at its end."""
+    """The clients of one loop with packets queued since the last flush, written by one
+    `call_soon` for all of them. It refers to them weakly: a loop closed with a flush still
+    pending must not be kept alive through its own entry in `_WRITES`."""
 
     def __init__(self) -> None:
-        self._due: list[tuple[LoopClient, Any, Any]] = []
+        self._due: list[tuple[weakref.ref[LoopClient], weakref.ref[Any], Any]] = []
 
     def want(self, owner: LoopClient, client: Any, sock: Any) -> None:
         if not self._due:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._due.append((owner, client, sock))
+        self._due.append((weakref.ref(owner), weakref.ref(client), sock))
 
     def _flush(self) -> None:
         due, self._due = self._due, []
-        for owner, client, sock in due:
-            owner._write_ready(client)
-            # Not all written (paho then stays registered and does not ask again): watch.
-            if client.want_write() and client.socket() is sock:
-                owner._watch(client, sock)
+        for i, (owner_ref, client_ref, sock) in enumerate(due):
+            try:
+                owner, client = owner_ref(), client_ref()
+                if owner is None or client is None:
+                    continue
+                owner._write_ready(client)
+                # Not all written (paho then stays registered and does not ask again): watch.
+                if client.want_write() and client.socket() is sock:
+                    owner._watch(client, sock)
+            except BaseException:
+                # Whatever escaped one client, the others' packets are still to go.
+                if not self._due:
+                    asyncio.get_running_loop().call_soon(self._flush)
+                self._due[:0] = due[i + 1 :]
+                raise
 
 
 _WRITES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writes] = weakref.WeakKeyDictionary()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -83,12 +84,12 @@ async def test_a_watch_the_loop_refuses_is_asked_again_the_way_aiomqtt_asks(
     assert [args[:2] for args in asked] == [(loop.add_writer, fd)]
 
 
-async def test_packets_are_written_at_the_end_of_the_turn_and_only_the_rest_is_watched(
+async def test_packets_queued_together_are_written_at_once_and_only_the_rest_is_watched(
     mosquitto_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What a turn of the loop queued goes out at its end without watching the socket (two
-    system calls); a message larger than the socket takes at once is watched for the rest,
-    and arrives whole."""
+    """Packets queued on the loop go out by one write for all of them, without watching the
+    socket (two system calls); a message larger than the socket takes at once is watched for
+    the rest, arrives whole, and the watch is gone after it."""
     port = mosquitto_factory().port
     loop = asyncio.get_running_loop()
     add_writer = loop.add_writer
@@ -103,22 +104,37 @@ async def test_packets_are_written_at_the_end_of_the_turn_and_only_the_rest_is_w
         LoopClient("127.0.0.1", port, identifier="sub-turn") as sub,
     ):
         await sub.subscribe("turn/#", qos=1)
+        paho = pub._client
+        writes = 0
+        loop_write = paho.loop_write
+
+        def count_writes() -> Any:
+            nonlocal writes
+            writes += 1
+            return loop_write()
+
         monkeypatch.setattr(loop, "add_writer", counting)
-        for i in range(50):
-            await pub.publish("turn/x", str(i), qos=1)
+        monkeypatch.setattr(paho, "loop_write", count_writes)
+        for i in range(50):  # queued in one go, as a fleet's acknowledgements are
+            paho.publish("turn/x", str(i), qos=0)
         got = []
         async for message in sub.messages:
             got.append(message.payload)
             if len(got) == 50:
                 break
-        assert got == [str(i).encode() for i in range(50)] and watched == []
-        big = bytes(range(256)) * (64 * 1024)  # 16 MiB: more than a socket's send buffer
+        assert got == [str(i).encode() for i in range(50)]
+        assert (writes, watched) == (1, [])
+        # A socket that takes little at a time: the rest of a large message is watched for.
+        sock = paho.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        big = bytes(range(256)) * (16 * 1024)  # 4 MiB
         async with asyncio.timeout(60):  # without the watch, the rest would never go
             await pub.publish("turn/big", big, qos=1)
             async for message in sub.messages:
                 assert message.payload == big
                 break
-        assert watched  # the rest of it went out as the socket took it
+        assert sock.fileno() in watched
+        assert not paho.want_write() and not loop.remove_writer(sock.fileno())  # unwatched
 
 
 async def test_messages_come_in_order_and_then_the_end_of_the_connection(
