@@ -111,14 +111,15 @@ async def no_event_arrays_unless_read(kit: Kit, ev: Evidence) -> None:
         await kit.events_barrier()
     finally:
         await kit.controller_state(online=True)
-    sent = [h for h in kit.heard if h.at >= mark and isinstance(h.report, NodeEvent)]
-    together = [str(h.report.type) for h in sent if h.together]
+    sent = [(h.report, h.together) for h in kit.heard if h.at >= mark]
+    events = [(e, with_others) for e, with_others in sent if isinstance(e, NodeEvent)]
+    together = [str(e.type) for e, with_others in events if with_others]
     if together:
         raise CheckFailed(
             f"{len(together)} events (e.g. {together[:3]}) came several to a message to a "
             "controller whose state did not say event_arrays (an older controller drops them)"
         )
-    ev.append(f"{len(sent)} events after the controller came back, one per message")
+    ev.append(f"{len(events)} events after the controller came back, one per message")
 
 
 async def reports_follow_contract(kit: Kit, ev: Evidence) -> None:

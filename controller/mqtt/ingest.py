@@ -249,8 +249,8 @@ class ReportIngest:
         except ProtocolError as exc:
             self._refuse(topic, exc)
             return
-        for exc in message.refused:
-            self._refuse(topic, exc)
+        for refused in message.refused:
+            self._refuse(topic, refused)
         if not message.reports:
             return
         node_id, kind = message.node_id, message.kind
