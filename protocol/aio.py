@@ -9,12 +9,14 @@ import errno
 import logging
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 from paho.mqtt.client import MQTT_ERR_SUCCESS
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def raise_if_cancelling() -> None:
@@ -280,17 +282,18 @@ class _Writes:
 _WRITES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writes] = weakref.WeakKeyDictionary()
 
 
-def _writes() -> _Writes:
+def _of_loop(kept: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T], make: type[T]) -> T:
+    """The running loop's one `make`, made on first use and forgotten with the loop."""
     loop = asyncio.get_running_loop()
-    writes = _WRITES.get(loop)
-    if writes is None:
-        writes = _WRITES[loop] = _Writes()
-    return writes
+    found = kept.get(loop)
+    if found is None:
+        found = kept[loop] = make()
+    return found
+
+
+def _writes() -> _Writes:
+    return _of_loop(_WRITES, _Writes)
 
 
 def _housekeeping() -> _Housekeeping:
-    loop = asyncio.get_running_loop()
-    keeper = _HOUSEKEEPING.get(loop)
-    if keeper is None:
-        keeper = _HOUSEKEEPING[loop] = _Housekeeping()
-    return keeper
+    return _of_loop(_HOUSEKEEPING, _Housekeeping)
