@@ -33,6 +33,9 @@ class StreamAlarms:
         self.db = db
         self.alarms = alarms
         self.since: datetime = utc_datetime(clock.now_ms())
+        # The events stored at `since` itself, already taken: another stored in the same
+        # millisecond after a check is read by the next one (a strict `>` would lose it).
+        self._at_since: set[str] = set()
 
     async def run(self) -> None:
         await Periodic("stream alarm check", self.interval_s, self.run_once).run()
@@ -46,12 +49,16 @@ class StreamAlarms:
             rows = session.exec(
                 select(NodeEventRecord)
                 .where(col(NodeEventRecord.type).in_(_TYPES))
-                .where(NodeEventRecord.received_at > self.since)
+                .where(NodeEventRecord.received_at >= self.since)
                 .order_by(col(NodeEventRecord.received_at), col(NodeEventRecord.ts))
             ).all()
+            rows = [r for r in rows if r.id not in self._at_since]
             if not rows:
                 return 0
-            self.since = max(r.received_at for r in rows)
+            latest = max(r.received_at for r in rows)
+            at_latest = {r.id for r in rows if r.received_at == latest}
+            self._at_since = at_latest | (self._at_since if latest == self.since else set())
+            self.since = latest
             for row in rows:
                 if row.type == EventType.stream_failed:
                     self.alarms.raise_alarm(

@@ -27,8 +27,9 @@ from controller.core.time import utc_datetime
 from controller.health.alarm_rules import AlarmRules, outdated
 from controller.health.alarms import AlarmBook
 from controller.health.presence import Presence
+from controller.health.stream_alarms import StreamAlarms
 from controller.health.telemetry import TelemetryStore
-from protocol import NodeState, NodeStatus, Telemetry
+from protocol import EventType, NodeState, NodeStatus, Telemetry
 from protocol.clock import SystemClock
 
 
@@ -476,3 +477,31 @@ def test_telemetry_is_summarised_per_hour_and_old_samples_go(db, world):
     assert resolution == "hourly" and len(points) == 2
     with db.session() as s:
         assert store.rollup(s, T0) == 0  # nothing new to summarise
+
+
+def test_stream_alarm_reads_events_stored_in_the_millisecond_of_its_last_check(
+    db: Database, world: dict[str, Any]
+) -> None:
+    """The stream alarm reads stored events from where its last check ended: a report stored in
+    that same millisecond, after the check, is read by the next check, and none twice."""
+    clock = world["clock"]
+    alarms = StreamAlarms(db, world["book"], clock)
+    clock.ms += 1000
+    at = utc_datetime(clock.ms)
+
+    def stored(event_id: str, kind: EventType) -> None:
+        with db.session() as s:
+            s.add(
+                NodeEventRecord(
+                    id=event_id, node_id="n1", type=kind.value, ts=at, received_at=at, item_id="s1"
+                )
+            )
+            s.commit()
+
+    stored("failed", EventType.stream_failed)
+    assert alarms.check() == 1 and open_kinds(db) == {"stream_dead"}
+    stored("back", EventType.stream_connected)  # the same millisecond, after the check
+    assert alarms.check() == 1 and open_kinds(db) == set()
+    assert alarms.check() == 0  # nothing read twice
+    stored("failed-again", EventType.stream_failed)
+    assert alarms.check() == 1 and open_kinds(db) == {"stream_dead"}
