@@ -80,9 +80,14 @@ async def test_alert_preempts_item_repeats_and_timeline_resumes(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["news.mp3"] = media.files["siren.mp3"] = SIREN
-    node = start_node()
+    clock = SteppedClock()
+    node = start_node(clock=clock)
     await asyncio.wait_for(node.connected.wait(), 60)
-    t0, url = now(), media.url("news.mp3")
+    # Held still and moved by hand, so each item falls where the test says however slow the
+    # machine: news is playing when the alert comes, "during" is due while the alert holds the
+    # speaker, "later" after the alert is over.
+    clock.pause()
+    t0, url = clock.now_ms(), media.url("news.mp3")
     await controller.push_timeline(
         "n1",
         1,
@@ -92,10 +97,20 @@ async def test_alert_preempts_item_repeats_and_timeline_resumes(
             item("later", t0 + 2800, url, SIREN, duration_ms=200),
         ],
     )
+    await until(lambda: node.media.is_ready(hashlib.sha256(SIREN).hexdigest()), what="media")
+    clock.skip_to(t0 + 500)
     await until(lambda: node.playback.now_playing, what="news playing")
     asked = len(media.requests)
     body = alert("a1", media.url("siren.mp3"), SIREN, duration_ms=400, repeat=2, pause_ms=200)
     await send(controller, body)
+    await until(lambda: node.active_alert, what="the alert sounding")
+    clock.skip_to(t0 + 1400)  # its first playing and pause are over; the second sounds
+    await until(lambda: controller.events("n1", "playback_missed"), what="during missed")
+    assert node.active_alert is not None
+    clock.skip_to(t0 + 2200)
+    await until(lambda: node.alerts_played, what="the alert over")
+    clock.skip_to(t0 + 2800)
+    clock.resume()
     await until(lambda: [p.item_id for p in node.played] == ["news", "later"], what="later")
     [played] = node.alerts_played
     assert (played.alert_id, played.playings, played.outcome) == ("a1", 2, "finished")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -114,12 +115,14 @@ async def test_bad_images_and_bad_args_are_refused_and_the_old_version_kept(
     assert node.firmware.version == "sim-1.0.0" and node.boot == 1
 
     # One update at a time: a second one while the first downloads is refused, not queued.
-    media.stall_s = 1.0
+    media.hold = threading.Event()  # the download stays in progress until the test lets go
     slow = await controller.command("n1", "update_firmware", update_args(media, "slow.bin", "4.0"))
     await until(lambda: acks_of(controller, slow), what="the download to start")
     busy = await controller.command("n1", "update_firmware", update_args(media, "slow.bin", "5.0"))
     await until(lambda: final(controller, busy), what="the busy answer")
     assert "in progress" in final(controller, busy).detail  # type: ignore[union-attr]
+    assert final(controller, slow) is None
+    media.hold.set()
     await until(lambda: final(controller, slow), timeout=10, what="the slow update to finish")
     assert final(controller, slow).ok and node.firmware.version == "4.0"  # type: ignore[union-attr]
     await until(lambda: node.boot == 2 and node.connected.is_set(), what="the reboot")

@@ -9,6 +9,7 @@ from fwsim_support import Controller, MediaServer, item, until
 
 from firmware_sim import Node
 from protocol import SystemClock
+from tests.clocks import SteppedClock
 
 GOOD_A = b"announcement A " * 300
 GOOD_B = b"announcement B " * 300
@@ -19,9 +20,11 @@ async def test_bad_media_is_never_played_and_repair_is_retried(
 ) -> None:
     media.files["a.mp3"] = b"tampered A " * 300  # wrong hash and size, forever
     media.files["b.mp3"] = b"X" * len(GOOD_B)  # right size, wrong hash, repaired later
-    node = start_node()
+    clock = SteppedClock()
+    node = start_node(clock=clock)
     await asyncio.wait_for(node.connected.wait(), 60)
-    now = SystemClock().now_ms()
+    clock.pause()  # downloads are retried until an item is due: it is due when the test says
+    now = clock.now_ms()
     await controller.push_timeline(
         "n1",
         1,
@@ -38,10 +41,12 @@ async def test_bad_media_is_never_played_and_repair_is_retried(
     assert "sha256 mismatch" in details["fixed"]
     assert "larger than" in details["bad"] or "size" in details["bad"]
     media.files["b.mp3"] = GOOD_B
-
-    await until(
-        lambda: controller.events("n1", "playback_finished"), timeout=6, what="repaired item plays"
-    )
+    await until(lambda: controller.events("n1", "media_ready"), what="the repaired media")
+    clock.skip_to(now + 1500)
+    await until(lambda: controller.events("n1", "playback_failed"), what="bad is due unready")
+    clock.skip_to(now + 3500)
+    clock.resume()
+    await until(lambda: controller.events("n1", "playback_finished"), what="repaired item plays")
     assert [p.item_id for p in node.played] == ["fixed"]
     failed = controller.events("n1", "playback_failed")
     assert [(e.item_id, e.detail) for e in failed] == [("bad", "media not ready")]

@@ -15,6 +15,7 @@ from fwsim_support import Controller, MediaServer, until
 from firmware_sim import Node
 from firmware_sim.stream_run import StreamRun
 from protocol import SystemClock
+from tests.clocks import SteppedClock
 from tests.stream_station import Station
 
 FALLBACK = b"\x00\x02" * 3000
@@ -54,6 +55,10 @@ def stream_item(
     }
 
 
+def connected_details(controller: Controller, node_id: str = "n1") -> str:
+    return " ".join(e.detail for e in controller.events(node_id, "stream_connected"))
+
+
 def kinds(controller: Controller, node_id: str = "n1") -> list[str]:
     return [e.type.value for e in controller.events(node_id) if e.type.value.startswith("stream")]
 
@@ -90,12 +95,18 @@ async def test_stream_item_is_read_framed_and_measured(
 async def test_dropped_source_reconnects_falls_back_and_recovers(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer, station: Station
 ) -> None:
-    node = start_node()
+    clock = SteppedClock()
+    node = start_node(clock=clock)
     await asyncio.wait_for(node.connected.wait(), 60)
-    start = SystemClock().now_ms() + 300
+    clock.pause()  # the item starts when its fallback is here, and lasts while the test needs
+    start = clock.now_ms() + 300
     item = stream_item("r1", start, station.url, media, 9000, fallback=True)
     await controller.push_timeline("n1", 1, [item])
+    await until(lambda: node.media.is_ready(item["media"]["sha256"]), what="the fallback")
+    clock.skip_to(start)
     await until(lambda: "stream_connected" in kinds(controller), 5, "the first connection")
+    # The source's death, the fallback and the recovery go by the stream's own timers; the
+    # item's 9 s do not run out meanwhile, however slow the machine.
     await station.stop()
     await until(lambda: "stream_failed" in kinds(controller), 8, "the source to be declared dead")
     run = node.streams[0]
@@ -104,6 +115,10 @@ async def test_dropped_source_reconnects_falls_back_and_recovers(
     assert "source dead after 3 attempts" in failed and "fallback" in failed
     await station.start()
     await until(lambda: not run.failed, 8, "the stream to come back")
+    await until(lambda: "recovered" in connected_details(controller), what="the recovery reported")
+    assert not node.played
+    clock.resume()
+    clock.skip_to(start + 9000)
     await until(lambda: controller.events("n1", "playback_finished"), 10, "the relay to end")
 
     seen = kinds(controller)

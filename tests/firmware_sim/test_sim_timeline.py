@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Callable
 
@@ -10,25 +11,34 @@ from fwsim_support import Controller, MediaServer, item, timeline_body, until
 
 from firmware_sim import Node
 from protocol import Signer, SystemClock, new_private_key
+from tests.clocks import SteppedClock
 
 DATA = b"\x00\x01" * 2000
+SHA = hashlib.sha256(DATA).hexdigest()
 
 
 async def test_signed_timeline_plays_at_start_time(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["a.mp3"] = DATA
-    node = start_node(media_token="secret-token", media_token_url=media.url("media/token"))
-    await asyncio.wait_for(node.connected.wait(), 60)
-    start = SystemClock().now_ms() + 1200
-    await controller.push_timeline("n1", 1, [item("i1", start, media.url("a.mp3"), DATA)])
-    await until(
-        lambda: controller.events("n1", "playback_finished"), timeout=5, what="playback_finished"
+    clock = SteppedClock()
+    node = start_node(
+        clock=clock, media_token="secret-token", media_token_url=media.url("media/token")
     )
+    await asyncio.wait_for(node.connected.wait(), 60)
+    clock.pause()  # nothing is due while the node fetches the media, however slow the machine
+    start = clock.now_ms() + 1200
+    await controller.push_timeline("n1", 1, [item("i1", start, media.url("a.mp3"), DATA)])
+    await until(lambda: controller.events("n1", "media_ready"), what="media_ready")
+    assert node.playback.now_playing is None and not node.played
+    clock.skip_to(start)
+    await until(lambda: node.playback.now_playing, what="i1 playing at its start")
+    clock.resume()
+    await until(lambda: controller.events("n1", "playback_finished"), what="playback_finished")
     assert node.timeline_version == 1
     played = node.played[0]
     assert played.item_id == "i1" and played.broadcast_id == "b-i1"
-    assert abs(played.start_ms - start) < 200 and played.end_ms - played.start_ms >= 290
+    assert played.start_ms == start and played.end_ms - played.start_ms >= 300
     types = [e.type for e in controller.events("n1")]
     assert types == ["timeline_applied", "media_ready", "playback_started", "playback_finished"]
     started = controller.events("n1", "playback_started")[0]
@@ -44,10 +54,16 @@ async def test_retained_timeline_reaches_node_that_connects_later(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["a.mp3"] = DATA
-    start = SystemClock().now_ms() + 1500
+    clock = SteppedClock()
+    clock.pause()  # the item's time comes only once the node holds its media
+    start = clock.now_ms() + 1500
     await controller.push_timeline("n1", 7, [item("i1", start, media.url("a.mp3"), DATA)])
-    node = start_node()
-    await until(lambda: node.played, timeout=5, what="playback of the retained timeline")
+    node = start_node(clock=clock)
+    await until(lambda: node.media.is_ready(SHA), what="the retained timeline's media")
+    clock.skip_to(start)
+    clock.resume()
+    await until(lambda: node.played, what="playback of the retained timeline")
+    assert node.played[0].start_ms == start
     assert node.timeline_version == 7 and node.rejected_total == 0
 
 
@@ -55,9 +71,11 @@ async def test_late_items_start_within_tolerance_and_are_missed_beyond(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["a.mp3"] = DATA
-    node = start_node()
+    clock = SteppedClock()
+    node = start_node(clock=clock)
     await asyncio.wait_for(node.connected.wait(), 60)
-    now = SystemClock().now_ms()
+    clock.pause()  # "late" stays 8 s late and "soon" stays ahead until the test moves on
+    now = clock.now_ms()
     url = media.url("a.mp3")
     await controller.push_timeline(
         "n1",
@@ -68,6 +86,9 @@ async def test_late_items_start_within_tolerance_and_are_missed_beyond(
             item("soon", now + 800, url, DATA, duration_ms=200),
         ],
     )
+    await until(lambda: node.media.is_ready(SHA), what="the media")
+    clock.skip_to(now + 800)
+    clock.resume()
     await until(lambda: node.played, what="the in-time item")
     missed = controller.events("n1", "playback_missed")
     assert [e.item_id for e in missed] == ["late"] and missed[0].detail.startswith("late by ")
@@ -78,9 +99,11 @@ async def test_higher_priority_item_preempts(
     start_node: Callable[..., Node], controller: Controller, media: MediaServer
 ) -> None:
     media.files["a.mp3"] = DATA
-    node = start_node()
+    clock = SteppedClock()
+    node = start_node(clock=clock)
     await asyncio.wait_for(node.connected.wait(), 60)
-    now = SystemClock().now_ms()
+    clock.pause()  # moved by hand: news starts, then flood comes while news still plays
+    now = clock.now_ms()
     url = media.url("a.mp3")
     await controller.push_timeline(
         "n1",
@@ -90,6 +113,11 @@ async def test_higher_priority_item_preempts(
             item("flood", now + 1300, url, DATA, duration_ms=200, priority="emergency"),
         ],
     )
+    await until(lambda: node.media.is_ready(SHA), what="the media")
+    clock.skip_to(now + 800)
+    await until(lambda: node.playback.now_playing, what="news playing")
+    clock.skip_to(now + 1300)
+    clock.resume()
     await until(lambda: len(node.played) == 2, what="both items")
     assert [(p.item_id, p.outcome) for p in node.played] == [
         ("news", "preempted"),

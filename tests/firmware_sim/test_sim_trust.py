@@ -22,8 +22,17 @@ from test_sim_alerts import SIREN, alert, cancel
 from firmware_sim import Node, NodeConfig, NodeConfigError, load_config
 from firmware_sim.replay_journal import COMPACT_AT, ReplayJournal, Syncs, parse_line
 from firmware_sim.trust_store import TrustStore
-from protocol import KeyEntry, KeySetBody, Signer, SystemClock, new_private_key, public_key_b64
+from protocol import (
+    Clock,
+    KeyEntry,
+    KeySetBody,
+    Signer,
+    SystemClock,
+    new_private_key,
+    public_key_b64,
+)
 from protocol.replay import ReplayState
+from tests.clocks import SteppedClock
 
 
 def now() -> int:
@@ -67,9 +76,9 @@ def config(
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: NodeConfig) -> AsyncIterator[Node]:
+async def running(cfg: NodeConfig, clock: Clock | None = None) -> AsyncIterator[Node]:
     """One run of a node, from power-on to power-off."""
-    node = Node(cfg, SystemClock())
+    node = Node(cfg, clock or SystemClock())
     task = asyncio.create_task(node.run())
     try:
         await asyncio.wait_for(node.connected.wait(), 60)
@@ -84,9 +93,11 @@ async def test_a_root_signed_key_set_is_adopted_and_the_retired_key_dropped(
     prefix: str, controller: Controller, tmp_path: Path
 ) -> None:
     root, new = Signer(new_private_key()), Signer(new_private_key())
-    async with running(config(prefix, controller, root, tmp_path)) as node:
-        retire_at = now() + 1500
-        keys = [entry(controller.signer, 0, retire_at), entry(new, now())]
+    clock = SteppedClock()
+    async with running(config(prefix, controller, root, tmp_path), clock) as node:
+        clock.pause()  # the old key's retirement comes when the test moves the clock there
+        retire_at = clock.now_ms() + 1500
+        keys = [entry(controller.signer, 0, retire_at), entry(new, clock.now_ms())]
         await controller.publish(
             controller.topics.controller_keys, announcement(root, 1, keys), retain=True
         )
@@ -103,7 +114,7 @@ async def test_a_root_signed_key_set_is_adopted_and_the_retired_key_dropped(
         )
         await until(lambda: node.timeline_version == 2, what="both keys trusted until retirement")
 
-        await until(lambda: now() > retire_at, what="retirement")
+        clock.skip_to(retire_at)
         await controller.publish(topic, controller.sign("timeline", timeline_body("n1", 3, [])))
         await until(lambda: node.rejected["retired_key"] == 1, what="the retired key refused")
         assert node.timeline_version == 2 and node.rejected_total == 1
