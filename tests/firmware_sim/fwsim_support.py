@@ -39,8 +39,9 @@ def broker_port() -> int:
     return BROKER_PORT
 
 
-async def until(cond: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    """Wait for a condition instead of sleeping a fixed time."""
+async def until(cond: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
+    """Wait for a condition instead of sleeping a fixed time (the timeout only ends a failing
+    test: a busy machine may take a while)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not cond():

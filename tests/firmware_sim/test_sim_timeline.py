@@ -61,6 +61,7 @@ async def test_retained_timeline_reaches_node_that_connects_later(
     node = start_node(clock=clock)
     await until(lambda: node.media.is_ready(SHA), what="the retained timeline's media")
     clock.skip_to(start)
+    await until(lambda: node.playback.now_playing, what="the retained timeline's item playing")
     clock.resume()
     await until(lambda: node.played, what="playback of the retained timeline")
     assert node.played[0].start_ms == start
