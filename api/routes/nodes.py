@@ -3,6 +3,7 @@ a node's telemetry history and its timeline of events."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -247,6 +248,8 @@ async def create_node(body: NodeCreate, guard: GuardDep, service: ServiceDep) ->
             raise Misconfigured(str(exc)) from None
         session.commit()
         public = NodePublic.model_validate(node, from_attributes=True)
+    # Also kept in the controller's data directory, like a file provisioned again.
+    await asyncio.to_thread(service.registry.write_provisioning, provisioning)
     guard.audit("node.create", body.id, body.model_dump(mode="json"))
     await service.nodes_changed()
     return NodeProvisioned(node=public, provisioning=provisioning)

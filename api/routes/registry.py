@@ -4,7 +4,7 @@ revoke its credentials."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile, status
 from pydantic import BaseModel
@@ -17,6 +17,7 @@ from controller.core.config import ConfigError
 from controller.core.errors import Conflict, Invalid, Misconfigured, NotFound
 from controller.core.models import Node
 from controller.fleet.node_import import NodeImportError, add_rows, checked_rows
+from controller.service import RadioService
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 
@@ -66,6 +67,7 @@ async def import_csv(
         raise Invalid(str(exc)) from None
     except ConfigError as exc:  # no address nodes can reach: nothing was imported
         raise Misconfigured(str(exc)) from None
+    await asyncio.to_thread(_write_files, service, [r.provisioning for r in result])
     guard.audit(
         "node.import", f"{len(result)} nodes", {"nodes": [r.node.id for r in result][:1000]}
     )
@@ -116,3 +118,10 @@ async def retire(node_id: str, guard: GuardDep, service: ServiceDep) -> NodePubl
     guard.audit("node.retire", public.id, {"commands_abandoned": abandoned})
     await service.nodes_changed()
     return public
+
+
+def _write_files(service: RadioService, provisioning: list[dict[str, Any]]) -> None:
+    """Each imported node's file, kept in the data directory too (as a file provisioned again
+    is): the file to copy onto the device."""
+    for prov in provisioning:
+        service.registry.write_provisioning(prov)

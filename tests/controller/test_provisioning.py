@@ -208,6 +208,10 @@ async def test_the_api_provisions_a_node_again(make_settings) -> None:
         await ctl.api("POST", "/areas", json={"id": "xa-b", "name": "Xã B", "kind": "commune"})
         r = await ctl.api("POST", "/nodes", json={"id": "n-b", "name": "Loa B", "area_id": "xa-b"})
         assert r.status_code == 201, r.text
+        # The file to copy onto the device is in the data directory too, for its owner only.
+        added = ctl.service.settings.provisioning_dir / "n-b.json"
+        assert json.loads(added.read_text(encoding="utf-8")) == r.json()["provisioning"]
+        assert added.stat().st_mode & 0o777 == 0o600
         tech = await ctl.login_as_new("tech", "technician", "xa-a")
         tech_b = await ctl.login_as_new("tech-b", "technician", "xa-b")
         officer = await ctl.login_as_new("officer", "officer", "xa-a")
