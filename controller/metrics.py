@@ -178,7 +178,10 @@ class FleetCollector(Collector):
             reports.add_metric([outcome, reason], n)
         yield reports
         yield GaugeMetricFamily(
-            "radio_ingest_queue", "Reports waiting to be written", value=s.ingest.queue.qsize()
+            "radio_ingest_queue",
+            "Reports waiting to be written: queued, or in a batch being written or waiting to go "
+            "again while the database is away",
+            value=s.ingest.waiting,
         )
         yield CounterMetricFamily(
             "radio_telemetry_samples_written",

@@ -226,6 +226,7 @@ class ReportIngest:
         self.health = health
         self.quiet = QuietLog(log)
         self.queue: asyncio.Queue[tuple[str, str, Any, datetime]] = asyncio.Queue(maxsize=200_000)
+        self.in_hand = 0  # reports taken from the queue and not yet written (see `waiting`)
         self.stats: Counter[str] = Counter()
         self.known_nodes: set[str] = set()
         self.changes = changes if changes is not None else Changes()
@@ -236,6 +237,12 @@ class ReportIngest:
         self.parked: list[tuple[str, str, list[Any]]] = []  # (node, kind, reports)
         self.parked_reports = 0  # in `parked`, bounded
         self.registry_check = asyncio.Event()
+
+    @property
+    def waiting(self) -> int:
+        """Reports not yet written: queued, or in the batch being written (or waiting to go
+        again while the database is away)."""
+        return self.queue.qsize() + self.in_hand
 
     def reload_nodes(self) -> None:
         with self.db.session() as session:
@@ -351,6 +358,7 @@ class ReportIngest:
             # A batch that could not be written goes again, first: put back in the queue it
             # would lose its place, and its reports if the queue filled meanwhile.
             batch = failed or await self._next_batch()
+            self.in_hand = len(batch)
             try:
                 if failed and alone:
                     changes = await asyncio.to_thread(self.write_each, batch)
@@ -365,6 +373,7 @@ class ReportIngest:
             except PartlyWritten as part:
                 self._publish(part.changes)
                 failed, alone = part.rest, True
+                self.in_hand = len(failed)
                 log.warning(
                     "writing reports failed (%s); %d left, again in %d s",
                     _why(part.__cause__),
@@ -384,7 +393,7 @@ class ReportIngest:
                     failed, alone = batch, True
                 await asyncio.sleep(RETRY_S)
                 continue
-            failed = []
+            failed, self.in_hand = [], 0
             self._publish(changes)
 
     def _publish(self, changes: list[Event]) -> None:

@@ -197,9 +197,11 @@ async def test_a_batch_that_failed_while_the_queue_filled_goes_again_first_and_w
         for i in (4, 5, 6):
             ingest.queue.put_nowait(report(i))
         assert ingest.queue.full()
+        assert ingest.waiting == 6  # the three queued, and the three of the batch in hand
         filled.set()
         await wait_for(lambda: samples(ctl, "n1") == 7, 20, "every heartbeat stored")
         assert calls[:3] == [1, 3, 3]  # the failed batch again, whole, before the three after it
+        await wait_for(lambda: ingest.waiting == 0, 10, "nothing left waiting")
         with ctl.service.db.session() as s:
             stored = s.exec(select(TelemetrySample.ts).where(TelemetrySample.node_id == "n1"))
             assert len(set(stored.all())) == 7
