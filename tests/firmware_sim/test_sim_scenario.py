@@ -14,7 +14,7 @@ from fwsim_support import Controller, MediaServer, item, until
 from firmware_sim import Node
 from firmware_sim.cli import main as sim_main
 from firmware_sim.scenario import Scenario, ScenarioError
-from protocol import NodeStatus, SystemClock
+from protocol import NodeStatus
 from tests.clocks import SteppedClock
 
 
@@ -144,9 +144,9 @@ async def test_silent_and_corrupt_downloads(
             for r in caplog.records
         )
 
-    clock = SystemClock()
-    silent = start_node("s1")
-    corrupt = start_node("c1")
+    clock = SteppedClock()
+    silent = start_node("s1", clock=clock)
+    corrupt = start_node("c1", clock=clock)
     await until(lambda: silent.connected.is_set() and corrupt.connected.is_set())
     path = write(
         tmp_path,
@@ -164,6 +164,7 @@ kind = "media_corrupt"
     await until(lambda: silent.playback.stalled and corrupt.media.corrupt)
     data = b"ID3" + bytes(range(256)) * 8
     media.files["a.mp3"] = data
+    clock.pause()  # the item comes due once s1 holds its media, however slow the download
     start = clock.now_ms() + 1500
     for node_id in ("s1", "c1"):
         await controller.push_timeline(
@@ -172,6 +173,8 @@ kind = "media_corrupt"
     await until(lambda: controller.events("c1", "media_failed"), 10, "a failed download")
     assert "sha256 mismatch" in controller.events("c1", "media_failed")[0].detail
     await until(lambda: controller.events("s1", "media_ready"), 10, "s1 downloads its media")
+    clock.skip_to(start)
+    clock.resume()
     # The node's own word that its item came due on a stalled player.
     await until(lambda: stalled_on("i1"), 10, "the item's time on the stalled player")
     # A barrier: a new timeline's report travels behind any report about i1 there could be.
