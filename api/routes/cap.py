@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
-from sqlmodel import col, select
+from sqlmodel import select
 
 from api.deps import GuardDep, ServiceDep, SessionDep
 from api.errors import ErrorOut
@@ -16,6 +16,7 @@ from api.routes.alerts import AlertPublic, load, public
 from controller.alerts.alerts import AlertRequest
 from controller.alerts.cap import MAX_BYTES, CapRefused
 from controller.alerts.cap_export import export_cap
+from controller.alerts.cap_follow import referenced_alert
 from controller.alerts.cap_map import map_alert
 from controller.alerts.cap_parse import parse_cap
 from controller.auth.access import Permission
@@ -61,12 +62,7 @@ async def receive_cap(
         raise Invalid(f"CAP document refused ({exc.reason}): {exc.message}") from None
     earlier: Alert | None = None
     if mapped.action in ("update", "cancel"):
-        earlier = session.exec(
-            select(Alert).where(
-                col(Alert.cap_identifier).in_(mapped.referenced_identifiers),
-                Alert.status == "active",
-            )
-        ).first()
+        earlier = referenced_alert(session, mapped.sender, mapped.referenced_identifiers)
         if earlier is None:
             raise NotFound("no active alert matches the document's <references>")
         guard.check(Permission.alert, json.loads(earlier.areas))

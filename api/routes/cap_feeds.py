@@ -18,7 +18,7 @@ from controller.alerts.cap import CERTAINTIES, SEVERITIES, URGENCIES
 from controller.alerts.cap_feeds import check_url
 from controller.auth.access import Permission
 from controller.core.errors import Invalid, NotFound
-from controller.core.models import Area, CapFeed, CapGeocode, CapRule, CapWarning
+from controller.core.models import Alert, Area, CapFeed, CapGeocode, CapRule, CapWarning
 
 router = APIRouter(prefix="/cap", tags=["warning feeds"])
 
@@ -333,7 +333,12 @@ async def approve_warning(
     if warning is None:
         raise NotFound(f"warning {warning_id} does not exist")
     guard.check(Permission.alert, json.loads(warning.areas))
-    alert = await service.warning_feeds.approve(warning_id, guard.user.username)
+
+    def may_update(running: Alert) -> None:
+        # An update replaces the message of an alert already sounding, on its own areas.
+        guard.check(Permission.alert, json.loads(running.areas))
+
+    alert = await service.warning_feeds.approve(warning_id, guard.user.username, may_update)
     guard.audit(
         "cap.approve",
         f"cap-warning:{warning_id}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -387,15 +387,6 @@ class WarningFeeds:
             )
         ).all()
 
-    def _running(self, session: Session, identifiers: Sequence[str]) -> Alert | None:
-        if not identifiers:
-            return None
-        return session.exec(
-            select(Alert).where(
-                col(Alert.cap_identifier).in_(identifiers), Alert.status == AlertStatus.active
-            )
-        ).first()
-
     async def _cancel_referenced(self, warning: CapWarning, mapped: MappedAlert) -> None:
         cancelled: list[str] = []
         with self.db.session() as session:
@@ -405,7 +396,7 @@ class WarningFeeds:
                     earlier.reason = f"cancelled by {warning.identifier}"
                     session.add(earlier)
             session.commit()
-            running = self._running(session, mapped.referenced_identifiers)
+            running = referenced_alert(session, warning.sender, mapped.referenced_identifiers)
         if running is not None:
             done = await self.alerts.cancel(running.id, ACTOR)
             cancelled.append(done.id)
@@ -430,9 +421,17 @@ class WarningFeeds:
             session.add(stored)
             session.commit()
 
-    async def _raise(self, warning: CapWarning, author: str, detail: dict[str, Any]) -> Alert:
+    async def _raise(
+        self,
+        warning: CapWarning,
+        author: str,
+        detail: dict[str, Any],
+        may_update: Callable[[Alert], None] | None = None,
+    ) -> Alert:
         """Issue (or, for an update of a running alert, replace) the alert a warning stands for.
-        The warning moves from pending to raised in one statement, so it goes out once."""
+        The warning moves from pending to raised in one statement, so it goes out once; it is
+        pending again if the alert does not go out (`may_update` refusing the running alert
+        included)."""
         assert warning.id is not None and warning.expires_at is not None
         now = self.now()
         with self.db.session() as session:
@@ -447,7 +446,7 @@ class WarningFeeds:
             session.commit()
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 raise WarningDecided(f"warning {warning.id} is no longer waiting for a decision")
-            running = self._running(session, json.loads(warning.references))
+            running = referenced_alert(session, warning.sender, json.loads(warning.references))
         mapping = self.default_mapping
         priority: Priority = "emergency" if warning.priority == "emergency" else "priority"
         minutes = max((warning.expires_at - now).total_seconds() / 60, 1)
@@ -465,6 +464,8 @@ class WarningFeeds:
         )
         try:
             if running is not None:
+                if may_update is not None:
+                    may_update(running)  # a person's right over the alert it would change
                 alert = await self.alerts.update(running.id, req)
                 alert.cap_identifier = warning.identifier
                 with self.db.session() as session:
@@ -519,10 +520,14 @@ class WarningFeeds:
         live = [w for w in rows if w.expires_at is None or w.expires_at > now]
         return sorted(live, key=lambda w: w.priority != "emergency")
 
-    async def approve(self, warning_id: int, author: str) -> Alert:
+    async def approve(
+        self, warning_id: int, author: str, may_update: Callable[[Alert], None] | None = None
+    ) -> Alert:
+        """Raise a pending warning for `author`. An update of a running alert changes that
+        alert's message on its own nodes: `may_update` raises if the author may not."""
         async with self._lock:
             warning = self._pending(warning_id)
-            return await self._raise(warning, author, {"approved": True})
+            return await self._raise(warning, author, {"approved": True}, may_update)
 
     async def reject(self, warning_id: int, author: str) -> CapWarning:
         async with self._lock:
@@ -551,3 +556,18 @@ class WarningFeeds:
                 f"warning {warning_id} has expired; there is nothing left to announce"
             )
         return warning
+
+
+def referenced_alert(session: Session, sender: str, identifiers: Sequence[str]) -> Alert | None:
+    """The running alert a CAP Update or Cancel refers to: raised from one of `identifiers` of
+    the same sender (an identifier is unique only for its sender: another agency's document
+    naming it refers to something else)."""
+    if not identifiers:
+        return None
+    return session.exec(
+        select(Alert).where(
+            col(Alert.cap_identifier).in_(identifiers),
+            Alert.cap_sender == sender,
+            Alert.status == AlertStatus.active,
+        )
+    ).first()

@@ -5,13 +5,14 @@ update replaces it and its cancel stops it; a warning no rule sends waits for an
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from controller.alerts.cap import VIETNAM
-from controller.core.models import CapFeed
+from controller.core.models import CapFeed, CapWarning
 from tests.cap_feed_server import FeedServer, atom
 from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
@@ -219,3 +220,45 @@ async def test_followed_feed_raises_updates_and_cancels_on_the_mapped_village(ma
             audit = (await ctl.api("GET", "/audit", params={"action": "cap.approve"})).json()
             assert audit[0]["actor"] == "can-bo"
             assert audit[0]["detail"]["alert"] == approved["id"]
+
+
+async def test_an_update_changes_a_running_alert_only_for_those_with_the_right_over_it(
+    make_settings,
+):
+    """A followed Update refers to an alert already sounding in another village: approving it
+    changes that alert's message there, so it takes the right to alert there, not only where
+    the Update itself was mapped. A document from another sender naming the same identifier
+    refers to something else and changes nothing."""
+    async with running_controller(make_settings()) as ctl:
+        await make_commune(ctl, 0)
+        for value, area in (("18145", "thon-2"), ("18146", "thon-1")):
+            geocode = {"value_name": "VN-ADM", "value": value, "area_id": area}
+            assert (await ctl.api("PUT", "/cap/geocodes", json=geocode)).status_code == 200
+        now = datetime.now(UTC)
+        xml = {"Content-Type": "application/xml"}
+        r = await ctl.api("POST", "/alerts/cap", content=dated(STORM, now), headers=xml)
+        assert r.status_code == 201, r.text
+        storm = r.json()
+        assert storm["areas"] == ["thon-2"] and storm["version"] == 1
+
+        stranger = dated(UPDATE, now).replace(
+            b"<sender>canhbao@nchmf.gov.vn</sender>", b"<sender>other@example.vn</sender>"
+        )
+        r = await ctl.api("POST", "/alerts/cap", content=stranger, headers=xml)
+        assert r.status_code == 404, r.text
+
+        update = dated(UPDATE, now).replace(b"<value>18145</value>", b"<value>18146</value>")
+        warning, new = await ctl.service.warning_feeds.take(update)
+        assert new and warning.status == "pending" and json.loads(warning.areas) == ["thon-1"]
+        staff = await ctl.login_as_new("thon-mot", "commune_staff", "thon-1")
+        r = await ctl.api("POST", f"/cap/warnings/{warning.id}/approve", token=staff)
+        assert r.status_code == 403, r.text
+        with ctl.service.db.session() as s:
+            kept = s.get(CapWarning, warning.id)
+            assert kept is not None and kept.status == "pending"  # back to the officers
+        r = await ctl.api("GET", f"/alerts/{storm['id']}")
+        assert r.json()["alert"]["version"] == 1  # unchanged
+
+        r = await ctl.api("POST", f"/cap/warnings/{warning.id}/approve")  # an administrator
+        assert r.status_code == 200, r.text
+        assert r.json()["id"] == storm["id"] and r.json()["version"] == 2
