@@ -115,7 +115,29 @@ async def upload_caller(scope: Scope) -> tuple[int, str, str] | None:
                 user = user_of(request, service, session)
             except HTTPException as exc:
                 return exc.status_code, str(exc.detail), "csrf"
-        return None if user is not None else (401, UNAUTHORIZED, "login_needed")
+        if user is None:
+            return 401, UNAUTHORIZED, "login_needed"
+        needed = USER_UPLOADS.get(scope["path"])
+        if needed is not None:
+            try:
+                require(user, needed)  # the role's right; the route checks the areas
+            except Forbidden as exc:
+                from controller.auth.audit import record
+
+                with service.db.session() as session:  # recorded as the route's refusal is
+                    detail = {"reason": str(exc)}
+                    record(
+                        session,
+                        user.username,
+                        f"denied:{needed.value}",
+                        "",
+                        detail,
+                        role=user.role,
+                        ip=client_ip(request),
+                        outcome="denied",
+                    )
+                return 403, str(exc), "forbidden"
+        return None
 
     return await run_in_threadpool(check)
 
@@ -129,6 +151,11 @@ KEY_SHAPE = re.compile(r"^rsk_[0-9a-f]{12}_")
 API_KEY_NEEDED = "send the service account's key as 'X-Api-Key: rsk_…'"
 # Upload routes for service accounts: the key (and its scope) is checked before the body.
 SERVICE_UPLOADS: dict[str, Scope_] = {"/api/v1/bulletins/audio": Scope_.bulletins_push}
+# Upload routes for people: the role's right is checked before the body, too.
+USER_UPLOADS: dict[str, Permission] = {
+    "/api/v1/announcements/upload": Permission.write_content,
+    "/api/v1/firmware": Permission.manage_firmware,
+}
 
 
 def api_caller(request: Request, service: RadioService) -> Caller:

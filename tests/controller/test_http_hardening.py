@@ -124,7 +124,7 @@ def spooled_files(ctl: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ["/api/v1/announcements/upload", "/api/v1/firmware"])
-async def test_an_upload_without_login_is_refused_before_its_body(make_settings, path):
+async def test_an_upload_without_login_or_right_is_refused_before_its_body(make_settings, path):
     settings = make_settings()
     async with running_controller(settings) as ctl:
         boundary = "b0undary"
@@ -143,6 +143,18 @@ async def test_an_upload_without_login_is_refused_before_its_body(make_settings,
             assert r.json()["code"] == "login_needed"
             assert feed.sent < 24 * 1024 * 1024, feed.sent
         assert spooled_files(ctl) == []
+
+        # Logged in without the right to upload there (an auditor reads only): refused before
+        # the body too, and recorded as a refusal.
+        auditor = await ctl.login_as_new("kiem-toan", "auditor")
+        feed = Feed(head=head)
+        r = await feed.post(ctl, path, headers | {"authorization": f"Bearer {auditor}"})
+        assert r.status == 403 and r.json()["code"] == "forbidden", r
+        assert "auditor may not" in r.json()["detail"]
+        assert feed.sent < 24 * 1024 * 1024, feed.sent
+        assert spooled_files(ctl) == []
+        denied = (await ctl.api("GET", "/audit", params={"action": "denied:"})).json()
+        assert [(e["actor"], e["outcome"]) for e in denied][:1] == [("kiem-toan", "denied")]
 
         # Logged in, the upload's own (larger) limit applies, counted as it arrives.
         feed = Feed(head=head)
