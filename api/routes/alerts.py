@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from starlette.background import BackgroundTask
 
-from api.deps import GuardDep, ServiceDep, SessionDep
+from api.deps import Guard, GuardDep, ServiceDep, SessionDep
 from api.schemas import Strict
 from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.alerts import AlertRequest
@@ -144,9 +145,21 @@ def view(
 ) -> AlertView:
     guard.check(Permission.read)
     alert = load(session, guard, alert_id)
-    v = service.alerts.view(session, alert, silent_after_s)
-    nodes = [n for n in v["nodes"] if guard.sees(n["area_id"])]
-    return AlertView(alert=public(alert), counts=v["counts"], silent=v["silent"], nodes=nodes)
+    v = in_scope(guard, service.alerts.view(session, alert, silent_after_s))
+    return AlertView(alert=public(alert), counts=v["counts"], silent=v["silent"], nodes=v["nodes"])
+
+
+def in_scope(guard: Guard, view: dict[str, Any]) -> dict[str, Any]:
+    """An alert's view cut to the nodes the user sees (an alert for a commune reaches its
+    villages, whose staff see their own loudspeakers): counts and silent nodes are theirs too."""
+    nodes = [n for n in view["nodes"] if guard.sees(n["area_id"])]
+    if len(nodes) == len(view["nodes"]):
+        return view
+    return {
+        "nodes": nodes,
+        "counts": dict(Counter(n["state"] for n in nodes)),
+        "silent": [n["node_id"] for n in nodes if n["state"] == "silent"],
+    }
 
 
 @router.get(
@@ -169,6 +182,8 @@ async def live(
     events = service.changes.listen((AlertChanged, AlertReceiptHeard), "alert live view")
     alerts = service.alerts
     await asyncio.to_thread(alerts.view, session, alert, 30)  # on the board from here on
+    guard.tree  # noqa: B018  # read here, not in the snapshots' threads
+    shown: set[str] = set()  # the nodes of the alert the user sees
 
     def snapshot() -> str:
         v = alerts.board.view(alert.id, 30, alerts.now())
@@ -177,6 +192,8 @@ async def live(
             alerts.load_board(alert.id)
             v = alerts.board.view(alert.id, 30, alerts.now()) or {"counts": {}, "nodes": []}
             state = alerts.board.state(alert.id) or (alert.status, alert.version)
+        v = in_scope(guard, v | {"silent": []})
+        shown.update(n["node_id"] for n in v["nodes"])
         data = {
             "status": state[0],
             "version": state[1],
@@ -205,7 +222,12 @@ async def live(
                     if more is None:
                         break
                     batch.append(more)
-                mine = [e for e in batch if e.alert_id == alert.id]
+                mine = [
+                    e
+                    for e in batch
+                    if e.alert_id == alert.id
+                    and (not isinstance(e, AlertReceiptHeard) or e.node_id in shown)
+                ]
                 for change in mine:
                     yield f"event: change\ndata: {json.dumps(change.wire(), default=str)}\n\n"
                 if mine:

@@ -8,10 +8,12 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 
+from controller.core.events import AlertReceiptHeard
 from protocol import Signer, new_private_key
 from tests.clocks import SteppedClock
 from tests.conftest import running_controller, wait_for
@@ -555,3 +557,51 @@ async def test_short_alert_audio_travels_inside_the_alert(make_settings, monkeyp
             monkeypatch.setattr("controller.alerts.alerts.MAX_INLINE_MEDIA_BYTES", 1000)
             big = await issue("Cháy rừng ở khu đồi phía tây, mọi người tránh xa khu vực đó.")
             assert [p for p in fetched if big["media_sha256"] in p]
+
+
+async def test_village_staff_see_only_their_loudspeakers_of_a_commune_alert(make_settings):
+    """An alert for the commune reaches every village; the staff of one village see their own
+    loudspeakers in its view and live view (nodes, counts, silent ones, confirmations), as
+    they do in the node list, and nothing of another village's."""
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
+        await make_commune(ctl, 2)  # n0 in thon-1, n1 in thon-2
+        r = await ctl.api("POST", "/alerts", json={"areas": ["xa-a"], "template": "flood"})
+        assert r.status_code == 201, r.text
+        alert_id = r.json()["id"]
+        staff = await ctl.login_as_new("thon-mot", "commune_staff", "thon-1")
+        assert (await ctl.api("GET", "/nodes/n1", token=staff)).status_code == 404
+        clock.advance(31_000)  # no node is running: both silent
+
+        def view(token: str | None = None) -> Any:
+            params = {"silent_after_s": 30}
+            return ctl.api("GET", f"/alerts/{alert_id}", params=params, token=token)
+
+        everything = (await view()).json()
+        assert everything["silent"] == ["n0", "n1"] and everything["counts"] == {"silent": 2}
+        own = (await view(staff)).json()
+        assert [n["node_id"] for n in own["nodes"]] == ["n0"]
+        assert own["silent"] == ["n0"] and own["counts"] == {"silent": 1}
+
+        got: list[tuple[str, dict[str, Any]]] = []
+        async with ctl.http.stream(
+            "GET",
+            f"{ctl.base_url}/api/v1/alerts/{alert_id}/events",
+            headers={"Authorization": f"Bearer {staff}"},
+        ) as resp:
+            kind = ""
+            async for line in resp.aiter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    got.append((kind, json.loads(line[6:])))
+                    if len(got) == 1:  # the first snapshot: confirmations from both villages
+                        for node_id in ("n1", "n0"):
+                            heard = AlertReceiptHeard(alert_id, node_id, "alert_received")
+                            ctl.service.changes.publish(heard)
+                    if kind == "change" and got[-1][1]["node_id"] == "n0":
+                        break
+        first = got[0][1]
+        assert first["nodes"] == {"n0": "silent"} and first["counts"] == {"silent": 1}
+        changes = [data["node_id"] for kind, data in got if kind == "change"]
+        assert changes == ["n0"]  # n1's confirmation, heard first, is not shown
