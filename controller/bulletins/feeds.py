@@ -146,14 +146,18 @@ class FeedFollower:
                         result = PollResult("ok", new)
                         feed.etag = response.headers.get("etag", "")[:300]
                         feed.last_modified = response.headers.get("last-modified", "")[:100]
+            # What officers see says what went wrong, never where a name led (an address
+            # inside the network, a name that does not resolve): the log has the details.
             except StationRefused as exc:
-                result = PollResult(f"refused: {exc}"[:300])
+                log.info("bulletin feed %s refused: %s", feed_id, exc)
+                result = PollResult("refused: not a public address allowed for feeds")
             except TooLarge as exc:
                 result = PollResult(f"feed too large: {exc}"[:300])
             except NotAFeed as exc:
                 result = PollResult(str(exc)[:300])
             except httpx.HTTPError as exc:
-                result = PollResult(f"unreachable: {type(exc).__name__} {exc}"[:300])
+                log.info("bulletin feed %s unreachable: %s %s", feed_id, type(exc).__name__, exc)
+                result = PollResult(f"unreachable: {type(exc).__name__}")
         self._record_poll(feed_id, feed.etag, feed.last_modified, result)
         return result
 

@@ -216,6 +216,16 @@ async def test_feed_addresses_and_sizes_are_checked(make_settings, feed_server, 
         )
         assert r.status_code == 422 and r.json()["code"] == "feed_url"
 
+        # A name that leads inside the network is refused when it is followed, and what the
+        # officer sees says so without saying where it led.
+        officer = await ctl.login_as_new("chu-tich-a", "officer", "xa-a")
+        body = {"name": "noi-bo", "url": "http://localhost:9/feed.xml", "areas": ["xa-a"]}
+        r = await ctl.api("POST", "/bulletin-feeds", json=body, token=officer)
+        assert r.status_code == 201, r.text
+        r = await ctl.api("POST", f"/bulletin-feeds/{r.json()['id']}/poll", token=officer)
+        assert r.status_code == 200, r.text
+        assert r.json()["last_status"] == "refused: not a public address allowed for feeds"
+
     settings = make_settings(
         stream_allowed_hosts="127.0.0.1", upload_max_mb=0.01, data_dir=tmp_path / "second"
     )
