@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from api.console.bulletins import poll_status
 from api.console.device_words import ALARM_DETAILS, alarm_detail, event_words
 from api.console.i18n import Words
 from api.console.live import reason_key
@@ -108,3 +109,33 @@ def test_days_as_people_type_them() -> None:
     assert day_from_text("2026-12-05") == date(2026, 12, 5)
     for slip in ("31/02/2026", "12/2026", "hôm nay", "31/12/9999", "01/01/0001", ""):
         assert day_from_text(slip) is None, slip
+
+
+# How a followed feed's last poll went, as controller/bulletins/feeds.py records it.
+POLLS = [
+    ("ok", "đọc được", "read"),
+    ("not modified", "không có gì mới", "nothing new"),
+    ("HTTP 404", "máy chủ trả lời mã HTTP 404", "the server answered HTTP 404"),
+    (
+        "refused: not a public address allowed for feeds",
+        "bị từ chối: không phải địa chỉ công cộng được phép",
+        "refused: not a public address allowed for feeds",
+    ),
+    ("feed too large: more than 2 MB", "nguồn tin quá lớn", "the feed is too large"),
+    (
+        "not an RSS or Atom feed: junk",
+        "không phải nguồn tin RSS hay Atom",
+        "not an RSS or Atom feed",
+    ),
+    ("unreachable: ConnectError", "không kết nối được", "unreachable"),
+    ("error", "lỗi khi đọc", "failed to read"),
+]
+
+
+@pytest.mark.parametrize(("status", "vi", "en"), POLLS)
+def test_a_feeds_last_poll_is_read_in_the_readers_words(status: str, vi: str, en: str) -> None:
+    assert (poll_status(status, VI), poll_status(status, EN)) == (vi, en)
+
+
+def test_a_poll_status_no_pattern_knows_is_not_shown_in_english() -> None:
+    assert poll_status("something new: 127.0.0.1", VI) == "" and poll_status(None, VI) == ""
