@@ -128,6 +128,31 @@ def alarm_detail(kind: str, detail: str, t: Words) -> str:
     return t(key) if key else ""
 
 
+# Why an item ended as it did, as a node reports it (docs/protocol.md, "Playing"), and its
+# reading; a reason no pattern knows is not shown (the result's own word says what happened).
+PLAY_DETAILS: list[tuple[re.Pattern[str], Reader]] = [
+    (re.compile(r"live broadcast ended$"), lambda m, t: t("log.why_live_ended")),
+    (re.compile(r"media not ready$"), lambda m, t: t("log.why_no_media")),
+    (
+        re.compile(r"late by (\d+) ms$"),
+        lambda m, t: t("log.why_late", s=number(int(m[1]) / 1000, t.lang, 1)),
+    ),
+    (re.compile(r"removed in timeline v\d+$"), lambda m, t: t("log.why_removed")),
+    (re.compile(r"pre-?empted by alert\b"), lambda m, t: t("log.why_alert")),
+    (re.compile(r"pre-?empted by "), lambda m, t: t("log.why_other_item")),
+    (re.compile(r"stop command$"), lambda m, t: t("log.why_stop")),
+]
+
+
+def play_detail(detail: str | None, t: Words) -> str:
+    """Why an item ended as it did, in words; "" for a reason no pattern knows."""
+    for pattern, read in PLAY_DETAILS:
+        found = pattern.match(detail or "")
+        if found:
+            return read(found, t)
+    return ""
+
+
 def event_words(event: dict[str, Any], t: Words) -> tuple[str, str]:
     """A node event as (what happened, detail) in words."""
     source, kind, detail = event["source"], str(event["type"]), str(event.get("detail") or "")

@@ -44,7 +44,13 @@ async def alarm_list(console: ConsoleDep, state: str = "active", kind: str = "")
 
 
 def _number(value: float, lang: str) -> str:
-    text = f"{value:.4g}"
+    """An axis value as people read one: two decimals below 10, one below 100, none above
+    (0,01 hours, 36,5 °C, -67 dBm, 1234 MB), without trailing zeros."""
+    digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+    text = f"{value:.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    text = "0" if text in ("-0", "") else text
     return text.replace(".", ",") if lang == "vi" else text
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from api.console.content import today
+from api.console.device_words import play_detail
 from api.console.devices import RECHECK_S, STREAM_S
 from api.console.pages import ApiRefused, Console, ConsoleDep, day_from_text, local
 from api.console.repetition import names_of
@@ -45,7 +46,7 @@ async def log_of(console: Console, area_id: str, day: date) -> dict[str, Any]:
                 ),
                 "state": r["state"],
                 "state_label": console.t(f"state.{r['state']}"),
-                "detail": r["detail"],
+                "detail": play_detail(r["detail"], console.t),
                 "started": local(r["started_at"], "%H:%M:%S"),
                 "finished": local(r["finished_at"], "%H:%M:%S"),
             }

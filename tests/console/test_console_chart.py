@@ -32,3 +32,18 @@ def test_one_point_is_not_a_line():
     c = chart(POINTS[:1], "temperature_c")
     assert c["points"] == "" and c["count"] == 1
     assert chart([], "signal_dbm")["count"] == 0
+
+
+def test_axis_values_are_rounded_as_people_read_them():
+    hours = [
+        {"ts": "2026-12-05T00:00:00+00:00", "hours": 0.0},
+        {"ts": "2026-12-06T00:00:00+00:00", "hours": 0.012318},
+    ]
+    c = chart(hours, "hours", "vi")
+    assert (c["low"], c["mid"], c["high"]) == ("0", "0,01", "0,01")
+    big = [
+        {"ts": "2026-12-05T00:00:00+00:00", "memory_free_mb": 1234.56},
+        {"ts": "2026-12-05T01:00:00+00:00", "memory_free_mb": -0.001},
+    ]
+    c = chart(big, "memory_free_mb", "en")
+    assert (c["low"], c["high"]) == ("0", "1235")

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from api.console.i18n import catalogue
 from api.console.pages import LOCAL, PAGES
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium
@@ -62,6 +63,10 @@ ENGLISH = [
 ENGLISH_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in ENGLISH) + r")\b")
 TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\bUTC\b|[+-]00:00\b|\dZ\b")
 DOT_DECIMAL_RE = re.compile(r"\b\d+\.\d+ ?(giây|phút|°C|%|MB|ms|dBm)")
+# A message asked for by a key the catalogue does not hold shows the key itself
+# ("home.about_reports", "role.system").
+SECTIONS = sorted({key.split(".", 1)[0] for key in catalogue("vi")})
+RAW_KEY_RE = re.compile(r"\b(" + "|".join(SECTIONS) + r")\.[a-z][a-z0-9_]*\b")
 
 # The page's words as a person meets them: visible text and the labels a screen reader says.
 # Left out: code (ids, action codes), what is marked translate="no" (names people chose) and
@@ -86,6 +91,11 @@ PAGE_WORDS = """() => {
   return out;
 }"""
 OVERFLOW = "document.scrollingElement.scrollWidth > window.innerWidth"
+# Controls a finger cannot hit on a phone: less than 44 px high (WCAG 2.5.5).
+SMALL_TARGETS = """() => Array.from(document.querySelectorAll(
+    'main summary, main button, main select, .leaflet-control-zoom a'))
+  .filter((el) => el.getClientRects().length && el.getBoundingClientRect().height < 43.5)
+  .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} "${el.textContent.trim().slice(0, 30)}" ${Math.round(el.getBoundingClientRect().height)} px`)"""
 
 
 # Text squeezed into a column too narrow for it: a word broken one or two letters per line
@@ -116,11 +126,15 @@ async def problems(page: Any, url: str) -> list[str]:
         found.append(f"{url}: scrolls sideways ({width} px)")
     for text in await page.evaluate(SQUEEZED):
         found.append(f"{url}: squeezed one letter per line: {text[:60]!r}")
+    if page.viewport_size["width"] < 600:
+        for what in await page.evaluate(SMALL_TARGETS):
+            found.append(f"{url}: too small to tap: {what}")
     for text in await page.evaluate(PAGE_WORDS):
         for pattern, what in (
             (ENGLISH_RE, "English"),
             (TIMESTAMP_RE, "ISO/UTC time"),
             (DOT_DECIMAL_RE, "dot decimal"),
+            (RAW_KEY_RE, "a message's key"),
         ):
             if pattern.search(text):
                 found.append(f"{url}: {what}: {text[:120]!r}")
@@ -163,6 +177,15 @@ async def toured_site(make_settings: Any) -> AsyncIterator[tuple[Any, dict[str, 
 
             await wait_for(alert_played, 60, "the alert to play out")
             ann = await announce(ctl)
+            # A title as long as a real one: lists of them must still fit a phone's width.
+            long_title = (
+                "Thông báo lịch tiêm vắc xin phòng bệnh sởi cho trẻ em từ 1 đến 5 tuổi "
+                "tại trạm y tế xã"
+            )
+            r = await ctl.api(
+                "POST", "/announcements", json={"title": long_title, "text": "Mời bà con đến."}
+            )
+            assert r.status_code == 201, r.text
             at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
             body = {"announcement_id": ann["id"], "starts_at": at, "targets": {"areas": ["xa-a"]}}
             r = await ctl.api("POST", "/schedules", json=body)

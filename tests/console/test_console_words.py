@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from api.console.bulletins import poll_status
-from api.console.device_words import ALARM_DETAILS, alarm_detail, event_words
+from api.console.device_words import ALARM_DETAILS, alarm_detail, event_words, play_detail
 from api.console.i18n import Words
 from api.console.live import reason_key
 from api.console.pages import day_from_text, num
@@ -139,3 +139,28 @@ def test_a_feeds_last_poll_is_read_in_the_readers_words(status: str, vi: str, en
 
 def test_a_poll_status_no_pattern_knows_is_not_shown_in_english() -> None:
     assert poll_status("something new: 127.0.0.1", VI) == "" and poll_status(None, VI) == ""
+
+
+# Why an item ended as it did, as a node reports it (docs/protocol.md, "Playing").
+PLAYS = [
+    ("live broadcast ended", "buổi nói trực tiếp đã kết thúc", "the live broadcast ended"),
+    ("media not ready", "loa chưa có tệp âm thanh", "the loudspeaker did not have the audio"),
+    ("late by 8200 ms", "trễ 8,2 giây", "8.2 s late"),
+    ("removed in timeline v7", "đã bỏ khỏi lịch", "taken off the programme"),
+    ("pre-empted by alert 5f1c", "nhường cho cảnh báo khẩn cấp", "gave way to an emergency alert"),
+    (
+        "preempted by flood (emergency)",
+        "nhường cho bản tin ưu tiên hơn",
+        "gave way to a more urgent item",
+    ),
+    ("stop command", "dừng theo lệnh", "stopped by a command"),
+]
+
+
+@pytest.mark.parametrize(("detail", "vi", "en"), PLAYS)
+def test_why_an_item_ended_is_read_in_the_readers_words(detail: str, vi: str, en: str) -> None:
+    assert (play_detail(detail, VI), play_detail(detail, EN)) == (vi, en)
+
+
+def test_a_reason_no_pattern_knows_is_not_shown_in_english() -> None:
+    assert play_detail("the dog ate it", VI) == "" and play_detail(None, EN) == ""
