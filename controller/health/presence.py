@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -76,6 +77,32 @@ class Presence:
 
     def now(self) -> datetime:
         return utc_datetime(self.clock.now_ms())
+
+    def mark(self, node_ids: Iterable[str]) -> PresenceMark:
+        """What is held in memory of these nodes, to put back (`restore`) when the transaction
+        that changes it is rolled back: a batch written again must be judged as the first time
+        (an `online` taken for stale, a change counted twice toward flapping, otherwise)."""
+        with self._lock:
+            return {
+                node_id: (
+                    self.since.get(node_id),
+                    self._session_ts.get(node_id),
+                    tuple(self._changes.get(node_id, ())),
+                    node_id in self.flapping,
+                )
+                for node_id in node_ids
+            }
+
+    def restore(self, mark: PresenceMark) -> None:
+        with self._lock:
+            for node_id, (since, session_ts, changes, flapping) in mark.items():
+                _put(self.since, node_id, since)
+                _put(self._session_ts, node_id, session_ts)
+                _put(self._changes, node_id, deque(changes) if changes else None)
+                if flapping:
+                    self.flapping.add(node_id)
+                else:
+                    self.flapping.discard(node_id)
 
     def load(self, session: Session) -> None:
         """Rebuild what is kept in memory from the recorded changes."""
@@ -240,3 +267,14 @@ class Presence:
                 "%d node(s) silent past %.0f s: offline", len(stale), self.settings.offline_after_s
             )
         return changes
+
+
+# Per node: when it entered its state, its session's node time, its recent changes, flapping.
+PresenceMark = dict[str, tuple[datetime | None, int | None, tuple[int, ...], bool]]
+
+
+def _put(table: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value

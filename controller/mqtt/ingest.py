@@ -444,7 +444,19 @@ class ReportIngest:
         return changes
 
     def write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[Event]:
-        """Store a batch in one transaction; the events to announce once it is committed."""
+        """Store a batch in one transaction; the events to announce once it is committed.
+        What presence holds in memory of the batch's nodes is put back if it is not."""
+        if self.health is None:
+            return self._write(batch)
+        presence = self.health.presence
+        mark = presence.mark({b[0] for b in batch})
+        try:
+            return self._write(batch)
+        except BaseException:
+            presence.restore(mark)
+            raise
+
+    def _write(self, batch: list[tuple[str, str, Any, datetime]]) -> list[Event]:
         changes: list[Event] = []
         with self.db.session() as session:
             nodes = lock_nodes(session, {b[0] for b in batch})

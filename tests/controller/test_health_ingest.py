@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import func, select
 
-from controller.core.models import Node, NodeEventRecord, TelemetrySample
+from controller.core.models import Node, NodeEventRecord, NodeStateChange, TelemetrySample
 from controller.core.time import utc_datetime
 from controller.mqtt.ingest import registry_stamp
-from protocol.messages import ControllerState, Telemetry
+from protocol.messages import ControllerState, NodeEvent, NodeState, NodeStatus, Telemetry
 from tests.conftest import running_controller, wait_for
 from tests.controller.health_support import prometheus
 
@@ -394,3 +394,32 @@ async def test_the_controller_state_says_whether_it_reads_event_arrays(
                     if state.status == "online":
                         break
     assert state.event_arrays is arrays
+
+
+async def test_a_batch_written_again_judges_each_nodes_state_as_the_first_time(make_settings):
+    """One node's report that the database refuses sends its whole batch again, report by
+    report. Another node's `online` in that batch is taken as the first time: what presence
+    noted in memory during the attempt that was rolled back is put back (the `online` was
+    judged stale, the change counted twice toward flapping)."""
+    async with running_controller(make_settings()) as ctl:
+        await one_node(ctl)
+        r = await ctl.api("POST", "/nodes", json={"id": "n2", "name": "Loa 2", "area_id": "xa"})
+        assert r.status_code == 201
+        ingest, presence = ctl.service.ingest, ctl.service.health.presence
+        now = ctl.service.clock.now_ms()
+        online = NodeState(node_id="n1", status=NodeStatus.online, ts=now - 200, boot=3)
+        # A number past what the databases store (both refuse it): dropped, counted.
+        refused = NodeEvent(
+            id="deadbeef01", node_id="n2", ts=now, type="timeline_applied", timeline_version=2**64
+        )
+        # Put together, they are one batch.
+        ingest.queue.put_nowait(("n1", "state", online, utc_datetime(now)))
+        ingest.queue.put_nowait(("n2", "events", refused, utc_datetime(now)))
+        await wait_for(lambda: ingest.stats["dropped:unstorable"] == 1, 20, "the refused event")
+        await wait_for(lambda: ingest.waiting == 0, 20, "the batch written")
+        with ctl.service.db.session() as s:
+            n1 = s.get(Node, "n1")
+            assert n1 is not None and (n1.status, n1.boot) == ("online", 3)
+            changes = s.exec(select(NodeStateChange).where(NodeStateChange.node_id == "n1"))
+            assert [(c.state, c.reason) for c in changes.all()] == [("online", "connected")]
+        assert len(presence._changes["n1"]) == 1 and presence.stale == 0
