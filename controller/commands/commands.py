@@ -17,7 +17,7 @@ from controller.commands import command_progress as progress
 from controller.commands.command_plan import CommandPlan, plan_command
 from controller.commands.firmware import FirmwareCatalogue
 from controller.core.config import Settings
-from controller.core.db import Database
+from controller.core.db import Database, database_failed
 from controller.core.events import CommandAckHeard
 from controller.core.models import Command, CommandState, NodeCommand
 from controller.core.time import utc_datetime
@@ -198,15 +198,45 @@ class Commands:
             self.stats["ack:dropped_queue_full"] += 1
 
     async def run(self) -> None:
+        """Write the acks in batches. While the database is away a batch waits and goes again,
+        whole; one it refuses goes again ack by ack, so one node's ack it cannot store (a NUL
+        in a text) costs no other node theirs: that one is dropped and counted."""
+        failed: list[tuple[str, CommandAck, datetime]] = []
         while True:
-            batch = [await self._acks.get()]
-            while len(batch) < 500 and not self._acks.empty():
+            batch = failed or [await self._acks.get()]
+            while not failed and len(batch) < 500 and not self._acks.empty():
                 batch.append(self._acks.get_nowait())
+            failed = []
             try:
                 await asyncio.to_thread(self._record_acks, batch)
-            except Exception:
-                log.exception("recording %d command acks failed", len(batch))
-                await asyncio.sleep(1)
+            except Exception as exc:
+                if database_failed(exc):
+                    log.warning("recording %d command acks failed (%s); again", len(batch), exc)
+                    failed = batch
+                    await asyncio.sleep(1)
+                    continue
+                failed = await asyncio.to_thread(self._record_each, batch)
+                if failed:
+                    await asyncio.sleep(1)
+
+    def _record_each(
+        self, batch: list[tuple[str, CommandAck, datetime]]
+    ) -> list[tuple[str, CommandAck, datetime]]:
+        """Each ack alone; what is left when the database itself fails (to go again)."""
+        for i, item in enumerate(batch):
+            try:
+                self._record_acks([item])
+            except Exception as exc:
+                if database_failed(exc):
+                    return batch[i:]
+                self.stats["ack:dropped_unstorable"] += 1
+                log.warning(
+                    "dropped %s's ack of %s the database refused: %s",
+                    item[0],
+                    item[1].cmd_id[:40],
+                    str(getattr(exc, "orig", exc))[:200],
+                )
+        return []
 
     def _record_acks(self, batch: list[tuple[str, CommandAck, datetime]]) -> None:
         counted: Counter[str] = Counter()

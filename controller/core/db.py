@@ -14,7 +14,15 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Table, bindparam, event, insert, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from controller.core.private_files import private_file
@@ -131,6 +139,20 @@ TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 def is_transient(exc: BaseException) -> bool:
     """True when a database error means "run the transaction again", not "something is wrong"."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+# What the database says of a row it cannot store (not of itself being unavailable).
+UNSTORABLE = (DataError, IntegrityError, OverflowError)
+
+
+def database_failed(exc: BaseException) -> bool:
+    """The database (a deadlock it broke, its connection, its pool, a lock it held too long),
+    not what was written: what failed goes again, whole, once it is back."""
+    if is_transient(exc):
+        return True
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class Database:

@@ -16,19 +16,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, update
-from sqlalchemy.exc import (
-    DataError,
-    DBAPIError,
-    DisconnectionError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-)
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from controller.core.db import (
+    UNSTORABLE,
     Database,
+    database_failed,
     in_chunks,
     insert_rows,
     is_transient,
@@ -64,8 +57,6 @@ log = logging.getLogger(__name__)
 # waits up to BATCH_WAIT_S for company (one transaction for a burst's first moments, not one
 # for each of its first reports).
 BATCH = 2000
-# What the database says of a report it cannot store (not of itself being unavailable).
-UNSTORABLE = (DataError, IntegrityError, OverflowError)
 RETRY_S = 1.0  # after a failed write, before it goes again
 # A report as queued: node id, kind, the parsed report, when it arrived.
 Item = tuple[str, str, Any, datetime]
@@ -640,16 +631,6 @@ class PartlyWritten(Exception):
         super().__init__(f"{len(rest)} reports not written")
         self.changes = changes
         self.rest = rest
-
-
-def database_failed(exc: BaseException) -> bool:
-    """The database (a deadlock it broke, its connection, its pool, a lock it held too long),
-    not what was written: what failed goes again, whole, once it is back."""
-    if is_transient(exc):
-        return True
-    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _why(exc: BaseException | None) -> str:

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomqtt
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
+from controller.core.events import CommandAckHeard
 from controller.core.models import NodeCommand
 from firmware_sim.config import NodeConfig
 from protocol import CommandAck, SystemClock
@@ -216,3 +218,48 @@ async def test_an_answer_written_before_the_sending_keeps_the_sent_time(make_set
 
         # Recorded just after the answer (before the fix: never).
         await wait_for(sent_recorded, 20, "the sending to be recorded")
+
+
+async def test_one_nodes_ack_the_database_refuses_costs_no_other_node_theirs(
+    make_settings, database_url
+):
+    """Acks are written in batches. One the database refuses (PostgreSQL stores no NUL in a
+    text) is dropped and counted alone; the others of its batch are written. While the
+    database is away a batch waits and goes again, whole."""
+    async with running_controller(make_settings(database_url=database_url)) as ctl:
+        configs = await make_commune(ctl, 6)
+        ids = [c.node_id for c in configs]
+        commands = ctl.service.commands
+        cmd = await give(ctl, command="stop", nodes=ids, offline="send", timeout_s=600)
+        with ctl.service.db.session() as s:
+            wire = {r.node_id: r.cmd_id for r in s.exec(select(NodeCommand)).all()}
+
+        def answer(node: str, **fields: Any) -> CommandAckHeard:
+            body = CommandAck(node_id=node, cmd_id=wire[node], ts=0, ok=True, **fields)
+            return CommandAckHeard(node, body)
+
+        record = commands._record_acks
+        away = [True]
+
+        def database_away_once(batch: Any) -> None:
+            if away.pop() if away else False:
+                raise OperationalError("UPDATE …", {}, ConnectionError("server closed"))
+            record(batch)
+
+        commands._record_acks = database_away_once
+        # Heard together, so they are one batch: n0's firmware holds a NUL.
+        commands.on_report(answer("n0", detail="stopped", firmware="sim\x00"))
+        for node in ids[1:]:
+            commands.on_report(answer(node, detail="stopped"))
+        refused = 0 if database_url is None else 1  # SQLite stores the NUL as it is
+        stats = commands.stats
+        await wait_for(
+            lambda: stats["ack:final"] + stats["ack:dropped_unstorable"] == len(ids),
+            20,
+            "every ack written or dropped",
+        )
+        v = (await ctl.api("GET", f"/commands/{cmd['id']}")).json()
+        states = {n["node_id"]: n["state"] for n in v["nodes"]}
+        assert all(states[node] == "ok" for node in ids[1:]), states
+        assert commands.stats["ack:dropped_unstorable"] == refused
+        assert states["n0"] == ("pending" if refused else "ok") and not away
