@@ -162,6 +162,11 @@ class Presence(Protocol):
 
     def store(self, session: Session, /) -> None: ...
 
+    def mark(self, node_ids: set[str], /) -> Any:
+        """What it holds in memory of these nodes, to `restore` if the transaction fails."""
+
+    def restore(self, mark: Any, /) -> None: ...
+
 
 class TelemetryStore(Protocol):
     def record(
