@@ -229,7 +229,6 @@ class ReportIngest:
         # Writers of events that belong to other domains, by the prefix of the event type.
         self.event_writers: dict[str, EventWriter] = {}
         self.event_hearers: dict[str, EventHearer] = {}
-        self.acks: dict[str, CommandAck] = {}
         self.parked: list[tuple[str, str, list[Any]]] = []  # (node, kind, reports)
         self.parked_reports = 0  # in `parked`, bounded
         self.registry_check = asyncio.Event()
@@ -282,7 +281,6 @@ class ReportIngest:
                 return
         self.stats[f"accepted:{kind}"] += 1
         if isinstance(report, CommandAck):
-            self.acks[report.cmd_id] = report
             # Commands follow their acks (progress too) as they arrive, not per batch written.
             self.changes.publish(CommandAckHeard(node_id, report))
         try:
