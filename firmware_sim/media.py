@@ -51,6 +51,10 @@ class MediaCache:
     retry_base_s = 1.0
     retry_max_s = 60.0
     prefetch_spread_s = 30.0
+    # Downloads at once: a timeline of 2,000 items each with its own audio must not open 2,000
+    # requests together (the node's loop spent seconds queueing them, and commands and alerts
+    # waited behind). They start in the timeline's order, so the first items come first.
+    downloads_at_once = 4
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class MediaCache:
         self._downloads: dict[str, _Download] = {}
         self._announced: set[tuple[str, str]] = set()
         self._prefetching: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(self.downloads_at_once)
         self.corrupt = False  # a fault scenario: downloads arrive damaged and fail their check
 
     @property
@@ -126,7 +131,8 @@ class MediaCache:
             if sha not in by_sha and old.task is not None:
                 old.task.cancel()
                 del self._downloads[sha]
-        for sha, wanted in by_sha.items():
+        # The earliest first: downloads start in this order, a few at a time.
+        for sha, wanted in sorted(by_sha.items(), key=lambda kv: min(i.start for i in kv[1])):
             if sha in self.verified:
                 self._announce(sha, wanted, version)
                 continue
@@ -192,7 +198,10 @@ class MediaCache:
         while True:
             first = min(download.items, key=lambda i: i.start)
             try:
-                size = await self._from_disk(first.media) or await self._fetch(first.media)
+                size = await self._from_disk(first.media)
+                if not size:
+                    async with self._slots:
+                        size = await self._fetch(first.media)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure is a reason to retry, never to crash

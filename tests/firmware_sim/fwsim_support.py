@@ -53,7 +53,8 @@ async def until(cond: Callable[[], object], timeout: float = 30.0, what: str = "
 class MediaServer:
     """Serves `files[name]` over real HTTP; tests swap bytes to break or repair media, set
     `stall_s` to hold back all but the first KiB for that long, or set `hold` (an Event) to hold
-    it back until the test sets the event. `requests` lists the names asked for, in order."""
+    it back until the test sets the event. `requests` lists the names asked for, in order;
+    `most_at_once` is the most requests it served at the same time."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -61,10 +62,22 @@ class MediaServer:
         self.requests: list[str] = []
         self.stall_s = 0.0
         self.hold: threading.Event | None = None
+        self.at_once = self.most_at_once = 0
+        lock = threading.Lock()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                with lock:
+                    server.at_once += 1
+                    server.most_at_once = max(server.most_at_once, server.at_once)
+                try:
+                    self._serve()
+                finally:
+                    with lock:
+                        server.at_once -= 1
+
+            def _serve(self) -> None:
                 server.auth.append(self.headers.get("Authorization"))
                 server.requests.append(self.path.lstrip("/"))
                 data = server.files.get(self.path.lstrip("/"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 
 from fwsim_support import Controller, MediaServer, item, until
 
 from firmware_sim import Node
+from firmware_sim.media import MediaCache
 from protocol import SystemClock
 from tests.clocks import SteppedClock
 
@@ -72,3 +74,31 @@ async def test_items_sharing_media_share_one_download(
     )
     await until(lambda: len(controller.events("n1", "media_ready")) == 3, what="x3 ready")
     assert len(media.auth) == 1 and node.timeline_version == 2
+
+
+async def test_a_timeline_of_many_recordings_downloads_a_few_at_a_time_first_items_first(
+    start_node: Callable[..., Node], controller: Controller, media: MediaServer
+) -> None:
+    """A timeline may hold 2,000 items, each with audio of its own: the node fetches a few at a
+    time, the earliest first, and answers commands meanwhile."""
+    node = start_node()
+    await asyncio.wait_for(node.connected.wait(), 60)
+    now = SystemClock().now_ms()
+    items = []
+    for k in range(12):
+        name = f"m{k:02d}.mp3"
+        media.files[name] = bytes([k]) * 4096
+        # Listed latest first: the order of their times counts, not of the list.
+        items.append(
+            item(f"i{k:02d}", now + 3_600_000 + k * 60_000, media.url(name), media.files[name])
+        )
+    media.hold = threading.Event()  # each download takes its first KiB, then waits
+    await controller.push_timeline("n1", 1, list(reversed(items)))
+    await until(lambda: len(media.requests) == MediaCache.downloads_at_once, what="a few")
+    cmd_id = await controller.command("n1", "resync", {})
+    await until(lambda: any(a.cmd_id == cmd_id for a in controller.acks("n1")), what="an answer")
+    assert media.requests == [f"m{k:02d}.mp3" for k in range(MediaCache.downloads_at_once)]
+    media.hold.set()
+    await until(lambda: len(controller.events("n1", "media_ready")) == 12, what="all the media")
+    assert media.most_at_once == MediaCache.downloads_at_once
+    assert sorted(media.requests) == sorted(media.files)  # each once
