@@ -183,9 +183,20 @@ async def test_relay_through_the_controller_pulls_the_station_once(make_settings
                         (b := n.timeline.body) is not None and b.items for n in fleet.nodes
                     ),
                 )
+                # Held as the relay starts, until every node has read a good part of it: the
+                # relay's 6 s cannot run out first on a busy machine (the controller's pull and
+                # encoding, and the nodes' reading, go by their own time meanwhile).
+                clock.pause()
                 item = fleet.nodes[0].timeline.body.items[0]
                 assert item.stream.url.endswith(f"/media/relay/{entry_id}.mp3")
                 assert item.stream.auth and item.stream.format == "mp3"
+                await wait_for(
+                    lambda: all(n.streams and n.streams[-1].frames > 80 for n in fleet.nodes),
+                    30,
+                    "every node to read the relay",
+                )
+                assert not any(n.played for n in fleet.nodes)
+                clock.resume()
 
                 async def finished() -> bool:
                     return (await deliveries(ctl, sched["id"]))["counts"].get("finished") == 3
