@@ -115,28 +115,14 @@ async def upload_caller(scope: Scope) -> tuple[int, str, str] | None:
                 user = user_of(request, service, session)
             except HTTPException as exc:
                 return exc.status_code, str(exc.detail), "csrf"
-        if user is None:
-            return 401, UNAUTHORIZED, "login_needed"
-        needed = USER_UPLOADS.get(scope["path"])
-        if needed is not None:
-            try:
-                require(user, needed)  # the role's right; the route checks the areas
-            except Forbidden as exc:
-                from controller.auth.audit import record
-
-                with service.db.session() as session:  # recorded as the route's refusal is
-                    detail = {"reason": str(exc)}
-                    record(
-                        session,
-                        user.username,
-                        f"denied:{needed.value}",
-                        "",
-                        detail,
-                        role=user.role,
-                        ip=client_ip(request),
-                        outcome="denied",
-                    )
-                return 403, str(exc), "forbidden"
+            if user is None:
+                return 401, UNAUTHORIZED, "login_needed"
+            needed = USER_UPLOADS.get(scope["path"])
+            if needed is not None:
+                try:  # the role's right, refused and recorded as a route does; it checks areas
+                    Guard(request, user, session, service).check(needed)
+                except CodedHTTPException as exc:
+                    return exc.status_code, str(exc.detail), exc.code
         return None
 
     return await run_in_threadpool(check)
