@@ -190,9 +190,13 @@ async def live(
         state = alerts.board.state(alert.id)
         if v is None or state is None:  # left the board: read it again
             alerts.load_board(alert.id)
-            v = alerts.board.view(alert.id, 30, alerts.now()) or {"counts": {}, "nodes": []}
+            v = alerts.board.view(alert.id, 30, alerts.now()) or {
+                "counts": {},
+                "nodes": [],
+                "silent": [],
+            }
             state = alerts.board.state(alert.id) or (alert.status, alert.version)
-        v = in_scope(guard, v | {"silent": []})
+        v = in_scope(guard, v)
         shown.update(n["node_id"] for n in v["nodes"])
         data = {
             "status": state[0],
