@@ -118,12 +118,19 @@ ALARM_DETAILS: dict[str, list[tuple[re.Pattern[str], Reader]]] = {
 CLEAR_DETAILS = {"node retired": "alarm_detail.retired"}
 
 
-def alarm_detail(kind: str, detail: str, t: Words) -> str:
-    """An alarm's detail in words; "" when the controller's text is not one the rules write."""
-    for pattern, read in ALARM_DETAILS.get(kind, []):
-        found = pattern.search(detail or "")
+def reading(table: list[tuple[re.Pattern[str], Reader]], text: str | None, t: Words) -> str:
+    """The text in words by the first pattern of `table` found in it; "" when none is."""
+    for pattern, read in table:
+        found = pattern.search(text or "")
         if found:
             return read(found, t)
+    return ""
+
+
+def alarm_detail(kind: str, detail: str, t: Words) -> str:
+    """An alarm's detail in words; "" when the controller's text is not one the rules write."""
+    if words := reading(ALARM_DETAILS.get(kind, []), detail, t):
+        return words
     key = CLEAR_DETAILS.get(detail or "")
     return t(key) if key else ""
 
@@ -131,26 +138,22 @@ def alarm_detail(kind: str, detail: str, t: Words) -> str:
 # Why an item ended as it did, as a node reports it (docs/protocol.md, "Playing"), and its
 # reading; a reason no pattern knows is not shown (the result's own word says what happened).
 PLAY_DETAILS: list[tuple[re.Pattern[str], Reader]] = [
-    (re.compile(r"live broadcast ended$"), lambda m, t: t("log.why_live_ended")),
-    (re.compile(r"media not ready$"), lambda m, t: t("log.why_no_media")),
+    (re.compile(r"^live broadcast ended$"), lambda m, t: t("log.why_live_ended")),
+    (re.compile(r"^media not ready$"), lambda m, t: t("log.why_no_media")),
     (
-        re.compile(r"late by (\d+) ms$"),
+        re.compile(r"^late by (\d+) ms$"),
         lambda m, t: t("log.why_late", s=number(int(m[1]) / 1000, t.lang, 1)),
     ),
-    (re.compile(r"removed in timeline v\d+$"), lambda m, t: t("log.why_removed")),
-    (re.compile(r"pre-?empted by alert\b"), lambda m, t: t("log.why_alert")),
-    (re.compile(r"pre-?empted by "), lambda m, t: t("log.why_other_item")),
-    (re.compile(r"stop command$"), lambda m, t: t("log.why_stop")),
+    (re.compile(r"^removed in timeline v\d+$"), lambda m, t: t("log.why_removed")),
+    (re.compile(r"^pre-?empted by alert\b"), lambda m, t: t("log.why_alert")),
+    (re.compile(r"^pre-?empted by "), lambda m, t: t("log.why_other_item")),
+    (re.compile(r"^stop command$"), lambda m, t: t("log.why_stop")),
 ]
 
 
 def play_detail(detail: str | None, t: Words) -> str:
     """Why an item ended as it did, in words; "" for a reason no pattern knows."""
-    for pattern, read in PLAY_DETAILS:
-        found = pattern.match(detail or "")
-        if found:
-            return read(found, t)
-    return ""
+    return reading(PLAY_DETAILS, detail, t)
 
 
 def event_words(event: dict[str, Any], t: Words) -> tuple[str, str]:
