@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import os
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +47,19 @@ class Emit(Protocol):
 
 
 class Reporter:
-    """The node's `Emit`: fills in the event's id, time and node, and queues it in the outbox."""
+    """The node's `Emit`: fills in the event's id, time and node, and queues it in the outbox.
+
+    An event's id is 32 hex digits, as a random UUID's: 16 drawn at random when the node
+    starts, then the count of its events since. Unique as long as no two starts draw the same
+    16, and one system call per start instead of one per event (an alert makes two events on
+    each node, and a process emulates thousands of nodes)."""
 
     def __init__(self, node_id: str, clock: Clock, outbox: Outbox) -> None:
         self.node_id = node_id
         self.clock = clock
         self.outbox = outbox
+        self._id_prefix = os.urandom(8).hex()
+        self._count = 0
 
     def __call__(
         self,
@@ -64,9 +71,10 @@ class Reporter:
         sha256: str | None = None,
         detail: str = "",
     ) -> None:
+        self._count += 1
         try:
             event = NodeEvent(
-                id=uuid.uuid4().hex,
+                id=f"{self._id_prefix}{self._count:016x}",
                 node_id=self.node_id,
                 ts=self.clock.now_ms(),
                 type=type,

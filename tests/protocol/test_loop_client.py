@@ -230,3 +230,29 @@ async def test_every_reader_of_a_client_hears_the_disconnect(
     finally:
         with contextlib.suppress(aiomqtt.MqttError):
             await sub.__aexit__(None, None, None)
+
+
+async def test_a_publish_waits_for_its_acknowledgement_without_a_task_and_times_out(
+    mosquitto_factory: Callable[..., Any],
+) -> None:
+    """A QoS 1 publish returns once the broker acknowledged it; while it waits, no task of its
+    own runs beside the caller's (aiomqtt's `wait_for` makes one per publish), and with the
+    broker stopped it ends at its timeout as aiomqtt's does."""
+    import signal
+
+    broker = mosquitto_factory()
+    async with LoopClient("127.0.0.1", broker.port, identifier="pub-ack") as pub:
+        await pub.publish("loop/ack", b"1", qos=1)  # acknowledged: it returns
+        assert not pub._pending_publishes
+        broker.proc.send_signal(signal.SIGSTOP)  # no acknowledgement can come now
+        try:
+            before = len(asyncio.all_tasks())
+            waiting = asyncio.create_task(pub.publish("loop/ack", b"2", qos=1, timeout=0.5))
+            await asyncio.sleep(0)  # the publish runs up to its wait
+            assert pub._pending_publishes  # it waits for the acknowledgement
+            assert len(asyncio.all_tasks()) == before + 1  # the publish itself, nothing more
+            with pytest.raises(aiomqtt.MqttError, match="timed out"):
+                await waiting
+            assert not pub._pending_publishes  # forgotten after the timeout
+        finally:
+            broker.proc.send_signal(signal.SIGCONT)
