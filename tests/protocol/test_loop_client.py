@@ -241,18 +241,23 @@ async def test_a_publish_waits_for_its_acknowledgement_without_a_task_and_times_
     import signal
 
     broker = mosquitto_factory()
-    async with LoopClient("127.0.0.1", broker.port, identifier="pub-ack") as pub:
-        await pub.publish("loop/ack", b"1", qos=1)  # acknowledged: it returns
-        assert not pub._pending_publishes
-        broker.proc.send_signal(signal.SIGSTOP)  # no acknowledgement can come now
-        try:
-            before = len(asyncio.all_tasks())
-            waiting = asyncio.create_task(pub.publish("loop/ack", b"2", qos=1, timeout=0.5))
-            await asyncio.sleep(0)  # the publish runs up to its wait
-            assert pub._pending_publishes  # it waits for the acknowledgement
-            assert len(asyncio.all_tasks()) == before + 1  # the publish itself, nothing more
-            with pytest.raises(aiomqtt.MqttError, match="timed out"):
-                await waiting
-            assert not pub._pending_publishes  # forgotten after the timeout
-        finally:
-            broker.proc.send_signal(signal.SIGCONT)
+    # With a bound on calls at once (aiomqtt's semaphore), aiomqtt's own way: a task more.
+    for bound, tasks in ((None, 1), (1, 2)):
+        async with LoopClient(
+            "127.0.0.1", broker.port, identifier="pub-ack", max_concurrent_outgoing_calls=bound
+        ) as pub:
+            await pub.publish("loop/ack", b"1", qos=1)  # acknowledged: it returns
+            assert not pub._pending_publishes
+            broker.proc.send_signal(signal.SIGSTOP)  # no acknowledgement can come now
+            try:
+                before = len(asyncio.all_tasks())
+                waiting = asyncio.create_task(pub.publish("loop/ack", b"2", qos=1, timeout=0.5))
+                for _ in range(3):  # the publish (and any task of its own) runs up to its wait
+                    await asyncio.sleep(0)
+                assert pub._pending_publishes  # it waits for the acknowledgement
+                assert len(asyncio.all_tasks()) == before + tasks
+                with pytest.raises(aiomqtt.MqttError, match="timed out"):
+                    await waiting
+                assert not pub._pending_publishes  # forgotten after the timeout
+            finally:
+                broker.proc.send_signal(signal.SIGCONT)
