@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError, StatementError
 
 from controller.core.errors import DomainError, is_no_space
 
@@ -74,22 +74,33 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        body = {"detail": str(exc)} if exc.code is None else {"detail": str(exc), "code": exc.code}
-        return JSONResponse(body, status_code=exc.status)
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=exc.status)
 
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)
     async def out_of_range(_request: Request, exc: Exception) -> JSONResponse:
         log.info("refused a value the database cannot hold: %s", type(exc).__name__)
         return JSONResponse(
-            {"detail": "a number or text in the request is out of range"}, status_code=400
+            {"detail": "a number or text in the request is out of range", "code": "out_of_range"},
+            status_code=400,
         )
+
+    @app.exception_handler(StatementError)
+    async def statement_failed(request: Request, exc: StatementError) -> JSONResponse:
+        # A value the driver could not even send (a date past year 9999 once converted): the
+        # same refusal as the database's own; anything else is ours.
+        if isinstance(exc.orig, OverflowError | ValueError | DataError):
+            return await out_of_range(request, exc)
+        return await internal_error(request, exc)
 
     @app.exception_handler(OperationalError)
     async def database_down(_request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", str(exc.orig or exc).splitlines()[0][:200])
         return JSONResponse(
-            {"detail": "the database is unavailable; nothing was changed, try again shortly"},
+            {
+                "detail": "the database is unavailable; nothing was changed, try again shortly",
+                "code": "database_unavailable",
+            },
             status_code=503,
             headers={"Retry-After": "5"},
         )
@@ -99,11 +110,31 @@ def install(app: FastAPI) -> None:
         if is_no_space(exc):
             log.error("storage full: %s", exc)
             return JSONResponse(
-                {"detail": "no space left for media; nothing was saved: free disk space"},
+                {
+                    "detail": "no space left for media; nothing was saved: free disk space",
+                    "code": "storage_full",
+                },
                 status_code=507,
             )
         log.exception("I/O error")
-        return JSONResponse({"detail": "a storage error occurred; nothing was saved"}, 500)
+        return JSONResponse(
+            {"detail": "a storage error occurred; nothing was saved", "code": "storage_error"},
+            500,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        """A defect of ours: the server logs it with its traceback (the exception goes on to
+        it after this answer). The connection is closed after the answer, as the server
+        drops it; said here, a client does not send its next request on it."""
+        return JSONResponse(
+            {
+                "detail": "an internal error occurred: the controller's log has the details",
+                "code": "internal_error",
+            },
+            status_code=500,
+            headers={"Connection": "close"},
+        )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

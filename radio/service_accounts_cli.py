@@ -32,11 +32,12 @@ def _session() -> AbstractContextManager[Session]:
 def _when(text: str | None) -> datetime | None:
     if not text:
         return None
-    from controller.programme.broadcasts import as_utc
+    from controller.core.errors import Invalid
+    from controller.core.time import as_utc
 
     try:
         return as_utc(datetime.fromisoformat(text))
-    except ValueError:
+    except (ValueError, Invalid):
         raise _fail(f"--expires {text!r}: give a date (2027-06-30) or ISO time") from None
 
 

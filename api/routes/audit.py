@@ -19,6 +19,7 @@ from controller.auth.access import Permission
 from controller.auth.audit import verify_chain
 from controller.core.errors import NotFound
 from controller.core.models import Area, AuditEntry, User
+from controller.core.time import as_utc
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 EXPORT_COLUMNS = (
@@ -101,10 +102,11 @@ def _query(
         q = q.where(AuditEntry.actor == actor)
     if action:
         q = q.where(col(AuditEntry.action).startswith(action))
+    # A time without an offset is Viet Nam time, as everywhere a person types one.
     if since:
-        q = q.where(AuditEntry.ts >= since)
+        q = q.where(AuditEntry.ts >= as_utc(since))
     if until:
-        q = q.where(AuditEntry.ts < until)
+        q = q.where(AuditEntry.ts < as_utc(until))
     if area is None:
         return list(session.exec(q.limit(limit)).all())
     found: list[AuditEntry] = []

@@ -13,7 +13,7 @@ from controller.auth.access import Permission
 from controller.auth.service_accounts import ServiceAccountError, create_account, revoke
 from controller.core.errors import Invalid, NotFound
 from controller.core.models import ServiceAccount
-from controller.core.time import utc_datetime
+from controller.core.time import as_utc, utc_datetime
 
 router = APIRouter(prefix="/service-accounts", tags=["service accounts"])
 
@@ -57,7 +57,7 @@ def create(
             body.name,
             body.areas,
             body.scopes,
-            body.expires_at,
+            None if body.expires_at is None else as_utc(body.expires_at),
             guard.user.username,
             body.description,
             now=utc_datetime(service.clock.now_ms()),

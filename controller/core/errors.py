@@ -7,7 +7,9 @@ class DomainError(Exception):
     """Something the user asked for cannot be done; `str(err)` says what to fix."""
 
     status = 400
-    code: str | None = None  # for the console to say it in the user's language (api/errors.py)
+    # For the console to say it in the user's language (api/errors.py); each kind has its own,
+    # and an error that needs words of its own has a code of its own.
+    code: str = "bad_request"
 
     def __init__(self, *args: object, code: str | None = None) -> None:
         super().__init__(*args)
@@ -17,14 +19,17 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     status = 404
+    code = "not_found"
 
 
 class Invalid(DomainError):
     status = 422
+    code = "invalid_input"
 
 
 class Conflict(DomainError):
     status = 409
+    code = "conflict"
 
 
 class Misconfigured(Conflict):
@@ -36,12 +41,14 @@ class Misconfigured(Conflict):
 
 class Unavailable(DomainError):
     status = 503
+    code = "unavailable"
 
 
 class StorageFull(DomainError):
     """The disk holding media (or the database) has no space left; nothing was saved."""
 
     status = 507
+    code = "storage_full"
 
 
 NO_SPACE = ("No space left on device", "Disk quota exceeded")

@@ -35,14 +35,16 @@ def first_future_start(schedule: Schedule, now_ms: int) -> int:
     if schedule.rrule is None:
         if start <= now_ms:
             raise Invalid(
-                f"starts_at {label(start)} (Asia/Ho_Chi_Minh) is in the past: choose a later time"
+                f"starts_at {label(start)} (Asia/Ho_Chi_Minh) is in the past: choose a later time",
+                code="time_in_past",
             )
         return start
     upcoming = next_start(recurrence_of(schedule), now_ms)
     if upcoming is None:
         raise Invalid(
             f"the rule {schedule.rrule} gives no broadcast after now: move the start or the end "
-            "into the future"
+            "into the future",
+            code="rule_no_future",
         )
     return upcoming
 

@@ -24,7 +24,7 @@ from controller.core.models import (
     ScheduleStatus,
     ScheduleTarget,
 )
-from controller.core.time import utc_datetime, utc_ms
+from controller.core.time import as_utc, utc_datetime
 from controller.fleet.groups import members
 from controller.fleet.registry import Registry
 from controller.programme.admission import ensure_fits
@@ -76,13 +76,6 @@ def add_targets(session: Session, schedule_id: int, targets: Targets) -> None:
     for kind, ids in (("area", targets.areas), ("node", targets.nodes), ("group", targets.groups)):
         for target_id in dict.fromkeys(ids):
             session.add(ScheduleTarget(schedule_id=schedule_id, kind=kind, target_id=target_id))
-
-
-def as_utc(when: datetime) -> datetime:
-    """Naive times are Vietnamese local time; every stored time is UTC."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=LOCAL)
-    return utc_datetime(utc_ms(when))
 
 
 class Broadcasts:
@@ -170,7 +163,10 @@ class Broadcasts:
         try:
             result = await self.speech.ingest(path)
         except UploadRefused as exc:
-            raise Invalid(f"the recording was refused ({exc.reason}): {exc.message}") from exc
+            raise Invalid(
+                f"the recording was refused ({exc.reason}): {exc.message}",
+                code=f"upload_{exc.reason}",
+            ) from exc
         ann = Announcement(
             title=title,
             text=f"[{filename[:150]}]",

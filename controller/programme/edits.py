@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from controller.core.db import Database
 from controller.core.errors import Conflict, Invalid, NotFound
 from controller.core.models import Announcement, Schedule, ScheduleStatus, ScheduleTarget
-from controller.core.time import utc_datetime
+from controller.core.time import as_utc, utc_datetime
 from controller.fleet.groups import members
 from controller.fleet.registry import Registry
 from controller.programme.admission import ensure_fits
@@ -19,7 +19,6 @@ from controller.programme.broadcasts import (
     Repetition,
     Targets,
     add_targets,
-    as_utc,
     ensure_targets_exist,
 )
 from controller.programme.programme import check_day

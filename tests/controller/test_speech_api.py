@@ -113,6 +113,12 @@ async def test_uploads_accepted_and_refused(make_settings, tmp_path):
                 files={"file": (name, data, "audio/mpeg")},
             )
             assert r.status_code == status and words in r.text, (name, r.status_code, r.text)
+            if status == 422:  # the reason as a code, for the console to say in its words
+                assert r.json()["code"].startswith("upload_"), r.text
+        r = await ctl.api(
+            "POST", "/announcements/upload", data={"title": "x"}, files={"file": ("a.mp3", png)}
+        )
+        assert r.json()["code"] == "upload_not_audio", r.text
         assert len((await ctl.api("GET", "/announcements")).json()) == before
         assert (
             not list((ctl.service.store.root / "tmp").glob("*"))
