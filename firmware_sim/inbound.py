@@ -38,6 +38,7 @@ class Inbound:
         reject: Reject,
         timeline: Timeline,
         adopt: Callable[[TimelineBody, bytes], None],
+        keep: Callable[[bytes], None],
         media: MediaCache,
         alerts: AlertDesk,
         presence: ControllerPresence,
@@ -51,6 +52,7 @@ class Inbound:
         self.reject = reject
         self.timeline = timeline
         self.adopt = adopt  # apply a verified timeline of this node and keep it (its payload)
+        self.keep = keep  # keep a verified timeline's payload (on the card of a real node)
         self.media = media
         self.alerts = alerts
         self.presence = presence
@@ -126,8 +128,10 @@ class Inbound:
         held = self.timeline.body
         if held is not None and body.version == held.version and body.items == held.items:
             # The controller signed what this node has again (after a key switch or a
-            # reconnect).
+            # reconnect): nothing to apply, but the copy kept for a restart is replaced, since
+            # the old one's key may be retired (or its expiry pass) before the node restarts.
             log.debug("%s: timeline v%d re-signed, unchanged", self.node_id, body.version)
+            self.keep(payload)
             return
         if body.version <= self.timeline.version:
             self.reject("stale", f"version {body.version} <= {self.timeline.version}", topic)

@@ -191,6 +191,7 @@ class Node:
             self.reject,
             self.timeline,
             self._adopt,
+            self._keep,
             self.media,
             self.alerts,
             self.presence,
@@ -277,7 +278,10 @@ class Node:
         self.timeline.apply(body)
         self.media.prefetch(body.prefetch)
         if payload is not None:
-            timeline_store.save(self.cache_dir, payload)
+            self._keep(payload)
+
+    def _keep(self, payload: bytes) -> None:
+        timeline_store.save(self.cache_dir, payload)
 
     # Connection ---------------------------------------------------------------------------
 

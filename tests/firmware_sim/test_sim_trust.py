@@ -120,6 +120,43 @@ async def test_a_root_signed_key_set_is_adopted_and_the_retired_key_dropped(
         assert node.timeline_version == 2 and node.rejected_total == 1
 
 
+async def test_a_timeline_signed_again_by_a_new_key_is_kept_for_the_restart_after_retirement(
+    prefix: str, controller: Controller, tmp_path: Path
+) -> None:
+    """After a key switch the controller signs the node's timeline again, unchanged, with the new
+    key. The node has nothing to apply, but it keeps the new copy: once the old key is retired,
+    a node that restarts without the broker still plays its programme from the card."""
+    root, new = Signer(new_private_key()), Signer(new_private_key())
+    clock = SteppedClock()
+    cfg = config(prefix, controller, root, tmp_path)
+    topic = controller.topics.timeline("n1")
+    body = timeline_body("n1", 1, [])
+    async with running(cfg, clock) as node:
+        clock.pause()
+        retire_at = clock.now_ms() + 1500
+        await controller.publish(topic, controller.sign("timeline", body))
+        await until(lambda: node.timeline_version == 1, what="the timeline")
+        keys = [entry(controller.signer, 0, retire_at), entry(new, clock.now_ms())]
+        await controller.publish(
+            controller.topics.controller_keys, announcement(root, 1, keys), retain=True
+        )
+        await until(lambda: node.verifier.keys.serial == 1, what="key set 1")
+        await controller.publish(topic, controller.sign("timeline", body, signer=new))
+        kept = tmp_path / "n1" / "timeline.json"
+        await until(lambda: json.loads(kept.read_bytes())["kid"] == new.kid, what="the new copy")
+        assert node.timeline_version == 1 and node.rejected_total == 0
+    clock.skip_to(retire_at + 1)  # the old key is retired; the broker is out of reach
+    offline = cfg.model_copy(update={"mqtt_url": "mqtt://127.0.0.1:1"})
+    node = Node(offline, clock)
+    task = asyncio.create_task(node.run())
+    try:
+        await until(lambda: node.timeline_version == 1, what="the programme from the card")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_forged_stale_and_misdirected_key_announcements_change_nothing(
     prefix: str, controller: Controller
 ) -> None:
