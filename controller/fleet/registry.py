@@ -203,7 +203,8 @@ class Registry:
             "media_token": self.media_token(node),
             "media_token_url": f"{self.settings.node_base_url()}/media/token",
             "firmware": node.firmware or "sim-1.0.0",
-            "heartbeat_s": self.settings.heartbeat_s,
+            # A whole number when it is one (600, not 600.0): a node may read it as one.
+            "heartbeat_s": whole(self.settings.heartbeat_s),
             "keepalive_s": self.settings.node_keepalive_s,
             # The CA itself: the controller's path to it means nothing on a node.
             "ca_pem": self.settings.node_ca_pem(),
@@ -241,3 +242,9 @@ class Registry:
         session.add(node)
         (self.settings.provisioning_dir / f"{node_id}.json").unlink(missing_ok=True)
         return node
+
+
+def whole(seconds: float) -> float | int:
+    """`seconds` as an int when it has no fraction, for files that people and other programs
+    read."""
+    return int(seconds) if float(seconds).is_integer() else seconds

@@ -37,6 +37,9 @@ def test_the_files_the_controller_writes_validate(tmp_path: Path, validator) -> 
     assert errors(validator, first) == []
     assert first["areas"] == ["thon-1", "xa-a"] and first["key_serial"] == 0
     assert len(first["root_keys"]) == 1 and len(first["controller_keys"]) == 1
+    # The default periods, as whole numbers (a node may read them as integers).
+    assert first["heartbeat_s"] == 600 and type(first["heartbeat_s"]) is int
+    assert first["keepalive_s"] == 300
 
     # After a rotation the file carries both keys of the grace period and the new serial.
     radio("keys", "rotate", "--switch-in", "600", "--retire-after", "86400")
