@@ -96,7 +96,7 @@ def ensure_fits(
         {n: candidates for n, _ in reached},
     )
     if clashes:
-        raise Conflict(str(ScheduleConflict(clashes)))
+        raise Conflict(str(ScheduleConflict(clashes)), code="schedule_clash")
 
 
 def _on_node(

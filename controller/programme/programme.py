@@ -142,7 +142,10 @@ def playback_log(
 def check_day(day: date, name: str) -> None:
     """Refuse days no broadcast can fall on, before they overflow a time computation."""
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise Invalid(f"'{name}' {day} is out of range: give a day from {FIRST_DAY} to {LAST_DAY}")
+        raise Invalid(
+            f"'{name}' {day} is out of range: give a day from {FIRST_DAY} to {LAST_DAY}",
+            code="time_out_of_range",
+        )
 
 
 def day_span(first: date, last: date, limit_days: int) -> None:
