@@ -90,6 +90,7 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
             assert page.url.endswith("/alerts/new")  # no place chosen yet: nothing sent
             assert "nơi phát" in await page.inner_text("#alert-msg")
             await page.check("#area-thon-a1")
+            assert await page.inner_text("#alert-msg") == ""  # the refusal was of the form before
             summary = await page.inner_text("#alert-summary")
             assert "Thử loa" in summary and "Thôn Đông" in summary
             await site.shot(page, "alert-confirm")

@@ -93,7 +93,7 @@ PAGE_WORDS = """() => {
 OVERFLOW = "document.scrollingElement.scrollWidth > window.innerWidth"
 # Controls a finger cannot hit on a phone: less than 44 px high (WCAG 2.5.5).
 SMALL_TARGETS = """() => Array.from(document.querySelectorAll(
-    'main summary, main button, main select, .leaflet-control-zoom a'))
+    'main summary, main button, main select, .leaflet-control-zoom a, main a.go, main a[download]'))
   .filter((el) => el.getClientRects().length && el.getBoundingClientRect().height < 43.5)
   .map((el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} "${el.textContent.trim().slice(0, 30)}" ${Math.round(el.getBoundingClientRect().height)} px`)"""
 

@@ -58,8 +58,13 @@
     summary.classList.add("ready");
   }
 
-  form.addEventListener("change", describe);
-  form.addEventListener("input", describe);
+  // A refusal said under the button is about the form as it was: once it changes, it goes.
+  const changed = () => {
+    if (msg.classList.contains("error")) Radio.say(msg, "", null);
+    describe();
+  };
+  form.addEventListener("change", changed);
+  form.addEventListener("input", changed);
   describe();
 
   form.addEventListener("submit", async (event) => {
