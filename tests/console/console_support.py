@@ -69,6 +69,7 @@ class Site:
         enforce_csp: bool = False,
         timezone_id: str | None = None,
         locale: str | None = None,
+        touch: bool = False,
     ) -> Any:
         # Playwright's wait_for_function evaluates its predicate with eval inside the page, which
         # the console's Content-Security-Policy forbids; test_console_xss.py enforces it.
@@ -78,6 +79,9 @@ class Site:
             bypass_csp=not enforce_csp,
             timezone_id=timezone_id,
             locale=locale,
+            # A phone: a finger for a pointer (CSS `pointer: coarse`).
+            has_touch=touch,
+            is_mobile=touch,
         )
         self.contexts.append(context)
         page = await context.new_page()
@@ -91,9 +95,10 @@ class Site:
         enforce_csp: bool = False,
         timezone_id: str | None = None,
         locale: str | None = None,
+        touch: bool = False,
     ) -> Any:
         """A fresh browser context logged in through the login form."""
-        page = await self.page(viewport, enforce_csp, timezone_id, locale)
+        page = await self.page(viewport, enforce_csp, timezone_id, locale, touch)
         await page.goto(f"{self.url}/console/login")
         await page.fill("#username", username)
         await page.fill("#password", TEST_PASSWORD)

@@ -15,6 +15,12 @@ from tests.controller.test_broadcast_e2e import fleet_of
 pytestmark = needs_chromium
 
 PHONE_390 = {"width": 390, "height": 844}
+LANDSCAPE = {"width": 740, "height": 360}
+# Links a finger taps on their own (the pager, back, downloads, the header's): 44 px at least.
+SMALL_LINKS = """() => [...document.querySelectorAll(
+    '.pager a, a.go, a[download], header a, header button')]
+  .filter((el) => el.getClientRects().length && el.getBoundingClientRect().height < 43.5)
+  .map((el) => `${el.textContent.trim().slice(0, 30)} ${Math.round(el.getBoundingClientRect().height)} px`)"""
 DESKTOP = {"width": 1366, "height": 768}
 PAGES = {
     "staff-a": [
@@ -107,3 +113,13 @@ async def test_every_role_at_phone_and_desktop_width(make_settings):
             await phone.click("header nav >> text=Tổng quan")
             await phone.wait_for_load_state()
             assert await phone.locator("header nav").is_hidden()
+
+            # Held sideways (wide, short, touched): still the phone's folded menu and big targets.
+            sideways = await site.login("staff-a", LANDSCAPE, touch=True)
+            for path in ("/console/", "/console/calendar", "/console/nodes"):
+                await sideways.goto(f"{site.url}{path}")
+                assert await no_horizontal_scroll(sideways), path
+                assert await sideways.locator("#menu-toggle").is_visible(), path
+                assert await sideways.locator("header nav").is_hidden(), path
+                small = await sideways.evaluate(SMALL_LINKS)
+                assert small == [], (path, small)
