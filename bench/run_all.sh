@@ -25,6 +25,7 @@ run ingest      bench/bench_ingest.py
 run ingest-pg   bench/bench_ingest.py --postgres
 run offline     bench/bench_offline_alarm.py
 run trust       bench/bench_trust.py
+run node-alert  bench/bench_node_alert.py 500
 run alert       bench/bench_alert.py --with-5000
 run live        bench/bench_live.py
 run relay       bench/bench_relay.py
