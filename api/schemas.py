@@ -114,7 +114,12 @@ class ScheduleCreate(Strict):
     )
     targets: TargetsIn
     priority: Priority = Priority.normal
-    title: str = Field(default="", max_length=200, description="Default: the announcement's")
+    title: str = Field(
+        default="",
+        max_length=200,
+        description="Empty (the default, and as answered): the announcement's title is what the "
+        "nodes get",
+    )
     rrule: str | None = Field(
         default=None,
         max_length=500,
