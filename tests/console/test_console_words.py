@@ -164,3 +164,14 @@ def test_why_an_item_ended_is_read_in_the_readers_words(detail: str, vi: str, en
 
 def test_a_reason_no_pattern_knows_is_not_shown_in_english() -> None:
     assert play_detail("the dog ate it", VI) == "" and play_detail(None, EN) == ""
+
+
+def test_every_alert_template_has_a_name_in_both_languages() -> None:
+    from api.console.i18n import catalogue
+    from controller.alerts.alert_templates import TEMPLATES
+
+    for lang in ("vi", "en"):
+        words = catalogue(lang)
+        assert [k for k in TEMPLATES if f"alert.tpl_{k}" not in words] == [], lang
+    # In Vietnamese the button says what is broadcast.
+    assert all(catalogue("vi")[f"alert.tpl_{k}"] == title for k, (title, _) in TEMPLATES.items())
