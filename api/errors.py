@@ -9,9 +9,10 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError, StatementError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from controller.core.errors import DomainError, is_no_space
 
@@ -57,11 +58,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The code of an HTTP error raised without one (by the framework, or a plain 401 of ours).
+HTTP_CODES = {
+    401: "login_needed",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    429: "too_many_requests",
+}
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(CodedHTTPException)
-    async def coded(_request: Request, exc: CodedHTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)
+    async def coded(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in (204, 304):  # no body may go with these
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        code = getattr(exc, "code", None) or HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
-            {"detail": exc.detail, "code": exc.code},
+            {"detail": exc.detail, "code": code},
             status_code=exc.status_code,
             headers=exc.headers,
         )

@@ -116,6 +116,15 @@ async def test_every_refusal_of_the_domain_carries_a_code(make_settings):
     async with running_controller(make_settings()) as ctl:
         r = await ctl.api("GET", "/announcements/999999")
         assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
+        # And the framework's own refusals.
+        for method, path, token, status, code in (
+            ("GET", "/nodes", "", 401, "login_needed"),
+            ("GET", "/no-such-thing", None, 404, "not_found"),
+            ("DELETE", "/health", None, 405, "method_not_allowed"),
+        ):
+            r = await ctl.api(method, path, token=token)
+            assert r.status_code == status and r.json()["code"] == code, (path, r.text)
+        assert (await ctl.api("GET", "/nodes", token="")).headers["www-authenticate"] == "Bearer"
 
 
 async def test_an_error_of_ours_is_json_with_a_code_and_the_connection_is_closed(
