@@ -23,7 +23,7 @@ from controller.auth.access import Permission
 from controller.core.config import ConfigError
 from controller.core.errors import Invalid, Misconfigured, NotFound
 from controller.core.models import Node
-from controller.core.time import utc_datetime
+from controller.core.time import LOCAL, utc_datetime
 from controller.fleet.registry import RegistryError
 from controller.health.alarms import AlarmKind
 from controller.health.fleet_view import (
@@ -34,7 +34,6 @@ from controller.health.fleet_view import (
     timeline,
 )
 from controller.health.telemetry import TelemetryStore
-from controller.programme.broadcasts import LOCAL
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 

@@ -16,9 +16,9 @@ from sqlmodel import Session, col, select
 
 from controller.core.errors import Conflict, Invalid
 from controller.core.models import Announcement, Area, Bulletin, BulletinRule, ScheduleStatus
-from controller.core.time import as_utc, utc_datetime
+from controller.core.time import LOCAL, as_utc, utc_datetime
 from controller.fleet.registry import Registry
-from controller.programme.broadcasts import LOCAL, Broadcasts, Repetition, Targets
+from controller.programme.broadcasts import Broadcasts, Repetition, Targets
 from protocol import Priority
 from protocol.clock import Clock
 from schedules import AreaTree, Policy

@@ -6,12 +6,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
 from audio import AudioError, UploadRefused
-from controller.core.config import TIMEZONE
 from controller.core.db import Database
 from controller.core.errors import Invalid, NotFound, StorageFull, is_no_space
 from controller.core.models import (
@@ -36,7 +34,6 @@ from protocol.clock import Clock
 from schedules import Policy
 
 log = logging.getLogger(__name__)
-LOCAL = ZoneInfo(TIMEZONE)
 
 
 @dataclass
