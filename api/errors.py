@@ -10,6 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -72,7 +73,7 @@ HTTP_CODES = {
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def coded(_request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code in (204, 304):  # no body may go with these
+        if not is_body_allowed_for_status_code(exc.status_code):
             return Response(status_code=exc.status_code, headers=exc.headers)
         code = getattr(exc, "code", None) or HTTP_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
@@ -104,7 +105,7 @@ def install(app: FastAPI) -> None:
     async def statement_failed(request: Request, exc: StatementError) -> JSONResponse:
         # A value the driver could not even send (a date past year 9999 once converted): the
         # same refusal as the database's own; anything else is ours.
-        if isinstance(exc.orig, OverflowError | ValueError | DataError):
+        if isinstance(exc.orig, OverflowError | ValueError):
             return await out_of_range(request, exc)
         return await internal_error(request, exc)
 
