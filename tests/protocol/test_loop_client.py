@@ -252,9 +252,13 @@ async def test_a_publish_waits_for_its_acknowledgement_without_a_task_and_times_
             try:
                 before = len(asyncio.all_tasks())
                 waiting = asyncio.create_task(pub.publish("loop/ack", b"2", qos=1, timeout=0.5))
-                for _ in range(3):  # the publish (and any task of its own) runs up to its wait
+                # The loop's turns, not time, until the publish waits for its acknowledgement
+                # (any task of its own is made in the same step).
+                turns = 0
+                while not pub._pending_publishes and turns < 100:
                     await asyncio.sleep(0)
-                assert pub._pending_publishes  # it waits for the acknowledgement
+                    turns += 1
+                assert pub._pending_publishes, "the publish never came to wait"
                 assert len(asyncio.all_tasks()) == before + tasks
                 with pytest.raises(aiomqtt.MqttError, match="timed out"):
                     await waiting
