@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from api.console.devices import PAGE_ROWS
 from api.console.pages import ApiRefused, AreaChoice, ConsoleDep
 from controller.alerts.alert_templates import TEMPLATES
 from controller.auth.access import Permission
@@ -67,20 +69,51 @@ def places(areas: list[AreaChoice], nodes: list[dict[str, Any]]) -> list[dict[st
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-async def live(console: ConsoleDep, alert_id: str) -> HTMLResponse:
+async def live(
+    console: ConsoleDep, alert_id: str, state: str = "", page: str = "1"
+) -> HTMLResponse:
+    """An alert's confirmations: the counts of every state, each a filter, and the nodes a page
+    of PAGE_ROWS at a time (an alert for a province reaches thousands), kept live by the
+    alert's server-sent events for the same page."""
     console.allow("alerts")
+    state = state if state in STATES else ""
+    page_no = max(int(page) if re.fullmatch(r"[0-9]{1,6}", page) else 1, 1)
+    path = f"/api/v1/alerts/{quote(alert_id[:40], safe='')}"
+    asked = {"silent_after_s": 30, "limit": PAGE_ROWS, "state": state or None}
     try:
-        v = await console.get(f"/api/v1/alerts/{quote(alert_id[:40], safe='')}", silent_after_s=30)
+        v = await console.get(path, **asked, offset=(page_no - 1) * PAGE_ROWS)
+        pages = max(1, -(-v["matched"] // PAGE_ROWS))
+        if page_no > pages:  # a typed page past the end, or the list shrank: its last page
+            page_no = pages
+            v = await console.get(path, **asked, offset=(page_no - 1) * PAGE_ROWS)
     except ApiRefused:
         return console.render("missing.html", "alerts", 404)
     names = {a.id: a.name for a in await console.areas()}
+    first = (page_no - 1) * PAGE_ROWS + 1
+
+    def to(**more: Any) -> str:
+        return urlencode({k: v for k, v in {"state": state, **more}.items() if v})
+
     return console.render(
         "alert_live.html",
         "alerts",
         alert=v["alert"],
         counts=v["counts"],
+        total=sum(v["counts"].values()),
+        matched=v["matched"],
         nodes=v["nodes"],
         states=STATES,
+        state=state,
         names=names,
         can_alert=console.may(Permission.alert),
+        first=first if v["nodes"] else 0,
+        last=first + len(v["nodes"]) - 1,
+        page=page_no,
+        pages=pages,
+        offset=(page_no - 1) * PAGE_ROWS,
+        limit=PAGE_ROWS,
+        links={
+            "prev": to(page=page_no - 1) if page_no > 1 else None,
+            "next": to(page=page_no + 1) if page_no < pages else None,
+        },
     )

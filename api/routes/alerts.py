@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
@@ -20,6 +19,7 @@ from api.deps import Guard, GuardDep, ServiceDep, SessionDep
 from api.schemas import Strict
 from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.alerts import AlertRequest
+from controller.alerts.board import Page
 from controller.auth.access import Permission
 from controller.core.errors import NotFound
 from controller.core.events import AlertChanged, AlertReceiptHeard
@@ -65,7 +65,31 @@ class AlertView(BaseModel):
     alert: AlertPublic
     counts: dict[str, int]
     silent: list[str]
+    matched: int = Field(description="nodes in `state` (every node when none is asked for)")
     nodes: list[dict[str, Any]]
+
+
+NodeState = Literal["pending", "received", "playing", "done", "silent", "failed"]
+
+
+class NodesAsked:
+    """Which of the alert's nodes a view lists (its counts are always over all of them)."""
+
+    def __init__(
+        self,
+        state: NodeState | None = Query(default=None, description="only the nodes in this state"),
+        offset: int = Query(default=0, ge=0, le=1_000_000),
+        limit: int | None = Query(
+            default=None, ge=1, le=1000, description="at most this many nodes (default: all)"
+        ),
+    ) -> None:
+        self.state, self.offset, self.limit = state, offset, limit
+
+    def page(self, guard: Guard) -> Page:
+        return Page(guard.sees, self.state, self.offset, self.limit)
+
+
+NodesAskedDep = Annotated[NodesAsked, Depends()]
 
 
 def public(a: Alert) -> AlertPublic:
@@ -141,25 +165,16 @@ def view(
     guard: GuardDep,
     session: SessionDep,
     service: ServiceDep,
+    asked: NodesAskedDep,
     silent_after_s: float = Query(default=30, ge=1, le=3600),
 ) -> AlertView:
+    """Counts and silent nodes over the alert's nodes the user sees (an alert for a commune
+    reaches its villages, whose staff see their own loudspeakers), and those nodes, or the
+    page of them asked for."""
     guard.check(Permission.read)
     alert = load(session, guard, alert_id)
-    v = in_scope(guard, service.alerts.view(session, alert, silent_after_s))
-    return AlertView(alert=public(alert), counts=v["counts"], silent=v["silent"], nodes=v["nodes"])
-
-
-def in_scope(guard: Guard, view: dict[str, Any]) -> dict[str, Any]:
-    """An alert's view cut to the nodes the user sees (an alert for a commune reaches its
-    villages, whose staff see their own loudspeakers): counts and silent nodes are theirs too."""
-    nodes = [n for n in view["nodes"] if guard.sees(n["area_id"])]
-    if len(nodes) == len(view["nodes"]):
-        return view
-    return {
-        "nodes": nodes,
-        "counts": dict(Counter(n["state"] for n in nodes)),
-        "silent": [n["node_id"] for n in nodes if n["state"] == "silent"],
-    }
+    v = service.alerts.view(session, alert, silent_after_s, asked.page(guard))
+    return AlertView(alert=public(alert), **v)
 
 
 @router.get(
@@ -168,40 +183,49 @@ def in_scope(guard: Guard, view: dict[str, Any]) -> dict[str, Any]:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def live(
-    alert_id: str, request: Request, guard: GuardDep, session: SessionDep, service: ServiceDep
+    alert_id: str,
+    request: Request,
+    guard: GuardDep,
+    session: SessionDep,
+    service: ServiceDep,
+    asked: NodesAskedDep,
 ) -> StreamingResponse:
     """Server-sent events: a snapshot at once, then every confirmation as it arrives, each
     followed by a snapshot (one for all that arrived within a tenth of a second): from the
     alert board in memory, where ingestion puts each confirmation before storing it. When
     nothing arrives for 5 s, a snapshot if the board changed otherwise (what another instance
-    heard, merged from the database), else a keep-alive comment."""
+    heard, merged from the database), else a keep-alive comment. A snapshot has the counts
+    over all the alert's nodes the user sees and the states of the nodes asked for (`state`,
+    `offset`, `limit`, as in the view: a page, for a console on a phone)."""
     guard.check(Permission.read)
     alert = load(session, guard, alert_id)
     # Subscribed before the snapshot is read, so nothing falls between the two; closed when
     # the stream ends, or by the response's background task if the stream never started.
     events = service.changes.listen((AlertChanged, AlertReceiptHeard), "alert live view")
     alerts = service.alerts
-    await asyncio.to_thread(alerts.view, session, alert, 30)  # on the board from here on
+    await asyncio.to_thread(alerts.view, session, alert, 30, Page(limit=1))  # onto the board
     guard.tree  # noqa: B018  # read here, not in the snapshots' threads
+    page = asked.page(guard)
     shown: set[str] = set()  # the nodes of the alert the user sees
 
     def snapshot() -> str:
-        v = alerts.board.view(alert.id, 30, alerts.now())
+        v = alerts.board.view(alert.id, 30, alerts.now(), page)
         state = alerts.board.state(alert.id)
         if v is None or state is None:  # left the board: read it again
             alerts.load_board(alert.id)
-            v = alerts.board.view(alert.id, 30, alerts.now()) or {
+            v = alerts.board.view(alert.id, 30, alerts.now(), page) or {
                 "counts": {},
                 "nodes": [],
                 "silent": [],
+                "matched": 0,
             }
             state = alerts.board.state(alert.id) or (alert.status, alert.version)
-        v = in_scope(guard, v)
         shown.update(n["node_id"] for n in v["nodes"])
         data = {
             "status": state[0],
             "version": state[1],
             "counts": v["counts"],
+            "matched": v["matched"],
             "nodes": {n["node_id"]: n["state"] for n in v["nodes"]},
         }
         return f"event: snapshot\ndata: {json.dumps(data)}\n\n"

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from audio import prepare_mastering
 from controller.alerts.alert_templates import TEMPLATES
-from controller.alerts.board import STAMPS, AlertBoard, BoardNode, report_version
+from controller.alerts.board import ALL, STAMPS, AlertBoard, BoardNode, Page, report_version
 from controller.core.db import Database, insert_rows, rows_by_pair, update_rows
 from controller.core.errors import Conflict, Invalid, NotFound
 from controller.core.events import AlertChanged, AlertReceiptHeard, AlertReceiptStored, Changes
@@ -418,21 +418,23 @@ class Alerts:
             Node.status,
         )
 
-    def view(self, session: Session, alert: Alert, silent_after_s: float) -> dict[str, Any]:
-        """Every node of the alert with its state, the counts and the silent nodes: from the
-        board, where ingestion puts each confirmation as it arrives (read from the database
+    def view(
+        self, session: Session, alert: Alert, silent_after_s: float, page: Page = ALL
+    ) -> dict[str, Any]:
+        """The alert's nodes of `page` with their states, the counts and the silent nodes: from
+        the board, where ingestion puts each confirmation as it arrives (read from the database
         only when the alert comes onto the board)."""
         # The row the caller just read is the truth about status and version (another
         # instance may have closed or replaced the alert).
         self.board.changed(alert.id, alert.status, alert.version)
-        found = self.board.view(alert.id, silent_after_s, self.now())
+        found = self.board.view(alert.id, silent_after_s, self.now(), page)
         if found is None:
             self._load_board(session, alert)
-            found = self.board.view(alert.id, silent_after_s, self.now())
+            found = self.board.view(alert.id, silent_after_s, self.now(), page)
         if found is None:  # pushed off the board at once by many others: a board of its own
             board = AlertBoard(max_alerts=1)
             self._load_board(session, alert, board)
-            found = board.view(alert.id, silent_after_s, self.now())
+            found = board.view(alert.id, silent_after_s, self.now(), page)
         assert found is not None
         return found
 

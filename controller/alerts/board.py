@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +24,7 @@ from typing import Any
 
 from controller.core.time import utc_datetime
 
-__all__ = ["STAMPS", "AlertBoard", "BoardNode", "receipt_state", "report_version"]
+__all__ = ["ALL", "STAMPS", "AlertBoard", "BoardNode", "Page", "receipt_state", "report_version"]
 
 # What each confirmation sets on a node's receipt.
 STAMPS = {
@@ -114,6 +114,21 @@ class BoardNode:
     name: str
     area_id: str
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Which of an alert's nodes a view lists: of those the viewer sees (`sees`, by area; None:
+    all), the ones in `state` (None: any), from `offset`, at most `limit` (None: all). The
+    counts and the silent nodes are over every node the viewer sees, whatever the page."""
+
+    sees: Callable[[str], bool] | None = None
+    state: str | None = None
+    offset: int = 0
+    limit: int | None = None
+
+
+ALL = Page()
 
 
 @dataclass(slots=True)
@@ -263,9 +278,14 @@ class AlertBoard:
                     node = watched.nodes[place]
                     watched.nodes[place] = BoardNode(node.id, node.name, node.area_id, status)
 
-    def view(self, alert_id: str, silent_after_s: float, now: datetime) -> dict[str, Any] | None:
-        """Every node of the alert with its state, the counts and the silent nodes; None when
-        the alert is not on the board."""
+    def view(
+        self, alert_id: str, silent_after_s: float, now: datetime, page: Page = ALL
+    ) -> dict[str, Any] | None:
+        """The counts, the silent nodes, how many nodes the page's state matches (`matched`)
+        and the page's nodes with their states; None when the alert is not on the board.
+        Rows are made for the page alone: an alert for ten thousand nodes is watched on a
+        phone a hundred rows at a time."""
+        end = None if page.limit is None else page.offset + page.limit
         with self._lock:
             watched = self._alerts.get(alert_id)
             if watched is None or watched.nodes is None:
@@ -274,29 +294,34 @@ class AlertBoard:
             deadline = watched.created_at + timedelta(seconds=silent_after_s)
             rows = []
             counts: dict[str, int] = {}
+            silent: list[str] = []
+            matched = 0
             for node in watched.nodes:
+                if page.sees is not None and not page.sees(node.area_id):
+                    continue
                 r = watched.receipts.get(node.id)
                 if r is not None and r.version < watched.version:
                     r = None
                 state = receipt_state(r)
                 if state == "pending" and now > deadline:
                     state = "silent"
+                    silent.append(node.id)
                 counts[state] = counts.get(state, 0) + 1
-                rows.append(
-                    {
-                        "node_id": node.id,
-                        "name": node.name,
-                        "area_id": node.area_id,
-                        "node_status": node.status,
-                        "state": state,
-                        "received_at": r.received_at if r else None,
-                        "started_at": r.started_at if r else None,
-                        "finished_at": r.finished_at if r else None,
-                        "detail": r.detail if r else "",
-                    }
-                )
-        return {
-            "nodes": rows,
-            "counts": counts,
-            "silent": [row["node_id"] for row in rows if row["state"] == "silent"],
-        }
+                if page.state is not None and state != page.state:
+                    continue
+                if page.offset <= matched and (end is None or matched < end):
+                    rows.append(
+                        {
+                            "node_id": node.id,
+                            "name": node.name,
+                            "area_id": node.area_id,
+                            "node_status": node.status,
+                            "state": state,
+                            "received_at": r.received_at if r else None,
+                            "started_at": r.started_at if r else None,
+                            "finished_at": r.finished_at if r else None,
+                            "detail": r.detail if r else "",
+                        }
+                    )
+                matched += 1
+        return {"nodes": rows, "counts": counts, "silent": silent, "matched": matched}

@@ -4,6 +4,7 @@ is itself over once played — in a real browser."""
 
 from __future__ import annotations
 
+from api.console import emergency
 from tests.conftest import wait_for
 from tests.console.console_support import console_site, needs_chromium
 from tests.controller.test_broadcast_e2e import fleet_of
@@ -70,7 +71,7 @@ async def test_flood_alert_in_four_taps_from_home_on_a_phone(make_settings):
             assert r.status_code == 200, r.text
 
 
-async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings):
+async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings, monkeypatch):
     async with console_site(make_settings()) as site:
         configs = [site.configs[n] for n in ("na1", "na2", "na3")]
         async with fleet_of(configs) as fleet:
@@ -114,6 +115,30 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings)
             assert await page.inner_text("#alert-status") == "Đã phát xong"
             assert await page.locator("#cancel-alert").is_hidden()
             await site.shot(page, "alert-live")
+
+            # The counts are filters, and the nodes come a page at a time (one at a time here;
+            # an alert for a province reaches thousands).
+            rows_per_page = emergency.PAGE_ROWS
+            monkeypatch.setattr(emergency, "PAGE_ROWS", 1)
+            await page.goto(f"{site.url}/console/alerts/{first}")
+            ids = "rs => rs.map(r => r.dataset.node)"
+            shown = await rows.evaluate_all(ids)
+            assert len(shown) == 1 and await page.inner_text("#count-all .count") == "2"
+            assert await page.inner_text("#node-count") == "1–1 trong 2 cụm loa"
+            await page.click("#alert-pager-top a.next")
+            await page.wait_for_url("**page=2")
+            assert sorted(shown + await rows.evaluate_all(ids)) == ["na1", "na2"]
+            assert await page.locator("#alert-pager-top a.next").count() == 0
+            await page.click("#counts a[href='?state=failed']")
+            await page.wait_for_url("**state=failed")
+            assert (
+                await rows.count() == 0
+                and await page.inner_text(".count[data-state='done']") == "2"
+            )
+            assert await page.inner_text("#node-count") == "Không có cụm loa nào ở trạng thái này."
+            assert await page.get_attribute("#counts a[href='?state=failed']", "aria-current")
+            monkeypatch.setattr(emergency, "PAGE_ROWS", rows_per_page)
+            await page.goto(f"{site.url}/console/alerts/{first}")
 
             await page.click("#all-clear")
             await page.wait_for_function(f"!location.pathname.endsWith('{first}')")

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from sqlmodel import select
 
-from controller.alerts.board import AlertBoard, BoardNode
+from controller.alerts.board import AlertBoard, BoardNode, Page
 from controller.core.models import AlertReceipt
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune
@@ -47,6 +47,31 @@ def test_confirmations_heard_before_the_nodes_are_read_are_kept() -> None:
     assert v is not None and v["counts"] == {"done": 1, "failed": 1}
     assert v["nodes"][1]["detail"] == "v1; no media"
     assert v["nodes"][0]["started_at"] == ISSUED + timedelta(milliseconds=300)
+
+
+def test_a_page_lists_some_nodes_and_counts_all_the_viewer_sees() -> None:
+    board = AlertBoard()
+    many = [BoardNode(f"n{i:02}", f"Loa {i}", f"thon-{i % 2}", "online") for i in range(10)]
+    board.put("a", 1, ISSUED, "active", many)
+    for i in (1, 2, 3, 5, 8):
+        board.heard("a", f"n{i:02}", "alert_started", MS + 100 * i, "v1")
+    late = ISSUED + timedelta(seconds=60)  # the others are silent by then
+
+    def ids(v: dict | None) -> list[str]:
+        assert v is not None
+        return [row["node_id"] for row in v["nodes"]]
+
+    v = board.view("a", 30, late, Page(state="silent", offset=1, limit=2))
+    assert ids(v) == ["n04", "n06"]
+    assert v is not None and v["matched"] == 5 and v["counts"] == {"playing": 5, "silent": 5}
+    assert v["silent"] == ["n00", "n04", "n06", "n07", "n09"]  # every one, not the page's
+    assert ids(board.view("a", 30, late, Page(offset=8))) == ["n08", "n09"]
+    assert ids(board.view("a", 30, late, Page(offset=20, limit=5))) == []
+    # A viewer who sees one village: its nodes alone, counted and listed.
+    v = board.view("a", 30, late, Page(sees=lambda area: area == "thon-1", limit=3))
+    assert ids(v) == ["n01", "n03", "n05"]
+    assert v is not None and v["matched"] == 5 and v["counts"] == {"playing": 3, "silent": 2}
+    assert v["silent"] == ["n07", "n09"]
 
 
 def test_a_new_version_starts_the_confirmations_over() -> None:

@@ -605,3 +605,45 @@ async def test_village_staff_see_only_their_loudspeakers_of_a_commune_alert(make
         assert first["nodes"] == {"n0": "silent"} and first["counts"] == {"silent": 1}
         changes = [data["node_id"] for kind, data in got if kind == "change"]
         assert changes == ["n0"]  # n1's confirmation, heard first, is not shown
+
+
+async def test_an_alert_watched_a_page_at_a_time(make_settings):
+    """An alert for many nodes is watched a page at a time, in JSON and in its live events: the
+    page's nodes alone, the counts and silent nodes over all of them, a state as a filter;
+    a page asked for wrongly is refused with a code."""
+    clock = SteppedClock()
+    async with running_controller(make_settings(), clock) as ctl:
+        await make_commune(ctl, 5)
+        r = await ctl.api("POST", "/alerts", json={"areas": ["xa-a"], "template": "flood"})
+        assert r.status_code == 201, r.text
+        alert_id = r.json()["id"]
+        board = ctl.service.alerts.board
+        for node_id in ("n1", "n3"):  # as ingestion puts what it hears
+            assert board.heard(alert_id, node_id, "alert_started", clock.now_ms(), "v1")
+        clock.advance(31_000)  # the other three are silent by now
+        path = f"/alerts/{alert_id}"
+
+        page = {"silent_after_s": 30, "state": "silent", "offset": 1, "limit": 2}
+        v = (await ctl.api("GET", path, params=page)).json()
+        assert [n["node_id"] for n in v["nodes"]] == ["n2", "n4"]
+        assert v["matched"] == 3 and v["counts"] == {"playing": 2, "silent": 3}
+        assert v["silent"] == ["n0", "n2", "n4"]
+        whole = (await ctl.api("GET", path, params={"silent_after_s": 30})).json()
+        assert len(whole["nodes"]) == whole["matched"] == 5  # no page asked for: every node
+
+        for wrong in ({"state": "lost"}, {"limit": 0}, {"limit": 1001}, {"offset": -1}):
+            r = await ctl.api("GET", path, params=wrong)
+            assert r.status_code == 422 and r.json()["code"] == "invalid_input", (wrong, r.text)
+
+        async with ctl.http.stream(
+            "GET",
+            f"{ctl.base_url}/api/v1{path}/events",
+            params={"state": "playing", "limit": 1},
+            headers={"Authorization": f"Bearer {ctl.token}"},
+        ) as resp:
+            async for line in resp.aiter_lines():
+                if line.startswith("data: "):
+                    first = json.loads(line[6:])
+                    break
+        assert first["nodes"] == {"n1": "playing"} and first["matched"] == 2
+        assert first["counts"] == {"playing": 2, "silent": 3}

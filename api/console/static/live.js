@@ -21,9 +21,10 @@
     actions.hidden = !any;
   }
 
+  // A snapshot has the counts over every node and the states of this page's nodes (the
+  // stream is asked for the same page as the table).
   function apply(snapshot) {
     showStatus(snapshot.status);
-    const counts = {};
     for (const row of live.querySelectorAll("tr[data-node]")) {
       const state = snapshot.nodes[row.dataset.node];
       const badge = row.querySelector("[data-state]");
@@ -32,15 +33,19 @@
         badge.className = `badge astate-${state}`;
         badge.textContent = Radio.t(`astate.${state}`);
       }
-      const shown = badge.dataset.state;
-      counts[shown] = (counts[shown] || 0) + 1;
     }
+    let total = 0;
     for (const cell of live.querySelectorAll(".count[data-state]")) {
-      cell.textContent = counts[cell.dataset.state] || 0;
+      const n = snapshot.counts[cell.dataset.state] || 0;
+      total += n;
+      cell.textContent = Radio.number(n, 0);
     }
+    live.querySelector(".count[data-total]").textContent = Radio.number(total, 0);
   }
 
-  const events = new EventSource(`/api/v1/alerts/${encodeURIComponent(id)}/events`);
+  const page = new URLSearchParams({ offset: live.dataset.offset, limit: live.dataset.limit });
+  if (live.dataset.state) page.set("state", live.dataset.state);
+  const events = new EventSource(`/api/v1/alerts/${encodeURIComponent(id)}/events?${page}`);
   events.addEventListener("snapshot", (event) => apply(JSON.parse(event.data)));
   events.addEventListener("error", () => Radio.say(msg, Radio.t("live.reconnecting"), "warn"));
   events.addEventListener("open", () => Radio.say(msg, "", null));
