@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -34,7 +35,11 @@ from schedules import AreaTree
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_service(request: Request) -> RadioService:
+# Dependencies that do no I/O are coroutines: FastAPI runs a plain function in its thread pool,
+# and each hand-off there and back waits for a turn of the event loop, which under the nodes'
+# reports costs more than the work. What reads the database (the caller's login) stays a
+# plain function, off the loop.
+async def get_service(request: Request) -> RadioService:
     service: RadioService = request.app.state.service
     return service
 
@@ -42,9 +47,16 @@ def get_service(request: Request) -> RadioService:
 ServiceDep = Annotated[RadioService, Depends(get_service)]
 
 
-def get_session(service: ServiceDep) -> Iterator[Session]:
+async def get_session(service: ServiceDep) -> AsyncIterator[Session]:
+    # Opening a session connects to nothing: that happens at its first statement, in the
+    # route's thread. Closing one that did hands its connection back to the pool with a
+    # rollback, a round trip to the database: in a thread too.
     with service.db.session() as session:
-        yield session
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                await asyncio.to_thread(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -307,7 +319,7 @@ class Guard:
             )
 
 
-def get_guard(
+async def get_guard(
     request: Request, user: CurrentUser, session: SessionDep, service: ServiceDep
 ) -> Guard:
     return Guard(request, user, session, service)
