@@ -553,7 +553,7 @@ def issue_and_watch(
         counts = alert_view(s, aid, limit=1)["counts"]
         now = time.time() - t0
         nrec = sum(counts.values()) - counts.get("pending", 0) - counts.get("silent", 0)
-        nst = counts.get("playing", 0) + counts.get("done", 0)
+        nst = sum(counts.get(k, 0) for k in ("playing", "done", "stopped"))
         if seen_received is None and nrec >= expect:
             seen_received = now
         if nst >= expect:

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # The order in which the page offers them: the commonest dangers first.
 TEMPLATE_ORDER = ("flood", "storm", "fire", "epidemic", "evacuation")
 # Node states as the live view names them, in the order of progress.
-STATES = ("pending", "received", "playing", "done", "silent", "failed")
+STATES = ("pending", "received", "playing", "done", "stopped", "silent", "failed")
 
 
 @router.get("/alerts", response_class=HTMLResponse)

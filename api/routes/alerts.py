@@ -69,7 +69,7 @@ class AlertView(BaseModel):
     nodes: list[dict[str, Any]]
 
 
-NodeState = Literal["pending", "received", "playing", "done", "silent", "failed"]
+NodeState = Literal["pending", "received", "playing", "done", "stopped", "silent", "failed"]
 
 
 class NodesAsked:

@@ -52,8 +52,10 @@ def receipt_state(r: Any) -> str:
         return "pending"
     if r.failed_at is not None:
         return "failed"
-    if r.finished_at is not None or r.stopped_at is not None:
+    if r.finished_at is not None:
         return "done"
+    if r.stopped_at is not None:  # cancelled, ended by an all-clear, or replaced while sounding
+        return "stopped"
     if r.started_at is not None:
         return "playing"
     return "received"

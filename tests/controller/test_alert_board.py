@@ -49,6 +49,16 @@ def test_confirmations_heard_before_the_nodes_are_read_are_kept() -> None:
     assert v["nodes"][0]["started_at"] == ISSUED + timedelta(milliseconds=300)
 
 
+def test_a_node_that_stopped_the_alert_is_not_counted_as_having_played_it_out() -> None:
+    board = AlertBoard()
+    board.put("a", 1, ISSUED, "active", NODES)
+    board.heard("a", "n1", "alert_started", MS + 100, "v1")
+    board.heard("a", "n2", "alert_started", MS + 100, "v1")
+    board.heard("a", "n1", "alert_finished", MS + 900, "v1")
+    board.heard("a", "n2", "alert_stopped", MS + 500, "v1; cancelled (v1)")
+    assert states(board) == {"n1": "done", "n2": "stopped"}
+
+
 def test_a_page_lists_some_nodes_and_counts_all_the_viewer_sees() -> None:
     board = AlertBoard()
     many = [BoardNode(f"n{i:02}", f"Loa {i}", f"thon-{i % 2}", "online") for i in range(10)]

@@ -28,6 +28,11 @@ def sounding(node) -> str | None:
     return node.playback.held_by or (playing.item_id if playing else None)
 
 
+async def node_state(ctl, alert_id: str, node_id: str, state: str) -> bool:
+    nodes = (await view(ctl, alert_id))["nodes"]
+    return any(n["node_id"] == node_id and n["state"] == state for n in nodes)
+
+
 async def view(ctl, alert_id: str) -> dict:
     r = await ctl.api("GET", f"/alerts/{alert_id}", params={"silent_after_s": 20})
     assert r.status_code == 200, r.text
@@ -212,6 +217,10 @@ async def test_all_clear_ends_the_alert_and_a_node_joining_after_it_finished_hea
                 (flood["id"], "stopped"),
                 (clear["id"], "finished"),
             ]
+            # Its view says so: stopped, not played out.
+            await wait_for(
+                lambda: node_state(ctl, flood["id"], "n0", "stopped"), 10, "n0's stop to be shown"
+            )
 
             async with fleet_of([late]) as latecomer:
                 n2 = latecomer.nodes[0]
