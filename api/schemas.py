@@ -12,6 +12,7 @@ from protocol import Priority
 from schedules import Policy
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+MAX_OFFSET = 1_000_000  # the deepest row an alert's list of nodes may start at
 
 
 class Strict(BaseModel):

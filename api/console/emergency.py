@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.console.devices import PAGE_ROWS
 from api.console.pages import ApiRefused, AreaChoice, ConsoleDep
+from api.schemas import MAX_OFFSET
 from controller.alerts.alert_templates import TEMPLATES
 from controller.auth.access import Permission
 
@@ -77,7 +78,10 @@ async def live(
     alert's server-sent events for the same page."""
     console.allow("alerts")
     state = state if state in STATES else ""
-    page_no = max(int(page) if re.fullmatch(r"[0-9]{1,6}", page) else 1, 1)
+    # A typed address may say anything: a page number is digits, and no page starts beyond
+    # the deepest offset the API takes (then the last page is shown).
+    page_no = max(int(page) if re.fullmatch(r"[0-9]{1,12}", page) else 1, 1)
+    page_no = min(page_no, MAX_OFFSET // PAGE_ROWS + 1)
     path = f"/api/v1/alerts/{quote(alert_id[:40], safe='')}"
     asked = {"silent_after_s": 30, "limit": PAGE_ROWS, "state": state or None}
     try:
@@ -112,6 +116,7 @@ async def live(
         pages=pages,
         offset=(page_no - 1) * PAGE_ROWS,
         limit=PAGE_ROWS,
+        here=to(page=page_no if page_no > 1 else None),
         links={
             "prev": to(page=page_no - 1) if page_no > 1 else None,
             "next": to(page=page_no + 1) if page_no < pages else None,

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from starlette.background import BackgroundTask
 
 from api.deps import Guard, GuardDep, ServiceDep, SessionDep
-from api.schemas import Strict
+from api.schemas import MAX_OFFSET, Strict
 from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.alerts import AlertRequest
 from controller.alerts.board import Page
@@ -26,6 +26,7 @@ from controller.core.events import AlertChanged, AlertReceiptHeard
 from controller.core.models import Alert
 
 SNAPSHOT_EVERY_S = 0.1
+RECHECK_S = 5.0  # a live view looks at the board this often when its alert's events are quiet
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -78,7 +79,7 @@ class NodesAsked:
     def __init__(
         self,
         state: NodeState | None = Query(default=None, description="only the nodes in this state"),
-        offset: int = Query(default=0, ge=0, le=1_000_000),
+        offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
         limit: int | None = Query(
             default=None, ge=1, le=1000, description="at most this many nodes (default: all)"
         ),
@@ -195,8 +196,9 @@ async def live(
     alert board in memory, where ingestion puts each confirmation before storing it. When
     nothing arrives for 5 s, a snapshot if the board changed otherwise (what another instance
     heard, merged from the database), else a keep-alive comment. A snapshot has the counts
-    over all the alert's nodes the user sees and the states of the nodes asked for (`state`,
-    `offset`, `limit`, as in the view: a page, for a console on a phone)."""
+    over all the alert's nodes the user sees, `matched`, and the states of the nodes asked
+    for (`state`, `offset`, `limit`, as in the view: a page, for a console on a phone); a
+    page asked for stays the nodes of the first snapshot, whatever states they move to."""
     guard.check(Permission.read)
     alert = load(session, guard, alert_id)
     # Subscribed before the snapshot is read, so nothing falls between the two; closed when
@@ -206,7 +208,11 @@ async def live(
     await asyncio.to_thread(alerts.view, session, alert, 30, Page(limit=1))  # onto the board
     guard.tree  # noqa: B018  # read here, not in the snapshots' threads
     page = asked.page(guard)
-    shown: set[str] = set()  # the nodes of the alert the user sees
+    # A page asked for (by `state` or `limit`) is pinned to the nodes of the first snapshot:
+    # the rows a console shows keep their states as they leave a filtered state, while the
+    # counts and `matched` follow every node. Without one, every node, as the list grows.
+    pinned = asked.state is not None or asked.limit is not None
+    shown: set[str] = set()  # the nodes whose confirmations the stream names
 
     def snapshot() -> str:
         v = alerts.board.view(alert.id, 30, alerts.now(), page)
@@ -231,16 +237,20 @@ async def live(
         return f"event: snapshot\ndata: {json.dumps(data)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
+        nonlocal page
         loop = asyncio.get_running_loop()
         with events, alerts.board.pinned(alert.id):
             last = await asyncio.to_thread(snapshot)
+            if pinned:
+                page = Page(page.sees, page.state, ids=frozenset(shown))
             yield last
+            recheck = loop.time() + RECHECK_S
             while not await request.is_disconnected():
-                event = await events.get(timeout=5)
-                if event is None:
+                event = await events.get(timeout=recheck - loop.time())
+                if event is None:  # nothing of this alert for a while: what the merge brought
                     latest = await asyncio.to_thread(snapshot)
                     yield latest if latest != last else ": keep-alive\n\n"
-                    last = latest
+                    last, recheck = latest, loop.time() + RECHECK_S
                     continue
                 # What else arrives within a tenth of a second goes with it, in one snapshot.
                 batch = [event]
@@ -250,17 +260,19 @@ async def live(
                     if more is None:
                         break
                     batch.append(more)
-                mine = [
-                    e
-                    for e in batch
-                    if e.alert_id == alert.id
-                    and (not isinstance(e, AlertReceiptHeard) or e.node_id in shown)
-                ]
+                mine = [e for e in batch if e.alert_id == alert.id]
+                if not mine:  # other alerts' events: they do not put off the recheck
+                    continue
                 for change in mine:
-                    yield f"event: change\ndata: {json.dumps(change.wire(), default=str)}\n\n"
-                if mine:
-                    last = await asyncio.to_thread(snapshot)
-                    yield last
+                    if not isinstance(change, AlertReceiptHeard) or change.node_id in shown:
+                        yield f"event: change\ndata: {json.dumps(change.wire(), default=str)}\n\n"
+                # Any node's confirmation may change the counts, whichever page is shown; a
+                # snapshot that tells nothing new (another village's node, for village staff)
+                # is not sent.
+                latest = await asyncio.to_thread(snapshot)
+                if latest != last:
+                    yield latest
+                last, recheck = latest, loop.time() + RECHECK_S
 
     return StreamingResponse(
         stream(),

@@ -121,13 +121,16 @@ class BoardNode:
 @dataclass(frozen=True, slots=True)
 class Page:
     """Which of an alert's nodes a view lists: of those the viewer sees (`sees`, by area; None:
-    all), the ones in `state` (None: any), from `offset`, at most `limit` (None: all). The
-    counts and the silent nodes are over every node the viewer sees, whatever the page."""
+    all), the ones in `state` (None: any), from `offset`, at most `limit` (None: all); or,
+    with `ids`, those nodes whatever their state (the rows a live view already shows). The
+    counts and the silent nodes are over every node the viewer sees, whatever the page, and
+    `matched` over those in `state`."""
 
     sees: Callable[[str], bool] | None = None
     state: str | None = None
     offset: int = 0
     limit: int | None = None
+    ids: frozenset[str] | None = None
 
 
 ALL = Page()
@@ -309,9 +312,13 @@ class AlertBoard:
                     state = "silent"
                     silent.append(node.id)
                 counts[state] = counts.get(state, 0) + 1
-                if page.state is not None and state != page.state:
-                    continue
-                if page.offset <= matched and (end is None or matched < end):
+                fits = page.state is None or state == page.state
+                matched += fits
+                if page.ids is not None:
+                    listed = node.id in page.ids
+                else:
+                    listed = fits and page.offset < matched and (end is None or matched <= end)
+                if listed:
                     rows.append(
                         {
                             "node_id": node.id,
@@ -325,5 +332,4 @@ class AlertBoard:
                             "detail": r.detail if r else "",
                         }
                     )
-                matched += 1
         return {"nodes": rows, "counts": counts, "silent": silent, "matched": matched}

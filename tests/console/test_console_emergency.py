@@ -129,6 +129,10 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings,
             await page.wait_for_url("**page=2")
             assert sorted(shown + await rows.evaluate_all(ids)) == ["na1", "na2"]
             assert await page.locator("#alert-pager-top a.next").count() == 0
+            # A page typed beyond the end, however far, is the last one.
+            response = await page.goto(f"{site.url}/console/alerts/{first}?page=99999999999")
+            assert response is not None and response.status == 200
+            assert "2/2" in await page.inner_text("#alert-pager-top")
             await page.click("#counts a[href='?state=failed']")
             await page.wait_for_url("**state=failed")
             assert (
@@ -138,6 +142,21 @@ async def test_alert_from_the_page_confirmations_all_clear_cancel(make_settings,
             assert await page.inner_text("#node-count") == "Không có cụm loa nào ở trạng thái này."
             assert await page.get_attribute("#counts a[href='?state=failed']", "aria-current")
             monkeypatch.setattr(emergency, "PAGE_ROWS", rows_per_page)
+
+            # A filtered page keeps its rows live as they leave the state it lists, and says
+            # that the list has changed (a failure heard late, as ingestion puts it).
+            await page.goto(f"{site.url}/console/alerts/{first}?state=done")
+            assert await rows.count() == 2 and await page.locator("#list-changed").is_hidden()
+            alerts = site.ctl.service.alerts
+            heard = alerts.heard("na1", first, "alert_failed", alerts.clock.now_ms(), "v1; test")
+            assert heard is not None
+            site.ctl.service.changes.publish(heard)
+            await page.wait_for_function(f"{STATE_OF.format('na1')} === 'failed'")
+            await page.locator("#list-changed").wait_for(state="visible")
+            assert await page.inner_text(".count[data-state='failed']") == "1"
+            await page.click("#list-changed a")
+            await page.wait_for_function("document.querySelectorAll('tr[data-node]').length == 1")
+            assert await rows.evaluate_all(ids) == ["na2"]
             await page.goto(f"{site.url}/console/alerts/{first}")
 
             await page.click("#all-clear")

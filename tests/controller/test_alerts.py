@@ -626,9 +626,14 @@ async def test_an_alert_watched_a_page_at_a_time(make_settings):
         r = await ctl.api("POST", "/alerts", json={"areas": ["xa-a"], "template": "flood"})
         assert r.status_code == 201, r.text
         alert_id = r.json()["id"]
-        board = ctl.service.alerts.board
-        for node_id in ("n1", "n3"):  # as ingestion puts what it hears
-            assert board.heard(alert_id, node_id, "alert_started", clock.now_ms(), "v1")
+
+        def hear(node_id: str, kind: str) -> None:  # as ingestion does with what it hears
+            heard = ctl.service.alerts.heard(node_id, alert_id, kind, clock.now_ms(), "v1")
+            assert heard is not None
+            ctl.service.changes.publish(heard)
+
+        for node_id in ("n1", "n3"):
+            hear(node_id, "alert_started")
         clock.advance(31_000)  # the other three are silent by now
         path = f"/alerts/{alert_id}"
 
@@ -644,15 +649,34 @@ async def test_an_alert_watched_a_page_at_a_time(make_settings):
             r = await ctl.api("GET", path, params=wrong)
             assert r.status_code == 422 and r.json()["code"] == "invalid_input", (wrong, r.text)
 
+        # Live, a page of the nodes playing: it keeps to the node it showed when that one is
+        # done, and a node on no page it shows still moves the counts, with no change named.
+        got: list[tuple[str, dict[str, Any]]] = []
         async with ctl.http.stream(
             "GET",
             f"{ctl.base_url}/api/v1{path}/events",
             params={"state": "playing", "limit": 1},
             headers={"Authorization": f"Bearer {ctl.token}"},
         ) as resp:
+            kind = ""
             async for line in resp.aiter_lines():
-                if line.startswith("data: "):
-                    first = json.loads(line[6:])
-                    break
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    got.append((kind, json.loads(line[6:])))
+                    snapshots = [data for kind, data in got if kind == "snapshot"]
+                    if len(snapshots) == 1 and kind == "snapshot":
+                        hear("n1", "alert_finished")
+                    elif len(snapshots) == 2 and kind == "snapshot":
+                        hear("n3", "alert_failed")
+                    elif len(snapshots) == 3:
+                        break
+        first, second, third = snapshots
         assert first["nodes"] == {"n1": "playing"} and first["matched"] == 2
         assert first["counts"] == {"playing": 2, "silent": 3}
+        assert second["nodes"] == {"n1": "done"} and second["matched"] == 1
+        assert second["counts"] == {"done": 1, "playing": 1, "silent": 3}
+        assert third["nodes"] == {"n1": "done"} and third["matched"] == 0
+        assert third["counts"] == {"done": 1, "failed": 1, "silent": 3}
+        changes = [(data["node_id"], data["event"]) for kind, data in got if kind == "change"]
+        assert changes == [("n1", "alert_finished")]

@@ -21,10 +21,15 @@
     actions.hidden = !any;
   }
 
-  // A snapshot has the counts over every node and the states of this page's nodes (the
-  // stream is asked for the same page as the table).
+  // A snapshot has the counts over every node, how many are in the state the page lists
+  // (`matched`), and the states of the rows shown (the stream is asked for the page the table
+  // shows, and keeps to its nodes whatever states they move to).
+  const filter = live.dataset.state;
+  const changed = document.getElementById("list-changed");
+
   function apply(snapshot) {
     showStatus(snapshot.status);
+    let left = false; // a row no longer in the state the page lists
     for (const row of live.querySelectorAll("tr[data-node]")) {
       const state = snapshot.nodes[row.dataset.node];
       const badge = row.querySelector("[data-state]");
@@ -33,7 +38,9 @@
         badge.className = `badge astate-${state}`;
         badge.textContent = Radio.t(`astate.${state}`);
       }
+      left = left || (filter !== "" && badge.dataset.state !== filter);
     }
+    if (left || String(snapshot.matched) !== live.dataset.matched) changed.hidden = false;
     let total = 0;
     for (const cell of live.querySelectorAll(".count[data-state]")) {
       const n = snapshot.counts[cell.dataset.state] || 0;
