@@ -80,8 +80,11 @@ async def live(
     state = state if state in STATES else ""
     # A typed address may say anything: a page number is digits, and no page starts beyond
     # the deepest offset the API takes (then the last page is shown).
-    page_no = max(int(page) if re.fullmatch(r"[0-9]{1,12}", page) else 1, 1)
-    page_no = min(page_no, MAX_OFFSET // PAGE_ROWS + 1)
+    deepest = MAX_OFFSET // PAGE_ROWS + 1
+    if re.fullmatch(r"[0-9]+", page):
+        page_no = min(max(int(page), 1) if len(page) <= 12 else deepest, deepest)
+    else:
+        page_no = 1
     path = f"/api/v1/alerts/{quote(alert_id[:40], safe='')}"
     asked = {"silent_after_s": 30, "limit": PAGE_ROWS, "state": state or None}
     try:
@@ -114,7 +117,6 @@ async def live(
         last=first + len(v["nodes"]) - 1,
         page=page_no,
         pages=pages,
-        offset=(page_no - 1) * PAGE_ROWS,
         limit=PAGE_ROWS,
         here=to(page=page_no if page_no > 1 else None),
         links={

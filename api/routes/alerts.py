@@ -21,12 +21,13 @@ from controller.alerts.alert_templates import TEMPLATES
 from controller.alerts.alerts import AlertRequest
 from controller.alerts.board import Page
 from controller.auth.access import Permission
-from controller.core.errors import NotFound
+from controller.core.errors import Invalid, NotFound
 from controller.core.events import AlertChanged, AlertReceiptHeard
 from controller.core.models import Alert
 
 SNAPSHOT_EVERY_S = 0.1
 RECHECK_S = 5.0  # a live view looks at the board this often when its alert's events are quiet
+MAX_NAMED = 1000  # node ids a live view may name
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -190,6 +191,12 @@ async def live(
     session: SessionDep,
     service: ServiceDep,
     asked: NodesAskedDep,
+    ids: str = Query(
+        default="",
+        max_length=100_000,
+        description="comma-separated node ids: the rows a console shows, whose states every "
+        "snapshot carries whatever they are (instead of a page by `offset` and `limit`)",
+    ),
 ) -> StreamingResponse:
     """Server-sent events: a snapshot at once, then every confirmation as it arrives, each
     followed by a snapshot (one for all that arrived within a tenth of a second): from the
@@ -198,8 +205,12 @@ async def live(
     heard, merged from the database), else a keep-alive comment. A snapshot has the counts
     over all the alert's nodes the user sees, `matched`, and the states of the nodes asked
     for (`state`, `offset`, `limit`, as in the view: a page, for a console on a phone); a
-    page asked for stays the nodes of the first snapshot, whatever states they move to."""
+    page asked for stays the nodes of the first snapshot, whatever states they move to; or
+    `ids` names the nodes (those the user sees of them)."""
     guard.check(Permission.read)
+    named = frozenset(filter(None, (i.strip() for i in ids.split(","))))
+    if len(named) > MAX_NAMED:
+        raise Invalid(f"name at most {MAX_NAMED:,} nodes in `ids`")
     alert = load(session, guard, alert_id)
     # Subscribed before the snapshot is read, so nothing falls between the two; closed when
     # the stream ends, or by the response's background task if the stream never started.
@@ -208,10 +219,12 @@ async def live(
     await asyncio.to_thread(alerts.view, session, alert, 30, Page(limit=1))  # onto the board
     guard.tree  # noqa: B018  # read here, not in the snapshots' threads
     page = asked.page(guard)
+    if named:
+        page = Page(page.sees, page.state, ids=named)
     # A page asked for (by `state` or `limit`) is pinned to the nodes of the first snapshot:
     # the rows a console shows keep their states as they leave a filtered state, while the
     # counts and `matched` follow every node. Without one, every node, as the list grows.
-    pinned = asked.state is not None or asked.limit is not None
+    pinned = not named and (asked.state is not None or asked.limit is not None)
     shown: set[str] = set()  # the nodes whose confirmations the stream names
 
     def snapshot() -> str:
@@ -268,11 +281,11 @@ async def live(
                         yield f"event: change\ndata: {json.dumps(change.wire(), default=str)}\n\n"
                 # Any node's confirmation may change the counts, whichever page is shown; a
                 # snapshot that tells nothing new (another village's node, for village staff)
-                # is not sent.
+                # is not sent, nor does it put off the recheck and its keep-alive.
                 latest = await asyncio.to_thread(snapshot)
                 if latest != last:
                     yield latest
-                last, recheck = latest, loop.time() + RECHECK_S
+                    last, recheck = latest, loop.time() + RECHECK_S
 
     return StreamingResponse(
         stream(),

@@ -82,6 +82,10 @@ def test_a_page_lists_some_nodes_and_counts_all_the_viewer_sees() -> None:
     assert ids(v) == ["n01", "n03", "n05"]
     assert v is not None and v["matched"] == 5 and v["counts"] == {"playing": 3, "silent": 2}
     assert v["silent"] == ["n07", "n09"]
+    # Rows named by id: in any state, but never one the viewer does not see.
+    named = Page(sees=lambda area: area == "thon-1", state="silent", ids=frozenset({"n00", "n01"}))
+    v = board.view("a", 30, late, named)
+    assert ids(v) == ["n01"] and v is not None and v["matched"] == 2
 
 
 def test_a_new_version_starts_the_confirmations_over() -> None:

@@ -680,3 +680,23 @@ async def test_an_alert_watched_a_page_at_a_time(make_settings):
         assert third["counts"] == {"done": 1, "failed": 1, "silent": 3}
         changes = [(data["node_id"], data["event"]) for kind, data in got if kind == "change"]
         assert changes == [("n1", "alert_finished")]
+
+        # The rows a console shows, named: their states whatever they are; no other node's.
+        async def first_snapshot(**params: Any) -> dict[str, Any]:
+            async with ctl.http.stream(
+                "GET",
+                f"{ctl.base_url}/api/v1{path}/events",
+                params=params,
+                headers={"Authorization": f"Bearer {ctl.token}"},
+            ) as resp:
+                assert resp.status_code == 200
+                async for line in resp.aiter_lines():
+                    if line.startswith("data: "):
+                        return dict(json.loads(line[6:]))
+            raise AssertionError("no snapshot")
+
+        named = await first_snapshot(state="playing", limit=100, ids="n0,n1,elsewhere")
+        assert named["nodes"] == {"n0": "silent", "n1": "done"} and named["matched"] == 0
+        too_many = ",".join(f"x{i}" for i in range(1001))
+        r = await ctl.api("GET", f"{path}/events", params={"ids": too_many})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_input", r.text

@@ -50,8 +50,12 @@
     live.querySelector(".count[data-total]").textContent = Radio.number(total, 0);
   }
 
-  const page = new URLSearchParams({ offset: live.dataset.offset, limit: live.dataset.limit });
+  // The stream is asked for the rows this page shows, by their ids: whatever state they have
+  // moved to since the page was drawn, their badges follow.
+  const page = new URLSearchParams({ limit: live.dataset.limit });
   if (live.dataset.state) page.set("state", live.dataset.state);
+  const shown = [...live.querySelectorAll("tr[data-node]")].map((row) => row.dataset.node);
+  page.set("ids", shown.join(","));
   const events = new EventSource(`/api/v1/alerts/${encodeURIComponent(id)}/events?${page}`);
   events.addEventListener("snapshot", (event) => apply(JSON.parse(event.data)));
   events.addEventListener("error", () => Radio.say(msg, Radio.t("live.reconnecting"), "warn"));
