@@ -13,13 +13,12 @@ from api.console.devices import PAGE_ROWS
 from api.console.pages import ApiRefused, AreaChoice, ConsoleDep
 from api.schemas import MAX_OFFSET
 from controller.alerts.alert_templates import TEMPLATES
+from controller.alerts.board import STATES
 from controller.auth.access import Permission
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 # The order in which the page offers them: the commonest dangers first.
 TEMPLATE_ORDER = ("flood", "storm", "fire", "epidemic", "evacuation")
-# Node states as the live view names them, in the order of progress.
-STATES = ("pending", "received", "playing", "done", "stopped", "silent", "failed")
 
 
 @router.get("/alerts", response_class=HTMLResponse)

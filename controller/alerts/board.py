@@ -24,7 +24,20 @@ from typing import Any
 
 from controller.core.time import utc_datetime
 
-__all__ = ["ALL", "STAMPS", "AlertBoard", "BoardNode", "Page", "receipt_state", "report_version"]
+__all__ = [
+    "ALL",
+    "STAMPS",
+    "STATES",
+    "AlertBoard",
+    "BoardNode",
+    "Page",
+    "receipt_state",
+    "report_version",
+]
+
+# A node's state in an alert's view, in the order of progress: what `receipt_state` says, and
+# "silent" for a pending node past the view's wait.
+STATES = ("pending", "received", "playing", "done", "stopped", "silent", "failed")
 
 # What each confirmation sets on a node's receipt.
 STAMPS = {

@@ -9,10 +9,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import get_args
 
 from sqlmodel import select
 
-from controller.alerts.board import AlertBoard, BoardNode, Page
+from api.routes.alerts import NodeState
+from controller.alerts.board import STATES, AlertBoard, BoardNode, Page
 from controller.core.models import AlertReceipt
 from tests.conftest import running_controller, wait_for
 from tests.controller.test_broadcast_e2e import fleet_of, make_commune
@@ -57,6 +59,10 @@ def test_a_node_that_stopped_the_alert_is_not_counted_as_having_played_it_out() 
     board.heard("a", "n1", "alert_finished", MS + 900, "v1")
     board.heard("a", "n2", "alert_stopped", MS + 500, "v1; cancelled (v1)")
     assert states(board) == {"n1": "done", "n2": "stopped"}
+
+
+def test_the_api_takes_as_a_filter_every_state_the_board_gives() -> None:
+    assert set(get_args(NodeState)) == set(STATES)
 
 
 def test_a_page_lists_some_nodes_and_counts_all_the_viewer_sees() -> None:
