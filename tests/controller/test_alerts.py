@@ -5,7 +5,9 @@ all-clear, and forged or replayed alerts never played."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -242,17 +244,31 @@ async def test_all_clear_ends_the_alert_and_a_node_joining_after_it_finished_hea
                 assert n2.alerts_received == 1
 
 
-async def read_sse(ctl, alert_id: str) -> list[dict]:
-    got: list[dict] = []
+async def alert_events(
+    ctl, alert_id: str, token: str | None = None, **params: Any
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The alert's server-sent events as they come: (kind, data), kind "snapshot" or "change"."""
     async with ctl.http.stream(
         "GET",
         f"{ctl.base_url}/api/v1/alerts/{alert_id}/events",
-        headers={"Authorization": f"Bearer {ctl.token}"},
+        params=params,
+        headers={"Authorization": f"Bearer {token or ctl.token}"},
     ) as resp:
+        assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
+        kind = ""
         async for line in resp.aiter_lines():
-            if line.startswith("data: "):
-                got.append(json.loads(line[6:]))
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                yield kind, json.loads(line[6:])
+
+
+async def read_sse(ctl, alert_id: str) -> list[dict]:
+    got: list[dict] = []
+    async with contextlib.aclosing(alert_events(ctl, alert_id)) as events:
+        async for _kind, data in events:
+            got.append(data)
             if any(g.get("event") == "alert_started" for g in got) and len(got) >= 3:
                 return got
     return got
@@ -593,23 +609,15 @@ async def test_village_staff_see_only_their_loudspeakers_of_a_commune_alert(make
         assert own["silent"] == ["n0"] and own["counts"] == {"silent": 1}
 
         got: list[tuple[str, dict[str, Any]]] = []
-        async with ctl.http.stream(
-            "GET",
-            f"{ctl.base_url}/api/v1/alerts/{alert_id}/events",
-            headers={"Authorization": f"Bearer {staff}"},
-        ) as resp:
-            kind = ""
-            async for line in resp.aiter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    got.append((kind, json.loads(line[6:])))
-                    if len(got) == 1:  # the first snapshot: confirmations from both villages
-                        for node_id in ("n1", "n0"):
-                            heard = AlertReceiptHeard(alert_id, node_id, "alert_received")
-                            ctl.service.changes.publish(heard)
-                    if kind == "change" and got[-1][1]["node_id"] == "n0":
-                        break
+        async with contextlib.aclosing(alert_events(ctl, alert_id, staff)) as events:
+            async for kind, data in events:
+                got.append((kind, data))
+                if len(got) == 1:  # the first snapshot: confirmations from both villages
+                    for node_id in ("n1", "n0"):
+                        heard = AlertReceiptHeard(alert_id, node_id, "alert_received")
+                        ctl.service.changes.publish(heard)
+                if kind == "change" and data["node_id"] == "n0":
+                    break
         first = got[0][1]
         assert first["nodes"] == {"n0": "silent"} and first["counts"] == {"silent": 1}
         changes = [data["node_id"] for kind, data in got if kind == "change"]
@@ -652,25 +660,20 @@ async def test_an_alert_watched_a_page_at_a_time(make_settings):
         # Live, a page of the nodes playing: it keeps to the node it showed when that one is
         # done, and a node on no page it shows still moves the counts, with no change named.
         got: list[tuple[str, dict[str, Any]]] = []
-        async with ctl.http.stream(
-            "GET",
-            f"{ctl.base_url}/api/v1{path}/events",
-            params={"state": "playing", "limit": 1},
-            headers={"Authorization": f"Bearer {ctl.token}"},
-        ) as resp:
-            kind = ""
-            async for line in resp.aiter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    got.append((kind, json.loads(line[6:])))
-                    snapshots = [data for kind, data in got if kind == "snapshot"]
-                    if len(snapshots) == 1 and kind == "snapshot":
-                        hear("n1", "alert_finished")
-                    elif len(snapshots) == 2 and kind == "snapshot":
-                        hear("n3", "alert_failed")
-                    elif len(snapshots) == 3:
-                        break
+        snapshots: list[dict[str, Any]] = []
+        playing_page = alert_events(ctl, alert_id, state="playing", limit=1)
+        async with contextlib.aclosing(playing_page) as events:
+            async for kind, data in events:
+                got.append((kind, data))
+                if kind != "snapshot":
+                    continue
+                snapshots.append(data)
+                if len(snapshots) == 1:
+                    hear("n1", "alert_finished")
+                elif len(snapshots) == 2:
+                    hear("n3", "alert_failed")
+                else:
+                    break
         first, second, third = snapshots
         assert first["nodes"] == {"n1": "playing"} and first["matched"] == 2
         assert first["counts"] == {"playing": 2, "silent": 3}
@@ -682,20 +685,9 @@ async def test_an_alert_watched_a_page_at_a_time(make_settings):
         assert changes == [("n1", "alert_finished")]
 
         # The rows a console shows, named: their states whatever they are; no other node's.
-        async def first_snapshot(**params: Any) -> dict[str, Any]:
-            async with ctl.http.stream(
-                "GET",
-                f"{ctl.base_url}/api/v1{path}/events",
-                params=params,
-                headers={"Authorization": f"Bearer {ctl.token}"},
-            ) as resp:
-                assert resp.status_code == 200
-                async for line in resp.aiter_lines():
-                    if line.startswith("data: "):
-                        return dict(json.loads(line[6:]))
-            raise AssertionError("no snapshot")
-
-        named = await first_snapshot(state="playing", limit=100, ids="n0,n1,elsewhere")
+        named_rows = alert_events(ctl, alert_id, state="playing", limit=100, ids="n0,n1,elsewhere")
+        async with contextlib.aclosing(named_rows) as events:
+            _kind, named = await anext(events)
         assert named["nodes"] == {"n0": "silent", "n1": "done"} and named["matched"] == 0
         too_many = ",".join(f"x{i}" for i in range(1001))
         r = await ctl.api("GET", f"{path}/events", params={"ids": too_many})
