@@ -265,3 +265,20 @@ async def test_a_publish_waits_for_its_acknowledgement_without_a_task_and_times_
                 assert not pub._pending_publishes  # forgotten after the timeout
             finally:
                 broker.proc.send_signal(signal.SIGCONT)
+
+
+async def test_publish_refuses_a_message_id_still_pending(mosquitto_factory: Any) -> None:
+    """Two calls waiting on one message id would take each other's acknowledgement: the
+    publish refuses, as aiomqtt's does, whichever kind of call holds the id."""
+    broker = mosquitto_factory()
+    async with LoopClient("127.0.0.1", broker.port, identifier="pub-mid") as pub:
+        for table in (pub._pending_publishes, pub._pending_subscribes, pub._pending_unsubscribes):
+            mid = pub._client._last_mid + 1  # the id paho gives the next publish
+            table[mid] = asyncio.Event()
+            try:
+                with pytest.raises(RuntimeError, match="pending call"):
+                    await pub.publish("loop/mid", b"1", qos=1)
+            finally:
+                del table[mid]
+        await pub.publish("loop/mid", b"2", qos=1)  # the ids free again: acknowledged
+        assert not pub._pending_publishes
