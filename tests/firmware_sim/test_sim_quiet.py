@@ -28,20 +28,24 @@ class HandTime:
         self._sleepers.append((self.t + seconds, future))
         await future
 
-    async def advance(self, seconds: float) -> None:
-        """Move on, wake whoever is due, and let what they do run to its next wait."""
+    def move(self, seconds: float) -> None:
+        """Move on and wake whoever is due; they run at the loop's next turns."""
         self.t += seconds
         due = [f for when, f in self._sleepers if when <= self.t]
         self._sleepers = [(w, f) for w, f in self._sleepers if f not in due]
         for future in due:
             if not future.done():
                 future.set_result(None)
+
+    async def advance(self, seconds: float) -> None:
+        """Move on, wake whoever is due, and let what they do run to its next wait."""
+        self.move(seconds)
         for _ in range(20):  # a fixed number of loop turns: no real time passes
             await asyncio.sleep(0)
 
 
-def quiet_on(time: HandTime, gap_s: float, longest_s: float) -> Quiet:
-    return Quiet(gap_s=gap_s, longest_s=longest_s, monotonic=time.monotonic, sleep=time.sleep)
+def quiet_on(time: HandTime, gap_s: float, longest_s: float, slice_n: int = 1000) -> Quiet:
+    return Quiet(gap_s, longest_s, slice_n, monotonic=time.monotonic, sleep=time.sleep)
 
 
 async def test_reports_wait_for_the_burst_to_end() -> None:
@@ -74,3 +78,60 @@ async def test_a_burst_that_never_ends_does_not_hold_reports() -> None:
         assert steps <= 64 + 16  # the longest wait, give or take the gap it polls by
     assert steps >= 64  # but not before the longest wait is over
     await waiter
+
+
+async def test_reports_go_a_slice_per_turn_with_what_arrives_read_between() -> None:
+    """After the pause, the waiting reports go a slice at a time, one slice per turn of the
+    loop; a message that arrives meanwhile (a callback of the loop, as a socket's is) is
+    handled before the next slice, not behind all of them."""
+    time = HandTime()
+    quiet = quiet_on(time, gap_s=16 * STEP, longest_s=10.0, slice_n=8)
+    quiet.touch()
+    order: list[str] = []
+
+    async def report(i: int) -> None:
+        await quiet.wait()
+        order.append(f"report {i}")
+
+    reports = [asyncio.create_task(report(i)) for i in range(30)]
+    await time.advance(STEP)
+    assert order == []
+    time.move(16 * STEP)  # the pause is over
+    for _ in range(12):  # a message arriving at each turn of the loop, as a burst's would
+        asyncio.get_running_loop().call_soon(order.append, "message")
+        await asyncio.sleep(0)
+    await asyncio.gather(*reports)
+    runs = "".join("|" if event == "message" else "r" for event in order).split("|")
+    assert max(len(run) for run in runs) <= 8, order  # never more than a slice between two
+    assert [e for e in order if e != "message"] == [f"report {i}" for i in range(30)]  # FIFO
+
+
+async def test_in_a_long_burst_only_the_reports_that_waited_longest_go() -> None:
+    time = HandTime()
+    quiet = quiet_on(time, gap_s=16 * STEP, longest_s=64 * STEP)
+    quiet.touch()
+    early = asyncio.create_task(quiet.wait())
+    for _ in range(32):
+        await time.advance(STEP)
+        quiet.touch()
+    late = asyncio.create_task(quiet.wait())  # half the longest wait later
+    while not early.done():
+        await time.advance(STEP)
+        quiet.touch()  # messages keep arriving
+    assert not late.done()  # its own longest wait is not over
+    while not late.done():
+        await time.advance(STEP)
+        quiet.touch()
+    await asyncio.gather(early, late)
+
+
+async def test_a_cancelled_report_is_skipped() -> None:
+    time = HandTime()
+    quiet = quiet_on(time, gap_s=16 * STEP, longest_s=10.0, slice_n=1)
+    quiet.touch()
+    gone, kept = asyncio.create_task(quiet.wait()), asyncio.create_task(quiet.wait())
+    await time.advance(STEP)
+    gone.cancel()
+    await time.advance(16 * STEP)
+    assert gone.cancelled() and kept.done()
+    await kept
