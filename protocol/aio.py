@@ -158,13 +158,12 @@ class LoopClient(aiomqtt.Client):
         aiomqtt's table of pending publishes directly: its context manager, which walks every
         pending call through a generator, was another tenth of an emulator's samples."""
         pending = getattr(self, "_pending_publishes", None)
-        others = (
-            getattr(self, "_pending_subscribes", None),
-            getattr(self, "_pending_unsubscribes", None),
-        )
+        subscribes = getattr(self, "_pending_subscribes", None)
+        unsubscribes = getattr(self, "_pending_unsubscribes", None)
         if (
             not isinstance(pending, dict)
-            or not all(isinstance(table, dict) for table in others)
+            or not isinstance(subscribes, dict)
+            or not isinstance(unsubscribes, dict)
             or getattr(self, "_outgoing_calls_sem", None) is not None
         ):
             # A bound on calls at once, or a release that renamed these: aiomqtt's own way.
@@ -180,7 +179,7 @@ class LoopClient(aiomqtt.Client):
         if info.is_published():
             return
         mid = info.mid
-        if mid in pending or any(mid in table for table in others):  # as aiomqtt refuses it
+        if mid in pending or mid in subscribes or mid in unsubscribes:  # as aiomqtt refuses it
             raise RuntimeError(f'There already exists a pending call for message ID "{mid}"')
         confirmation = pending[mid] = asyncio.Event()  # set by aiomqtt's `_on_publish`
         limit = self.timeout if timeout is None else timeout
