@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable
 
 GAP_S = 0.05  # longer than the gaps of a loaded broker's fan-out to one process (0.02 was not)
 # Longer (3 s) made no difference at 10,000 nodes that a run could show (docs/benchmarks.md,
-# "Province scale", run 18), and under steady traffic it holds every report that long.
+# "Province scale", runs 18, 33 and 35), and under steady traffic it holds every report that
+# long.
 LONGEST_S = 1.0
 SLICE = 32  # reports let go per turn of the loop: a few milliseconds of work
 
