@@ -9,7 +9,8 @@ controller message has arrived for `GAP_S` (at most `LONGEST_S`); one watcher, n
 per node.
 
 The watcher lets them go `SLICE` at a time, one slice per turn of the event loop, so the
-messages that arrive meanwhile are read between slices. Let go all at once, the thousands of
+messages that arrive meanwhile are read between slices (a message read in one turn is handled
+in the next, behind at most one more slice). Let go all at once, the thousands of
 reports of a process of 5,000 nodes held the loop for a few hundred milliseconds, and a node
 whose alert came just after the pause waited behind all of them (at 10,000 nodes, the last
 node played 0.7 s after the 95th percentile; docs/benchmarks.md, "Province scale").

@@ -156,7 +156,8 @@ class LoopClient(aiomqtt.Client):
         wait: at 5,000 nodes a process, a tenth of the emulator's time in an alert went to
         those tasks (their confirmations; `bench_alert.py --profile`). The wait is entered in
         aiomqtt's table of pending publishes directly: its context manager, which walks every
-        pending call through a generator, was another tenth of an emulator's samples."""
+        pending call through a generator, was another tenth of an emulator's samples (and
+        aiomqtt's warning over `pending_calls_threshold` calls waiting is not given)."""
         pending = getattr(self, "_pending_publishes", None)
         subscribes = getattr(self, "_pending_subscribes", None)
         unsubscribes = getattr(self, "_pending_unsubscribes", None)
@@ -189,7 +190,8 @@ class LoopClient(aiomqtt.Client):
         except TimeoutError:
             raise aiomqtt.MqttError("Operation timed out") from None
         finally:
-            pending.pop(mid, None)
+            if pending.get(mid) is confirmation:
+                del pending[mid]
 
     async def _misc_loop(self) -> None:
         """paho's housekeeping (keep-alive pings, and their timeouts), once a second as

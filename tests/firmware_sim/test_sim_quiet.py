@@ -135,3 +135,54 @@ async def test_a_cancelled_report_is_skipped() -> None:
     await time.advance(16 * STEP)
     assert gone.cancelled() and kept.done()
     await kept
+
+
+async def test_a_report_after_the_pause_waits_behind_those_still_queued() -> None:
+    """The pause is over but reports are still going a slice at a time: a new one queues
+    behind them rather than going first."""
+    time = HandTime()
+    quiet = quiet_on(time, gap_s=16 * STEP, longest_s=10.0, slice_n=1)
+    quiet.touch()
+    order: list[str] = []
+
+    async def report(name: str) -> None:
+        await quiet.wait()
+        order.append(name)
+
+    queued = [asyncio.create_task(report(f"queued {i}")) for i in range(3)]
+    await time.advance(STEP)
+    time.move(16 * STEP)  # the pause is over: one report a turn from now on
+    await asyncio.sleep(0)
+    late = asyncio.create_task(report("late"))
+    await asyncio.gather(*queued, late)
+    assert order == ["queued 0", "queued 1", "queued 2", "late"]
+
+
+def test_reports_left_waiting_in_a_closed_loop_hold_up_nobody_in_the_next() -> None:
+    """The process's one Quiet outlives an event loop (each test runs its own): a report left
+    waiting when its loop closed is dropped, and the next loop's reports still go."""
+    time = HandTime()
+    quiet = quiet_on(time, gap_s=16 * STEP, longest_s=10.0)
+
+    async def leave_one_waiting() -> None:
+        quiet.touch()
+        left = asyncio.get_running_loop().create_task(quiet.wait())
+        left._log_destroy_pending = False  # type: ignore[attr-defined]  # left so on purpose
+        await asyncio.sleep(0)
+
+    first = asyncio.new_event_loop()
+    first.run_until_complete(leave_one_waiting())
+    first.close()  # its report and watcher never ran to the end
+
+    async def report_in_a_new_loop() -> None:
+        time._sleepers.clear()  # the closed loop's sleeper can never be woken
+        waiter = asyncio.create_task(quiet.wait())
+        await time.advance(16 * STEP)
+        assert waiter.done()
+        await waiter
+
+    second = asyncio.new_event_loop()
+    try:
+        second.run_until_complete(report_in_a_new_loop())
+    finally:
+        second.close()
