@@ -44,6 +44,12 @@ class HandTime:
             await asyncio.sleep(0)
 
 
+async def report(quiet: Quiet, order: list[str], name: str) -> None:
+    """A node's report: it waits for its turn, then says so."""
+    await quiet.wait()
+    order.append(name)
+
+
 def quiet_on(time: HandTime, gap_s: float, longest_s: float, slice_n: int = 1000) -> Quiet:
     return Quiet(gap_s, longest_s, slice_n, monotonic=time.monotonic, sleep=time.sleep)
 
@@ -88,12 +94,7 @@ async def test_reports_go_a_slice_per_turn_with_what_arrives_read_between() -> N
     quiet = quiet_on(time, gap_s=16 * STEP, longest_s=10.0, slice_n=8)
     quiet.touch()
     order: list[str] = []
-
-    async def report(i: int) -> None:
-        await quiet.wait()
-        order.append(f"report {i}")
-
-    reports = [asyncio.create_task(report(i)) for i in range(30)]
+    reports = [asyncio.create_task(report(quiet, order, f"report {i}")) for i in range(30)]
     await time.advance(STEP)
     assert order == []
     time.move(16 * STEP)  # the pause is over
@@ -144,16 +145,11 @@ async def test_a_report_after_the_pause_waits_behind_those_still_queued() -> Non
     quiet = quiet_on(time, gap_s=16 * STEP, longest_s=10.0, slice_n=1)
     quiet.touch()
     order: list[str] = []
-
-    async def report(name: str) -> None:
-        await quiet.wait()
-        order.append(name)
-
-    queued = [asyncio.create_task(report(f"queued {i}")) for i in range(3)]
+    queued = [asyncio.create_task(report(quiet, order, f"queued {i}")) for i in range(3)]
     await time.advance(STEP)
     time.move(16 * STEP)  # the pause is over: one report a turn from now on
     await asyncio.sleep(0)
-    late = asyncio.create_task(report("late"))
+    late = asyncio.create_task(report(quiet, order, "late"))
     await asyncio.gather(*queued, late)
     assert order == ["queued 0", "queued 1", "queued 2", "late"]
 
