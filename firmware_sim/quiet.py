@@ -66,12 +66,12 @@ class Quiet:
         loop = asyncio.get_running_loop()
         watcher = self._watcher
         if watcher is None or watcher.done() or watcher.get_loop() is not loop:
-            # Waiters of another loop (a test's, now closed) have nobody to wake them.
+            # Waiters of another loop (a test's, now closed) have nobody to wake them. The new
+            # watcher starts at the loop's next turn, with this waiter in the queue.
             self._waiters = deque(w for w in self._waiters if w[1].get_loop() is loop)
+            self._watcher = loop.create_task(self._watch(), name="quiet")
         calm = loop.create_future()
         self._waiters.append((now, calm))
-        if watcher is None or watcher.done() or watcher.get_loop() is not loop:
-            self._watcher = loop.create_task(self._watch(), name="quiet")
         await calm
 
     async def _watch(self) -> None:
