@@ -146,6 +146,11 @@ KEEP_ALIVE_S = 30
 # before closing them: without a bound, one browser tab would hold a shutdown (and a restart)
 # for as long as it stays open.
 SHUTDOWN_GRACE_S = 5
+# The request line and headers read before a request is refused (uvicorn answers that with a
+# plain-text 400, not the API's JSON): room for the longest `ids` a live view may name
+# (api/routes/alerts.py, NAMED_CHARS; 3 bytes a character once percent-encoded) beside the
+# other headers. uvicorn's default, 16 KiB, refused lists the API accepts.
+REQUEST_HEAD_BYTES = 256 * 1024
 
 
 def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.Config:
@@ -162,5 +167,6 @@ def server_config(app: FastAPI, settings: Settings, **options: Any) -> uvicorn.C
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or [],
         timeout_keep_alive=KEEP_ALIVE_S,
+        h11_max_incomplete_event_size=REQUEST_HEAD_BYTES,
         **{"timeout_graceful_shutdown": SHUTDOWN_GRACE_S, **options},
     )

@@ -28,6 +28,8 @@ from controller.core.models import Alert
 SNAPSHOT_EVERY_S = 0.1
 RECHECK_S = 5.0  # a live view looks at the board this often when its alert's events are quiet
 MAX_NAMED = 1000  # node ids a live view may name
+# `ids`: that many node ids (ID_PATTERN: 64 characters at most) and their commas.
+NAMED_CHARS = MAX_NAMED * 65
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -193,7 +195,8 @@ async def live(
     asked: NodesAskedDep,
     ids: str = Query(
         default="",
-        max_length=100_000,
+        max_length=NAMED_CHARS,
+        pattern=r"^[a-z0-9_., -]*$",
         description="comma-separated node ids: the rows a console shows, whose states every "
         "snapshot carries whatever they are (instead of a page by `offset` and `limit`)",
     ),

@@ -692,3 +692,20 @@ async def test_an_alert_watched_a_page_at_a_time(make_settings):
         too_many = ",".join(f"x{i}" for i in range(1001))
         r = await ctl.api("GET", f"{path}/events", params={"ids": too_many})
         assert r.status_code == 422 and r.json()["code"] == "invalid_input", r.text
+        # Only node ids and their commas: whatever else is refused as input, before the
+        # alert is looked up.
+        r = await ctl.api("GET", "/alerts/no-such-alert/events", params={"ids": "n0,\u0081"})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_input", r.text
+
+
+def test_the_server_reads_the_longest_list_of_ids_a_live_view_may_name(make_settings):
+    """uvicorn refuses, in plain text and not as the API's JSON, a request whose line and
+    headers are still unfinished past its limit (16 KiB unless told): the longest `ids`, each
+    character percent-encoded to 3 bytes, fits with room for the headers."""
+    from fastapi import FastAPI
+
+    from api.main import server_config
+    from api.routes.alerts import NAMED_CHARS
+
+    config = server_config(FastAPI(), make_settings())
+    assert config.h11_max_incomplete_event_size >= 3 * NAMED_CHARS + 16 * 1024
